@@ -1,0 +1,53 @@
+//! `FLOORGATE_*` environment overrides of the `[gateway]` section. An
+//! unparsable value is an error naming the variable, never silently ignored.
+
+use super::types::GatewaySection;
+
+/// The variables read, each overriding the `[gateway]` field of the same
+/// name in lower case.
+pub const VARS: [&str; 5] = [
+    "FLOORGATE_GRPC_LISTEN",
+    "FLOORGATE_DATA_DIR",
+    "FLOORGATE_PROFILES_DIR",
+    "FLOORGATE_SHUTDOWN_GRACE_SECS",
+    "FLOORGATE_MAX_UNACKED_EVENTS",
+];
+
+/// Applies overrides from `get` (the process environment in production).
+/// Returns (variable, message) for each value that does not parse.
+pub fn apply(
+    g: &mut GatewaySection,
+    get: &dyn Fn(&str) -> Option<String>,
+) -> Vec<(&'static str, String)> {
+    let mut errors = Vec::new();
+    for var in VARS {
+        let Some(v) = get(var) else { continue };
+        let res: Result<(), String> = match var {
+            "FLOORGATE_GRPC_LISTEN" => v
+                .parse()
+                .map(|a| g.grpc_listen = a)
+                .map_err(|e| format!("{v:?} is not a socket address: {e}")),
+            "FLOORGATE_DATA_DIR" => {
+                g.data_dir = v.into();
+                Ok(())
+            }
+            "FLOORGATE_PROFILES_DIR" => {
+                g.profiles_dir = v.into();
+                Ok(())
+            }
+            "FLOORGATE_SHUTDOWN_GRACE_SECS" => v
+                .parse()
+                .map(|n| g.shutdown_grace_secs = n)
+                .map_err(|e| format!("{v:?} is not a number of seconds: {e}")),
+            "FLOORGATE_MAX_UNACKED_EVENTS" => v
+                .parse()
+                .map(|n| g.max_unacked_events = n)
+                .map_err(|e| format!("{v:?} is not a count: {e}")),
+            _ => Ok(()),
+        };
+        if let Err(m) = res {
+            errors.push((var, m));
+        }
+    }
+    errors
+}

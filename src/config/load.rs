@@ -1,0 +1,353 @@
+//! Parsing and validation of the site file. Syntax and type errors come from
+//! the TOML parser with their span; reference errors (an unknown device, a
+//! location no route can reach) use the spans the typed structs keep. Every
+//! error is reported, not only the first.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_spanned::Spanned;
+
+use super::env;
+use super::types::*;
+use crate::engine::site::{DeviceSpec, Location, LocationKind, Place, Route, RouteStep, Site};
+
+/// One problem in the site file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    /// 1-based; 0 when the problem has no place in the file (an environment
+    /// variable, a missing file).
+    pub line: usize,
+    pub column: usize,
+    /// The field's path, e.g. `devices[2].profile`.
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if self.line > 0 {
+            write!(f, ":{}:{}", self.line, self.column)?;
+        }
+        if !self.field.is_empty() {
+            write!(f, ": {}", self.field)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// Every problem found, one per line when displayed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// A validated site file.
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    pub path: PathBuf,
+    pub file: SiteFile,
+    /// `[gateway]` with environment overrides applied and paths resolved
+    /// against the site file's directory.
+    pub gateway: GatewaySection,
+    pub site: Arc<Site>,
+}
+
+/// Reads, parses and validates the site file at `path`, applying
+/// `FLOORGATE_*` overrides from the process environment.
+pub fn load(path: &Path) -> Result<LoadedConfig, ConfigErrors> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigErrors(vec![ConfigError {
+            file: path.to_path_buf(),
+            line: 0,
+            column: 0,
+            field: String::new(),
+            message: format!("cannot read the site file: {e}"),
+        }])
+    })?;
+    load_str(path, &text, &|k| std::env::var(k).ok())
+}
+
+/// Parses and validates `text` as if read from `path`.
+pub fn load_str(
+    path: &Path,
+    text: &str,
+    env_get: &dyn Fn(&str) -> Option<String>,
+) -> Result<LoadedConfig, ConfigErrors> {
+    let mut cx = Cx {
+        path,
+        text,
+        errors: Vec::new(),
+    };
+    let file = match parse(text) {
+        Ok(f) => f,
+        Err((span, field, message)) => {
+            cx.at(span, &field, message);
+            return Err(ConfigErrors(cx.errors));
+        }
+    };
+    let mut gateway = file.gateway.clone();
+    for (var, message) in env::apply(&mut gateway, env_get) {
+        cx.errors.push(ConfigError {
+            file: PathBuf::from(format!("environment {var}")),
+            line: 0,
+            column: 0,
+            field: String::new(),
+            message,
+        });
+    }
+    let base = path.parent().unwrap_or(Path::new("."));
+    gateway.data_dir = base.join(&gateway.data_dir);
+    gateway.profiles_dir = base.join(&gateway.profiles_dir);
+    let site = cx.validate(&file, &gateway);
+    if cx.errors.is_empty() {
+        Ok(LoadedConfig {
+            path: path.to_path_buf(),
+            file,
+            gateway,
+            site: Arc::new(site),
+        })
+    } else {
+        Err(ConfigErrors(cx.errors))
+    }
+}
+
+type ParseError = (Option<std::ops::Range<usize>>, String, String);
+
+fn parse(text: &str) -> Result<SiteFile, ParseError> {
+    let de = toml::de::Deserializer::parse(text)
+        .map_err(|e| (e.span(), String::new(), e.message().to_string()))?;
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let field = e.path().to_string();
+        let inner = e.into_inner();
+        let field = if field == "." { String::new() } else { field };
+        (inner.span(), field, inner.message().to_string())
+    })
+}
+
+struct Cx<'a> {
+    path: &'a Path,
+    text: &'a str,
+    errors: Vec<ConfigError>,
+}
+
+impl Cx<'_> {
+    fn at(&mut self, span: Option<std::ops::Range<usize>>, field: &str, message: String) {
+        let (line, column) = match span {
+            Some(s) => line_col(self.text, s.start),
+            None => (0, 0),
+        };
+        self.errors.push(ConfigError {
+            file: self.path.to_path_buf(),
+            line,
+            column,
+            field: field.to_string(),
+            message,
+        });
+    }
+
+    fn err<T>(&mut self, v: &Spanned<T>, field: String, message: String) {
+        self.at(Some(v.span()), &field, message);
+    }
+
+    fn validate(&mut self, file: &SiteFile, gateway: &GatewaySection) -> Site {
+        let mut site = Site {
+            name: file.site.name.clone(),
+            ..Site::default()
+        };
+        for (i, d) in file.devices.iter().enumerate() {
+            let id = d.id.get_ref();
+            if id.is_empty() {
+                self.err(&d.id, format!("devices[{i}].id"), "must not be empty".into());
+            } else if site.devices.contains_key(id) {
+                self.err(&d.id, format!("devices[{i}].id"), format!("duplicate device id {id:?}"));
+            }
+            let profile_path = gateway
+                .profiles_dir
+                .join(format!("{}.toml", d.profile.get_ref()));
+            match std::fs::read_to_string(&profile_path) {
+                Err(e) => self.err(
+                    &d.profile,
+                    format!("devices[{i}].profile"),
+                    format!("profile {:?} not found at {}: {e}", d.profile.get_ref(), profile_path.display()),
+                ),
+                Ok(t) => {
+                    if let Err(e) = t.parse::<toml::Table>() {
+                        self.err(
+                            &d.profile,
+                            format!("devices[{i}].profile"),
+                            format!("profile {} is not valid TOML: {}", profile_path.display(), e.message()),
+                        );
+                    }
+                }
+            }
+            site.devices.insert(
+                id.clone(),
+                DeviceSpec {
+                    id: id.clone(),
+                    kind: *d.kind.get_ref(),
+                    profile: d.profile.get_ref().clone(),
+                    address: d.address.clone(),
+                },
+            );
+        }
+        let layout_nodes = layout_node_ids(file.layout.as_ref());
+        let mut seen = BTreeSet::new();
+        for (i, l) in file.locations.iter().enumerate() {
+            let raw = l.id.get_ref();
+            let (id, is_prefix) = match raw.strip_suffix('*') {
+                Some(p) => (p.to_string(), true),
+                None => (raw.clone(), false),
+            };
+            if id.is_empty() {
+                self.err(&l.id, format!("locations[{i}].id"), "must not be empty".into());
+            }
+            if !seen.insert(raw.clone()) {
+                self.err(&l.id, format!("locations[{i}].id"), format!("duplicate location id {raw:?}"));
+            }
+            if let (Some(node), Some(nodes)) = (&l.node, &layout_nodes) {
+                if !nodes.contains(node.get_ref()) {
+                    self.err(
+                        node,
+                        format!("locations[{i}].node"),
+                        format!("layout has no node {:?}", node.get_ref()),
+                    );
+                }
+            }
+            site.locations.push(Location {
+                id,
+                is_prefix,
+                kind: match l.kind {
+                    LocationKindEntry::Storage => LocationKind::Storage,
+                    LocationKindEntry::Station => LocationKind::Station,
+                    LocationKindEntry::Port => LocationKind::Port,
+                    LocationKindEntry::Buffer => LocationKind::Buffer,
+                },
+                zone: l.zone.clone(),
+                node: l.node.as_ref().map(|n| n.get_ref().clone()),
+                station_type: l.station_type.clone(),
+            });
+        }
+        let zones: BTreeSet<&str> = file.locations.iter().map(|l| l.zone.as_str()).collect();
+        let mut route_ids = BTreeSet::new();
+        let mut served = BTreeMap::new();
+        for (i, r) in file.routes.iter().enumerate() {
+            let f = |s: &str| format!("routes[{i}].{s}");
+            if !route_ids.insert(r.id.get_ref().clone()) {
+                self.err(&r.id, f("id"), format!("duplicate route id {:?}", r.id.get_ref()));
+            }
+            for (name, z) in [("from_zone", &r.from_zone), ("to_zone", &r.to_zone)] {
+                if !zones.contains(z.get_ref().as_str()) {
+                    self.err(z, f(name), format!("no location is in zone {:?}", z.get_ref()));
+                }
+            }
+            let key = (r.kind, r.from_zone.get_ref().clone(), r.to_zone.get_ref().clone());
+            if let Some(other) = served.insert(key, r.id.get_ref().clone()) {
+                self.err(
+                    &r.id,
+                    f("id"),
+                    format!("route {other:?} already serves the same kind and zones"),
+                );
+            }
+            if r.steps.is_empty() {
+                self.err(&r.id, f("steps"), "a route needs at least one step".into());
+            }
+            let mut steps = Vec::new();
+            for (j, s) in r.steps.iter().enumerate() {
+                let g = |x: &str| format!("routes[{i}].steps[{j}].{x}");
+                let mut devices = Vec::new();
+                for (k, d) in s.devices.iter().enumerate() {
+                    match site.devices.get(d.get_ref()) {
+                        None => self.err(d, g(&format!("devices[{k}]")), format!("unknown device {:?}", d.get_ref())),
+                        Some(spec) if spec.kind != s.device_kind => self.err(
+                            d,
+                            g(&format!("devices[{k}]")),
+                            format!("device {:?} is a {}, the step needs a {}", d.get_ref(), spec.kind, s.device_kind),
+                        ),
+                        Some(_) => {}
+                    }
+                    devices.push(d.get_ref().clone());
+                }
+                if s.devices.is_empty() && !site.devices.values().any(|d| d.kind == s.device_kind) {
+                    self.err(
+                        &r.id,
+                        g("device_kind"),
+                        format!("the site has no {} device", s.device_kind),
+                    );
+                }
+                let from = self.place(&site, &s.from, g("from"));
+                let to = self.place(&site, &s.to, g("to"));
+                steps.push(RouteStep {
+                    device_kind: s.device_kind,
+                    command: s.command.clone(),
+                    devices,
+                    from,
+                    to,
+                });
+            }
+            site.routes.push(Route {
+                id: r.id.get_ref().clone(),
+                kind: r.kind,
+                from_zone: r.from_zone.get_ref().clone(),
+                to_zone: r.to_zone.get_ref().clone(),
+                steps,
+            });
+        }
+        site
+    }
+
+    fn place(&mut self, site: &Site, v: &Spanned<String>, field: String) -> Place {
+        match v.get_ref().as_str() {
+            "$source" => Place::Source,
+            "$destination" => Place::Destination,
+            id => {
+                if site.location(id).is_none() {
+                    self.err(
+                        v,
+                        field,
+                        format!("unknown location {id:?} (use $source, $destination or a location id)"),
+                    );
+                }
+                Place::Fixed(id.to_string())
+            }
+        }
+    }
+}
+
+fn layout_node_ids(layout: Option<&toml::Table>) -> Option<BTreeSet<String>> {
+    let nodes = layout?.get("nodes")?.as_array()?;
+    Some(
+        nodes
+            .iter()
+            .filter_map(|n| n.get("id")?.as_str().map(str::to_string))
+            .collect(),
+    )
+}
+
+/// 1-based line and column of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rfind('\n').map(|p| offset - p).unwrap_or(offset + 1);
+    (line, col)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,126 @@
+//! The site file's typed shape. Unknown fields are errors; defaults live here.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use serde_spanned::Spanned;
+
+use crate::engine::model::{DeviceKind, TaskKind};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteFile {
+    pub site: SiteSection,
+    #[serde(default)]
+    pub gateway: GatewaySection,
+    #[serde(default)]
+    pub devices: Vec<DeviceEntry>,
+    #[serde(default)]
+    pub locations: Vec<LocationEntry>,
+    #[serde(default)]
+    pub routes: Vec<RouteEntry>,
+    /// The AMR layout graph (nodes and edges), used by the VDA 5050 adapter.
+    #[serde(default)]
+    pub layout: Option<toml::Table>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteSection {
+    /// The site's name, shown in logs and in `floorgate devices`.
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewaySection {
+    /// Where the gRPC API listens. Env: `FLOORGATE_GRPC_LISTEN`.
+    pub grpc_listen: SocketAddr,
+    /// The sled directory. Relative paths are relative to the site file.
+    /// Env: `FLOORGATE_DATA_DIR`.
+    pub data_dir: PathBuf,
+    /// Where device profiles are looked up, relative to the site file.
+    /// Env: `FLOORGATE_PROFILES_DIR`.
+    pub profiles_dir: PathBuf,
+    /// How long in-flight requests may take to finish at shutdown.
+    /// Env: `FLOORGATE_SHUTDOWN_GRACE_SECS`.
+    pub shutdown_grace_secs: u64,
+    /// New tasks are refused while this many events are unacknowledged.
+    /// Env: `FLOORGATE_MAX_UNACKED_EVENTS`.
+    pub max_unacked_events: u64,
+}
+
+impl Default for GatewaySection {
+    fn default() -> Self {
+        GatewaySection {
+            grpc_listen: "127.0.0.1:50051".parse().expect("valid default"),
+            data_dir: PathBuf::from("floorgate-data"),
+            profiles_dir: PathBuf::from("."),
+            shutdown_grace_secs: 10,
+            max_unacked_events: 5_000_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceEntry {
+    /// Unique device id, used in routes and in the API.
+    pub id: Spanned<String>,
+    pub kind: Spanned<DeviceKind>,
+    /// A profile file name in the profiles directory, without `.toml`.
+    pub profile: Spanned<String>,
+    /// Protocol address: `manufacturer/serialNumber` for AMRs, an
+    /// `opc.tcp://` URL for AS/RS, `host:port` for Modbus PLCs.
+    #[serde(default)]
+    pub address: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LocationKindEntry {
+    Storage,
+    Station,
+    Port,
+    Buffer,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocationEntry {
+    /// A location id, or a prefix ending in `*` for a storage area.
+    pub id: Spanned<String>,
+    pub kind: LocationKindEntry,
+    /// Routes match tasks by the zones of their source and destination.
+    pub zone: String,
+    /// The layout-graph node an AMR drives to for this location.
+    #[serde(default)]
+    pub node: Option<Spanned<String>>,
+    /// VDA 5050 stationType, or the PLC's port name.
+    #[serde(default)]
+    pub station_type: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteEntry {
+    pub id: Spanned<String>,
+    pub kind: TaskKind,
+    pub from_zone: Spanned<String>,
+    pub to_zone: Spanned<String>,
+    pub steps: Vec<RouteStepEntry>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteStepEntry {
+    pub device_kind: DeviceKind,
+    pub command: String,
+    /// Devices that may do the step; empty means every device of the kind.
+    #[serde(default)]
+    pub devices: Vec<Spanned<String>>,
+    /// `$source`, `$destination`, or a location id.
+    pub from: Spanned<String>,
+    pub to: Spanned<String>,
+}

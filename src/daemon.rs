@@ -1,0 +1,89 @@
+//! Wiring for `floorgate run`: construction (store, adapters, engine),
+//! serving, and shutdown in one place.
+//!
+//! Shutdown: when `shutdown` resolves the gRPC server stops accepting, open
+//! watch streams end, and in-flight calls get `shutdown_grace_secs` to
+//! finish; then the engine stops and the store is flushed. Whatever was
+//! acknowledged was already durable, so a kill at any point loses nothing
+//! acknowledged; the grace period only spares callers a retry.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::config::LoadedConfig;
+use crate::engine::{self, adapter::DeviceAdapter, EngineConfig};
+use crate::store::Store;
+
+/// Options of `floorgate run` that are not in the site file.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Written with the gRPC listener's address once it listens (useful
+    /// with port 0).
+    pub listen_addr_file: Option<PathBuf>,
+}
+
+/// Runs the gateway until `shutdown` resolves.
+pub async fn run(
+    cfg: LoadedConfig,
+    opts: RunOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let g = &cfg.gateway;
+    std::fs::create_dir_all(&g.data_dir)
+        .with_context(|| format!("creating the data directory {}", g.data_dir.display()))?;
+    let store = Store::open(&g.data_dir)
+        .with_context(|| format!("opening the store in {}", g.data_dir.display()))?;
+    let (_sink, reports) = engine::runtime::report_channel();
+    // Device adapters register here as the protocol modules land; until
+    // then no device comes online and tasks wait PLANNED.
+    let adapters: Vec<std::sync::Arc<dyn DeviceAdapter>> = Vec::new();
+    let (handle, engine_task) = engine::start(
+        store.clone(),
+        cfg.site.clone(),
+        adapters,
+        reports,
+        EngineConfig {
+            max_unacked_events: g.max_unacked_events,
+            ..EngineConfig::default()
+        },
+    )?;
+    let listener = TcpListener::bind(g.grpc_listen)
+        .await
+        .with_context(|| format!("binding the gRPC listener on {}", g.grpc_listen))?;
+    let addr: SocketAddr = listener.local_addr()?;
+    if let Some(p) = &opts.listen_addr_file {
+        write_atomically(p, &addr.to_string())?;
+    }
+    tracing::info!(site = %cfg.site.name, %addr, data_dir = %g.data_dir.display(), "floorgate ready");
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(crate::api::serve(listener, handle, store.clone(), async move {
+        let _ = stop_rx.await;
+    }));
+    shutdown.await;
+    tracing::info!(grace_secs = g.shutdown_grace_secs, "shutting down");
+    let _ = stop_tx.send(());
+    match tokio::time::timeout(Duration::from_secs(g.shutdown_grace_secs), server).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => tracing::error!(error = %e, "gRPC server error"),
+        Ok(Err(e)) => tracing::error!(error = %e, "gRPC server task failed"),
+        Err(_) => tracing::warn!("in-flight calls did not finish within the grace period"),
+    }
+    // The server owned the last engine handles; the engine loop ends.
+    let _ = tokio::time::timeout(Duration::from_secs(2), engine_task).await;
+    store.flush().await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn write_atomically(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}

@@ -1,0 +1,281 @@
+//! The task state machine. It does no IO: the runtime feeds it inputs (a
+//! plan, a dispatch, a device's report, a cancel) and persists what comes out
+//! (the new task and the events that report the change) in one store
+//! transaction. An input that does not fit the task's state is refused with
+//! [`TransitionError`], which is how a device report repeated after a restart
+//! is made harmless: a completed step cannot complete twice.
+//!
+//! ```text
+//! ACCEPTED ──plan──▶ PLANNED ──dispatch step 0──▶ RUNNING ──last step done──▶ COMPLETED
+//!     │                 │                           │ step failed ─────────▶ FAILED
+//!     └──── cancel ─────┴──── cancel (no step on a device) ───────────────▶ CANCELLED
+//!                                                   └ cancel: stop the device, then CANCELLED
+//! ```
+
+use super::model::{EventKind, Step, StepRef, StepState, Task, TaskState};
+
+/// What can happen to a task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// The planner turned the task into device steps.
+    Plan(Vec<Step>),
+    /// The next step goes to `device_id`.
+    Dispatch { step: u32, device_id: String },
+    /// The device confirmed it took the command.
+    Acknowledged { step: u32 },
+    /// The device finished the command.
+    Completed { step: u32 },
+    /// The device refused or failed the command.
+    Failed { step: u32, reason: String },
+    /// The device stopped the command because floorgate cancelled it.
+    Cancelled { step: u32 },
+    /// The cloud (or an operator) cancels the task.
+    Cancel { reason: String },
+}
+
+/// What the runtime must do besides persisting the events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Stop the command running on a device.
+    StopOnDevice { step: u32, device_id: String },
+    /// The device has no command of this task any more.
+    ReleaseDevice { device_id: String },
+}
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Transition {
+    pub events: Vec<EventKind>,
+    pub effects: Vec<Effect>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransitionError {
+    #[error("task is {state}: cannot {what}", state = .state.as_str())]
+    WrongTaskState { state: TaskState, what: &'static str },
+    #[error("step {step} does not exist")]
+    NoSuchStep { step: u32 },
+    #[error("step {step} is {state:?}: cannot {what}")]
+    WrongStepState {
+        step: u32,
+        state: StepState,
+        what: &'static str,
+    },
+    #[error("step {step} is not next: step {next} must finish first")]
+    OutOfOrder { step: u32, next: u32 },
+}
+
+/// Applies `input` to `task`. On error the task is unchanged.
+pub fn apply(task: &mut Task, input: Input, now_ms: i64) -> Result<Transition, TransitionError> {
+    let mut next = task.clone();
+    let out = apply_inner(&mut next, input)?;
+    next.updated_unix_ms = now_ms;
+    *task = next;
+    Ok(out)
+}
+
+fn apply_inner(task: &mut Task, input: Input) -> Result<Transition, TransitionError> {
+    let mut out = Transition::default();
+    if task.state.is_terminal() {
+        return Err(TransitionError::WrongTaskState {
+            state: task.state,
+            what: input_name(&input),
+        });
+    }
+    match input {
+        Input::Plan(steps) => {
+            if task.state != TaskState::Accepted {
+                return Err(wrong(task, "plan"));
+            }
+            task.steps = steps.clone();
+            task.state = TaskState::Planned;
+            out.events.push(EventKind::TaskPlanned { steps });
+        }
+        Input::Dispatch { step, device_id } => {
+            if task.cancel_requested.is_some() {
+                return Err(wrong(task, "dispatch after cancel"));
+            }
+            if !matches!(task.state, TaskState::Planned | TaskState::Running) {
+                return Err(wrong(task, "dispatch"));
+            }
+            let expected = next_pending(task).ok_or(TransitionError::NoSuchStep { step })?;
+            if expected != step {
+                return Err(TransitionError::OutOfOrder {
+                    step,
+                    next: expected,
+                });
+            }
+            if task.steps.iter().any(|s| s.state.is_active()) {
+                return Err(wrong(task, "dispatch while a step is active"));
+            }
+            if task.state == TaskState::Planned {
+                task.state = TaskState::Running;
+                out.events.push(EventKind::TaskStarted);
+            }
+            let s = step_mut(task, step)?;
+            s.state = StepState::Dispatched;
+            s.device_id = Some(device_id);
+            out.events.push(EventKind::StepDispatched(step_ref(s)));
+        }
+        Input::Acknowledged { step } => {
+            let s = step_mut(task, step)?;
+            if s.state != StepState::Dispatched {
+                return Err(wrong_step(s, "acknowledge"));
+            }
+            s.state = StepState::Acknowledged;
+            out.events.push(EventKind::StepAcknowledged(step_ref(s)));
+        }
+        Input::Completed { step } => {
+            let s = step_mut(task, step)?;
+            if !s.state.is_active() {
+                return Err(wrong_step(s, "complete"));
+            }
+            s.state = StepState::Completed;
+            out.events.push(EventKind::StepCompleted(step_ref(s)));
+            release(s, &mut out);
+            if let Some(reason) = task.cancel_requested.clone() {
+                cancel_rest(task, &reason, &mut out);
+            } else if next_pending(task).is_none() {
+                task.state = TaskState::Completed;
+                out.events.push(EventKind::TaskCompleted);
+            }
+        }
+        Input::Failed { step, reason } => {
+            let s = step_mut(task, step)?;
+            if !s.state.is_active() {
+                return Err(wrong_step(s, "fail"));
+            }
+            s.state = StepState::Failed;
+            s.reason = reason.clone();
+            let mut r = step_ref(s);
+            r.reason = reason.clone();
+            out.events.push(EventKind::StepFailed(r));
+            release(s, &mut out);
+            if let Some(cancel_reason) = task.cancel_requested.clone() {
+                cancel_rest(task, &cancel_reason, &mut out);
+            } else {
+                let reason = format!("step {step} ({}) failed: {reason}", task.steps[step as usize].command);
+                for s in task.steps.iter_mut().filter(|s| s.state == StepState::Pending) {
+                    s.state = StepState::Cancelled;
+                }
+                task.state = TaskState::Failed;
+                task.reason = reason.clone();
+                out.events.push(EventKind::TaskFailed { reason });
+            }
+        }
+        Input::Cancelled { step } => {
+            let s = step_mut(task, step)?;
+            if !s.state.is_active() {
+                return Err(wrong_step(s, "cancel"));
+            }
+            s.state = StepState::Cancelled;
+            out.events.push(EventKind::StepCancelled(step_ref(s)));
+            release(s, &mut out);
+            let reason = task
+                .cancel_requested
+                .clone()
+                .unwrap_or_else(|| "stopped by the device".to_string());
+            cancel_rest(task, &reason, &mut out);
+        }
+        Input::Cancel { reason } => {
+            if task.cancel_requested.is_some() {
+                // Already stopping; a repeated cancel changes nothing.
+                return Ok(out);
+            }
+            let active = task
+                .steps
+                .iter()
+                .find(|s| s.state.is_active())
+                .map(|s| (s.index, s.device_id.clone().unwrap_or_default()));
+            match active {
+                Some((step, device_id)) => {
+                    task.cancel_requested = Some(reason);
+                    out.effects.push(Effect::StopOnDevice { step, device_id });
+                }
+                None => cancel_rest(task, &reason, &mut out),
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The index of the first step still pending, if every step before it is
+/// completed.
+pub fn next_pending(task: &Task) -> Option<u32> {
+    for s in &task.steps {
+        match s.state {
+            StepState::Completed => continue,
+            StepState::Pending => return Some(s.index),
+            _ => return None,
+        }
+    }
+    None
+}
+
+/// The step currently on a device, if any.
+pub fn active_step(task: &Task) -> Option<&Step> {
+    task.steps.iter().find(|s| s.state.is_active())
+}
+
+fn cancel_rest(task: &mut Task, reason: &str, out: &mut Transition) {
+    for s in task.steps.iter_mut().filter(|s| s.state == StepState::Pending) {
+        s.state = StepState::Cancelled;
+    }
+    task.state = TaskState::Cancelled;
+    task.reason = reason.to_string();
+    out.events.push(EventKind::TaskCancelled {
+        reason: reason.to_string(),
+    });
+}
+
+fn release(s: &Step, out: &mut Transition) {
+    if let Some(d) = &s.device_id {
+        out.effects.push(Effect::ReleaseDevice {
+            device_id: d.clone(),
+        });
+    }
+}
+
+fn step_mut(task: &mut Task, step: u32) -> Result<&mut Step, TransitionError> {
+    task.steps
+        .get_mut(step as usize)
+        .ok_or(TransitionError::NoSuchStep { step })
+}
+
+fn step_ref(s: &Step) -> StepRef {
+    StepRef {
+        step_index: s.index,
+        device_id: s.device_id.clone().unwrap_or_default(),
+        command: s.command.clone(),
+        reason: s.reason.clone(),
+    }
+}
+
+fn wrong(task: &Task, what: &'static str) -> TransitionError {
+    TransitionError::WrongTaskState {
+        state: task.state,
+        what,
+    }
+}
+
+fn wrong_step(s: &Step, what: &'static str) -> TransitionError {
+    TransitionError::WrongStepState {
+        step: s.index,
+        state: s.state,
+        what,
+    }
+}
+
+fn input_name(input: &Input) -> &'static str {
+    match input {
+        Input::Plan(_) => "plan",
+        Input::Dispatch { .. } => "dispatch",
+        Input::Acknowledged { .. } => "acknowledge a step",
+        Input::Completed { .. } => "complete a step",
+        Input::Failed { .. } => "fail a step",
+        Input::Cancelled { .. } => "cancel a step",
+        Input::Cancel { .. } => "cancel",
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,210 @@
+//! The domain types of the task path: what a task is, its steps, and the
+//! events that report every change. No wire format lives here: the gRPC layer
+//! converts protobuf into these types at the edge, and the store persists them
+//! with serde.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// What the cloud asked for. Immutable once accepted: the body that
+/// idempotent submission compares.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskSpec {
+    pub task_id: String,
+    pub kind: TaskKind,
+    pub sku: String,
+    pub quantity: u32,
+    pub load_id: String,
+    pub source: String,
+    pub destination: String,
+    pub priority: i32,
+    pub deadline_unix_ms: i64,
+    pub attributes: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskKind {
+    /// Storage → station.
+    Pick,
+    /// Station → storage.
+    Put,
+}
+
+impl fmt::Display for TaskKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TaskKind::Pick => "pick",
+            TaskKind::Put => "put",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskState {
+    Accepted,
+    Planned,
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl TaskState {
+    pub const ALL: [TaskState; 6] = [
+        TaskState::Accepted,
+        TaskState::Planned,
+        TaskState::Running,
+        TaskState::Completed,
+        TaskState::Failed,
+        TaskState::Cancelled,
+    ];
+
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            TaskState::Completed | TaskState::Failed | TaskState::Cancelled
+        )
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskState::Accepted => "accepted",
+            TaskState::Planned => "planned",
+            TaskState::Running => "running",
+            TaskState::Completed => "completed",
+            TaskState::Failed => "failed",
+            TaskState::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// The kind of machine a step needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceKind {
+    Amr,
+    Asrs,
+    Conveyor,
+    Lift,
+}
+
+impl DeviceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceKind::Amr => "amr",
+            DeviceKind::Asrs => "asrs",
+            DeviceKind::Conveyor => "conveyor",
+            DeviceKind::Lift => "lift",
+        }
+    }
+}
+
+impl fmt::Display for DeviceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepState {
+    Pending,
+    Dispatched,
+    Acknowledged,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl StepState {
+    pub fn is_active(self) -> bool {
+        matches!(self, StepState::Dispatched | StepState::Acknowledged)
+    }
+}
+
+/// One device command of a task's plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    pub index: u32,
+    pub device_kind: DeviceKind,
+    /// The devices that may perform the step (one for a fixed device, the
+    /// fleet for an AMR transport).
+    pub candidates: Vec<String>,
+    /// The device chosen at dispatch.
+    pub device_id: Option<String>,
+    pub command: String,
+    pub from: String,
+    pub to: String,
+    pub state: StepState,
+    pub reason: String,
+}
+
+/// A task as the gateway holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Task {
+    pub spec: TaskSpec,
+    pub state: TaskState,
+    pub steps: Vec<Step>,
+    pub reason: String,
+    /// Set when a cancel arrived while a step was running on a device: the
+    /// task ends CANCELLED once the device has stopped.
+    #[serde(default)]
+    pub cancel_requested: Option<String>,
+    pub created_unix_ms: i64,
+    pub updated_unix_ms: i64,
+}
+
+impl Task {
+    pub fn id(&self) -> &str {
+        &self.spec.task_id
+    }
+}
+
+/// One entry of the journal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub seq: u64,
+    pub time_unix_ms: i64,
+    /// Empty for device events.
+    pub task_id: String,
+    pub kind: EventKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    TaskAccepted { spec: TaskSpec },
+    TaskPlanned { steps: Vec<Step> },
+    TaskStarted,
+    StepDispatched(StepRef),
+    StepAcknowledged(StepRef),
+    StepCompleted(StepRef),
+    StepFailed(StepRef),
+    StepCancelled(StepRef),
+    TaskCompleted,
+    TaskFailed { reason: String },
+    TaskCancelled { reason: String },
+    DeviceOnline { device_id: String },
+    DeviceOffline { device_id: String, reason: String },
+    DeviceFault { device_id: String, reason: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepRef {
+    pub step_index: u32,
+    pub device_id: String,
+    pub command: String,
+    pub reason: String,
+}
+
+/// The current wall-clock time in Unix milliseconds.
+pub fn now_unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

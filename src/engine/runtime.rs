@@ -1,0 +1,640 @@
+//! The engine's event loop: the one writer of the store. Requests from the
+//! API and reports from device adapters are handled one at a time, so a
+//! cancel and a device's completion of the same task never race. Each
+//! handled input is one [`Change`] committed in one transaction; the caller
+//! is answered with a [`Ticket`] it waits on for durability (group commit),
+//! and a device command is sent only once the change that put it in the
+//! outbox is durable.
+//!
+//! After a restart the loop rebuilds its memory from the store: open tasks,
+//! devices busy with an outbox command, and re-sends every outbox command
+//! with its original id (the protocols make a repeat harmless).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::adapter::{Availability, DeviceAdapter, DeviceCommand, DeviceReport, ReportSink};
+use super::machine::{self, Effect, Input};
+use super::model::{now_unix_ms, DeviceKind, EventKind, Task, TaskSpec, TaskState};
+use super::site::{DeviceSpec, Site};
+use crate::store::{Change, OutboxEntry, Store, StoreError, Ticket};
+
+/// Limits the engine enforces.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// New tasks are refused (RESOURCE_EXHAUSTED) while this many events
+    /// wait for the cloud's acknowledgement: task events are never dropped.
+    pub max_unacked_events: u64,
+    /// Attempts to put a command on the wire before its step fails.
+    pub send_attempts: u32,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            max_unacked_events: 5_000_000,
+            send_attempts: 5,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("task {0:?} already exists with a different body")]
+    AlreadyExists(String),
+    #[error("task {0:?} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    FailedPrecondition(String),
+    #[error("{0}")]
+    ResourceExhausted(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the engine has stopped")]
+    Stopped,
+}
+
+/// A device as the engine sees it.
+#[derive(Debug, Clone)]
+pub struct DeviceStatus {
+    pub spec: DeviceSpec,
+    pub availability: Availability,
+    pub reason: String,
+    pub current: Option<CurrentCommand>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CurrentCommand {
+    pub task_id: String,
+    pub step: u32,
+    pub command: String,
+}
+
+/// The outcome of a submit: the task, whether this call created it, and the
+/// ticket to wait on before answering.
+#[derive(Debug)]
+pub struct Submitted {
+    pub task: Task,
+    pub created: bool,
+    pub ticket: Ticket,
+}
+
+#[derive(Debug)]
+enum Request {
+    Submit {
+        spec: TaskSpec,
+        reply: oneshot::Sender<Result<Submitted, EngineError>>,
+    },
+    Cancel {
+        task_id: String,
+        reason: String,
+        reply: oneshot::Sender<Result<(Task, Ticket), EngineError>>,
+    },
+    Devices {
+        reply: oneshot::Sender<Vec<DeviceStatus>>,
+    },
+}
+
+/// Talks to the engine loop. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct EngineHandle {
+    tx: mpsc::Sender<Request>,
+}
+
+impl EngineHandle {
+    pub async fn submit(&self, spec: TaskSpec) -> Result<Submitted, EngineError> {
+        self.call(|reply| Request::Submit { spec, reply }).await?
+    }
+
+    pub async fn cancel(&self, task_id: String, reason: String) -> Result<(Task, Ticket), EngineError> {
+        self.call(|reply| Request::Cancel {
+            task_id,
+            reason,
+            reply,
+        })
+        .await?
+    }
+
+    pub async fn devices(&self) -> Result<Vec<DeviceStatus>, EngineError> {
+        self.call(|reply| Request::Devices { reply }).await
+    }
+
+    async fn call<T>(&self, f: impl FnOnce(oneshot::Sender<T>) -> Request) -> Result<T, EngineError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(f(reply)).await.map_err(|_| EngineError::Stopped)?;
+        rx.await.map_err(|_| EngineError::Stopped)
+    }
+}
+
+/// Creates the channel adapters report on. Build the adapters with the sink,
+/// then hand the receiver to [`start`].
+pub fn report_channel() -> (ReportSink, mpsc::UnboundedReceiver<DeviceReport>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    (ReportSink(tx), rx)
+}
+
+/// Starts the engine loop. It ends when every [`EngineHandle`] is dropped.
+pub fn start(
+    store: Store,
+    site: Arc<Site>,
+    adapters: Vec<Arc<dyn DeviceAdapter>>,
+    reports: mpsc::UnboundedReceiver<DeviceReport>,
+    config: EngineConfig,
+) -> Result<(EngineHandle, tokio::task::JoinHandle<()>), EngineError> {
+    let (tx, rx) = mpsc::channel(1024);
+    let mut by_kind: HashMap<DeviceKind, Arc<dyn DeviceAdapter>> = HashMap::new();
+    for a in adapters {
+        for k in a.kinds() {
+            by_kind.insert(*k, a.clone());
+        }
+    }
+    let devices = site
+        .devices
+        .values()
+        .map(|d| {
+            (
+                d.id.clone(),
+                DeviceStatus {
+                    spec: d.clone(),
+                    availability: Availability::Offline,
+                    reason: "not reached yet".into(),
+                    current: None,
+                },
+            )
+        })
+        .collect();
+    let mut engine = Engine {
+        store,
+        site,
+        adapters: by_kind,
+        config,
+        devices,
+        open: HashMap::new(),
+        commands: HashMap::new(),
+        last_seq: 0,
+    };
+    engine.recover()?;
+    let join = tokio::spawn(engine.run(rx, reports));
+    Ok((EngineHandle { tx }, join))
+}
+
+struct Engine {
+    store: Store,
+    site: Arc<Site>,
+    adapters: HashMap<DeviceKind, Arc<dyn DeviceAdapter>>,
+    config: EngineConfig,
+    devices: BTreeMap<String, DeviceStatus>,
+    /// Tasks not yet in a terminal state.
+    open: HashMap<String, Task>,
+    /// Commands in the outbox, by command id.
+    commands: HashMap<String, OutboxEntry>,
+    /// The newest seq this loop has written (it is the only writer).
+    last_seq: u64,
+}
+
+impl Engine {
+    fn recover(&mut self) -> Result<(), EngineError> {
+        self.last_seq = self.store.position()?.last_seq;
+        for t in self.store.open_tasks()? {
+            self.open.insert(t.spec.task_id.clone(), t);
+        }
+        for e in self.store.outbox()? {
+            if let Some(d) = self.devices.get_mut(&e.command.device_id) {
+                d.current = Some(CurrentCommand {
+                    task_id: e.task_id.clone(),
+                    step: e.step,
+                    command: e.command.command.clone(),
+                });
+            }
+            self.commands.insert(e.command.command_id.clone(), e);
+        }
+        if !self.open.is_empty() || !self.commands.is_empty() {
+            tracing::info!(
+                open_tasks = self.open.len(),
+                outbox = self.commands.len(),
+                "recovered from the store"
+            );
+        }
+        Ok(())
+    }
+
+    async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<Request>,
+        mut reports: mpsc::UnboundedReceiver<DeviceReport>,
+    ) {
+        // Re-send what was in flight when the gateway stopped.
+        let inflight: Vec<DeviceCommand> = self.commands.values().map(|e| e.command.clone()).collect();
+        let ticket = self.store.current_ticket();
+        for c in inflight {
+            self.send(c, ticket);
+        }
+        self.schedule();
+        loop {
+            tokio::select! {
+                biased;
+                r = reports.recv() => match r {
+                    Some(r) => self.on_report(r),
+                    None => break,
+                },
+                req = rx.recv() => match req {
+                    Some(req) => self.on_request(req),
+                    None => break,
+                },
+            }
+            // Drain what queued up meanwhile before scheduling once.
+            for _ in 0..256 {
+                match rx.try_recv() {
+                    Ok(req) => self.on_request(req),
+                    Err(_) => break,
+                }
+            }
+            while let Ok(r) = reports.try_recv() {
+                self.on_report(r);
+            }
+            self.schedule();
+        }
+        tracing::debug!("engine loop stopped");
+    }
+
+    fn on_request(&mut self, req: Request) {
+        match req {
+            Request::Submit { spec, reply } => {
+                let _ = reply.send(self.submit(spec));
+            }
+            Request::Cancel {
+                task_id,
+                reason,
+                reply,
+            } => {
+                let _ = reply.send(self.cancel(&task_id, reason));
+            }
+            Request::Devices { reply } => {
+                let _ = reply.send(self.devices.values().cloned().collect());
+            }
+        }
+    }
+
+    fn submit(&mut self, spec: TaskSpec) -> Result<Submitted, EngineError> {
+        let existing = match self.open.get(&spec.task_id) {
+            Some(t) => Some(t.clone()),
+            None => self.store.get_task(&spec.task_id)?,
+        };
+        if let Some(task) = existing {
+            if task.spec != spec {
+                return Err(EngineError::AlreadyExists(spec.task_id));
+            }
+            // Answer only once the first submit's write is durable too.
+            let ticket = self.store.current_ticket();
+            return Ok(Submitted {
+                task,
+                created: false,
+                ticket,
+            });
+        }
+        let steps = self
+            .site
+            .plan(&spec)
+            .map_err(|e| EngineError::InvalidArgument(e.to_string()))?;
+        let pos = self.store.position()?;
+        if pos.unacked() >= self.config.max_unacked_events {
+            return Err(EngineError::ResourceExhausted(format!(
+                "{} events wait for the cloud's acknowledgement (limit {}); acknowledge events to accept new tasks",
+                pos.unacked(),
+                self.config.max_unacked_events
+            )));
+        }
+        let now = now_unix_ms();
+        let mut task = Task {
+            spec: spec.clone(),
+            state: TaskState::Accepted,
+            steps: Vec::new(),
+            reason: String::new(),
+            cancel_requested: None,
+            created_unix_ms: now,
+            updated_unix_ms: now,
+        };
+        let tr = machine::apply(&mut task, Input::Plan(steps), now)
+            .expect("a new task accepts its plan");
+        let mut events = vec![(spec.task_id.clone(), EventKind::TaskAccepted { spec })];
+        events.extend(tr.events.into_iter().map(|k| (task.spec.task_id.clone(), k)));
+        let ticket = self.commit(Change {
+            task: Some(task.clone()),
+            events,
+            ..Change::default()
+        })?;
+        self.open.insert(task.spec.task_id.clone(), task.clone());
+        Ok(Submitted {
+            task,
+            created: true,
+            ticket,
+        })
+    }
+
+    fn cancel(&mut self, task_id: &str, reason: String) -> Result<(Task, Ticket), EngineError> {
+        let Some(task) = self.open.get(task_id).cloned() else {
+            return match self.store.get_task(task_id)? {
+                Some(t) if t.state == TaskState::Cancelled => Ok((t, self.store.current_ticket())),
+                Some(t) => Err(EngineError::FailedPrecondition(format!(
+                    "task {task_id:?} is already {}",
+                    t.state.as_str()
+                ))),
+                None => Err(EngineError::NotFound(task_id.to_string())),
+            };
+        };
+        let reason = if reason.is_empty() {
+            "cancelled by request".to_string()
+        } else {
+            reason
+        };
+        let (task, ticket) = self.transition(task, Input::Cancel { reason })?;
+        Ok((task, ticket))
+    }
+
+    /// Applies an input to an open task, commits the change, and carries out
+    /// its effects.
+    fn transition(&mut self, mut task: Task, input: Input) -> Result<(Task, Ticket), EngineError> {
+        let tr = match machine::apply(&mut task, input, now_unix_ms()) {
+            Ok(tr) => tr,
+            Err(e) => return Err(EngineError::FailedPrecondition(e.to_string())),
+        };
+        let id = task.spec.task_id.clone();
+        let mut change = Change {
+            task: Some(task.clone()),
+            events: tr.events.into_iter().map(|k| (id.clone(), k)).collect(),
+            ..Change::default()
+        };
+        let mut stops = Vec::new();
+        for effect in &tr.effects {
+            match effect {
+                Effect::ReleaseDevice { device_id } => {
+                    let cid = command_id(&id, step_of(&task, device_id));
+                    change.outbox_delete.push(cid);
+                }
+                Effect::StopOnDevice { step, .. } => stops.push(command_id(&id, *step)),
+            }
+        }
+        let ticket = self.commit(change)?;
+        for effect in tr.effects {
+            if let Effect::ReleaseDevice { device_id } = effect {
+                let cid = command_id(&id, step_of(&task, &device_id));
+                self.commands.remove(&cid);
+                if let Some(d) = self.devices.get_mut(&device_id) {
+                    if d.current.as_ref().is_some_and(|c| c.task_id == id) {
+                        d.current = None;
+                    }
+                }
+            }
+        }
+        for cid in stops {
+            if let Some(e) = self.commands.get(&cid) {
+                self.stop(e.command.clone());
+            }
+        }
+        if task.state.is_terminal() {
+            self.open.remove(&id);
+        } else {
+            self.open.insert(id, task.clone());
+        }
+        Ok((task, ticket))
+    }
+
+    fn on_report(&mut self, report: DeviceReport) {
+        let (command_id, input) = match report {
+            DeviceReport::Availability {
+                device_id,
+                availability,
+                reason,
+            } => return self.on_availability(device_id, availability, reason),
+            DeviceReport::Acknowledged { command_id } => {
+                let step = self.step_of_command(&command_id);
+                (command_id, step.map(|step| Input::Acknowledged { step }))
+            }
+            DeviceReport::Completed { command_id } => {
+                let step = self.step_of_command(&command_id);
+                (command_id, step.map(|step| Input::Completed { step }))
+            }
+            DeviceReport::Failed { command_id, reason } => {
+                let step = self.step_of_command(&command_id);
+                (command_id, step.map(|step| Input::Failed { step, reason }))
+            }
+            DeviceReport::Stopped { command_id } => {
+                let step = self.step_of_command(&command_id);
+                (command_id, step.map(|step| Input::Cancelled { step }))
+            }
+        };
+        let Some(input) = input else {
+            tracing::debug!(%command_id, "report for a command no longer in the outbox; ignored");
+            return;
+        };
+        let task_id = self.commands[&command_id].task_id.clone();
+        let Some(task) = self.open.get(&task_id).cloned() else {
+            return;
+        };
+        if let Err(e) = self.transition(task, input) {
+            tracing::debug!(%command_id, error = %e, "device report does not fit the task; ignored");
+        }
+    }
+
+    fn step_of_command(&self, command_id: &str) -> Option<u32> {
+        self.commands.get(command_id).map(|e| e.step)
+    }
+
+    fn on_availability(&mut self, device_id: String, availability: Availability, reason: String) {
+        let Some(d) = self.devices.get_mut(&device_id) else {
+            tracing::warn!(%device_id, "report from a device the site file does not name; ignored");
+            return;
+        };
+        if d.availability == availability {
+            return;
+        }
+        d.availability = availability;
+        d.reason = reason.clone();
+        let kind = match availability {
+            Availability::Online => EventKind::DeviceOnline {
+                device_id: device_id.clone(),
+            },
+            Availability::Offline => EventKind::DeviceOffline {
+                device_id: device_id.clone(),
+                reason,
+            },
+            Availability::Fault => EventKind::DeviceFault {
+                device_id: device_id.clone(),
+                reason,
+            },
+        };
+        if let Err(e) = self.commit(Change {
+            events: vec![(String::new(), kind)],
+            ..Change::default()
+        }) {
+            tracing::error!(error = %e, %device_id, "could not journal a device's availability");
+        }
+    }
+
+    /// Dispatches every waiting task whose next step has a free device, in
+    /// priority order.
+    fn schedule(&mut self) {
+        let mut waiting: Vec<&Task> = self
+            .open
+            .values()
+            .filter(|t| t.cancel_requested.is_none() && machine::active_step(t).is_none())
+            .filter(|t| machine::next_pending(t).is_some())
+            .collect();
+        if waiting.is_empty() {
+            return;
+        }
+        waiting.sort_by(|a, b| {
+            b.spec
+                .priority
+                .cmp(&a.spec.priority)
+                .then(a.created_unix_ms.cmp(&b.created_unix_ms))
+                .then(a.spec.task_id.cmp(&b.spec.task_id))
+        });
+        let ids: Vec<String> = waiting.iter().map(|t| t.spec.task_id.clone()).collect();
+        for id in ids {
+            let task = self.open[&id].clone();
+            let step = machine::next_pending(&task).expect("filtered above");
+            let s = &task.steps[step as usize];
+            if !self.adapters.contains_key(&s.device_kind) {
+                continue;
+            }
+            let free = s.candidates.iter().find(|c| {
+                self.devices.get(*c).is_some_and(|d| {
+                    d.availability == Availability::Online && d.current.is_none()
+                })
+            });
+            let Some(device_id) = free.cloned() else {
+                continue;
+            };
+            if let Err(e) = self.dispatch(task, step, device_id) {
+                tracing::error!(task_id = %id, error = %e, "dispatch failed");
+            }
+        }
+    }
+
+    fn dispatch(&mut self, task: Task, step: u32, device_id: String) -> Result<(), EngineError> {
+        let id = task.spec.task_id.clone();
+        let s = &task.steps[step as usize];
+        // The dispatch event is the change's last; its seq doubles as the
+        // command's protocol sequence number (unique, never reused).
+        let mut probe = task.clone();
+        let tr = machine::apply(
+            &mut probe,
+            Input::Dispatch {
+                step,
+                device_id: device_id.clone(),
+            },
+            now_unix_ms(),
+        )
+        .map_err(|e| EngineError::FailedPrecondition(e.to_string()))?;
+        let dispatch_seq = self.last_seq + tr.events.len() as u64;
+        let command = DeviceCommand {
+            command_id: command_id(&id, step),
+            sequence: dispatch_seq as u32,
+            device_id: device_id.clone(),
+            device_kind: s.device_kind,
+            command: s.command.clone(),
+            from: self.site.endpoint(&s.from),
+            to: self.site.endpoint(&s.to),
+            load_id: task.spec.load_id.clone(),
+            params: task
+                .spec
+                .attributes
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .chain([
+                    ("sku".to_string(), task.spec.sku.clone()),
+                    ("quantity".to_string(), task.spec.quantity.to_string()),
+                ])
+                .collect(),
+        };
+        let entry = OutboxEntry {
+            task_id: id.clone(),
+            step,
+            command: command.clone(),
+        };
+        let ticket = self.commit(Change {
+            task: Some(probe.clone()),
+            events: tr.events.into_iter().map(|k| (id.clone(), k)).collect(),
+            outbox_put: vec![entry.clone()],
+            ..Change::default()
+        })?;
+        debug_assert_eq!(self.last_seq, dispatch_seq);
+        self.open.insert(id.clone(), probe);
+        self.commands.insert(command.command_id.clone(), entry);
+        if let Some(d) = self.devices.get_mut(&device_id) {
+            d.current = Some(CurrentCommand {
+                task_id: id,
+                step,
+                command: command.command.clone(),
+            });
+        }
+        self.send(command, ticket);
+        Ok(())
+    }
+
+    /// Sends a command once its outbox entry is durable, retrying transport
+    /// errors with backoff.
+    fn send(&self, command: DeviceCommand, ticket: Ticket) {
+        let Some(adapter) = self.adapters.get(&command.device_kind).cloned() else {
+            return;
+        };
+        let store = self.store.clone();
+        let attempts = self.config.send_attempts.max(1);
+        tokio::spawn(async move {
+            if store.wait_durable(ticket).await.is_err() {
+                return;
+            }
+            let mut backoff = Duration::from_millis(200);
+            for attempt in 1..=attempts {
+                match adapter.send(command.clone()).await {
+                    Ok(()) => return,
+                    Err(e) => {
+                        tracing::warn!(command_id = %command.command_id, attempt, error = %e, "sending a command failed");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                    }
+                }
+            }
+        });
+    }
+
+    fn stop(&self, command: DeviceCommand) {
+        let Some(adapter) = self.adapters.get(&command.device_kind).cloned() else {
+            return;
+        };
+        tokio::spawn(async move {
+            if let Err(e) = adapter.stop(command.clone()).await {
+                tracing::warn!(command_id = %command.command_id, error = %e, "stopping a command failed");
+            }
+        });
+    }
+
+    fn commit(&mut self, change: Change) -> Result<Ticket, EngineError> {
+        let c = self.store.commit(change)?;
+        if let Some(e) = c.events.last() {
+            self.last_seq = e.seq;
+        }
+        Ok(c.ticket)
+    }
+}
+
+/// The command id of a task's step: stable across restarts.
+pub fn command_id(task_id: &str, step: u32) -> String {
+    format!("{task_id}#{step}")
+}
+
+fn step_of(task: &Task, device_id: &str) -> u32 {
+    // The step that just ended on `device_id`: the last non-pending step on it.
+    task.steps
+        .iter()
+        .rev()
+        .find(|s| s.device_id.as_deref() == Some(device_id))
+        .map(|s| s.index)
+        .unwrap_or(0)
+}

@@ -1,0 +1,181 @@
+//! The site model: devices, locations (storage, stations, ports), and the
+//! routes that turn a task into device steps. Built from the validated site
+//! file; the engine plans with it and never reads the file itself.
+
+use std::collections::BTreeMap;
+
+use super::adapter::Endpoint;
+use super::model::{DeviceKind, Step, StepState, TaskKind, TaskSpec};
+
+#[derive(Debug, Clone)]
+pub struct DeviceSpec {
+    pub id: String,
+    pub kind: DeviceKind,
+    pub profile: String,
+    pub address: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocationKind {
+    Storage,
+    Station,
+    Port,
+    Buffer,
+}
+
+#[derive(Debug, Clone)]
+pub struct Location {
+    /// An exact id, or a prefix when the site file's id ends in `*` (a
+    /// storage area with many bins).
+    pub id: String,
+    pub is_prefix: bool,
+    pub kind: LocationKind,
+    pub zone: String,
+    pub node: Option<String>,
+    pub station_type: Option<String>,
+}
+
+/// Where a route step starts or ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Place {
+    /// The task's source location.
+    Source,
+    /// The task's destination location.
+    Destination,
+    /// A fixed location of the site.
+    Fixed(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct RouteStep {
+    pub device_kind: DeviceKind,
+    pub command: String,
+    /// The devices that may do the step; every device of the kind when the
+    /// site file names none.
+    pub devices: Vec<String>,
+    pub from: Place,
+    pub to: Place,
+}
+
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub id: String,
+    pub kind: TaskKind,
+    pub from_zone: String,
+    pub to_zone: String,
+    pub steps: Vec<RouteStep>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Site {
+    pub name: String,
+    pub devices: BTreeMap<String, DeviceSpec>,
+    pub locations: Vec<Location>,
+    pub routes: Vec<Route>,
+}
+
+/// Why a task cannot be planned. Each names the task field at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error("task.{field}: unknown location {location:?}")]
+    UnknownLocation {
+        field: &'static str,
+        location: String,
+    },
+    #[error("task.kind: no route serves a {kind} from zone {from_zone:?} to zone {to_zone:?}")]
+    NoRoute {
+        kind: TaskKind,
+        from_zone: String,
+        to_zone: String,
+    },
+}
+
+impl Site {
+    /// The location `id` names: an exact entry first, then the longest
+    /// matching prefix entry.
+    pub fn location(&self, id: &str) -> Option<&Location> {
+        if id.is_empty() {
+            return None;
+        }
+        self.locations
+            .iter()
+            .find(|l| !l.is_prefix && l.id == id)
+            .or_else(|| {
+                self.locations
+                    .iter()
+                    .filter(|l| l.is_prefix && id.starts_with(&l.id))
+                    .max_by_key(|l| l.id.len())
+            })
+    }
+
+    /// Turns a task into its device steps, all pending.
+    pub fn plan(&self, spec: &TaskSpec) -> Result<Vec<Step>, PlanError> {
+        let src = self
+            .location(&spec.source)
+            .ok_or_else(|| PlanError::UnknownLocation {
+                field: "source",
+                location: spec.source.clone(),
+            })?;
+        let dst = self
+            .location(&spec.destination)
+            .ok_or_else(|| PlanError::UnknownLocation {
+                field: "destination",
+                location: spec.destination.clone(),
+            })?;
+        let route = self
+            .routes
+            .iter()
+            .find(|r| r.kind == spec.kind && r.from_zone == src.zone && r.to_zone == dst.zone)
+            .ok_or_else(|| PlanError::NoRoute {
+                kind: spec.kind,
+                from_zone: src.zone.clone(),
+                to_zone: dst.zone.clone(),
+            })?;
+        Ok(route
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, rs)| Step {
+                index: i as u32,
+                device_kind: rs.device_kind,
+                candidates: if rs.devices.is_empty() {
+                    self.devices_of(rs.device_kind)
+                } else {
+                    rs.devices.clone()
+                },
+                device_id: None,
+                command: rs.command.clone(),
+                from: self.resolve(&rs.from, spec),
+                to: self.resolve(&rs.to, spec),
+                state: StepState::Pending,
+                reason: String::new(),
+            })
+            .collect())
+    }
+
+    /// The endpoint a device needs for a location id.
+    pub fn endpoint(&self, location: &str) -> Endpoint {
+        let l = self.location(location);
+        Endpoint {
+            location: location.to_string(),
+            node: l.and_then(|l| l.node.clone()),
+            station_type: l.and_then(|l| l.station_type.clone()),
+        }
+    }
+
+    fn devices_of(&self, kind: DeviceKind) -> Vec<String> {
+        self.devices
+            .values()
+            .filter(|d| d.kind == kind)
+            .map(|d| d.id.clone())
+            .collect()
+    }
+
+    fn resolve(&self, p: &Place, spec: &TaskSpec) -> String {
+        match p {
+            Place::Source => spec.source.clone(),
+            Place::Destination => spec.destination.clone(),
+            Place::Fixed(id) => id.clone(),
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! floorgate: the edge gateway between a fulfillment system's cloud and the
+//! machines of one warehouse site.
+//!
+//! # Layout
+//!
+//! * [`api`] — the gRPC services (tonic), the only place wire types live.
+//! * [`engine`] — tasks, plans, the state machine and the device boundary.
+//! * [`store`] — the sled journal: tasks, events, the command outbox.
+//! * [`config`] — the site file and its validation.
+//! * [`daemon`] — wiring: opens the store, starts the engine and the server,
+//!   shuts down cleanly.
+//! * [`cli`] — the command line, including the operator's client commands.
+
+#![forbid(unsafe_code)]
+#![warn(missing_debug_implementations, rust_2018_idioms)]
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod daemon;
+pub mod engine;
+pub mod modbus;
+pub mod store;

@@ -1,0 +1,88 @@
+//! The `floorgate` binary: parses the command line, sets up logging, and
+//! hands over to the daemon, the config check or the client commands.
+
+#![forbid(unsafe_code)]
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use floorgate::cli::{run_client, Cli, Command, LogFormat};
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    match cli.command {
+        Command::CheckConfig { file } => match floorgate::config::load(&file) {
+            Ok(cfg) => {
+                println!(
+                    "{}: ok (site {:?}: {} devices, {} locations, {} routes)",
+                    file.display(),
+                    cfg.site.name,
+                    cfg.site.devices.len(),
+                    cfg.site.locations.len(),
+                    cfg.site.routes.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(errors) => {
+                eprintln!("{errors}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Run {
+            config,
+            listen_addr_file,
+        } => {
+            let cfg = match floorgate::config::load(&config) {
+                Ok(c) => c,
+                Err(errors) => {
+                    eprintln!("{errors}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
+            let opts = floorgate::daemon::RunOptions { listen_addr_file };
+            match rt.block_on(floorgate::daemon::run(cfg, opts, shutdown_signal())) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        client => {
+            let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
+            match rt.block_on(run_client(client)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_env("FLOORGATE_LOG")
+        .or_else(|_| EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => b.init(),
+        LogFormat::Json => b.json().init(),
+    }
+}
+
+/// Resolves on SIGTERM (systemd, k3s) or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT"),
+    }
+}

@@ -1,0 +1,115 @@
+//! Group commit. sled flushes on its own only every 500 ms, so a write that
+//! must be durable before it is acknowledged asks for a flush. One flusher
+//! task serves every waiter: writers take a ticket (a counter bumped after
+//! each committed transaction) and wait until the flushed counter reaches
+//! it. Writers that arrive while a flush runs share the next one, so N
+//! concurrent submits cost about two fsyncs, not N.
+
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{watch, Notify};
+
+use super::StoreError;
+
+/// Identifies a point in the commit order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Ticket(u64);
+
+/// Written state not yet flushed: (ticket counter, newest event seq).
+struct Pending {
+    ticket: u64,
+    last_seq: u64,
+}
+
+pub(super) struct GroupCommit {
+    pending: Arc<Mutex<Pending>>,
+    kick: Arc<Notify>,
+    flushed: watch::Receiver<u64>,
+    durable_seq: watch::Receiver<u64>,
+}
+
+impl GroupCommit {
+    pub(super) fn start(db: sled::Db, last_seq: u64) -> GroupCommit {
+        let pending = Arc::new(Mutex::new(Pending {
+            ticket: 0,
+            last_seq,
+        }));
+        let kick = Arc::new(Notify::new());
+        let (flushed_tx, flushed) = watch::channel(0u64);
+        let (seq_tx, durable_seq) = watch::channel(last_seq);
+        let p = pending.clone();
+        let k = kick.clone();
+        tokio::spawn(async move {
+            loop {
+                k.notified().await;
+                let (ticket, seq) = {
+                    let p = p.lock().expect("commit lock poisoned");
+                    (p.ticket, p.last_seq)
+                };
+                if *flushed_tx.borrow() >= ticket {
+                    continue;
+                }
+                let mut backoff = std::time::Duration::from_millis(50);
+                loop {
+                    match db.flush_async().await {
+                        Ok(_) => break,
+                        Err(e) => {
+                            tracing::error!(error = %e, "flushing the store failed; retrying");
+                            tokio::time::sleep(backoff).await;
+                            backoff = (backoff * 2).min(std::time::Duration::from_secs(5));
+                        }
+                    }
+                }
+                seq_tx.send_if_modified(|s| {
+                    let changed = seq > *s;
+                    *s = (*s).max(seq);
+                    changed
+                });
+                if flushed_tx.send(ticket).is_err() {
+                    return;
+                }
+            }
+        });
+        GroupCommit {
+            pending,
+            kick,
+            flushed,
+            durable_seq,
+        }
+    }
+
+    /// Records a committed transaction whose newest event has `last_seq`.
+    pub(super) fn written(&self, last_seq: u64) -> Ticket {
+        let t = {
+            let mut p = self.pending.lock().expect("commit lock poisoned");
+            p.ticket += 1;
+            p.last_seq = p.last_seq.max(last_seq);
+            p.ticket
+        };
+        self.kick.notify_one();
+        Ticket(t)
+    }
+
+    /// Records a write that appended no event.
+    pub(super) fn touch(&self) -> Ticket {
+        self.written(0)
+    }
+
+    pub(super) fn current(&self) -> Ticket {
+        let t = self.pending.lock().expect("commit lock poisoned").ticket;
+        self.kick.notify_one();
+        Ticket(t)
+    }
+
+    pub(super) async fn wait(&self, ticket: Ticket) -> Result<(), StoreError> {
+        let mut rx = self.flushed.clone();
+        rx.wait_for(|f| *f >= ticket.0)
+            .await
+            .map(|_| ())
+            .map_err(|_| StoreError::Closed)
+    }
+
+    pub(super) fn durable_seq(&self) -> watch::Receiver<u64> {
+        self.durable_seq.clone()
+    }
+}

@@ -1,0 +1,394 @@
+//! The durable journal: a small typed API over sled.
+//!
+//! # Key layout
+//!
+//! | tree     | key                                  | value                                  |
+//! |----------|--------------------------------------|----------------------------------------|
+//! | `tasks`  | task id, UTF-8                       | [`Task`] as JSON                       |
+//! | `events` | seq, `u64` big-endian (8 bytes)      | [`Event`] as JSON                      |
+//! | `outbox` | command id, UTF-8                    | [`OutboxEntry`] as JSON                |
+//! | `meta`   | `last_seq`, `acked_seq`: `u64` BE    | see the key                            |
+//! |          | `format`: `u64` BE                   | the layout version ([`FORMAT`])        |
+//!
+//! Big-endian seq keys make sled's key order the journal order, so a replay
+//! is one range scan. `last_seq` is the seq of the newest event ever written
+//! (it survives compaction, so seqs are never reused); `acked_seq` is the
+//! highest seq the cloud acknowledged. Events `<= acked_seq` are deleted.
+//!
+//! # Invariants
+//!
+//! * Every state change and the events reporting it are one sled
+//!   transaction ([`Store::commit`]): a reader never sees a task state
+//!   without its event, nor an event without its state.
+//! * Seqs are dense: the transaction reads `last_seq`, appends `last_seq+1…`
+//!   and writes the new `last_seq` back, all or nothing.
+//! * Nothing is acknowledged to anyone before it is flushed:
+//!   [`Store::commit`] returns a ticket and [`Store::wait_durable`] resolves
+//!   once a flush covering that ticket has finished (group commit, see
+//!   [`commit`]). Events become visible to watchers only when durable
+//!   ([`Store::durable_seq`]), so a seq a consumer has seen is never
+//!   reassigned after a crash.
+//! * A device command is written to `outbox` in the same transaction as the
+//!   step that dispatches it, and deleted in the same transaction as the
+//!   step's end.
+
+mod commit;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::Transactional;
+use tokio::sync::watch;
+
+use crate::engine::adapter::DeviceCommand;
+use crate::engine::model::{Event, EventKind, Task, TaskState};
+
+pub use commit::Ticket;
+
+/// The layout version written in `meta/format`.
+pub const FORMAT: u64 = 1;
+
+const LAST_SEQ: &[u8] = b"last_seq";
+const ACKED_SEQ: &[u8] = b"acked_seq";
+const FORMAT_KEY: &[u8] = b"format";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("corrupt record in tree {tree}: {source}")]
+    Corrupt {
+        tree: &'static str,
+        source: serde_json::Error,
+    },
+    #[error("data directory has layout version {found}, this build reads {FORMAT}")]
+    Format { found: u64 },
+    #[error("the store is shutting down")]
+    Closed,
+}
+
+/// A device command waiting for its device's final answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    pub task_id: String,
+    pub step: u32,
+    pub command: DeviceCommand,
+}
+
+/// Everything one state change writes.
+#[derive(Debug, Default)]
+pub struct Change {
+    /// The task's new state.
+    pub task: Option<Task>,
+    /// Events to append, each for a task id ("" for device events).
+    pub events: Vec<(String, EventKind)>,
+    pub outbox_put: Vec<OutboxEntry>,
+    /// Command ids whose outbox entries are removed.
+    pub outbox_delete: Vec<String>,
+}
+
+/// What a committed change produced.
+#[derive(Debug)]
+pub struct Committed {
+    pub events: Vec<Event>,
+    pub ticket: Ticket,
+}
+
+/// The journal's counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JournalPosition {
+    pub last_seq: u64,
+    pub acked_seq: u64,
+}
+
+impl JournalPosition {
+    pub fn unacked(&self) -> u64 {
+        self.last_seq - self.acked_seq
+    }
+}
+
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    db: sled::Db,
+    tasks: sled::Tree,
+    events: sled::Tree,
+    outbox: sled::Tree,
+    meta: sled::Tree,
+    commit: commit::GroupCommit,
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir` and starts its flusher. Must be
+    /// called inside a tokio runtime.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        let db = sled::Config::new()
+            .path(dir)
+            .flush_every_ms(Some(500))
+            .open()?;
+        let tasks = db.open_tree("tasks")?;
+        let events = db.open_tree("events")?;
+        let outbox = db.open_tree("outbox")?;
+        let meta = db.open_tree("meta")?;
+        match meta.get(FORMAT_KEY)? {
+            Some(v) if be(&v) != FORMAT => return Err(StoreError::Format { found: be(&v) }),
+            Some(_) => {}
+            None => {
+                meta.insert(FORMAT_KEY, &FORMAT.to_be_bytes())?;
+            }
+        }
+        let last_seq = meta.get(LAST_SEQ)?.map(|v| be(&v)).unwrap_or(0);
+        let commit = commit::GroupCommit::start(db.clone(), last_seq);
+        Ok(Store {
+            inner: Arc::new(Inner {
+                db,
+                tasks,
+                events,
+                outbox,
+                meta,
+                commit,
+            }),
+        })
+    }
+
+    /// Writes `change` in one transaction and returns the events it appended
+    /// with their seqs. The change is not durable until
+    /// [`wait_durable`](Self::wait_durable) of the ticket resolves.
+    pub fn commit(&self, change: Change) -> Result<Committed, StoreError> {
+        let i = &*self.inner;
+        let now = crate::engine::model::now_unix_ms();
+        let task_bytes = change
+            .task
+            .as_ref()
+            .map(|t| serde_json::to_vec(t).map(|b| (t.spec.task_id.clone(), b)))
+            .transpose()
+            .map_err(|source| StoreError::Corrupt {
+                tree: "tasks",
+                source,
+            })?;
+        let mut outbox_bytes = Vec::with_capacity(change.outbox_put.len());
+        for e in &change.outbox_put {
+            let b = serde_json::to_vec(e).map_err(|source| StoreError::Corrupt {
+                tree: "outbox",
+                source,
+            })?;
+            outbox_bytes.push((e.command.command_id.clone(), b));
+        }
+        let result = (&i.tasks, &i.events, &i.outbox, &i.meta).transaction(
+            |(tasks, events, outbox, meta)| {
+                let mut seq = meta.get(LAST_SEQ)?.map(|v| be(&v)).unwrap_or(0);
+                let mut appended = Vec::with_capacity(change.events.len());
+                for (task_id, kind) in &change.events {
+                    seq += 1;
+                    let event = Event {
+                        seq,
+                        time_unix_ms: now,
+                        task_id: task_id.clone(),
+                        kind: kind.clone(),
+                    };
+                    let bytes = serde_json::to_vec(&event)
+                        .map_err(ConflictableTransactionError::Abort)?;
+                    events.insert(&seq.to_be_bytes(), bytes)?;
+                    appended.push(event);
+                }
+                if !appended.is_empty() {
+                    meta.insert(LAST_SEQ, &seq.to_be_bytes())?;
+                }
+                if let Some((id, bytes)) = &task_bytes {
+                    tasks.insert(id.as_bytes(), bytes.as_slice())?;
+                }
+                for (id, bytes) in &outbox_bytes {
+                    outbox.insert(id.as_bytes(), bytes.as_slice())?;
+                }
+                for id in &change.outbox_delete {
+                    outbox.remove(id.as_bytes())?;
+                }
+                Ok((appended, seq))
+            },
+        );
+        let (events, last_seq) = match result {
+            Ok(v) => v,
+            Err(TransactionError::Abort(source)) => {
+                return Err(StoreError::Corrupt {
+                    tree: "events",
+                    source,
+                })
+            }
+            Err(TransactionError::Storage(e)) => return Err(e.into()),
+        };
+        let ticket = i.commit.written(last_seq);
+        Ok(Committed { events, ticket })
+    }
+
+    /// Resolves once everything committed up to `ticket` is on disk. Many
+    /// concurrent callers share one flush.
+    pub async fn wait_durable(&self, ticket: Ticket) -> Result<(), StoreError> {
+        self.inner.commit.wait(ticket).await
+    }
+
+    /// A ticket covering everything committed so far.
+    pub fn current_ticket(&self) -> Ticket {
+        self.inner.commit.current()
+    }
+
+    /// The seq of the newest durable event; changes after each flush.
+    pub fn durable_seq(&self) -> watch::Receiver<u64> {
+        self.inner.commit.durable_seq()
+    }
+
+    /// Flushes everything now (used at shutdown).
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        let t = self.current_ticket();
+        self.wait_durable(t).await
+    }
+
+    pub fn get_task(&self, task_id: &str) -> Result<Option<Task>, StoreError> {
+        self.inner
+            .tasks
+            .get(task_id.as_bytes())?
+            .map(|v| decode("tasks", &v))
+            .transpose()
+    }
+
+    /// Tasks in key order after `after_id`, filtered by state, at most
+    /// `limit`; also returns whether more matching tasks follow.
+    pub fn list_tasks(
+        &self,
+        states: &[TaskState],
+        after_id: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<Task>, bool), StoreError> {
+        let range = match after_id {
+            Some(a) => self.inner.tasks.range::<&[u8], _>((
+                std::ops::Bound::Excluded(a.as_bytes()),
+                std::ops::Bound::Unbounded,
+            )),
+            None => self.inner.tasks.iter(),
+        };
+        let mut out = Vec::new();
+        for kv in range {
+            let (_, v) = kv?;
+            let t: Task = decode("tasks", &v)?;
+            if !states.is_empty() && !states.contains(&t.state) {
+                continue;
+            }
+            if out.len() == limit {
+                return Ok((out, true));
+            }
+            out.push(t);
+        }
+        Ok((out, false))
+    }
+
+    /// Every task not yet in a terminal state (read at start-up).
+    pub fn open_tasks(&self) -> Result<Vec<Task>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.inner.tasks.iter() {
+            let (_, v) = kv?;
+            let t: Task = decode("tasks", &v)?;
+            if !t.state.is_terminal() {
+                out.push(t);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Events with `after < seq <= up_to`, in order, at most `limit`.
+    pub fn events_after(&self, after: u64, up_to: u64, limit: usize) -> Result<Vec<Event>, StoreError> {
+        if up_to <= after {
+            return Ok(Vec::new());
+        }
+        let lo = (after + 1).to_be_bytes();
+        let hi = up_to.to_be_bytes();
+        let mut out = Vec::new();
+        for kv in self.inner.events.range(lo..=hi).take(limit) {
+            let (_, v) = kv?;
+            out.push(decode("events", &v)?);
+        }
+        Ok(out)
+    }
+
+    pub fn outbox(&self) -> Result<Vec<OutboxEntry>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.inner.outbox.iter() {
+            let (_, v) = kv?;
+            out.push(decode("outbox", &v)?);
+        }
+        Ok(out)
+    }
+
+    pub fn position(&self) -> Result<JournalPosition, StoreError> {
+        let m = &self.inner.meta;
+        Ok(JournalPosition {
+            last_seq: m.get(LAST_SEQ)?.map(|v| be(&v)).unwrap_or(0),
+            acked_seq: m.get(ACKED_SEQ)?.map(|v| be(&v)).unwrap_or(0),
+        })
+    }
+
+    /// Records that the consumer has every event up to `up_to` (clamped to
+    /// the newest durable event) and deletes them. Returns the position
+    /// after the acknowledgement; an older ack than the recorded one changes
+    /// nothing.
+    pub async fn ack(&self, up_to: u64) -> Result<JournalPosition, StoreError> {
+        let durable = *self.inner.commit.durable_seq().borrow();
+        let up_to = up_to.min(durable);
+        let meta = self.inner.meta.clone();
+        let new = meta
+            .fetch_and_update(ACKED_SEQ, |old| {
+                let old = old.map(be).unwrap_or(0);
+                Some(old.max(up_to).to_be_bytes().to_vec())
+            })?
+            .map(|v| be(&v))
+            .unwrap_or(0)
+            .max(up_to);
+        let events = self.inner.events.clone();
+        // Deleting a long backlog takes a while: keep it off the runtime's
+        // worker threads.
+        tokio::task::spawn_blocking(move || -> Result<(), sled::Error> {
+            let hi = new.to_be_bytes();
+            let keys: Vec<_> = events
+                .range(..=hi)
+                .keys()
+                .collect::<Result<_, _>>()?;
+            for k in keys {
+                events.remove(k)?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|_| StoreError::Closed)??;
+        let ticket = self.inner.commit.touch();
+        self.wait_durable(ticket).await?;
+        self.position()
+    }
+
+    /// Size of the data directory on disk, in bytes.
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        Ok(self.inner.db.size_on_disk()?)
+    }
+}
+
+fn be(v: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let n = v.len().min(8);
+    b[8 - n..].copy_from_slice(&v[v.len() - n..]);
+    u64::from_be_bytes(b)
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(tree: &'static str, v: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(v).map_err(|source| StoreError::Corrupt { tree, source })
+}
+
+#[cfg(test)]
+mod tests;
