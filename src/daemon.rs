@@ -33,52 +33,89 @@ pub async fn run(
     opts: RunOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let g = &cfg.gateway;
-    std::fs::create_dir_all(&g.data_dir)
-        .with_context(|| format!("creating the data directory {}", g.data_dir.display()))?;
-    let store = Store::open(&g.data_dir)
-        .with_context(|| format!("opening the store in {}", g.data_dir.display()))?;
-    let (_sink, reports) = engine::runtime::report_channel();
-    // Device adapters register here as the protocol modules land; until
-    // then no device comes online and tasks wait PLANNED.
-    let adapters: Vec<std::sync::Arc<dyn DeviceAdapter>> = Vec::new();
-    let (handle, engine_task) = engine::start(
-        store.clone(),
-        cfg.site.clone(),
-        adapters,
-        reports,
-        EngineConfig {
-            max_unacked_events: g.max_unacked_events,
-            ..EngineConfig::default()
-        },
-    )?;
-    let listener = TcpListener::bind(g.grpc_listen)
-        .await
-        .with_context(|| format!("binding the gRPC listener on {}", g.grpc_listen))?;
-    let addr: SocketAddr = listener.local_addr()?;
-    if let Some(p) = &opts.listen_addr_file {
-        write_atomically(p, &addr.to_string())?;
-    }
-    tracing::info!(site = %cfg.site.name, %addr, data_dir = %g.data_dir.display(), "floorgate ready");
-
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(crate::api::serve(listener, handle, store.clone(), async move {
-        let _ = stop_rx.await;
-    }));
+    let gw = Gateway::start(cfg, opts).await?;
     shutdown.await;
-    tracing::info!(grace_secs = g.shutdown_grace_secs, "shutting down");
-    let _ = stop_tx.send(());
-    match tokio::time::timeout(Duration::from_secs(g.shutdown_grace_secs), server).await {
-        Ok(Ok(Ok(()))) => {}
-        Ok(Ok(Err(e))) => tracing::error!(error = %e, "gRPC server error"),
-        Ok(Err(e)) => tracing::error!(error = %e, "gRPC server task failed"),
-        Err(_) => tracing::warn!("in-flight calls did not finish within the grace period"),
+    gw.shutdown().await
+}
+
+/// A running gateway.
+#[derive(Debug)]
+pub struct Gateway {
+    addr: SocketAddr,
+    store: Store,
+    grace: Duration,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
+    engine: tokio::task::JoinHandle<()>,
+}
+
+impl Gateway {
+    /// Opens the store, starts the engine and the gRPC server. Resolves once
+    /// the server listens.
+    pub async fn start(cfg: LoadedConfig, opts: RunOptions) -> anyhow::Result<Gateway> {
+        let g = &cfg.gateway;
+        std::fs::create_dir_all(&g.data_dir)
+            .with_context(|| format!("creating the data directory {}", g.data_dir.display()))?;
+        let store = Store::open(&g.data_dir)
+            .with_context(|| format!("opening the store in {}", g.data_dir.display()))?;
+        let (_sink, reports) = engine::runtime::report_channel();
+        // Device adapters register here as the protocol modules land; until
+        // then no device comes online and tasks wait PLANNED.
+        let adapters: Vec<std::sync::Arc<dyn DeviceAdapter>> = Vec::new();
+        let (handle, engine) = engine::start(
+            store.clone(),
+            cfg.site.clone(),
+            adapters,
+            reports,
+            EngineConfig {
+                max_unacked_events: g.max_unacked_events,
+                ..EngineConfig::default()
+            },
+        )?;
+        let listener = TcpListener::bind(g.grpc_listen)
+            .await
+            .with_context(|| format!("binding the gRPC listener on {}", g.grpc_listen))?;
+        let addr: SocketAddr = listener.local_addr()?;
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(crate::api::serve(listener, handle, store.clone(), async move {
+            let _ = stop_rx.await;
+        }));
+        if let Some(p) = &opts.listen_addr_file {
+            write_atomically(p, &addr.to_string())?;
+        }
+        tracing::info!(site = %cfg.site.name, %addr, data_dir = %g.data_dir.display(), "floorgate ready");
+        Ok(Gateway {
+            addr,
+            store,
+            grace: Duration::from_secs(g.shutdown_grace_secs),
+            stop,
+            server,
+            engine,
+        })
     }
-    // The server owned the last engine handles; the engine loop ends.
-    let _ = tokio::time::timeout(Duration::from_secs(2), engine_task).await;
-    store.flush().await?;
-    tracing::info!("stopped");
-    Ok(())
+
+    /// The gRPC listener's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting, lets in-flight calls finish within the grace
+    /// period, stops the engine and flushes the store.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        tracing::info!(grace_secs = self.grace.as_secs(), "shutting down");
+        let _ = self.stop.send(());
+        match tokio::time::timeout(self.grace, self.server).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => tracing::error!(error = %e, "gRPC server error"),
+            Ok(Err(e)) => tracing::error!(error = %e, "gRPC server task failed"),
+            Err(_) => tracing::warn!("in-flight calls did not finish within the grace period"),
+        }
+        // The server owned the last engine handles; the engine loop ends.
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.engine).await;
+        self.store.flush().await?;
+        tracing::info!("stopped");
+        Ok(())
+    }
 }
 
 fn write_atomically(path: &std::path::Path, text: &str) -> anyhow::Result<()> {

@@ -235,12 +235,14 @@ impl Engine {
             self.send(c, ticket);
         }
         self.schedule();
+        let mut reporting = true;
         loop {
             tokio::select! {
                 biased;
-                r = reports.recv() => match r {
+                r = reports.recv(), if reporting => match r {
                     Some(r) => self.on_report(r),
-                    None => break,
+                    // No adapter is left to report; requests still count.
+                    None => reporting = false,
                 },
                 req = rx.recv() => match req {
                     Some(req) => self.on_request(req),

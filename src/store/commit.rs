@@ -25,11 +25,18 @@ pub(super) struct GroupCommit {
     pending: Arc<Mutex<Pending>>,
     kick: Arc<Notify>,
     flushed: watch::Receiver<u64>,
+    flushes: Arc<std::sync::atomic::AtomicU64>,
     durable_seq: watch::Receiver<u64>,
 }
 
 impl GroupCommit {
-    pub(super) fn start(db: sled::Db, last_seq: u64) -> GroupCommit {
+    /// Starts the flusher. It reaches the database through `db`, which
+    /// answers `None` once the store is dropped: the flusher then ends, so
+    /// it never keeps the data directory locked after the store is gone.
+    pub(super) fn start(
+        db: impl Fn() -> Option<sled::Db> + Send + 'static,
+        last_seq: u64,
+    ) -> GroupCommit {
         let pending = Arc::new(Mutex::new(Pending {
             ticket: 0,
             last_seq,
@@ -37,6 +44,8 @@ impl GroupCommit {
         let kick = Arc::new(Notify::new());
         let (flushed_tx, flushed) = watch::channel(0u64);
         let (seq_tx, durable_seq) = watch::channel(last_seq);
+        let flushes = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let f = flushes.clone();
         let p = pending.clone();
         let k = kick.clone();
         tokio::spawn(async move {
@@ -51,8 +60,12 @@ impl GroupCommit {
                 }
                 let mut backoff = std::time::Duration::from_millis(50);
                 loop {
+                    let Some(db) = db() else { return };
                     match db.flush_async().await {
-                        Ok(_) => break,
+                        Ok(_) => {
+                            f.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            break;
+                        }
                         Err(e) => {
                             tracing::error!(error = %e, "flushing the store failed; retrying");
                             tokio::time::sleep(backoff).await;
@@ -74,6 +87,7 @@ impl GroupCommit {
             pending,
             kick,
             flushed,
+            flushes,
             durable_seq,
         }
     }
@@ -107,6 +121,11 @@ impl GroupCommit {
             .await
             .map(|_| ())
             .map_err(|_| StoreError::Closed)
+    }
+
+    /// Flushes done so far.
+    pub(super) fn flushes(&self) -> u64 {
+        self.flushes.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub(super) fn durable_seq(&self) -> watch::Receiver<u64> {

@@ -149,17 +149,21 @@ impl Store {
             }
         }
         let last_seq = meta.get(LAST_SEQ)?.map(|v| be(&v)).unwrap_or(0);
-        let commit = commit::GroupCommit::start(db.clone(), last_seq);
-        Ok(Store {
-            inner: Arc::new(Inner {
+        let inner = Arc::new_cyclic(|weak: &std::sync::Weak<Inner>| {
+            let weak = weak.clone();
+            Inner {
                 db,
                 tasks,
                 events,
                 outbox,
                 meta,
-                commit,
-            }),
-        })
+                commit: commit::GroupCommit::start(
+                    move || weak.upgrade().map(|i| i.db.clone()),
+                    last_seq,
+                ),
+            }
+        });
+        Ok(Store { inner })
     }
 
     /// Writes `change` in one transaction and returns the events it appended
@@ -371,6 +375,11 @@ impl Store {
         let ticket = self.inner.commit.touch();
         self.wait_durable(ticket).await?;
         self.position()
+    }
+
+    /// Flushes the group commit has done since the store was opened.
+    pub fn flushes(&self) -> u64 {
+        self.inner.commit.flushes()
     }
 
     /// Size of the data directory on disk, in bytes.

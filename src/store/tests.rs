@@ -1,0 +1,213 @@
+//! The store's invariants, each checked directly against sled.
+
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::engine::adapter::{DeviceCommand, Endpoint};
+use crate::engine::model::{DeviceKind, TaskKind, TaskSpec};
+
+fn task(id: &str, state: TaskState) -> Task {
+    Task {
+        spec: TaskSpec {
+            task_id: id.into(),
+            kind: TaskKind::Pick,
+            sku: "S".into(),
+            quantity: 1,
+            load_id: "L".into(),
+            source: "A".into(),
+            destination: "B".into(),
+            priority: 0,
+            deadline_unix_ms: 0,
+            attributes: BTreeMap::new(),
+        },
+        state,
+        steps: vec![],
+        reason: String::new(),
+        cancel_requested: None,
+        created_unix_ms: 0,
+        updated_unix_ms: 0,
+    }
+}
+
+fn accepted(id: &str) -> Change {
+    let t = task(id, TaskState::Planned);
+    Change {
+        events: vec![(id.into(), EventKind::TaskAccepted { spec: t.spec.clone() })],
+        task: Some(t),
+        ..Change::default()
+    }
+}
+
+fn command(id: &str) -> OutboxEntry {
+    let ep = |l: &str| Endpoint {
+        location: l.into(),
+        node: None,
+        station_type: None,
+    };
+    OutboxEntry {
+        task_id: "T".into(),
+        step: 0,
+        command: DeviceCommand {
+            command_id: id.into(),
+            sequence: 7,
+            device_id: "amr-1".into(),
+            device_kind: DeviceKind::Amr,
+            command: "transport".into(),
+            from: ep("A"),
+            to: ep("B"),
+            load_id: "L".into(),
+            params: BTreeMap::new(),
+        },
+    }
+}
+
+#[tokio::test]
+async fn seqs_are_dense_across_commits_and_continue_after_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = Store::open(dir.path()).unwrap();
+        let a = s.commit(accepted("T1")).unwrap();
+        let b = s
+            .commit(Change {
+                events: vec![
+                    ("T2".into(), EventKind::TaskStarted),
+                    ("T2".into(), EventKind::TaskCompleted),
+                ],
+                ..Change::default()
+            })
+            .unwrap();
+        assert_eq!(a.events[0].seq, 1);
+        assert_eq!(b.events.iter().map(|e| e.seq).collect::<Vec<_>>(), [2, 3]);
+        s.wait_durable(b.ticket).await.unwrap();
+    }
+    let s = Store::open(dir.path()).unwrap();
+    assert_eq!(*s.durable_seq().borrow(), 3);
+    let c = s.commit(accepted("T3")).unwrap();
+    assert_eq!(c.events[0].seq, 4);
+    let all = s.events_after(0, 10, 100).unwrap();
+    assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3, 4]);
+}
+
+#[tokio::test]
+async fn a_commit_is_visible_to_watchers_only_once_flushed() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path()).unwrap();
+    let durable = s.durable_seq();
+    // The test runtime is single-threaded: the flusher cannot run until we
+    // await, so the commit is written but not yet durable.
+    let c = s.commit(accepted("T1")).unwrap();
+    assert_eq!(*durable.borrow(), 0);
+    s.wait_durable(c.ticket).await.unwrap();
+    assert_eq!(*durable.borrow(), 1);
+}
+
+#[tokio::test]
+async fn concurrent_commits_share_flushes() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path()).unwrap();
+    let mut waits = Vec::new();
+    for i in 0..200 {
+        let c = s.commit(accepted(&format!("T{i}"))).unwrap();
+        let s = s.clone();
+        waits.push(tokio::spawn(async move { s.wait_durable(c.ticket).await }));
+    }
+    for w in waits {
+        w.await.unwrap().unwrap();
+    }
+    assert!(
+        s.flushes() < 10,
+        "200 concurrent commits took {} flushes",
+        s.flushes()
+    );
+    assert_eq!(*s.durable_seq().borrow(), 200);
+}
+
+#[tokio::test]
+async fn task_event_and_outbox_entry_are_written_together_and_removed_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path()).unwrap();
+    let mut change = accepted("T1");
+    change.outbox_put.push(command("T1#0"));
+    s.commit(change).unwrap();
+    assert_eq!(s.outbox().unwrap(), vec![command("T1#0")]);
+    assert!(s.get_task("T1").unwrap().is_some());
+    let c = s
+        .commit(Change {
+            task: Some(task("T1", TaskState::Completed)),
+            events: vec![("T1".into(), EventKind::TaskCompleted)],
+            outbox_delete: vec!["T1#0".into()],
+            ..Change::default()
+        })
+        .unwrap();
+    s.wait_durable(c.ticket).await.unwrap();
+    assert!(s.outbox().unwrap().is_empty());
+    assert_eq!(s.get_task("T1").unwrap().unwrap().state, TaskState::Completed);
+    assert!(s.open_tasks().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn ack_compacts_up_to_the_durable_end_and_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = Store::open(dir.path()).unwrap();
+        for i in 0..5 {
+            s.commit(accepted(&format!("T{i}"))).unwrap();
+        }
+        s.flush().await.unwrap();
+        let pos = s.ack(3).await.unwrap();
+        assert_eq!(pos, JournalPosition { last_seq: 5, acked_seq: 3 });
+        // Beyond the end clamps to what is durable.
+        let pos = s.ack(99).await.unwrap();
+        assert_eq!(pos.acked_seq, 5);
+        assert!(s.events_after(0, 5, 10).unwrap().is_empty());
+        s.commit(accepted("T9")).unwrap();
+        s.flush().await.unwrap();
+    }
+    let s = Store::open(dir.path()).unwrap();
+    let pos = s.position().unwrap();
+    assert_eq!(pos, JournalPosition { last_seq: 6, acked_seq: 5 });
+    let rest = s.events_after(0, 6, 10).unwrap();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].seq, 6, "seqs are never reused after compaction");
+}
+
+#[tokio::test]
+async fn list_tasks_pages_in_key_order_with_a_state_filter() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path()).unwrap();
+    for (i, st) in [TaskState::Planned, TaskState::Completed, TaskState::Planned, TaskState::Planned]
+        .into_iter()
+        .enumerate()
+    {
+        s.commit(Change {
+            task: Some(task(&format!("T{i}"), st)),
+            ..Change::default()
+        })
+        .unwrap();
+    }
+    let (page, more) = s.list_tasks(&[TaskState::Planned], None, 2).unwrap();
+    assert_eq!(page.iter().map(|t| t.id()).collect::<Vec<_>>(), ["T0", "T2"]);
+    assert!(more);
+    let (page, more) = s.list_tasks(&[TaskState::Planned], Some("T2"), 2).unwrap();
+    assert_eq!(page.iter().map(|t| t.id()).collect::<Vec<_>>(), ["T3"]);
+    assert!(!more);
+}
+
+#[test]
+fn a_data_directory_of_another_layout_version_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = sled::open(dir.path()).unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .insert(FORMAT_KEY, &99u64.to_be_bytes())
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let _g = rt.enter();
+    assert!(matches!(
+        Store::open(dir.path()),
+        Err(StoreError::Format { found: 99 })
+    ));
+}

@@ -1,0 +1,117 @@
+//! Shared test scaffolding: a gateway on the demo site, listening on
+//! 127.0.0.1:0 with its own data directory.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use floorgate::api::pb;
+use floorgate::api::pb::task_service_client::TaskServiceClient;
+use floorgate::daemon::{Gateway, RunOptions};
+use tonic::transport::Channel;
+
+pub fn demo_site() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("devices/site-demo.toml")
+}
+
+/// Loads the demo site with the data directory and listener overridden
+/// through the environment overrides, plus `extra` ones.
+pub fn demo_config(data_dir: &Path, extra: &[(&str, &str)]) -> floorgate::config::LoadedConfig {
+    let path = demo_site();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let data_dir = data_dir.to_string_lossy().to_string();
+    let extra: Vec<(String, String)> = extra.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    floorgate::config::load_str(&path, &text, &move |k| match k {
+        "FLOORGATE_GRPC_LISTEN" => Some("127.0.0.1:0".into()),
+        "FLOORGATE_DATA_DIR" => Some(data_dir.clone()),
+        _ => extra.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()),
+    })
+    .unwrap()
+}
+
+pub async fn start(data_dir: &Path) -> Gateway {
+    start_with(data_dir, &[]).await
+}
+
+pub async fn start_with(data_dir: &Path, extra: &[(&str, &str)]) -> Gateway {
+    Gateway::start(demo_config(data_dir, extra), RunOptions::default())
+        .await
+        .unwrap()
+}
+
+pub async fn client(addr: std::net::SocketAddr) -> TaskServiceClient<Channel> {
+    TaskServiceClient::connect(format!("http://{addr}")).await.unwrap()
+}
+
+/// A PICK from a floor buffer lane to pick station 1.
+pub fn pick(id: &str) -> pb::Task {
+    pb::Task {
+        task_id: id.to_string(),
+        kind: pb::TaskKind::Pick as i32,
+        sku: "SKU-42".into(),
+        quantity: 3,
+        load_id: format!("TOTE-{id}"),
+        source: "BUF-07".into(),
+        destination: "PICK-1".into(),
+        priority: 0,
+        ..Default::default()
+    }
+}
+
+pub async fn submit(c: &mut TaskServiceClient<Channel>, t: pb::Task) -> Result<pb::SubmitTaskResponse, tonic::Status> {
+    c.submit_task(pb::SubmitTaskRequest { task: Some(t) })
+        .await
+        .map(|r| r.into_inner())
+}
+
+/// Reads events from a watch stream until `n` arrived (bounded in time).
+pub async fn take_events(s: &mut tonic::Streaming<pb::Event>, n: usize) -> Vec<pb::Event> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        let e = tokio::time::timeout(std::time::Duration::from_secs(10), s.message())
+            .await
+            .expect("an event within 10 s")
+            .unwrap()
+            .expect("the stream stays open");
+        out.push(e);
+    }
+    out
+}
+
+/// Every event after `after` currently in the journal, read with a fresh
+/// watch that is dropped once it goes quiet.
+pub async fn journal(c: &mut TaskServiceClient<Channel>, after: u64) -> Vec<pb::Event> {
+    let mut s = c
+        .watch_events(pb::WatchEventsRequest { after_seq: after })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut out = Vec::new();
+    while let Ok(Some(e)) = tokio::time::timeout(std::time::Duration::from_millis(700), s.message())
+        .await
+        .map(|r| r.unwrap())
+    {
+        out.push(e);
+    }
+    out
+}
+
+pub fn kind_name(e: &pb::Event) -> &'static str {
+    use pb::event::Kind;
+    match e.kind.as_ref().unwrap() {
+        Kind::TaskAccepted(_) => "task_accepted",
+        Kind::TaskPlanned(_) => "task_planned",
+        Kind::TaskStarted(_) => "task_started",
+        Kind::StepDispatched(_) => "step_dispatched",
+        Kind::StepAcknowledged(_) => "step_acknowledged",
+        Kind::StepCompleted(_) => "step_completed",
+        Kind::StepFailed(_) => "step_failed",
+        Kind::StepCancelled(_) => "step_cancelled",
+        Kind::TaskCompleted(_) => "task_completed",
+        Kind::TaskFailed(_) => "task_failed",
+        Kind::TaskCancelled(_) => "task_cancelled",
+        Kind::DeviceOnline(_) => "device_online",
+        Kind::DeviceOffline(_) => "device_offline",
+        Kind::DeviceFault(_) => "device_fault",
+    }
+}
