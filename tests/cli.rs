@@ -1,6 +1,8 @@
 //! The command line as an operator and systemd use it.
 
-use std::process::Command;
+mod common;
+
+use std::process::{Command, Stdio};
 
 fn floorgate() -> Command {
     Command::new(env!("CARGO_BIN_EXE_floorgate"))
@@ -95,4 +97,65 @@ fn version_is_printed() {
     let out = floorgate().arg("--version").output().unwrap();
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("floorgate "));
+}
+
+fn client(addr: &str, args: &[&str]) -> std::process::Output {
+    floorgate().env("FLOORGATE_SERVER", addr).args(args).output().unwrap()
+}
+
+#[test]
+fn the_client_commands_submit_get_list_cancel_and_watch_a_running_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = common::spawn(&dir.path().join("data"));
+    let ok = |out: std::process::Output| {
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let out = ok(client(&d.addr, &[
+        "task", "submit", "--id", "T1", "--kind", "pick", "--sku", "SKU-1", "--load", "TOTE-1",
+        "--from", "BUF-3", "--to", "PICK-2", "--attr", "order=O-9",
+    ]));
+    assert!(out.starts_with("accepted: T1 pick planned BUF-3→PICK-2"), "{out}");
+    let out = ok(client(&d.addr, &["task", "submit", "--id", "T1", "--kind", "pick", "--sku", "SKU-1",
+        "--load", "TOTE-1", "--from", "BUF-3", "--to", "PICK-2", "--attr", "order=O-9"]));
+    assert!(out.starts_with("already known: T1"), "{out}");
+    let out = ok(client(&d.addr, &["task", "get", "T1"]));
+    assert!(out.contains("step 0 amr transport BUF-3→PICK-2"), "{out}");
+    let out = ok(client(&d.addr, &["task", "list", "--state", "planned"]));
+    assert_eq!(out.lines().count(), 1, "{out}");
+    let out = ok(client(&d.addr, &["task", "cancel", "T1", "--reason", "withdrawn"]));
+    assert!(out.contains("cancelled"), "{out}");
+    let out = ok(client(&d.addr, &["devices"]));
+    assert!(out.lines().any(|l| l.starts_with("amr-1 amr acme/AMR-0001 offline")), "{out}");
+    // A bad submit exits non-zero with the server's reason.
+    let bad = client(&d.addr, &["task", "submit", "--id", "T2", "--kind", "pick", "--quantity", "0",
+        "--from", "BUF-3", "--to", "PICK-2"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("task.quantity"));
+    // watch follows forever: read its first lines, then stop it.
+    let mut w = floorgate()
+        .env("FLOORGATE_SERVER", &d.addr)
+        .args(["task", "watch", "--after", "0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(w.stdout.take().unwrap()));
+    let first: Vec<String> = (0..3).map(|_| lines.next().unwrap().unwrap()).collect();
+    assert_eq!(first, ["1 T1 task accepted", "2 T1 task planned (1 steps)", "3 T1 task cancelled: withdrawn"]);
+    w.kill().unwrap();
+    w.wait().unwrap();
+    d.child.kill().unwrap();
+    d.child.wait().unwrap();
+}
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = common::spawn_with(&dir.path().join("data"), &["--log-format", "json"], Stdio::piped());
+    d.child.kill().unwrap();
+    let out = d.child.wait_with_output().unwrap();
+    let text = String::from_utf8(out.stderr).unwrap();
+    let first = text.lines().next().expect("a log line");
+    let v: serde_json::Value = serde_json::from_str(first).unwrap_or_else(|e| panic!("{first:?}: {e}"));
+    assert!(v.get("level").is_some() && v.get("fields").is_some(), "{v}");
 }

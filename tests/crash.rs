@@ -4,47 +4,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
 use floorgate::api::pb;
-
-struct Daemon {
-    child: Child,
-    addr: String,
-}
-
-fn spawn(data: &Path) -> Daemon {
-    let addr_file: PathBuf = data.with_extension("addr");
-    let _ = std::fs::remove_file(&addr_file);
-    let child = Command::new(env!("CARGO_BIN_EXE_floorgate"))
-        .args(["run", "--config"])
-        .arg(demo_site())
-        .arg("--listen-addr-file")
-        .arg(&addr_file)
-        .env("FLOORGATE_GRPC_LISTEN", "127.0.0.1:0")
-        .env("FLOORGATE_DATA_DIR", data)
-        .env("FLOORGATE_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let addr = loop {
-        if let Ok(a) = std::fs::read_to_string(&addr_file) {
-            break a;
-        }
-        assert!(Instant::now() < deadline, "the daemon did not start listening");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Daemon {
-        child,
-        addr: format!("http://{addr}"),
-    }
-}
 
 #[tokio::test]
 async fn a_task_acknowledged_before_sigkill_is_there_after_restart_with_the_same_state() {

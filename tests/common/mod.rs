@@ -115,3 +115,47 @@ pub fn kind_name(e: &pb::Event) -> &'static str {
         Kind::DeviceFault(_) => "device_fault",
     }
 }
+
+/// The daemon as a child process on 127.0.0.1:0.
+pub struct Daemon {
+    pub child: std::process::Child,
+    pub addr: String,
+}
+
+/// Starts `floorgate run` on the demo site with its data in `data`, and
+/// waits until it listens.
+pub fn spawn(data: &Path) -> Daemon {
+    spawn_with(data, &[], std::process::Stdio::inherit())
+}
+
+pub fn spawn_with(data: &Path, global_args: &[&str], stderr: std::process::Stdio) -> Daemon {
+    use std::time::{Duration, Instant};
+    let addr_file: PathBuf = data.with_extension("addr");
+    let _ = std::fs::remove_file(&addr_file);
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_floorgate"))
+        .args(global_args)
+        .args(["run", "--config"])
+        .arg(demo_site())
+        .arg("--listen-addr-file")
+        .arg(&addr_file)
+        .env("FLOORGATE_GRPC_LISTEN", "127.0.0.1:0")
+        .env("FLOORGATE_DATA_DIR", data)
+        .env("FLOORGATE_LOG", "info")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let addr = loop {
+        if let Ok(a) = std::fs::read_to_string(&addr_file) {
+            break a;
+        }
+        assert!(Instant::now() < deadline, "the daemon did not start listening");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Daemon {
+        child,
+        addr: format!("http://{addr}"),
+    }
+}
