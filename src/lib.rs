@@ -21,3 +21,4 @@ pub mod daemon;
 pub mod engine;
 pub mod modbus;
 pub mod store;
+pub mod vda5050;

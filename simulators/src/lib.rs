@@ -1,0 +1,4 @@
+//! floorgate-sim: simulated warehouse devices that speak the real protocols on loopback,
+//! for tests, benchmarks and `floorgate simulate`.
+
+pub mod plc;

@@ -1,0 +1,29 @@
+//! A simulated conveyor/lift PLC speaking Modbus TCP.
+//!
+//! [`PlcProgram`] is the PLC: holding registers, the command mailbox exactly as
+//! `floorgate::modbus` documents it, and a [`Machine`] (conveyor network or lift). It does
+//! no IO and is advanced by the instants passed in. [`SimPlc`] is the thin shell: a
+//! tokio-modbus TCP server on loopback that locks the program for each request, plus fault
+//! injection (jam, e-stop, slow responses, dropped connections) and counters for tests
+//! (executions per sequence number, tote positions, the request log).
+//!
+//! Mailbox behaviour, as a PLC scan would do it:
+//! - a write that leaves `seq` equal to `acked_seq` (a re-send) changes nothing;
+//! - a new `seq` is copied to `acked_seq`; the command then starts (`state` running), or is
+//!   refused with a fault code and `done_seq = seq` (unknown code, bad argument, no tote,
+//!   device jammed or e-stopped);
+//! - while a command runs, only `stop` is taken; anything else gets `ServerDeviceBusy`;
+//! - a finished command sets `done_seq = seq` and `state` idle; a jam sets `state` fault
+//!   and the jam code, cleared by `stop`;
+//! - registers outside the map answer `IllegalDataAddress`, writes outside the mailbox too.
+
+mod machine;
+mod program;
+mod server;
+
+pub use machine::{Conveyor, Lift, Machine, Motion, Refusal, SetupError, ToteLocation};
+pub use program::{PlcProgram, Status};
+pub use server::{LoggedRequest, RequestKind, SimPlc, SimPlcError};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,454 @@
+//! Device profile: the register map of one PLC model, loaded from `devices/*-modbus.toml`.
+//!
+//! Every address is a zero-based holding-register address (the PDU address, not the
+//! "40001" notation). See the module note in `mod.rs` for the mailbox handshake.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::codec::{self, CodecError, RegisterType, WordOrder};
+
+/// Largest quantity of a Read Holding Registers request (Modbus application protocol 6.3).
+pub const MAX_READ_REGISTERS: u16 = 125;
+/// Largest quantity of a Write Multiple Registers request (Modbus application protocol 6.12).
+pub const MAX_WRITE_REGISTERS: u16 = 123;
+
+/// The register map and handshake settings of one Modbus PLC model.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModbusProfile {
+    /// Model name, used in logs and error messages.
+    pub model: String,
+    /// Unit identifier (slave id) the PLC answers to: 1..=247, or 255 for plain TCP devices.
+    #[serde(default = "default_unit_id")]
+    pub unit_id: u8,
+    /// Timeouts and reconnect backoff.
+    #[serde(default)]
+    pub timing: Timing,
+    /// Status polling.
+    #[serde(default)]
+    pub poll: PollSettings,
+    /// The command mailbox: argument registers, then the command code, then the sequence.
+    pub mailbox: MailboxLayout,
+    /// The handshake status registers the PLC writes.
+    pub status: StatusLayout,
+    /// Further named status registers to poll (position, speed, temperature, ...).
+    #[serde(default)]
+    pub registers: BTreeMap<String, RegisterDef>,
+    /// Command codes by name (`transfer = 1`); 0 is reserved for "no command".
+    pub commands: BTreeMap<String, u16>,
+    /// Values of the state register by name (`idle = 0`, `running = 1`, ...).
+    pub states: BTreeMap<String, u16>,
+    /// Fault codes by name, with the reason shown to operators; 0 is reserved for "no fault".
+    #[serde(default)]
+    pub faults: BTreeMap<String, FaultDef>,
+}
+
+fn default_unit_id() -> u8 {
+    1
+}
+
+/// Timeouts, in milliseconds.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Timing {
+    /// Deadline of one Modbus request (sent until response received).
+    pub request_timeout_ms: u64,
+    /// Deadline of establishing the TCP connection.
+    pub connect_timeout_ms: u64,
+    /// How long to read back the acknowledged sequence before giving up on a command write.
+    pub ack_timeout_ms: u64,
+    /// Pause between two read-backs of the acknowledged sequence.
+    pub ack_retry_ms: u64,
+    /// How long a command may run before completion tracking gives up.
+    pub completion_timeout_ms: u64,
+    /// First reconnect delay; doubles after each failed attempt.
+    pub reconnect_min_ms: u64,
+    /// Upper bound of the reconnect delay.
+    pub reconnect_max_ms: u64,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            request_timeout_ms: 500,
+            connect_timeout_ms: 1_000,
+            ack_timeout_ms: 2_000,
+            ack_retry_ms: 10,
+            completion_timeout_ms: 120_000,
+            reconnect_min_ms: 100,
+            reconnect_max_ms: 5_000,
+        }
+    }
+}
+
+impl Timing {
+    /// [`Timing::request_timeout_ms`] as a duration.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+    /// [`Timing::connect_timeout_ms`] as a duration.
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms)
+    }
+    /// [`Timing::ack_timeout_ms`] as a duration.
+    pub fn ack_timeout(&self) -> Duration {
+        Duration::from_millis(self.ack_timeout_ms)
+    }
+    /// [`Timing::ack_retry_ms`] as a duration.
+    pub fn ack_retry(&self) -> Duration {
+        Duration::from_millis(self.ack_retry_ms)
+    }
+    /// [`Timing::completion_timeout_ms`] as a duration.
+    pub fn completion_timeout(&self) -> Duration {
+        Duration::from_millis(self.completion_timeout_ms)
+    }
+    /// [`Timing::reconnect_min_ms`] as a duration.
+    pub fn reconnect_min(&self) -> Duration {
+        Duration::from_millis(self.reconnect_min_ms)
+    }
+    /// [`Timing::reconnect_max_ms`] as a duration.
+    pub fn reconnect_max(&self) -> Duration {
+        Duration::from_millis(self.reconnect_max_ms)
+    }
+}
+
+/// How the status registers are polled.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PollSettings {
+    /// Period between two status polls, in milliseconds.
+    pub period_ms: u64,
+    /// Two register spans separated by at most this many unused registers are read in one
+    /// request (reading a few unused registers is cheaper than a second round trip).
+    pub max_gap: u16,
+    /// Upper bound of registers per read request (at most 125).
+    pub max_registers: u16,
+}
+
+impl Default for PollSettings {
+    fn default() -> Self {
+        PollSettings { period_ms: 100, max_gap: 8, max_registers: MAX_READ_REGISTERS }
+    }
+}
+
+impl PollSettings {
+    /// [`PollSettings::period_ms`] as a duration.
+    pub fn period(&self) -> Duration {
+        Duration::from_millis(self.period_ms)
+    }
+}
+
+/// One named typed value in holding registers.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterDef {
+    /// Address of the first register.
+    pub address: u16,
+    /// Machine type; 32-bit types occupy `address` and `address + 1`.
+    #[serde(rename = "type")]
+    pub ty: RegisterType,
+    /// Which word of a 32-bit value comes first; ignored for 16-bit types.
+    #[serde(default)]
+    pub word_order: WordOrder,
+    /// Engineering value = raw × scale.
+    #[serde(default = "default_scale")]
+    pub scale: f64,
+    /// Unit of the engineering value, for display only ("mm", "m/s").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+}
+
+fn default_scale() -> f64 {
+    1.0
+}
+
+impl RegisterDef {
+    /// Last register occupied by this value.
+    pub fn last(&self) -> u32 {
+        u32::from(self.address) + u32::from(self.ty.word_count()) - 1
+    }
+    /// Decodes this value from its registers.
+    pub fn decode(&self, words: &[u16]) -> Result<f64, CodecError> {
+        codec::decode(self.ty, self.word_order, self.scale, words)
+    }
+    /// Encodes an engineering value into this register's words.
+    pub fn encode(&self, value: f64) -> Result<Vec<u16>, CodecError> {
+        codec::encode(self.ty, self.word_order, self.scale, value)
+    }
+}
+
+/// The command mailbox: one contiguous block written by one Write Multiple Registers.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailboxLayout {
+    /// Named argument registers; they fill the block from its start up to `code`.
+    #[serde(default)]
+    pub args: BTreeMap<String, RegisterDef>,
+    /// Address of the command code register (right after the arguments).
+    pub code: u16,
+    /// Address of the command sequence register: `code + 1`, the last of the block, so the
+    /// PLC sees a new sequence only once arguments and code are in place.
+    pub seq: u16,
+}
+
+impl MailboxLayout {
+    /// First register of the block.
+    pub fn start(&self) -> u16 {
+        self.args.values().map(|a| a.address).min().unwrap_or(self.code)
+    }
+    /// Registers in the block (arguments, code, sequence).
+    pub fn len(&self) -> u16 {
+        self.seq.saturating_sub(self.start()) + 1
+    }
+    /// Always false: the block holds at least the code and the sequence.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+    /// Registers in front of the code register.
+    pub fn args_len(&self) -> u16 {
+        self.code.saturating_sub(self.start())
+    }
+}
+
+/// The handshake registers the PLC writes (all `u16`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusLayout {
+    /// The PLC copies the command sequence here when it takes a command (accepted or refused).
+    pub acked_seq: u16,
+    /// Machine state, one of the profile's `states`.
+    pub state: u16,
+    /// Fault of the last taken command or of the machine; 0 = none.
+    pub fault_code: u16,
+    /// The PLC copies the sequence here when that command has finished (or was refused).
+    pub done_seq: u16,
+}
+
+impl StatusLayout {
+    /// `(field name, address)` of the four handshake registers.
+    pub fn fields(&self) -> [(&'static str, u16); 4] {
+        [
+            ("acked_seq", self.acked_seq),
+            ("state", self.state),
+            ("fault_code", self.fault_code),
+            ("done_seq", self.done_seq),
+        ]
+    }
+    /// First and last address of the smallest span holding all four registers.
+    pub fn span(&self) -> (u16, u16) {
+        let addrs = self.fields().map(|(_, a)| a);
+        (addrs.iter().copied().min().unwrap_or(0), addrs.iter().copied().max().unwrap_or(0))
+    }
+}
+
+/// A fault code and its operator-facing reason.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultDef {
+    /// Value of the fault register (non-zero).
+    pub code: u16,
+    /// Readable reason ("tote jammed between rollers").
+    pub reason: String,
+}
+
+/// A fault code resolved through the profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FaultInfo {
+    /// Raw fault code.
+    pub code: u16,
+    /// Profile name of the fault, if the code is known.
+    pub name: Option<String>,
+    /// Readable reason; for an unknown code, a sentence saying so.
+    pub reason: String,
+}
+
+impl ModbusProfile {
+    /// Parses and validates a profile from TOML text.
+    pub fn from_toml_str(text: &str) -> Result<Self, ProfileErrors> {
+        let profile: ModbusProfile = toml::from_str(text)
+            .map_err(|e| ProfileErrors(vec![ProfileError::Parse { message: e.to_string() }]))?;
+        profile.validate()?;
+        Ok(profile)
+    }
+
+    /// Reads, parses and validates a profile file.
+    pub fn load(path: &Path) -> Result<Self, ProfileErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ProfileErrors(vec![ProfileError::Parse { message: format!("{}: {e}", path.display()) }])
+        })?;
+        Self::from_toml_str(&text).map_err(|mut errs| {
+            for err in &mut errs.0 {
+                if let ProfileError::Parse { message } = err {
+                    *message = format!("{}: {message}", path.display());
+                }
+            }
+            errs
+        })
+    }
+
+    /// Checks the profile; every error names the offending field.
+    pub fn validate(&self) -> Result<(), ProfileErrors> {
+        super::validate::validate(self)
+    }
+
+    /// Code of a named command.
+    pub fn command_code(&self, name: &str) -> Option<u16> {
+        self.commands.get(name).copied()
+    }
+
+    /// Name of a command code.
+    pub fn command_name(&self, code: u16) -> Option<&str> {
+        self.commands.iter().find(|(_, c)| **c == code).map(|(n, _)| n.as_str())
+    }
+
+    /// Name of a value of the state register.
+    pub fn state_name(&self, code: u16) -> Option<&str> {
+        self.states.iter().find(|(_, c)| **c == code).map(|(n, _)| n.as_str())
+    }
+
+    /// Value of a named state.
+    pub fn state_code(&self, name: &str) -> Option<u16> {
+        self.states.get(name).copied()
+    }
+
+    /// Code of a named fault.
+    pub fn fault_code(&self, name: &str) -> Option<u16> {
+        self.faults.get(name).map(|f| f.code)
+    }
+
+    /// Resolves a fault code to its name and readable reason.
+    pub fn fault(&self, code: u16) -> FaultInfo {
+        match self.faults.iter().find(|(_, f)| f.code == code) {
+            Some((name, f)) => FaultInfo { code, name: Some(name.clone()), reason: f.reason.clone() },
+            None => FaultInfo { code, name: None, reason: format!("unknown fault code {code}") },
+        }
+    }
+
+    /// Encodes named argument values (engineering units) into the argument words of the
+    /// mailbox, zero-filled; the result goes to [`crate::modbus::Mailbox::send_command`].
+    pub fn encode_args(&self, values: &[(&str, f64)]) -> Result<Vec<u16>, ArgsError> {
+        let start = self.mailbox.start();
+        let mut words = vec![0u16; usize::from(self.mailbox.args_len())];
+        for (name, value) in values {
+            let def = self.mailbox.args.get(*name).ok_or_else(|| ArgsError::UnknownArg((*name).to_owned()))?;
+            let encoded = def.encode(*value).map_err(|source| ArgsError::Codec { arg: (*name).to_owned(), source })?;
+            let at = usize::from(def.address - start);
+            words[at..at + encoded.len()].copy_from_slice(&encoded);
+        }
+        Ok(words)
+    }
+
+    /// Decodes the named argument values out of the argument words of the mailbox.
+    pub fn decode_args(&self, words: &[u16]) -> Result<BTreeMap<String, f64>, ArgsError> {
+        let start = self.mailbox.start();
+        let mut out = BTreeMap::new();
+        for (name, def) in &self.mailbox.args {
+            let at = usize::from(def.address - start);
+            let slice = words.get(at..at + usize::from(def.ty.word_count())).unwrap_or(&[]);
+            let value = def.decode(slice).map_err(|source| ArgsError::Codec { arg: name.clone(), source })?;
+            out.insert(name.clone(), value);
+        }
+        Ok(out)
+    }
+}
+
+/// Named command arguments that cannot be encoded.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ArgsError {
+    /// The profile's mailbox has no argument of that name.
+    #[error("the mailbox has no argument `{0}`")]
+    UnknownArg(String),
+    /// The value does not fit the argument's register type.
+    #[error("argument `{arg}`: {source}")]
+    Codec {
+        /// Argument name.
+        arg: String,
+        /// What went wrong.
+        source: CodecError,
+    },
+}
+
+/// One problem in a profile.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProfileError {
+    /// The file could not be read or is not valid TOML for this shape.
+    #[error("{message}")]
+    Parse {
+        /// Parser message, with line and column.
+        message: String,
+    },
+    /// Two fields claim the same register.
+    #[error("`{field}` (registers {first}..={last}) overlaps `{other}`")]
+    Overlap {
+        /// Field path, e.g. `registers.speed`.
+        field: String,
+        /// The field it collides with.
+        other: String,
+        /// First register of `field`.
+        first: u32,
+        /// Last register of `field`.
+        last: u32,
+    },
+    /// The same code is used for two names.
+    #[error("`{field}`: code {code} is already used by `{other}`")]
+    DuplicateCode {
+        /// Field path.
+        field: String,
+        /// The other name.
+        other: String,
+        /// The code.
+        code: u16,
+    },
+    /// A required entry is absent.
+    #[error("`{field}` is missing: {message}")]
+    Missing {
+        /// Field path.
+        field: String,
+        /// What is expected.
+        message: String,
+    },
+    /// A field has a value that cannot work.
+    #[error("`{field}`: {message}")]
+    Invalid {
+        /// Field path.
+        field: String,
+        /// Why.
+        message: String,
+    },
+}
+
+impl ProfileError {
+    /// The field the error is about (empty for parse errors).
+    pub fn field(&self) -> &str {
+        match self {
+            ProfileError::Parse { .. } => "",
+            ProfileError::Overlap { field, .. }
+            | ProfileError::DuplicateCode { field, .. }
+            | ProfileError::Missing { field, .. }
+            | ProfileError::Invalid { field, .. } => field,
+        }
+    }
+}
+
+/// All problems found in a profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileErrors(pub Vec<ProfileError>);
+
+impl fmt::Display for ProfileErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ProfileErrors {}

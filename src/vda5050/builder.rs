@@ -1,0 +1,374 @@
+//! The order builder: a route on the layout plus the actions at its nodes become an order whose
+//! base is released a few nodes at a time. No IO: the caller stamps headers and sends.
+//!
+//! Route index `i` gets node `sequenceId` `2i`, and the edge leaving it `2i + 1`, for the whole
+//! life of the order, so a node keeps its sequence id across updates. The first message
+//! (`orderUpdateId` 0) releases up to `max_base_nodes` nodes; every [`OrderPlan::extend`]
+//! starts at the last base node (the stitching node, unchanged) and releases up to
+//! `max_base_nodes - 1` more. Unreleased nodes follow as the horizon.
+
+use super::header::Header;
+use super::order::{Action, BlockingType, Edge, Node, NodePosition, Order};
+use super::order::action_types::{DROP, PICK};
+
+/// A path to drive, node by node.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route {
+    /// The nodes, first the one the AGV stands on.
+    pub nodes: Vec<PathNode>,
+    /// The edges: `edges[i]` joins `nodes[i]` to `nodes[i + 1]`.
+    pub edges: Vec<PathEdge>,
+}
+
+/// A node of a route.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PathNode {
+    /// The `nodeId`.
+    pub node_id: String,
+    /// X (m).
+    pub x: f64,
+    /// Y (m).
+    pub y: f64,
+    /// Required orientation, if any.
+    pub theta: Option<f64>,
+    /// The map.
+    pub map_id: String,
+}
+
+/// An edge of a route.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PathEdge {
+    /// The `edgeId`.
+    pub edge_id: String,
+    /// Length (m), if known.
+    pub length: Option<f64>,
+    /// Speed limit (m/s), if any.
+    pub max_speed: Option<f64>,
+}
+
+/// A pick or a drop with the parameters of section 6.8.1.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LoadHandling {
+    /// The `actionId`.
+    pub action_id: String,
+    /// `loadId`.
+    pub load_id: Option<String>,
+    /// `loadType`.
+    pub load_type: Option<String>,
+    /// `stationName`.
+    pub station_name: Option<String>,
+    /// `stationType`.
+    pub station_type: Option<String>,
+    /// `lhd`: which load handling device.
+    pub lhd: Option<String>,
+    /// `height` of the load bottom above the floor (m).
+    pub height: Option<f64>,
+}
+
+impl LoadHandling {
+    /// A pick action (blocking HARD).
+    pub fn pick(self) -> Action {
+        self.into_action(PICK)
+    }
+
+    /// A drop action (blocking HARD).
+    pub fn drop_load(self) -> Action {
+        self.into_action(DROP)
+    }
+
+    fn into_action(self, action_type: &str) -> Action {
+        let mut a = Action::new(action_type, &self.action_id, BlockingType::Hard);
+        let strings = [
+            ("loadId", self.load_id),
+            ("loadType", self.load_type),
+            ("stationName", self.station_name),
+            ("stationType", self.station_type),
+            ("lhd", self.lhd),
+        ];
+        for (k, v) in strings {
+            if let Some(v) = v {
+                a = a.with_param(k, v);
+            }
+        }
+        if let Some(h) = self.height {
+            a = a.with_param("height", h);
+        }
+        a
+    }
+}
+
+/// A route and actions that cannot make an order.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BuildError {
+    /// A route needs at least one node.
+    #[error("the route has no nodes")]
+    EmptyRoute,
+    /// A route of n nodes needs n - 1 edges.
+    #[error("the route has {nodes} nodes but {edges} edges")]
+    EdgeCount {
+        /// Number of nodes.
+        nodes: usize,
+        /// Number of edges.
+        edges: usize,
+    },
+    /// An action is attached to a route index past its end.
+    #[error("action `{action_id}` is attached to node index {index}, past the route's end")]
+    NoSuchNode {
+        /// The action.
+        action_id: String,
+        /// The index given.
+        index: usize,
+    },
+    /// The base must hold at least two nodes to make progress.
+    #[error("max_base_nodes must be at least 2")]
+    BaseTooShort,
+}
+
+/// An order in the making: which part is released, which update is current.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderPlan {
+    order_id: String,
+    route: Route,
+    actions: Vec<Vec<Action>>,
+    max_base_nodes: usize,
+    /// Route index of the first node of the current message.
+    start: usize,
+    /// Route index of the last base node of the current message (the decision point).
+    base_end: usize,
+    update_id: u32,
+}
+
+impl OrderPlan {
+    /// Plans order `order_id` along `route` with `actions` at route indices, releasing at most
+    /// `max_base_nodes` nodes per message.
+    pub fn new(
+        order_id: &str,
+        route: Route,
+        actions: Vec<(usize, Action)>,
+        max_base_nodes: usize,
+    ) -> Result<Self, BuildError> {
+        let n = route.nodes.len();
+        if n == 0 {
+            return Err(BuildError::EmptyRoute);
+        }
+        if route.edges.len() + 1 != n {
+            return Err(BuildError::EdgeCount { nodes: n, edges: route.edges.len() });
+        }
+        if max_base_nodes < 2 {
+            return Err(BuildError::BaseTooShort);
+        }
+        let mut per_node = vec![Vec::new(); n];
+        for (index, action) in actions {
+            let slot = per_node.get_mut(index).ok_or_else(|| BuildError::NoSuchNode {
+                action_id: action.action_id.clone(),
+                index,
+            })?;
+            slot.push(action);
+        }
+        Ok(OrderPlan {
+            order_id: order_id.to_string(),
+            route,
+            actions: per_node,
+            max_base_nodes,
+            start: 0,
+            base_end: max_base_nodes.min(n) - 1,
+            update_id: 0,
+        })
+    }
+
+    /// The order id.
+    pub fn order_id(&self) -> &str {
+        &self.order_id
+    }
+
+    /// The `orderUpdateId` of the current message.
+    pub fn order_update_id(&self) -> u32 {
+        self.update_id
+    }
+
+    /// The route.
+    pub fn route(&self) -> &Route {
+        &self.route
+    }
+
+    /// The decision point: `nodeId` and `sequenceId` of the last released node.
+    pub fn decision_point(&self) -> (&str, u32) {
+        (&self.route.nodes[self.base_end].node_id, seq_node(self.base_end))
+    }
+
+    /// Whether the whole route is released (no horizon left).
+    pub fn is_fully_released(&self) -> bool {
+        self.base_end + 1 == self.route.nodes.len()
+    }
+
+    /// The current message (again, e.g. to re-send it until the state echoes it).
+    pub fn message(&self, header: Header) -> Order {
+        let n = self.route.nodes.len();
+        let nodes = (self.start..n)
+            .map(|i| {
+                let p = &self.route.nodes[i];
+                Node {
+                    node_id: p.node_id.clone(),
+                    sequence_id: seq_node(i),
+                    node_description: None,
+                    released: i <= self.base_end,
+                    node_position: Some(NodePosition {
+                        x: p.x,
+                        y: p.y,
+                        theta: p.theta,
+                        allowed_deviation_xy: None,
+                        allowed_deviation_theta: None,
+                        map_id: p.map_id.clone(),
+                        map_description: None,
+                    }),
+                    actions: self.actions[i].clone(),
+                }
+            })
+            .collect();
+        let edges = (self.start..n - 1)
+            .map(|i| {
+                let e = &self.route.edges[i];
+                Edge {
+                    edge_id: e.edge_id.clone(),
+                    sequence_id: seq_node(i) + 1,
+                    edge_description: None,
+                    released: i < self.base_end,
+                    start_node_id: self.route.nodes[i].node_id.clone(),
+                    end_node_id: self.route.nodes[i + 1].node_id.clone(),
+                    max_speed: e.max_speed,
+                    max_height: None,
+                    min_height: None,
+                    orientation: None,
+                    orientation_type: None,
+                    direction: None,
+                    rotation_allowed: None,
+                    max_rotation_speed: None,
+                    length: e.length,
+                    trajectory: None,
+                    corridor: None,
+                    actions: Vec::new(),
+                }
+            })
+            .collect();
+        Order {
+            header,
+            order_id: self.order_id.clone(),
+            order_update_id: self.update_id,
+            zone_set_id: None,
+            nodes,
+            edges,
+        }
+    }
+
+    /// Releases more of the horizon and returns the order update: same `orderId`,
+    /// `orderUpdateId` + 1, starting at the stitching node. `None` once all is released.
+    pub fn extend(&mut self, header: Header) -> Option<Order> {
+        if self.is_fully_released() {
+            return None;
+        }
+        self.start = self.base_end;
+        self.base_end = (self.start + self.max_base_nodes - 1).min(self.route.nodes.len() - 1);
+        self.update_id += 1;
+        Some(self.message(header))
+    }
+}
+
+fn seq_node(index: usize) -> u32 {
+    u32::try_from(index * 2).unwrap_or(u32::MAX - 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vda5050::header::{HeaderFactory, ProtocolVersion};
+    use crate::vda5050::topic::TopicKind;
+    use crate::vda5050::validate::validate_order;
+
+    fn route(n: usize) -> Route {
+        Route {
+            nodes: (0..n)
+                .map(|i| PathNode {
+                    node_id: format!("N{i}"),
+                    x: i as f64,
+                    y: 0.0,
+                    theta: None,
+                    map_id: "map".into(),
+                })
+                .collect(),
+            edges: (1..n)
+                .map(|i| PathEdge {
+                    edge_id: format!("E{}", i - 1),
+                    length: Some(1.0),
+                    max_speed: None,
+                })
+                .collect(),
+        }
+    }
+
+    fn headers() -> HeaderFactory {
+        HeaderFactory::new(ProtocolVersion::V2_1, "acme", "r1")
+    }
+
+    fn released(o: &Order) -> Vec<bool> {
+        o.nodes.iter().map(|n| n.released).collect()
+    }
+
+    #[test]
+    fn first_order_has_even_node_and_odd_edge_sequence_ids_and_a_horizon() {
+        let pick = LoadHandling { action_id: "a1".into(), load_id: Some("T1".into()), ..Default::default() };
+        let plan = OrderPlan::new("o1", route(5), vec![(4, pick.pick())], 3).unwrap();
+        let o = plan.message(headers().next(TopicKind::Order));
+        validate_order(&o).unwrap();
+        assert_eq!(o.order_update_id, 0);
+        let seqs: Vec<u32> = o.nodes.iter().map(|n| n.sequence_id).collect();
+        assert_eq!(seqs, [0, 2, 4, 6, 8]);
+        let eseqs: Vec<u32> = o.edges.iter().map(|e| e.sequence_id).collect();
+        assert_eq!(eseqs, [1, 3, 5, 7]);
+        assert_eq!(released(&o), [true, true, true, false, false]);
+        let er: Vec<bool> = o.edges.iter().map(|e| e.released).collect();
+        assert_eq!(er, [true, true, false, false]);
+        assert_eq!(o.nodes[4].actions[0].param_str("loadId"), Some("T1"));
+        assert_eq!(plan.decision_point(), ("N2", 4));
+    }
+
+    #[test]
+    fn extend_starts_at_the_stitching_node_and_keeps_its_sequence_id() {
+        let mut h = headers();
+        let mut plan = OrderPlan::new("o1", route(6), vec![], 3).unwrap();
+        let first = plan.message(h.next(TopicKind::Order));
+        let update = plan.extend(h.next(TopicKind::Order)).unwrap();
+        validate_order(&update).unwrap();
+        assert_eq!(update.order_id, "o1");
+        assert_eq!(update.order_update_id, 1);
+        let stitch = first.nodes.iter().filter(|n| n.released).last().unwrap();
+        assert_eq!(update.nodes[0].node_id, stitch.node_id);
+        assert_eq!(update.nodes[0].sequence_id, stitch.sequence_id);
+        assert_eq!(released(&update), [true, true, true, false]);
+        assert_eq!(update.edges[0].sequence_id, 5);
+
+        let last = plan.extend(h.next(TopicKind::Order)).unwrap();
+        assert_eq!(last.order_update_id, 2);
+        assert_eq!(last.nodes[0].sequence_id, 8);
+        assert!(last.nodes.iter().all(|n| n.released) && last.edges.iter().all(|e| e.released));
+        assert!(plan.is_fully_released());
+        assert!(plan.extend(h.next(TopicKind::Order)).is_none());
+    }
+
+    #[test]
+    fn short_routes_are_released_at_once_and_bad_input_is_refused() {
+        let plan = OrderPlan::new("o", route(1), vec![], 4).unwrap();
+        let o = plan.message(headers().next(TopicKind::Order));
+        assert_eq!((o.nodes.len(), o.edges.len()), (1, 0));
+        assert!(plan.is_fully_released());
+        assert_eq!(OrderPlan::new("o", route(0), vec![], 4), Err(BuildError::EmptyRoute));
+        assert_eq!(OrderPlan::new("o", route(3), vec![], 1), Err(BuildError::BaseTooShort));
+        let mut r = route(3);
+        r.edges.pop();
+        assert!(matches!(OrderPlan::new("o", r, vec![], 3), Err(BuildError::EdgeCount { .. })));
+        let drop = LoadHandling { action_id: "d".into(), ..Default::default() }.drop_load();
+        assert!(matches!(
+            OrderPlan::new("o", route(2), vec![(2, drop)], 3),
+            Err(BuildError::NoSuchNode { index: 2, .. })
+        ));
+    }
+}

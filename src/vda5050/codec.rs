@@ -1,0 +1,136 @@
+//! Encoding and decoding of messages. Decoding never panics: malformed JSON, a wrong type, a
+//! missing field or an unknown enum value each give a [`DecodeError`] naming the field.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::connection::{Connection, Visualization};
+use super::factsheet::Factsheet;
+use super::header::ProtocolVersion;
+use super::order::{InstantActions, Order};
+use super::state::State;
+use super::topic::TopicKind;
+
+/// Why an incoming payload is not a valid message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// Not JSON at all (or cut short).
+    #[error("malformed JSON at line {line}, column {column}: {message}")]
+    Syntax {
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What the parser expected.
+        message: String,
+    },
+    /// Valid JSON that is not this message: a wrong type, a missing field, an unknown enum value.
+    #[error("invalid field `{path}`: {message}")]
+    Invalid {
+        /// Where in the document, e.g. `nodes[0].actions[1].blockingType`.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The header names a version floorgate does not speak.
+    #[error("unsupported protocol version {0:?}")]
+    UnsupportedVersion(String),
+}
+
+/// Decodes one message from a JSON payload.
+pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, DecodeError> {
+    let mut de = serde_json::Deserializer::from_slice(payload);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        classify(e.into_inner(), path)
+    })?;
+    de.end().map_err(|e| classify(e, String::from(".")))?;
+    Ok(value)
+}
+
+fn classify(e: serde_json::Error, path: String) -> DecodeError {
+    use serde_json::error::Category;
+    match e.classify() {
+        Category::Data => DecodeError::Invalid { path, message: strip_position(&e) },
+        Category::Syntax | Category::Eof | Category::Io => DecodeError::Syntax {
+            line: e.line(),
+            column: e.column(),
+            message: strip_position(&e),
+        },
+    }
+}
+
+fn strip_position(e: &serde_json::Error) -> String {
+    let s = e.to_string();
+    match s.rfind(" at line ") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+/// Encodes a message as compact JSON.
+pub fn encode<T: Serialize>(message: &T) -> Vec<u8> {
+    // The message types have string keys only, so serialization cannot fail.
+    serde_json::to_vec(message).expect("VDA 5050 message types always serialize")
+}
+
+/// Checks that a header `version` string is one floorgate speaks.
+pub fn check_version(version: &str) -> Result<ProtocolVersion, DecodeError> {
+    ProtocolVersion::from_header_version(version)
+        .ok_or_else(|| DecodeError::UnsupportedVersion(version.to_string()))
+}
+
+/// Any VDA 5050 message, decoded according to the topic it arrived on.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Message {
+    /// From `order`.
+    Order(Order),
+    /// From `instantActions`.
+    InstantActions(InstantActions),
+    /// From `state`.
+    State(Box<State>),
+    /// From `visualization`.
+    Visualization(Visualization),
+    /// From `connection`.
+    Connection(Connection),
+    /// From `factsheet`.
+    Factsheet(Box<Factsheet>),
+}
+
+impl Message {
+    /// Decodes `payload` as the message carried by topics of `kind`.
+    pub fn decode(kind: TopicKind, payload: &[u8]) -> Result<Message, DecodeError> {
+        Ok(match kind {
+            TopicKind::Order => Message::Order(decode(payload)?),
+            TopicKind::InstantActions => Message::InstantActions(decode(payload)?),
+            TopicKind::State => Message::State(Box::new(decode(payload)?)),
+            TopicKind::Visualization => Message::Visualization(decode(payload)?),
+            TopicKind::Connection => Message::Connection(decode(payload)?),
+            TopicKind::Factsheet => Message::Factsheet(Box::new(decode(payload)?)),
+        })
+    }
+
+    /// The topic kind this message travels on.
+    pub fn kind(&self) -> TopicKind {
+        match self {
+            Message::Order(_) => TopicKind::Order,
+            Message::InstantActions(_) => TopicKind::InstantActions,
+            Message::State(_) => TopicKind::State,
+            Message::Visualization(_) => TopicKind::Visualization,
+            Message::Connection(_) => TopicKind::Connection,
+            Message::Factsheet(_) => TopicKind::Factsheet,
+        }
+    }
+
+    /// The header `version` string of the message.
+    pub fn version(&self) -> &str {
+        match self {
+            Message::Order(m) => &m.header.version,
+            Message::InstantActions(m) => &m.header.version,
+            Message::State(m) => &m.header.version,
+            Message::Visualization(m) => &m.header.version,
+            Message::Connection(m) => &m.header.version,
+            Message::Factsheet(m) => &m.version,
+        }
+    }
+}

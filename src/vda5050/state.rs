@@ -1,0 +1,378 @@
+//! The `state` message (AGV → master control).
+
+use serde::{Deserialize, Serialize};
+
+use super::header::Header;
+use super::order::{NodePosition, Trajectory};
+
+/// The full state of an AGV (topic `state`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct State {
+    /// The protocol header.
+    #[serde(flatten)]
+    pub header: Header,
+    /// Maps stored on the vehicle (2.1 and later; omitted for 2.0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maps: Option<Vec<MapState>>,
+    /// Current or last order; `""` if none.
+    pub order_id: String,
+    /// Last accepted update of that order; 0 if none.
+    pub order_update_id: u32,
+    /// The zone set in use, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone_set_id: Option<String>,
+    /// Last reached node; `""` if none.
+    pub last_node_id: String,
+    /// Sequence id of the last reached node; 0 if none.
+    pub last_node_sequence_id: u32,
+    /// Nodes still to traverse (empty when idle).
+    pub node_states: Vec<NodeState>,
+    /// Edges still to traverse (empty when idle).
+    pub edge_states: Vec<EdgeState>,
+    /// Current pose.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agv_position: Option<AgvPosition>,
+    /// Velocity in vehicle coordinates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub velocity: Option<Velocity>,
+    /// Loads carried; omitted if the AGV cannot tell, empty if unloaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loads: Option<Vec<Load>>,
+    /// Driving and/or rotating.
+    pub driving: bool,
+    /// Paused by button or instant action.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused: Option<bool>,
+    /// The base is running low; master control should extend it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_base_request: Option<bool>,
+    /// Distance past `lastNodeId` (m), for line-guided vehicles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distance_since_last_node: Option<f64>,
+    /// States of the order's actions and of instant actions since the last order.
+    pub action_states: Vec<ActionState>,
+    /// Battery information.
+    pub battery_state: BatteryState,
+    /// Who controls the AGV.
+    pub operating_mode: OperatingMode,
+    /// Active errors; empty if none.
+    pub errors: Vec<AgvError>,
+    /// Informational messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub information: Option<Vec<Info>>,
+    /// Safety information.
+    pub safety_state: SafetyState,
+}
+
+impl State {
+    /// The state of action `action_id`, if the AGV reports it.
+    pub fn action_status(&self, action_id: &str) -> Option<ActionStatus> {
+        self.action_states.iter().find(|a| a.action_id == action_id).map(|a| a.action_status)
+    }
+
+    /// Whether the AGV is executing an order or waiting for an update: node states remain, or
+    /// an action is neither FINISHED nor FAILED (section 6.6.2, step 3).
+    pub fn is_busy(&self) -> bool {
+        !self.node_states.is_empty() || self.action_states.iter().any(|a| !a.action_status.is_done())
+    }
+
+    /// Whether an error of level FATAL is active.
+    pub fn has_fatal_error(&self) -> bool {
+        self.errors.iter().any(|e| e.error_level == ErrorLevel::Fatal)
+    }
+}
+
+/// A map on the vehicle (2.1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MapState {
+    /// Map identification.
+    pub map_id: String,
+    /// Map version.
+    pub map_version: String,
+    /// Additional information.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub map_description: Option<String>,
+    /// Whether this version is in use.
+    pub map_status: MapStatus,
+}
+
+/// Whether a map version is in use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum MapStatus {
+    /// In use.
+    Enabled,
+    /// Stored, not in use.
+    Disabled,
+}
+
+/// A node still to traverse.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeState {
+    /// Node identification.
+    pub node_id: String,
+    /// Its sequence id in the order.
+    pub sequence_id: u32,
+    /// Additional information.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_description: Option<String>,
+    /// Base (`true`) or horizon (`false`).
+    pub released: bool,
+    /// Where the node is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_position: Option<NodePosition>,
+}
+
+/// An edge still to traverse.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EdgeState {
+    /// Edge identification.
+    pub edge_id: String,
+    /// Its sequence id in the order.
+    pub sequence_id: u32,
+    /// Additional information.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edge_description: Option<String>,
+    /// Base (`true`) or horizon (`false`).
+    pub released: bool,
+    /// The planned path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trajectory: Option<Trajectory>,
+}
+
+/// The AGV's pose on a map.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgvPosition {
+    /// X (m).
+    pub x: f64,
+    /// Y (m).
+    pub y: f64,
+    /// Orientation (rad).
+    pub theta: f64,
+    /// The map.
+    pub map_id: String,
+    /// Additional information on the map.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub map_description: Option<String>,
+    /// Whether the position is initialized.
+    pub position_initialized: bool,
+    /// Localization quality in [0, 1].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub localization_score: Option<f64>,
+    /// Deviation range (m).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deviation_range: Option<f64>,
+}
+
+/// Velocity in vehicle coordinates.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Velocity {
+    /// m/s along X.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vx: Option<f64>,
+    /// m/s along Y.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vy: Option<f64>,
+    /// rad/s around Z.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub omega: Option<f64>,
+}
+
+/// A load on the AGV.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Load {
+    /// Load identification (barcode, RFID).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_id: Option<String>,
+    /// Load type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_type: Option<String>,
+    /// Which load handling unit carries it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_position: Option<String>,
+    /// Weight (kg).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<f64>,
+}
+
+/// The state of one action.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionState {
+    /// The action's id.
+    pub action_id: String,
+    /// The action's type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action_type: Option<String>,
+    /// Additional information.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action_description: Option<String>,
+    /// Where in its life cycle the action is.
+    pub action_status: ActionStatus,
+    /// The result, e.g. of an RFID read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result_description: Option<String>,
+}
+
+/// The life cycle of an action (section 6.11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum ActionStatus {
+    /// Received; its node or edge is not reached yet.
+    Waiting,
+    /// Triggered; preparing.
+    Initializing,
+    /// Running.
+    Running,
+    /// Paused by a pause instant action or button.
+    Paused,
+    /// Done.
+    Finished,
+    /// Could not be finished.
+    Failed,
+}
+
+impl ActionStatus {
+    /// FINISHED or FAILED.
+    pub fn is_done(self) -> bool {
+        matches!(self, ActionStatus::Finished | ActionStatus::Failed)
+    }
+}
+
+/// Battery information.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatteryState {
+    /// State of charge (%).
+    pub battery_charge: f64,
+    /// Voltage (V).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub battery_voltage: Option<f64>,
+    /// Health (%), 0–100; an integer in 2.0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub battery_health: Option<u8>,
+    /// Charging in progress.
+    pub charging: bool,
+    /// Estimated reach (m).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reach: Option<u32>,
+}
+
+/// Who controls the AGV (table 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum OperatingMode {
+    /// Fully under master control.
+    Automatic,
+    /// Under master control, speed from the HMI.
+    SemiAutomatic,
+    /// Not under master control; driven by hand.
+    Manual,
+    /// Being serviced.
+    Service,
+    /// Being taught.
+    TeachIn,
+}
+
+/// An error reported by the AGV (`errors[]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgvError {
+    /// Type/name of the error, e.g. `orderUpdateError`.
+    pub error_type: String,
+    /// References (nodeId, orderId, actionId…).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_references: Option<Vec<Reference>>,
+    /// Details and possible causes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_description: Option<String>,
+    /// How to solve it (2.1 and later).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_hint: Option<String>,
+    /// WARNING or FATAL.
+    pub error_level: ErrorLevel,
+}
+
+/// A key/value reference in an error or information entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Reference {
+    /// e.g. `orderId`.
+    pub reference_key: String,
+    /// e.g. the order's id.
+    pub reference_value: String,
+}
+
+impl Reference {
+    /// A reference.
+    pub fn new(key: &str, value: &str) -> Self {
+        Reference { reference_key: key.to_string(), reference_value: value.to_string() }
+    }
+}
+
+/// The severity of an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum ErrorLevel {
+    /// Self-resolving; the AGV is ready to start.
+    Warning,
+    /// The AGV is not in running condition; a human must intervene.
+    Fatal,
+}
+
+/// An informational entry (`information[]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Info {
+    /// Type/name.
+    pub info_type: String,
+    /// References.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub info_references: Option<Vec<Reference>>,
+    /// Description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub info_description: Option<String>,
+    /// DEBUG or INFO.
+    pub info_level: InfoLevel,
+}
+
+/// The level of an information entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum InfoLevel {
+    /// For debugging.
+    Debug,
+    /// For visualization.
+    Info,
+}
+
+/// Safety information.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SafetyState {
+    /// Which e-stop, if any, is active.
+    pub e_stop: EStop,
+    /// Protective field violated.
+    pub field_violation: bool,
+}
+
+/// The acknowledge type of an active e-stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum EStop {
+    /// Auto-acknowledgeable (bumper, protective field).
+    AutoAck,
+    /// Acknowledged at the vehicle.
+    Manual,
+    /// Acknowledged remotely.
+    Remote,
+    /// No e-stop active.
+    None,
+}
