@@ -77,9 +77,14 @@ impl Gateway {
             .with_context(|| format!("binding the gRPC listener on {}", g.grpc_listen))?;
         let addr: SocketAddr = listener.local_addr()?;
         let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(crate::api::serve(listener, handle, store.clone(), async move {
-            let _ = stop_rx.await;
-        }));
+        let server = tokio::spawn(crate::api::serve(
+            listener,
+            handle,
+            store.clone(),
+            async move {
+                let _ = stop_rx.await;
+            },
+        ));
         if let Some(p) = &opts.listen_addr_file {
             write_atomically(p, &addr.to_string())?;
         }

@@ -15,6 +15,7 @@
 #![warn(missing_debug_implementations, rust_2018_idioms)]
 
 pub mod api;
+pub mod broker;
 pub mod cli;
 pub mod config;
 pub mod daemon;

@@ -15,7 +15,9 @@ async fn submit_then_get_returns_the_task_planned_on_the_route() {
     let r = submit(&mut c, pick("T1")).await.unwrap();
     assert!(r.created);
     let t = c
-        .get_task(pb::GetTaskRequest { task_id: "T1".into() })
+        .get_task(pb::GetTaskRequest {
+            task_id: "T1".into(),
+        })
         .await
         .unwrap()
         .into_inner();
@@ -40,7 +42,10 @@ async fn submitting_the_same_task_twice_gives_one_task_and_one_accepted_event() 
     let first = submit(&mut c, pick("T1")).await.unwrap();
     let second = submit(&mut c, pick("T1")).await.unwrap();
     assert!(first.created);
-    assert!(!second.created, "a retried submit must not create a second task");
+    assert!(
+        !second.created,
+        "a retried submit must not create a second task"
+    );
     assert_eq!(first.task, second.task);
     let events = journal(&mut c, 0).await;
     let accepted = events
@@ -69,7 +74,9 @@ async fn the_same_id_with_a_different_body_is_already_exists() {
     assert_eq!(err.code(), Code::AlreadyExists);
     assert!(err.message().contains("T1"), "{}", err.message());
     let t = c
-        .get_task(pb::GetTaskRequest { task_id: "T1".into() })
+        .get_task(pb::GetTaskRequest {
+            task_id: "T1".into(),
+        })
         .await
         .unwrap()
         .into_inner();
@@ -85,7 +92,10 @@ async fn bad_input_is_invalid_argument_naming_the_field_and_writes_nothing() {
     let cases: Vec<(&str, Box<dyn Fn(&mut pb::Task)>)> = vec![
         ("task.task_id", Box::new(|t| t.task_id.clear())),
         ("task.kind", Box::new(|t| t.kind = 7)),
-        ("task.kind", Box::new(|t| t.kind = pb::TaskKind::Unspecified as i32)),
+        (
+            "task.kind",
+            Box::new(|t| t.kind = pb::TaskKind::Unspecified as i32),
+        ),
         ("task.quantity", Box::new(|t| t.quantity = 0)),
         (
             "task.attributes",
@@ -102,7 +112,10 @@ async fn bad_input_is_invalid_argument_naming_the_field_and_writes_nothing() {
             }),
         ),
         ("task.source", Box::new(|t| t.source = "NOWHERE".into())),
-        ("task.destination", Box::new(|t| t.destination = "NOWHERE".into())),
+        (
+            "task.destination",
+            Box::new(|t| t.destination = "NOWHERE".into()),
+        ),
         ("task.task_id", Box::new(|t| t.task_id = "has space".into())),
         ("task.kind", Box::new(|t| t.kind = pb::TaskKind::Put as i32)),
     ];
@@ -110,7 +123,12 @@ async fn bad_input_is_invalid_argument_naming_the_field_and_writes_nothing() {
         let mut t = pick(&format!("BAD-{i}"));
         mutate(&mut t);
         let err = submit(&mut c, t).await.unwrap_err();
-        assert_eq!(err.code(), Code::InvalidArgument, "case {i}: {}", err.message());
+        assert_eq!(
+            err.code(),
+            Code::InvalidArgument,
+            "case {i}: {}",
+            err.message()
+        );
         assert!(
             err.message().starts_with(field),
             "case {i}: {:?} should name {field}",
@@ -214,7 +232,10 @@ async fn cancel_ends_a_waiting_task_once_and_reports_it() {
     let t = r.task.unwrap();
     assert_eq!(t.state, pb::TaskState::Cancelled as i32);
     assert_eq!(t.reason, "order withdrawn");
-    assert!(t.steps.iter().all(|s| s.state == pb::StepState::Cancelled as i32));
+    assert!(t
+        .steps
+        .iter()
+        .all(|s| s.state == pb::StepState::Cancelled as i32));
     // Cancelling again is harmless and reports the same task.
     let again = c
         .cancel_task(pb::CancelTaskRequest {
@@ -261,8 +282,14 @@ async fn watch_replays_the_journal_then_follows_live_events_in_order() {
     let live = take_events(&mut s, 3).await;
     assert_eq!(live.iter().map(|e| e.seq).collect::<Vec<_>>(), [3, 4, 5]);
     assert_eq!(
-        live.iter().map(|e| (e.task_id.as_str(), kind_name(e))).collect::<Vec<_>>(),
-        [("T2", "task_accepted"), ("T2", "task_planned"), ("T1", "task_cancelled")]
+        live.iter()
+            .map(|e| (e.task_id.as_str(), kind_name(e)))
+            .collect::<Vec<_>>(),
+        [
+            ("T2", "task_accepted"),
+            ("T2", "task_planned"),
+            ("T1", "task_cancelled")
+        ]
     );
     gw.shutdown().await.unwrap();
 }
@@ -294,7 +321,11 @@ async fn after_a_restart_a_watcher_resuming_from_its_last_seq_sees_every_later_e
     }
     let rest = journal(&mut c, last).await;
     let seqs: Vec<u64> = rest.iter().map(|e| e.seq).collect();
-    assert_eq!(seqs, (5..=10).collect::<Vec<_>>(), "dense, ordered, no duplicate");
+    assert_eq!(
+        seqs,
+        (5..=10).collect::<Vec<_>>(),
+        "dense, ordered, no duplicate"
+    );
     let ids: Vec<&str> = rest.iter().map(|e| e.task_id.as_str()).collect();
     assert_eq!(ids, ["A2", "A2", "B0", "B0", "B1", "B1"]);
     gw.shutdown().await.unwrap();
@@ -353,9 +384,10 @@ async fn a_full_journal_refuses_new_tasks_until_the_cloud_acknowledges() {
 async fn devices_are_listed_from_the_site_file_and_start_offline() {
     let dir = tempfile::tempdir().unwrap();
     let gw = start(dir.path()).await;
-    let mut d = pb::device_service_client::DeviceServiceClient::connect(format!("http://{}", gw.addr()))
-        .await
-        .unwrap();
+    let mut d =
+        pb::device_service_client::DeviceServiceClient::connect(format!("http://{}", gw.addr()))
+            .await
+            .unwrap();
     let list = d
         .list_devices(pb::ListDevicesRequest {})
         .await
@@ -364,7 +396,9 @@ async fn devices_are_listed_from_the_site_file_and_start_offline() {
     let ids: Vec<_> = list.devices.iter().map(|d| d.device_id.as_str()).collect();
     assert_eq!(ids, ["amr-1", "amr-2", "amr-3", "conv-1"]);
     let amr = d
-        .get_device(pb::GetDeviceRequest { device_id: "amr-2".into() })
+        .get_device(pb::GetDeviceRequest {
+            device_id: "amr-2".into(),
+        })
         .await
         .unwrap()
         .into_inner();
@@ -373,7 +407,9 @@ async fn devices_are_listed_from_the_site_file_and_start_offline() {
     assert_eq!(amr.availability, pb::DeviceAvailability::Offline as i32);
     assert!(amr.current.is_none());
     let err = d
-        .get_device(pb::GetDeviceRequest { device_id: "nope".into() })
+        .get_device(pb::GetDeviceRequest {
+            device_id: "nope".into(),
+        })
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
@@ -393,7 +429,11 @@ async fn reflection_lists_both_services_and_health_reports_serving() {
     let gw = start(dir.path()).await;
     let url = format!("http://{}", gw.addr());
 
-    let channel = tonic::transport::Endpoint::from_shared(url).unwrap().connect().await.unwrap();
+    let channel = tonic::transport::Endpoint::from_shared(url)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
     let mut h = HealthClient::new(channel.clone());
     for service in ["", "floorgate.v1.TaskService", "floorgate.v1.DeviceService"] {
         let r = h

@@ -11,10 +11,17 @@ fn floorgate() -> Command {
 #[test]
 fn check_config_accepts_the_demo_site() {
     let out = floorgate()
-        .args(["check-config", concat!(env!("CARGO_MANIFEST_DIR"), "/devices/site-demo.toml")])
+        .args([
+            "check-config",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/devices/site-demo.toml"),
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("ok"));
 }
 
@@ -75,7 +82,8 @@ steps = [{ device_kind = "amr", command = "transport", devices = ["amr-9"], from
     ] {
         let needle = format!("{f}:{line}:");
         assert!(
-            err.lines().any(|l| l.starts_with(&needle) && l.contains(field)),
+            err.lines()
+                .any(|l| l.starts_with(&needle) && l.contains(field)),
             "no error naming {field} at line {line} in:\n{err}"
         );
     }
@@ -84,7 +92,10 @@ steps = [{ device_kind = "amr", command = "transport", devices = ["amr-9"], from
 #[test]
 fn a_bad_environment_override_is_an_error_naming_the_variable() {
     let out = floorgate()
-        .args(["check-config", concat!(env!("CARGO_MANIFEST_DIR"), "/devices/site-demo.toml")])
+        .args([
+            "check-config",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/devices/site-demo.toml"),
+        ])
         .env("FLOORGATE_GRPC_LISTEN", "not-an-address")
         .output()
         .unwrap();
@@ -100,7 +111,11 @@ fn version_is_printed() {
 }
 
 fn client(addr: &str, args: &[&str]) -> std::process::Output {
-    floorgate().env("FLOORGATE_SERVER", addr).args(args).output().unwrap()
+    floorgate()
+        .env("FLOORGATE_SERVER", addr)
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -108,28 +123,93 @@ fn the_client_commands_submit_get_list_cancel_and_watch_a_running_daemon() {
     let dir = tempfile::tempdir().unwrap();
     let mut d = common::spawn(&dir.path().join("data"));
     let ok = |out: std::process::Output| {
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     };
-    let out = ok(client(&d.addr, &[
-        "task", "submit", "--id", "T1", "--kind", "pick", "--sku", "SKU-1", "--load", "TOTE-1",
-        "--from", "BUF-3", "--to", "PICK-2", "--attr", "order=O-9",
-    ]));
-    assert!(out.starts_with("accepted: T1 pick planned BUF-3→PICK-2"), "{out}");
-    let out = ok(client(&d.addr, &["task", "submit", "--id", "T1", "--kind", "pick", "--sku", "SKU-1",
-        "--load", "TOTE-1", "--from", "BUF-3", "--to", "PICK-2", "--attr", "order=O-9"]));
+    let out = ok(client(
+        &d.addr,
+        &[
+            "task",
+            "submit",
+            "--id",
+            "T1",
+            "--kind",
+            "pick",
+            "--sku",
+            "SKU-1",
+            "--load",
+            "TOTE-1",
+            "--from",
+            "BUF-3",
+            "--to",
+            "PICK-2",
+            "--attr",
+            "order=O-9",
+        ],
+    ));
+    assert!(
+        out.starts_with("accepted: T1 pick planned BUF-3→PICK-2"),
+        "{out}"
+    );
+    let out = ok(client(
+        &d.addr,
+        &[
+            "task",
+            "submit",
+            "--id",
+            "T1",
+            "--kind",
+            "pick",
+            "--sku",
+            "SKU-1",
+            "--load",
+            "TOTE-1",
+            "--from",
+            "BUF-3",
+            "--to",
+            "PICK-2",
+            "--attr",
+            "order=O-9",
+        ],
+    ));
     assert!(out.starts_with("already known: T1"), "{out}");
     let out = ok(client(&d.addr, &["task", "get", "T1"]));
     assert!(out.contains("step 0 amr transport BUF-3→PICK-2"), "{out}");
     let out = ok(client(&d.addr, &["task", "list", "--state", "planned"]));
     assert_eq!(out.lines().count(), 1, "{out}");
-    let out = ok(client(&d.addr, &["task", "cancel", "T1", "--reason", "withdrawn"]));
+    let out = ok(client(
+        &d.addr,
+        &["task", "cancel", "T1", "--reason", "withdrawn"],
+    ));
     assert!(out.contains("cancelled"), "{out}");
     let out = ok(client(&d.addr, &["devices"]));
-    assert!(out.lines().any(|l| l.starts_with("amr-1 amr acme/AMR-0001 offline")), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("amr-1 amr acme/AMR-0001 offline")),
+        "{out}"
+    );
     // A bad submit exits non-zero with the server's reason.
-    let bad = client(&d.addr, &["task", "submit", "--id", "T2", "--kind", "pick", "--quantity", "0",
-        "--from", "BUF-3", "--to", "PICK-2"]);
+    let bad = client(
+        &d.addr,
+        &[
+            "task",
+            "submit",
+            "--id",
+            "T2",
+            "--kind",
+            "pick",
+            "--quantity",
+            "0",
+            "--from",
+            "BUF-3",
+            "--to",
+            "PICK-2",
+        ],
+    );
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("task.quantity"));
     // watch follows forever: read its first lines, then stop it.
@@ -141,7 +221,14 @@ fn the_client_commands_submit_get_list_cancel_and_watch_a_running_daemon() {
         .unwrap();
     let mut lines = std::io::BufRead::lines(std::io::BufReader::new(w.stdout.take().unwrap()));
     let first: Vec<String> = (0..3).map(|_| lines.next().unwrap().unwrap()).collect();
-    assert_eq!(first, ["1 T1 task accepted", "2 T1 task planned (1 steps)", "3 T1 task cancelled: withdrawn"]);
+    assert_eq!(
+        first,
+        [
+            "1 T1 task accepted",
+            "2 T1 task planned (1 steps)",
+            "3 T1 task cancelled: withdrawn"
+        ]
+    );
     w.kill().unwrap();
     w.wait().unwrap();
     d.child.kill().unwrap();
@@ -151,11 +238,16 @@ fn the_client_commands_submit_get_list_cancel_and_watch_a_running_daemon() {
 #[test]
 fn json_logs_are_one_object_per_line() {
     let dir = tempfile::tempdir().unwrap();
-    let mut d = common::spawn_with(&dir.path().join("data"), &["--log-format", "json"], Stdio::piped());
+    let mut d = common::spawn_with(
+        &dir.path().join("data"),
+        &["--log-format", "json"],
+        Stdio::piped(),
+    );
     d.child.kill().unwrap();
     let out = d.child.wait_with_output().unwrap();
     let text = String::from_utf8(out.stderr).unwrap();
     let first = text.lines().next().expect("a log line");
-    let v: serde_json::Value = serde_json::from_str(first).unwrap_or_else(|e| panic!("{first:?}: {e}"));
+    let v: serde_json::Value =
+        serde_json::from_str(first).unwrap_or_else(|e| panic!("{first:?}: {e}"));
     assert!(v.get("level").is_some() && v.get("fields").is_some(), "{v}");
 }

@@ -28,7 +28,11 @@ async fn a_task_acknowledged_before_sigkill_is_there_after_restart_with_the_same
                 submit(&mut c, pick(&format!("R{round}-{i}"))).await
             }));
         }
-        let first = handles.remove(0).await.unwrap().expect("submit answered OK");
+        let first = handles
+            .remove(0)
+            .await
+            .unwrap()
+            .expect("submit answered OK");
         d.child.kill().unwrap(); // SIGKILL
         d.child.wait().unwrap();
         let mut acked = vec![first.task.unwrap()];
@@ -83,7 +87,10 @@ async fn sigterm_drains_and_exits_zero_with_everything_flushed() {
         if let Some(s) = d.child.try_wait().unwrap() {
             break s;
         }
-        assert!(Instant::now() < deadline, "the daemon did not exit after SIGTERM");
+        assert!(
+            Instant::now() < deadline,
+            "the daemon did not exit after SIGTERM"
+        );
         // Yield to the runtime so the client sees the server's GOAWAY.
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
@@ -93,7 +100,9 @@ async fn sigterm_drains_and_exits_zero_with_everything_flushed() {
         .await
         .unwrap();
     assert!(c
-        .get_task(pb::GetTaskRequest { task_id: "T1".into() })
+        .get_task(pb::GetTaskRequest {
+            task_id: "T1".into()
+        })
         .await
         .is_ok());
     d.child.kill().unwrap();

@@ -67,7 +67,12 @@ fn start(dir: &std::path::Path) -> Running {
 }
 
 async fn stop(r: Running) {
-    let Running { engine, join, store, .. } = r;
+    let Running {
+        engine,
+        join,
+        store,
+        ..
+    } = r;
     drop(engine);
     join.await.unwrap();
     store.flush().await.unwrap();
@@ -140,9 +145,15 @@ async fn completion_completes_the_task_and_clears_the_outbox_and_a_repeat_change
     online(&r.sink, "amr-1");
     r.engine.submit(spec("T1", 0)).await.unwrap();
     let c = until(|| sent(&r).first().cloned()).await;
-    r.sink.report(DeviceReport::Acknowledged { command_id: c.command_id.clone() });
-    r.sink.report(DeviceReport::Completed { command_id: c.command_id.clone() });
-    r.sink.report(DeviceReport::Completed { command_id: c.command_id.clone() });
+    r.sink.report(DeviceReport::Acknowledged {
+        command_id: c.command_id.clone(),
+    });
+    r.sink.report(DeviceReport::Completed {
+        command_id: c.command_id.clone(),
+    });
+    r.sink.report(DeviceReport::Completed {
+        command_id: c.command_id.clone(),
+    });
     let t = until(|| {
         r.store
             .get_task("T1")
@@ -159,7 +170,13 @@ async fn completion_completes_the_task_and_clears_the_outbox_and_a_repeat_change
         .unwrap()
         .iter()
         .filter(|e| e.task_id == "T1")
-        .map(|e| format!("{:?}", e.kind).split([' ', '(', '{']).next().unwrap().to_string())
+        .map(|e| {
+            format!("{:?}", e.kind)
+                .split([' ', '(', '{'])
+                .next()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     assert_eq!(
         kinds,
@@ -193,7 +210,9 @@ async fn after_a_restart_the_unfinished_command_is_re_sent_with_the_same_id_and_
     r.engine.submit(spec("T2", 0)).await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(sent(&r).len(), 1);
-    r.sink.report(DeviceReport::Completed { command_id: before.command_id.clone() });
+    r.sink.report(DeviceReport::Completed {
+        command_id: before.command_id.clone(),
+    });
     let next = until(|| sent(&r).get(1).cloned()).await;
     assert_eq!(next.load_id, "TOTE-T2");
     stop(r).await;
@@ -218,11 +237,17 @@ async fn cancel_during_a_step_stops_the_device_and_ends_cancelled_when_it_has_st
     online(&r.sink, "amr-1");
     r.engine.submit(spec("T1", 0)).await.unwrap();
     let c = until(|| sent(&r).first().cloned()).await;
-    let (t, _) = r.engine.cancel("T1".into(), "withdrawn".into()).await.unwrap();
+    let (t, _) = r
+        .engine
+        .cancel("T1".into(), "withdrawn".into())
+        .await
+        .unwrap();
     assert_eq!(t.state, TaskState::Running, "waits for the device to stop");
     let stopped = until(|| r.rec.stopped.lock().unwrap().first().cloned()).await;
     assert_eq!(stopped.command_id, c.command_id);
-    r.sink.report(DeviceReport::Stopped { command_id: c.command_id.clone() });
+    r.sink.report(DeviceReport::Stopped {
+        command_id: c.command_id.clone(),
+    });
     let t = until(|| {
         r.store
             .get_task("T1")

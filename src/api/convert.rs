@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 use tonic::Status;
 
 use super::pb;
+use crate::engine::adapter::Availability;
 use crate::engine::model::{
     Event, EventKind, Step, StepRef, StepState, Task, TaskKind, TaskSpec, TaskState,
 };
 use crate::engine::runtime::DeviceStatus;
-use crate::engine::adapter::Availability;
 
 /// Limits on what the cloud may send.
 pub const MAX_ID_LEN: usize = 128;
@@ -51,7 +51,10 @@ fn check_id(field: &'static str, v: &str, required: bool) -> Result<(), InvalidT
         return Err(invalid(field, format!("longer than {MAX_ID_LEN} bytes")));
     }
     if v.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err(invalid(field, "must not contain whitespace or control characters"));
+        return Err(invalid(
+            field,
+            "must not contain whitespace or control characters",
+        ));
     }
     Ok(())
 }
@@ -98,7 +101,10 @@ impl TryFrom<pb::Task> for TaskSpec {
         if attributes.len() > MAX_ATTRIBUTES {
             return Err(invalid(
                 "attributes",
-                format!("{} entries, at most {MAX_ATTRIBUTES} allowed", attributes.len()),
+                format!(
+                    "{} entries, at most {MAX_ATTRIBUTES} allowed",
+                    attributes.len()
+                ),
             ));
         }
         for (k, v) in &attributes {
@@ -150,7 +156,11 @@ pub fn task_state_from_pb(v: i32) -> Result<TaskState, Status> {
         Ok(pb::TaskState::Completed) => TaskState::Completed,
         Ok(pb::TaskState::Failed) => TaskState::Failed,
         Ok(pb::TaskState::Cancelled) => TaskState::Cancelled,
-        _ => return Err(Status::invalid_argument(format!("states: unknown task state {v}"))),
+        _ => {
+            return Err(Status::invalid_argument(format!(
+                "states: unknown task state {v}"
+            )))
+        }
     })
 }
 
@@ -243,8 +253,12 @@ pub fn event_to_pb(e: &Event) -> pb::Event {
         EventKind::TaskFailed { reason } => Kind::TaskFailed(ended(reason)),
         EventKind::TaskCancelled { reason } => Kind::TaskCancelled(ended(reason)),
         EventKind::DeviceOnline { device_id } => Kind::DeviceOnline(device(device_id, "")),
-        EventKind::DeviceOffline { device_id, reason } => Kind::DeviceOffline(device(device_id, reason)),
-        EventKind::DeviceFault { device_id, reason } => Kind::DeviceFault(device(device_id, reason)),
+        EventKind::DeviceOffline { device_id, reason } => {
+            Kind::DeviceOffline(device(device_id, reason))
+        }
+        EventKind::DeviceFault { device_id, reason } => {
+            Kind::DeviceFault(device(device_id, reason))
+        }
     };
     pb::Event {
         seq: e.seq,

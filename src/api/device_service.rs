@@ -36,7 +36,10 @@ impl pb::device_service_server::DeviceService for DeviceApi {
         }))
     }
 
-    async fn get_device(&self, req: Request<pb::GetDeviceRequest>) -> Result<Response<pb::Device>, Status> {
+    async fn get_device(
+        &self,
+        req: Request<pb::GetDeviceRequest>,
+    ) -> Result<Response<pb::Device>, Status> {
         let pb::GetDeviceRequest { device_id } = req.into_inner();
         let devices = self.engine.devices().await.map_err(engine_status)?;
         devices

@@ -33,7 +33,11 @@ impl std::fmt::Debug for TaskApi {
 
 impl TaskApi {
     pub fn new(engine: EngineHandle, store: Store, stop: watch::Receiver<bool>) -> TaskApi {
-        TaskApi { engine, store, stop }
+        TaskApi {
+            engine,
+            store,
+            stop,
+        }
     }
 }
 
@@ -89,13 +93,19 @@ impl pb::task_service_server::TaskService for TaskApi {
             .cancel(task_id, reason)
             .await
             .map_err(engine_status)?;
-        self.store.wait_durable(ticket).await.map_err(store_status)?;
+        self.store
+            .wait_durable(ticket)
+            .await
+            .map_err(store_status)?;
         Ok(Response::new(pb::CancelTaskResponse {
             task: Some(task_to_pb(&task)),
         }))
     }
 
-    async fn get_task(&self, req: Request<pb::GetTaskRequest>) -> Result<Response<pb::Task>, Status> {
+    async fn get_task(
+        &self,
+        req: Request<pb::GetTaskRequest>,
+    ) -> Result<Response<pb::Task>, Status> {
         let pb::GetTaskRequest { task_id } = req.into_inner();
         if task_id.is_empty() {
             return Err(Status::invalid_argument("task_id: must not be empty"));

@@ -22,8 +22,16 @@ pub async fn run_client(command: Command) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("connecting to {}", server.server))?;
             let devices = match id {
-                Some(device_id) => vec![c.get_device(pb::GetDeviceRequest { device_id }).await?.into_inner()],
-                None => c.list_devices(pb::ListDevicesRequest {}).await?.into_inner().devices,
+                Some(device_id) => vec![c
+                    .get_device(pb::GetDeviceRequest { device_id })
+                    .await?
+                    .into_inner()],
+                None => {
+                    c.list_devices(pb::ListDevicesRequest {})
+                        .await?
+                        .into_inner()
+                        .devices
+                }
             };
             for d in devices {
                 println!("{}", device_line(&d));
@@ -34,7 +42,10 @@ pub async fn run_client(command: Command) -> anyhow::Result<()> {
     }
 }
 
-async fn task(c: &mut TaskServiceClient<tonic::transport::Channel>, cmd: TaskCommand) -> anyhow::Result<()> {
+async fn task(
+    c: &mut TaskServiceClient<tonic::transport::Channel>,
+    cmd: TaskCommand,
+) -> anyhow::Result<()> {
     match cmd {
         TaskCommand::Submit {
             id,
@@ -47,7 +58,11 @@ async fn task(c: &mut TaskServiceClient<tonic::transport::Channel>, cmd: TaskCom
             priority,
             attributes,
         } => {
-            let kind = if kind == "pick" { pb::TaskKind::Pick } else { pb::TaskKind::Put };
+            let kind = if kind == "pick" {
+                pb::TaskKind::Pick
+            } else {
+                pb::TaskKind::Put
+            };
             let r = c
                 .submit_task(pb::SubmitTaskRequest {
                     task: Some(pb::Task {
@@ -65,11 +80,18 @@ async fn task(c: &mut TaskServiceClient<tonic::transport::Channel>, cmd: TaskCom
                 })
                 .await?
                 .into_inner();
-            let verb = if r.created { "accepted" } else { "already known" };
+            let verb = if r.created {
+                "accepted"
+            } else {
+                "already known"
+            };
             println!("{verb}: {}", task_line(&r.task.unwrap_or_default()));
         }
         TaskCommand::Get { id } => {
-            let t = c.get_task(pb::GetTaskRequest { task_id: id }).await?.into_inner();
+            let t = c
+                .get_task(pb::GetTaskRequest { task_id: id })
+                .await?
+                .into_inner();
             println!("{}", task_line(&t));
             for s in &t.steps {
                 println!("  {}", step_line(s));
@@ -105,7 +127,10 @@ async fn task(c: &mut TaskServiceClient<tonic::transport::Channel>, cmd: TaskCom
         }
         TaskCommand::Cancel { id, reason } => {
             let r = c
-                .cancel_task(pb::CancelTaskRequest { task_id: id, reason })
+                .cancel_task(pb::CancelTaskRequest {
+                    task_id: id,
+                    reason,
+                })
                 .await?
                 .into_inner();
             println!("{}", task_line(&r.task.unwrap_or_default()));
@@ -114,9 +139,17 @@ async fn task(c: &mut TaskServiceClient<tonic::transport::Channel>, cmd: TaskCom
             let after_seq = match after {
                 Some(a) => a,
                 // AckEvents(0) acknowledges nothing and tells where the log starts.
-                None => c.ack_events(pb::AckEventsRequest { up_to_seq: 0 }).await?.into_inner().acked_seq,
+                None => {
+                    c.ack_events(pb::AckEventsRequest { up_to_seq: 0 })
+                        .await?
+                        .into_inner()
+                        .acked_seq
+                }
             };
-            let mut s = c.watch_events(pb::WatchEventsRequest { after_seq }).await?.into_inner();
+            let mut s = c
+                .watch_events(pb::WatchEventsRequest { after_seq })
+                .await?
+                .into_inner();
             while let Some(e) = s.message().await? {
                 println!("{}", event_line(&e));
             }
@@ -127,13 +160,21 @@ async fn task(c: &mut TaskServiceClient<tonic::transport::Channel>, cmd: TaskCom
 
 fn state_name(v: i32) -> String {
     pb::TaskState::try_from(v)
-        .map(|s| s.as_str_name().trim_start_matches("TASK_STATE_").to_lowercase())
+        .map(|s| {
+            s.as_str_name()
+                .trim_start_matches("TASK_STATE_")
+                .to_lowercase()
+        })
         .unwrap_or_else(|_| v.to_string())
 }
 
 fn task_line(t: &pb::Task) -> String {
     let kind = pb::TaskKind::try_from(t.kind)
-        .map(|k| k.as_str_name().trim_start_matches("TASK_KIND_").to_lowercase())
+        .map(|k| {
+            k.as_str_name()
+                .trim_start_matches("TASK_KIND_")
+                .to_lowercase()
+        })
         .unwrap_or_default();
     let mut s = format!(
         "{} {} {} {}→{} load={} steps={}",
@@ -153,7 +194,11 @@ fn task_line(t: &pb::Task) -> String {
 
 fn step_line(s: &pb::Step) -> String {
     let state = pb::StepState::try_from(s.state)
-        .map(|k| k.as_str_name().trim_start_matches("STEP_STATE_").to_lowercase())
+        .map(|k| {
+            k.as_str_name()
+                .trim_start_matches("STEP_STATE_")
+                .to_lowercase()
+        })
         .unwrap_or_default();
     format!(
         "step {} {} {} {}→{} device={} {}",
@@ -163,14 +208,26 @@ fn step_line(s: &pb::Step) -> String {
 
 fn device_line(d: &pb::Device) -> String {
     let a = pb::DeviceAvailability::try_from(d.availability)
-        .map(|k| k.as_str_name().trim_start_matches("DEVICE_AVAILABILITY_").to_lowercase())
+        .map(|k| {
+            k.as_str_name()
+                .trim_start_matches("DEVICE_AVAILABILITY_")
+                .to_lowercase()
+        })
         .unwrap_or_default();
     let cur = d
         .current
         .as_ref()
-        .map(|c| format!(" running {} of {} step {}", c.command, c.task_id, c.step_index))
+        .map(|c| {
+            format!(
+                " running {} of {} step {}",
+                c.command, c.task_id, c.step_index
+            )
+        })
         .unwrap_or_default();
-    format!("{} {} {} {} {}{}", d.device_id, d.kind, d.address, a, d.reason, cur)
+    format!(
+        "{} {} {} {} {}{}",
+        d.device_id, d.kind, d.address, a, d.reason, cur
+    )
 }
 
 fn event_line(e: &pb::Event) -> String {
@@ -179,11 +236,22 @@ fn event_line(e: &pb::Event) -> String {
         Some(Kind::TaskAccepted(_)) => "task accepted".to_string(),
         Some(Kind::TaskPlanned(p)) => format!("task planned ({} steps)", p.steps.len()),
         Some(Kind::TaskStarted(_)) => "task started".to_string(),
-        Some(Kind::StepDispatched(s)) => format!("step {} dispatched to {}", s.step_index, s.device_id),
-        Some(Kind::StepAcknowledged(s)) => format!("step {} acknowledged by {}", s.step_index, s.device_id),
-        Some(Kind::StepCompleted(s)) => format!("step {} completed by {}", s.step_index, s.device_id),
-        Some(Kind::StepFailed(s)) => format!("step {} failed on {}: {}", s.step_index, s.device_id, s.reason),
-        Some(Kind::StepCancelled(s)) => format!("step {} cancelled on {}", s.step_index, s.device_id),
+        Some(Kind::StepDispatched(s)) => {
+            format!("step {} dispatched to {}", s.step_index, s.device_id)
+        }
+        Some(Kind::StepAcknowledged(s)) => {
+            format!("step {} acknowledged by {}", s.step_index, s.device_id)
+        }
+        Some(Kind::StepCompleted(s)) => {
+            format!("step {} completed by {}", s.step_index, s.device_id)
+        }
+        Some(Kind::StepFailed(s)) => format!(
+            "step {} failed on {}: {}",
+            s.step_index, s.device_id, s.reason
+        ),
+        Some(Kind::StepCancelled(s)) => {
+            format!("step {} cancelled on {}", s.step_index, s.device_id)
+        }
         Some(Kind::TaskCompleted(_)) => "task completed".to_string(),
         Some(Kind::TaskFailed(t)) => format!("task failed: {}", t.reason),
         Some(Kind::TaskCancelled(t)) => format!("task cancelled: {}", t.reason),

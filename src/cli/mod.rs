@@ -11,7 +11,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 pub use client::run_client;
 
 #[derive(Debug, Parser)]
-#[command(name = "floorgate", version, about = "Edge gateway for warehouse robotics")]
+#[command(
+    name = "floorgate",
+    version,
+    about = "Edge gateway for warehouse robotics"
+)]
 pub struct Cli {
     /// Log format: human-readable text or one JSON object per line.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "FLOORGATE_LOG_FORMAT")]
@@ -61,7 +65,12 @@ pub enum Command {
 #[derive(Debug, clap::Args)]
 pub struct ServerArg {
     /// The gateway's gRPC address.
-    #[arg(long, global = true, env = "FLOORGATE_SERVER", default_value = "http://127.0.0.1:50051")]
+    #[arg(
+        long,
+        global = true,
+        env = "FLOORGATE_SERVER",
+        default_value = "http://127.0.0.1:50051"
+    )]
     pub server: String,
 }
 

@@ -174,9 +174,17 @@ impl Cx<'_> {
         for (i, d) in file.devices.iter().enumerate() {
             let id = d.id.get_ref();
             if id.is_empty() {
-                self.err(&d.id, format!("devices[{i}].id"), "must not be empty".into());
+                self.err(
+                    &d.id,
+                    format!("devices[{i}].id"),
+                    "must not be empty".into(),
+                );
             } else if site.devices.contains_key(id) {
-                self.err(&d.id, format!("devices[{i}].id"), format!("duplicate device id {id:?}"));
+                self.err(
+                    &d.id,
+                    format!("devices[{i}].id"),
+                    format!("duplicate device id {id:?}"),
+                );
             }
             let profile_path = gateway
                 .profiles_dir
@@ -185,14 +193,22 @@ impl Cx<'_> {
                 Err(e) => self.err(
                     &d.profile,
                     format!("devices[{i}].profile"),
-                    format!("profile {:?} not found at {}: {e}", d.profile.get_ref(), profile_path.display()),
+                    format!(
+                        "profile {:?} not found at {}: {e}",
+                        d.profile.get_ref(),
+                        profile_path.display()
+                    ),
                 ),
                 Ok(t) => {
                     if let Err(e) = t.parse::<toml::Table>() {
                         self.err(
                             &d.profile,
                             format!("devices[{i}].profile"),
-                            format!("profile {} is not valid TOML: {}", profile_path.display(), e.message()),
+                            format!(
+                                "profile {} is not valid TOML: {}",
+                                profile_path.display(),
+                                e.message()
+                            ),
                         );
                     }
                 }
@@ -216,10 +232,18 @@ impl Cx<'_> {
                 None => (raw.clone(), false),
             };
             if id.is_empty() {
-                self.err(&l.id, format!("locations[{i}].id"), "must not be empty".into());
+                self.err(
+                    &l.id,
+                    format!("locations[{i}].id"),
+                    "must not be empty".into(),
+                );
             }
             if !seen.insert(raw.clone()) {
-                self.err(&l.id, format!("locations[{i}].id"), format!("duplicate location id {raw:?}"));
+                self.err(
+                    &l.id,
+                    format!("locations[{i}].id"),
+                    format!("duplicate location id {raw:?}"),
+                );
             }
             if let (Some(node), Some(nodes)) = (&l.node, &layout_nodes) {
                 if !nodes.contains(node.get_ref()) {
@@ -250,14 +274,26 @@ impl Cx<'_> {
         for (i, r) in file.routes.iter().enumerate() {
             let f = |s: &str| format!("routes[{i}].{s}");
             if !route_ids.insert(r.id.get_ref().clone()) {
-                self.err(&r.id, f("id"), format!("duplicate route id {:?}", r.id.get_ref()));
+                self.err(
+                    &r.id,
+                    f("id"),
+                    format!("duplicate route id {:?}", r.id.get_ref()),
+                );
             }
             for (name, z) in [("from_zone", &r.from_zone), ("to_zone", &r.to_zone)] {
                 if !zones.contains(z.get_ref().as_str()) {
-                    self.err(z, f(name), format!("no location is in zone {:?}", z.get_ref()));
+                    self.err(
+                        z,
+                        f(name),
+                        format!("no location is in zone {:?}", z.get_ref()),
+                    );
                 }
             }
-            let key = (r.kind, r.from_zone.get_ref().clone(), r.to_zone.get_ref().clone());
+            let key = (
+                r.kind,
+                r.from_zone.get_ref().clone(),
+                r.to_zone.get_ref().clone(),
+            );
             if let Some(other) = served.insert(key, r.id.get_ref().clone()) {
                 self.err(
                     &r.id,
@@ -274,11 +310,20 @@ impl Cx<'_> {
                 let mut devices = Vec::new();
                 for (k, d) in s.devices.iter().enumerate() {
                     match site.devices.get(d.get_ref()) {
-                        None => self.err(d, g(&format!("devices[{k}]")), format!("unknown device {:?}", d.get_ref())),
+                        None => self.err(
+                            d,
+                            g(&format!("devices[{k}]")),
+                            format!("unknown device {:?}", d.get_ref()),
+                        ),
                         Some(spec) if spec.kind != s.device_kind => self.err(
                             d,
                             g(&format!("devices[{k}]")),
-                            format!("device {:?} is a {}, the step needs a {}", d.get_ref(), spec.kind, s.device_kind),
+                            format!(
+                                "device {:?} is a {}, the step needs a {}",
+                                d.get_ref(),
+                                spec.kind,
+                                s.device_kind
+                            ),
                         ),
                         Some(_) => {}
                     }
@@ -321,7 +366,9 @@ impl Cx<'_> {
                     self.err(
                         v,
                         field,
-                        format!("unknown location {id:?} (use $source, $destination or a location id)"),
+                        format!(
+                            "unknown location {id:?} (use $source, $destination or a location id)"
+                        ),
                     );
                 }
                 Place::Fixed(id.to_string())

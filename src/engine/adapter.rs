@@ -57,12 +57,21 @@ pub enum DeviceReport {
         reason: String,
     },
     /// The device confirmed it took the command.
-    Acknowledged { command_id: String },
-    Completed { command_id: String },
+    Acknowledged {
+        command_id: String,
+    },
+    Completed {
+        command_id: String,
+    },
     /// The device refused or failed the command (not a transport error).
-    Failed { command_id: String, reason: String },
+    Failed {
+        command_id: String,
+        reason: String,
+    },
     /// The device stopped the command after a [`DeviceAdapter::stop`].
-    Stopped { command_id: String },
+    Stopped {
+        command_id: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -51,7 +51,10 @@ pub struct Transition {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TransitionError {
     #[error("task is {state}: cannot {what}", state = .state.as_str())]
-    WrongTaskState { state: TaskState, what: &'static str },
+    WrongTaskState {
+        state: TaskState,
+        what: &'static str,
+    },
     #[error("step {step} does not exist")]
     NoSuchStep { step: u32 },
     #[error("step {step} is {state:?}: cannot {what}")]
@@ -153,8 +156,15 @@ fn apply_inner(task: &mut Task, input: Input) -> Result<Transition, TransitionEr
             if let Some(cancel_reason) = task.cancel_requested.clone() {
                 cancel_rest(task, &cancel_reason, &mut out);
             } else {
-                let reason = format!("step {step} ({}) failed: {reason}", task.steps[step as usize].command);
-                for s in task.steps.iter_mut().filter(|s| s.state == StepState::Pending) {
+                let reason = format!(
+                    "step {step} ({}) failed: {reason}",
+                    task.steps[step as usize].command
+                );
+                for s in task
+                    .steps
+                    .iter_mut()
+                    .filter(|s| s.state == StepState::Pending)
+                {
                     s.state = StepState::Cancelled;
                 }
                 task.state = TaskState::Failed;
@@ -217,7 +227,11 @@ pub fn active_step(task: &Task) -> Option<&Step> {
 }
 
 fn cancel_rest(task: &mut Task, reason: &str, out: &mut Transition) {
-    for s in task.steps.iter_mut().filter(|s| s.state == StepState::Pending) {
+    for s in task
+        .steps
+        .iter_mut()
+        .filter(|s| s.state == StepState::Pending)
+    {
         s.state = StepState::Cancelled;
     }
     task.state = TaskState::Cancelled;

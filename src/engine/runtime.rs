@@ -111,7 +111,11 @@ impl EngineHandle {
         self.call(|reply| Request::Submit { spec, reply }).await?
     }
 
-    pub async fn cancel(&self, task_id: String, reason: String) -> Result<(Task, Ticket), EngineError> {
+    pub async fn cancel(
+        &self,
+        task_id: String,
+        reason: String,
+    ) -> Result<(Task, Ticket), EngineError> {
         self.call(|reply| Request::Cancel {
             task_id,
             reason,
@@ -124,9 +128,15 @@ impl EngineHandle {
         self.call(|reply| Request::Devices { reply }).await
     }
 
-    async fn call<T>(&self, f: impl FnOnce(oneshot::Sender<T>) -> Request) -> Result<T, EngineError> {
+    async fn call<T>(
+        &self,
+        f: impl FnOnce(oneshot::Sender<T>) -> Request,
+    ) -> Result<T, EngineError> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(f(reply)).await.map_err(|_| EngineError::Stopped)?;
+        self.tx
+            .send(f(reply))
+            .await
+            .map_err(|_| EngineError::Stopped)?;
         rx.await.map_err(|_| EngineError::Stopped)
     }
 }
@@ -229,7 +239,8 @@ impl Engine {
         mut reports: mpsc::UnboundedReceiver<DeviceReport>,
     ) {
         // Re-send what was in flight when the gateway stopped.
-        let inflight: Vec<DeviceCommand> = self.commands.values().map(|e| e.command.clone()).collect();
+        let inflight: Vec<DeviceCommand> =
+            self.commands.values().map(|e| e.command.clone()).collect();
         let ticket = self.store.current_ticket();
         for c in inflight {
             self.send(c, ticket);
@@ -324,7 +335,11 @@ impl Engine {
         let tr = machine::apply(&mut task, Input::Plan(steps), now)
             .expect("a new task accepts its plan");
         let mut events = vec![(spec.task_id.clone(), EventKind::TaskAccepted { spec })];
-        events.extend(tr.events.into_iter().map(|k| (task.spec.task_id.clone(), k)));
+        events.extend(
+            tr.events
+                .into_iter()
+                .map(|k| (task.spec.task_id.clone(), k)),
+        );
         let ticket = self.commit(Change {
             task: Some(task.clone()),
             events,
@@ -506,9 +521,9 @@ impl Engine {
                 continue;
             }
             let free = s.candidates.iter().find(|c| {
-                self.devices.get(*c).is_some_and(|d| {
-                    d.availability == Availability::Online && d.current.is_none()
-                })
+                self.devices
+                    .get(*c)
+                    .is_some_and(|d| d.availability == Availability::Online && d.current.is_none())
             });
             let Some(device_id) = free.cloned() else {
                 continue;

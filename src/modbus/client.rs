@@ -130,7 +130,14 @@ impl ModbusClient {
             polls: 0,
         };
         tokio::spawn(task.run());
-        ModbusClient { addr, profile, lane: lane_tx, status: status_rx, link: link_rx, counters }
+        ModbusClient {
+            addr,
+            profile,
+            lane: lane_tx,
+            status: status_rx,
+            link: link_rx,
+            counters,
+        }
     }
 
     /// Address of the PLC.
@@ -160,7 +167,10 @@ impl ModbusClient {
 
     async fn call(&self, op: Op) -> Reply<Output> {
         let (reply, rx) = oneshot::channel();
-        self.lane.send(Job { op, reply }).await.map_err(|_| ModbusError::Closed)?;
+        self.lane
+            .send(Job { op, reply })
+            .await
+            .map_err(|_| ModbusError::Closed)?;
         rx.await.map_err(|_| ModbusError::Closed)?
     }
 
@@ -175,7 +185,13 @@ impl ModbusClient {
 
     /// Write Multiple Registers through the lane (ahead of status polls).
     pub async fn write_multiple_registers(&self, addr: u16, words: &[u16]) -> Reply<()> {
-        match self.call(Op::Write { addr, words: words.to_vec() }).await? {
+        match self
+            .call(Op::Write {
+                addr,
+                words: words.to_vec(),
+            })
+            .await?
+        {
             Ok(Output::Written) => Ok(Ok(())),
             Ok(Output::Words(_)) => Err(ModbusError::UnexpectedResponse { op: "write" }),
             Err(exception) => Ok(Err(exception)),
@@ -208,13 +224,19 @@ impl Conn {
             ),
             Op::Write { addr, words } => (
                 "write",
-                time::timeout(self.timeout, self.ctx.write_multiple_registers(*addr, words))
-                    .await
-                    .map(|r| r.map(|r| r.map(|()| Output::Written))),
+                time::timeout(
+                    self.timeout,
+                    self.ctx.write_multiple_registers(*addr, words),
+                )
+                .await
+                .map(|r| r.map(|r| r.map(|()| Output::Written))),
             ),
         };
         let reply = match result {
-            Err(_) => Err(ModbusError::Timeout { op: name, after: self.timeout }),
+            Err(_) => Err(ModbusError::Timeout {
+                op: name,
+                after: self.timeout,
+            }),
             Ok(Err(e)) => Err(ModbusError::Transport(e)),
             Ok(Ok(Ok(Output::Words(words)))) => match op {
                 Op::Read { count, .. } if words.len() != usize::from(*count) => {
@@ -256,7 +278,11 @@ impl Task {
                     ClientCounters::inc(&self.counters.connects_total);
                     self.link.send_replace(LinkState::Connected { generation });
                     tracing::debug!(plc = %self.addr, generation, "modbus connected");
-                    let conn = Conn { ctx, timeout: timing.request_timeout(), served: false };
+                    let conn = Conn {
+                        ctx,
+                        timeout: timing.request_timeout(),
+                        served: false,
+                    };
                     match self.serve(conn).await {
                         Exit::Stop => return,
                         Exit::Broken { error, served } => {
@@ -275,7 +301,10 @@ impl Task {
                 Err(_) => format!("connect timed out after {:?}", timing.connect_timeout()),
             };
             ClientCounters::inc(&self.counters.connect_failures_total);
-            self.link.send_replace(LinkState::Disconnected { error: error.clone(), retry_in: backoff });
+            self.link.send_replace(LinkState::Disconnected {
+                error: error.clone(),
+                retry_in: backoff,
+            });
             if !self.wait_answering(backoff, &error).await {
                 return;
             }
@@ -316,7 +345,12 @@ impl Task {
             match step {
                 Ok(()) => {}
                 Err(None) => return Exit::Stop,
-                Err(Some(error)) => return Exit::Broken { error, served: conn.served },
+                Err(Some(error)) => {
+                    return Exit::Broken {
+                        error,
+                        served: conn.served,
+                    }
+                }
             }
         }
     }
@@ -359,9 +393,17 @@ impl Task {
         for i in 0..self.plan.len() {
             self.drain_lane(conn).await?;
             let block = self.plan[i];
-            match conn.run(&Op::Read { addr: block.start, count: block.count }).await {
+            match conn
+                .run(&Op::Read {
+                    addr: block.start,
+                    count: block.count,
+                })
+                .await
+            {
                 Ok(Ok(Output::Words(words))) => image.insert_block(block.start, &words),
-                Ok(Ok(Output::Written)) => return Err(Some("unexpected response to a read".into())),
+                Ok(Ok(Output::Written)) => {
+                    return Err(Some("unexpected response to a read".into()))
+                }
                 Ok(Err(exception)) => {
                     ClientCounters::inc(&self.counters.exceptions_total);
                     ClientCounters::inc(&self.counters.poll_exceptions_total);
@@ -376,7 +418,8 @@ impl Task {
         }
         self.polls += 1;
         ClientCounters::inc(&self.counters.polls_total);
-        if let Some(snapshot) = StatusSnapshot::decode(&self.profile, &image, polled_at, self.polls) {
+        if let Some(snapshot) = StatusSnapshot::decode(&self.profile, &image, polled_at, self.polls)
+        {
             self.status.send_replace(Some(Arc::new(snapshot)));
         }
         Ok(())

@@ -135,21 +135,36 @@ pub fn encode_raw(value: RawValue, order: WordOrder) -> Vec<u16> {
 }
 
 /// Decodes registers (lowest address first) into a raw value.
-pub fn decode_raw(ty: RegisterType, order: WordOrder, words: &[u16]) -> Result<RawValue, CodecError> {
+pub fn decode_raw(
+    ty: RegisterType,
+    order: WordOrder,
+    words: &[u16],
+) -> Result<RawValue, CodecError> {
     if words.len() != usize::from(ty.word_count()) {
-        return Err(CodecError::WrongLength { ty, expected: ty.word_count(), got: words.len() });
+        return Err(CodecError::WrongLength {
+            ty,
+            expected: ty.word_count(),
+            got: words.len(),
+        });
     }
     Ok(match ty {
         RegisterType::U16 => RawValue::U16(words[0]),
         RegisterType::I16 => RawValue::I16(i16::from_ne_bytes(words[0].to_ne_bytes())),
         RegisterType::U32 => RawValue::U32(join([words[0], words[1]], order)),
-        RegisterType::I32 => RawValue::I32(i32::from_ne_bytes(join([words[0], words[1]], order).to_ne_bytes())),
+        RegisterType::I32 => RawValue::I32(i32::from_ne_bytes(
+            join([words[0], words[1]], order).to_ne_bytes(),
+        )),
         RegisterType::F32 => RawValue::F32(f32::from_bits(join([words[0], words[1]], order))),
     })
 }
 
 /// Decodes registers into an engineering value (`raw × scale`).
-pub fn decode(ty: RegisterType, order: WordOrder, scale: f64, words: &[u16]) -> Result<f64, CodecError> {
+pub fn decode(
+    ty: RegisterType,
+    order: WordOrder,
+    scale: f64,
+    words: &[u16],
+) -> Result<f64, CodecError> {
     Ok(decode_raw(ty, order, words)?.as_f64() * scale)
 }
 
@@ -188,7 +203,12 @@ pub fn to_raw(ty: RegisterType, scale: f64, value: f64) -> Result<RawValue, Code
 }
 
 /// Encodes an engineering value into registers, lowest address first.
-pub fn encode(ty: RegisterType, order: WordOrder, scale: f64, value: f64) -> Result<Vec<u16>, CodecError> {
+pub fn encode(
+    ty: RegisterType,
+    order: WordOrder,
+    scale: f64,
+    value: f64,
+) -> Result<Vec<u16>, CodecError> {
     Ok(encode_raw(to_raw(ty, scale, value)?, order))
 }
 
@@ -198,12 +218,18 @@ mod tests {
 
     #[test]
     fn u32_big_word_order_puts_the_high_word_first() {
-        assert_eq!(encode_raw(RawValue::U32(0x1234_5678), WordOrder::Big), vec![0x1234, 0x5678]);
+        assert_eq!(
+            encode_raw(RawValue::U32(0x1234_5678), WordOrder::Big),
+            vec![0x1234, 0x5678]
+        );
     }
 
     #[test]
     fn u32_little_word_order_swaps_the_words() {
-        assert_eq!(encode_raw(RawValue::U32(0x1234_5678), WordOrder::Little), vec![0x5678, 0x1234]);
+        assert_eq!(
+            encode_raw(RawValue::U32(0x1234_5678), WordOrder::Little),
+            vec![0x5678, 0x1234]
+        );
         assert_eq!(
             decode_raw(RegisterType::U32, WordOrder::Little, &[0x5678, 0x1234]),
             Ok(RawValue::U32(0x1234_5678))
@@ -213,15 +239,27 @@ mod tests {
     #[test]
     fn i16_is_twos_complement() {
         assert_eq!(encode_raw(RawValue::I16(-2), WordOrder::Big), vec![0xFFFE]);
-        assert_eq!(decode(RegisterType::I16, WordOrder::Big, 1.0, &[0xFFFE]), Ok(-2.0));
+        assert_eq!(
+            decode(RegisterType::I16, WordOrder::Big, 1.0, &[0xFFFE]),
+            Ok(-2.0)
+        );
     }
 
     #[test]
     fn f32_known_bit_pattern_in_both_orders() {
         // 1.5f32 = 0x3FC0_0000
-        assert_eq!(encode_raw(RawValue::F32(1.5), WordOrder::Big), vec![0x3FC0, 0x0000]);
-        assert_eq!(encode_raw(RawValue::F32(1.5), WordOrder::Little), vec![0x0000, 0x3FC0]);
-        assert_eq!(decode(RegisterType::F32, WordOrder::Little, 1.0, &[0x0000, 0x3FC0]), Ok(1.5));
+        assert_eq!(
+            encode_raw(RawValue::F32(1.5), WordOrder::Big),
+            vec![0x3FC0, 0x0000]
+        );
+        assert_eq!(
+            encode_raw(RawValue::F32(1.5), WordOrder::Little),
+            vec![0x0000, 0x3FC0]
+        );
+        assert_eq!(
+            decode(RegisterType::F32, WordOrder::Little, 1.0, &[0x0000, 0x3FC0]),
+            Ok(1.5)
+        );
     }
 
     #[test]
@@ -241,7 +279,10 @@ mod tests {
                 let words = encode(ty, order, scale, value).unwrap();
                 assert_eq!(words.len(), usize::from(ty.word_count()));
                 let back = decode(ty, order, scale, &words).unwrap();
-                assert!((back - value).abs() <= scale.abs() * 1e-6 * value.abs().max(1.0), "{ty:?} {order:?} {value} -> {back}");
+                assert!(
+                    (back - value).abs() <= scale.abs() * 1e-6 * value.abs().max(1.0),
+                    "{ty:?} {order:?} {value} -> {back}"
+                );
             }
         }
     }
@@ -249,23 +290,45 @@ mod tests {
     #[test]
     fn scaled_integers_round_to_the_nearest_step() {
         // 21.37 °C in tenths is 214.
-        assert_eq!(encode(RegisterType::I16, WordOrder::Big, 0.1, 21.37), Ok(vec![214]));
+        assert_eq!(
+            encode(RegisterType::I16, WordOrder::Big, 0.1, 21.37),
+            Ok(vec![214])
+        );
     }
 
     #[test]
     fn values_that_do_not_fit_are_refused() {
-        assert!(matches!(encode(RegisterType::U16, WordOrder::Big, 1.0, 65536.0), Err(CodecError::OutOfRange { .. })));
-        assert!(matches!(encode(RegisterType::U16, WordOrder::Big, 1.0, -1.0), Err(CodecError::OutOfRange { .. })));
-        assert!(matches!(encode(RegisterType::I16, WordOrder::Big, 0.1, 4000.0), Err(CodecError::OutOfRange { .. })));
-        assert!(matches!(encode(RegisterType::F32, WordOrder::Big, 1.0, f64::NAN), Err(CodecError::NotFinite(_))));
-        assert!(matches!(encode(RegisterType::U16, WordOrder::Big, 0.0, 1.0), Err(CodecError::NotFinite(_))));
+        assert!(matches!(
+            encode(RegisterType::U16, WordOrder::Big, 1.0, 65536.0),
+            Err(CodecError::OutOfRange { .. })
+        ));
+        assert!(matches!(
+            encode(RegisterType::U16, WordOrder::Big, 1.0, -1.0),
+            Err(CodecError::OutOfRange { .. })
+        ));
+        assert!(matches!(
+            encode(RegisterType::I16, WordOrder::Big, 0.1, 4000.0),
+            Err(CodecError::OutOfRange { .. })
+        ));
+        assert!(matches!(
+            encode(RegisterType::F32, WordOrder::Big, 1.0, f64::NAN),
+            Err(CodecError::NotFinite(_))
+        ));
+        assert!(matches!(
+            encode(RegisterType::U16, WordOrder::Big, 0.0, 1.0),
+            Err(CodecError::NotFinite(_))
+        ));
     }
 
     #[test]
     fn wrong_register_count_is_an_error() {
         assert_eq!(
             decode_raw(RegisterType::F32, WordOrder::Big, &[1]),
-            Err(CodecError::WrongLength { ty: RegisterType::F32, expected: 2, got: 1 })
+            Err(CodecError::WrongLength {
+                ty: RegisterType::F32,
+                expected: 2,
+                got: 1
+            })
         );
     }
 }

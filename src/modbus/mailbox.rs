@@ -124,7 +124,10 @@ pub struct Mailbox {
 impl Mailbox {
     /// A mailbox over an existing client (the client keeps polling status).
     pub fn new(client: ModbusClient) -> Self {
-        Mailbox { client, events: broadcast::channel(EVENT_CAPACITY).0 }
+        Mailbox {
+            client,
+            events: broadcast::channel(EVENT_CAPACITY).0,
+        }
     }
 
     /// The underlying client.
@@ -154,11 +157,18 @@ impl Mailbox {
     ///
     /// A command the PLC refuses at once (unknown code, device in fault) yields
     /// `Ok(Err(PlcFault::Fault { refused: true, .. }))`.
-    pub async fn send_command(&self, code: u16, args: &[u16], seq: u16) -> Result<Result<Acked, PlcFault>, ModbusError> {
+    pub async fn send_command(
+        &self,
+        code: u16,
+        args: &[u16],
+        seq: u16,
+    ) -> Result<Result<Acked, PlcFault>, ModbusError> {
         let profile = self.profile();
         let mailbox = &profile.mailbox;
         if seq == 0 {
-            return Err(ModbusError::InvalidCommand("seq 0 is reserved for \"no command\"".into()));
+            return Err(ModbusError::InvalidCommand(
+                "seq 0 is reserved for \"no command\"".into(),
+            ));
         }
         if args.len() > usize::from(mailbox.args_len()) {
             return Err(ModbusError::InvalidCommand(format!(
@@ -178,11 +188,26 @@ impl Mailbox {
         let within = |fut| async move {
             match time::timeout_at(deadline, fut).await {
                 Ok(reply) => reply,
-                Err(_) => Err(ModbusError::AckTimeout { seq, acked_seq: None, after: timing.ack_timeout() }),
+                Err(_) => Err(ModbusError::AckTimeout {
+                    seq,
+                    acked_seq: None,
+                    after: timing.ack_timeout(),
+                }),
             }
         };
-        if let Err(exception) = within(self.client.write_multiple_registers(mailbox.start(), &words)).await? {
-            return Ok(Err(self.fault_event(seq, PlcFault::Exception { op: "write", exception })));
+        if let Err(exception) = within(
+            self.client
+                .write_multiple_registers(mailbox.start(), &words),
+        )
+        .await?
+        {
+            return Ok(Err(self.fault_event(
+                seq,
+                PlcFault::Exception {
+                    op: "write",
+                    exception,
+                },
+            )));
         }
 
         let mut last_acked = None;
@@ -191,7 +216,13 @@ impl Mailbox {
             let handshake = match read {
                 Ok(Ok(Ok(h))) => h,
                 Ok(Ok(Err(exception))) => {
-                    return Ok(Err(self.fault_event(seq, PlcFault::Exception { op: "read", exception })));
+                    return Ok(Err(self.fault_event(
+                        seq,
+                        PlcFault::Exception {
+                            op: "read",
+                            exception,
+                        },
+                    )));
                 }
                 Ok(Err(e)) => return Err(e),
                 Err(_) => break,
@@ -208,23 +239,42 @@ impl Mailbox {
                     return Ok(Err(self.fault_event(seq, fault)));
                 }
                 self.emit(MailboxEvent::Acked { seq, code });
-                return Ok(Ok(Acked { seq, code, handshake, at: Instant::now() }));
+                return Ok(Ok(Acked {
+                    seq,
+                    code,
+                    handshake,
+                    at: Instant::now(),
+                }));
             }
             if Instant::now() + timing.ack_retry() >= deadline {
                 break;
             }
             time::sleep(timing.ack_retry()).await;
         }
-        Err(ModbusError::AckTimeout { seq, acked_seq: last_acked, after: timing.ack_timeout() })
+        Err(ModbusError::AckTimeout {
+            seq,
+            acked_seq: last_acked,
+            after: timing.ack_timeout(),
+        })
     }
 
     /// [`Mailbox::send_command`] by command name with named arguments in engineering units.
-    pub async fn send_named(&self, command: &str, args: &[(&str, f64)], seq: u16) -> Result<Result<Acked, PlcFault>, ModbusError> {
+    pub async fn send_named(
+        &self,
+        command: &str,
+        args: &[(&str, f64)],
+        seq: u16,
+    ) -> Result<Result<Acked, PlcFault>, ModbusError> {
         let profile = self.profile();
-        let code = profile
-            .command_code(command)
-            .ok_or_else(|| ModbusError::InvalidCommand(format!("profile {} has no command `{command}`", profile.model)))?;
-        let words = profile.encode_args(args).map_err(|e| ModbusError::InvalidCommand(e.to_string()))?;
+        let code = profile.command_code(command).ok_or_else(|| {
+            ModbusError::InvalidCommand(format!(
+                "profile {} has no command `{command}`",
+                profile.model
+            ))
+        })?;
+        let words = profile
+            .encode_args(args)
+            .map_err(|e| ModbusError::InvalidCommand(e.to_string()))?;
         self.send_command(code, &words, seq).await
     }
 
@@ -232,7 +282,11 @@ impl Mailbox {
     pub async fn read_handshake(&self) -> Result<Result<Handshake, ExceptionCode>, ModbusError> {
         let status = &self.profile().status;
         let (first, last) = status.span();
-        let words = match self.client.read_holding_registers(first, last - first + 1).await? {
+        let words = match self
+            .client
+            .read_holding_registers(first, last - first + 1)
+            .await?
+        {
             Ok(words) => words,
             Err(exception) => return Ok(Err(exception)),
         };
@@ -249,7 +303,10 @@ impl Mailbox {
     /// and no fault), faults (fault code while `acked_seq == seq`), or is superseded. Only
     /// polls started after the acknowledgement count. Bounded by the profile's completion
     /// timeout; a lost connection just delays the answer until polling resumes.
-    pub async fn wait_completion(&self, acked: &Acked) -> Result<Result<Done, PlcFault>, ModbusError> {
+    pub async fn wait_completion(
+        &self,
+        acked: &Acked,
+    ) -> Result<Result<Done, PlcFault>, ModbusError> {
         let seq = acked.seq;
         let after = self.profile().timing.completion_timeout();
         let deadline = acked.at + after;
@@ -259,8 +316,14 @@ impl Mailbox {
             if let Some(snapshot) = latest.filter(|s| s.polled_at >= acked.at) {
                 if let Some(outcome) = judge(self.profile(), seq, &snapshot) {
                     match &outcome {
-                        Ok(done) => self.emit(MailboxEvent::Done { seq, state: done.state }),
-                        Err(fault) => self.emit(MailboxEvent::Faulted { seq, fault: fault.clone() }),
+                        Ok(done) => self.emit(MailboxEvent::Done {
+                            seq,
+                            state: done.state,
+                        }),
+                        Err(fault) => self.emit(MailboxEvent::Faulted {
+                            seq,
+                            fault: fault.clone(),
+                        }),
                     }
                     return Ok(outcome);
                 }
@@ -274,7 +337,12 @@ impl Mailbox {
     }
 
     /// Sends a command and waits for its completion.
-    pub async fn execute(&self, code: u16, args: &[u16], seq: u16) -> Result<Result<Done, PlcFault>, ModbusError> {
+    pub async fn execute(
+        &self,
+        code: u16,
+        args: &[u16],
+        seq: u16,
+    ) -> Result<Result<Done, PlcFault>, ModbusError> {
         match self.send_command(code, args, seq).await? {
             Ok(acked) => self.wait_completion(&acked).await,
             Err(fault) => Ok(Err(fault)),
@@ -282,22 +350,42 @@ impl Mailbox {
     }
 
     fn fault_event(&self, seq: u16, fault: PlcFault) -> PlcFault {
-        self.emit(MailboxEvent::Faulted { seq, fault: fault.clone() });
+        self.emit(MailboxEvent::Faulted {
+            seq,
+            fault: fault.clone(),
+        });
         fault
     }
 }
 
 /// The outcome of `seq` as one snapshot shows it, or `None` while it is still running.
-pub fn judge(profile: &ModbusProfile, seq: u16, s: &Arc<StatusSnapshot>) -> Option<Result<Done, PlcFault>> {
-    let fault = |refused| PlcFault::Fault { seq, fault: profile.fault(s.fault_code), state: s.state, refused };
+pub fn judge(
+    profile: &ModbusProfile,
+    seq: u16,
+    s: &Arc<StatusSnapshot>,
+) -> Option<Result<Done, PlcFault>> {
+    let fault = |refused| PlcFault::Fault {
+        seq,
+        fault: profile.fault(s.fault_code),
+        state: s.state,
+        refused,
+    };
     if s.done_seq == seq {
         if s.fault_code != 0 {
             return Some(Err(fault(true)));
         }
-        return Some(Ok(Done { seq, state: s.state, state_name: s.state_name.clone(), snapshot: Arc::clone(s) }));
+        return Some(Ok(Done {
+            seq,
+            state: s.state,
+            state_name: s.state_name.clone(),
+            snapshot: Arc::clone(s),
+        }));
     }
     if s.acked_seq != seq {
-        return Some(Err(PlcFault::Superseded { seq, acked_seq: s.acked_seq }));
+        return Some(Err(PlcFault::Superseded {
+            seq,
+            acked_seq: s.acked_seq,
+        }));
     }
     if s.fault_code != 0 {
         return Some(Err(fault(false)));

@@ -51,14 +51,27 @@ pub fn coalesce(spans: &[(u16, u16)], max_gap: u16, max_registers: u16) -> Vec<R
     blocks
         .into_iter()
         // Addresses come from u16 and counts are bounded by the span lengths: both fit.
-        .map(|(start, end)| ReadBlock { start: start as u16, count: (end - start + 1) as u16 })
+        .map(|(start, end)| ReadBlock {
+            start: start as u16,
+            count: (end - start + 1) as u16,
+        })
         .collect()
 }
 
 /// The poll plan of a profile: the status handshake registers and every named register.
 pub fn poll_plan(profile: &ModbusProfile) -> Vec<ReadBlock> {
-    let mut spans: Vec<(u16, u16)> = profile.status.fields().iter().map(|(_, a)| (*a, 1)).collect();
-    spans.extend(profile.registers.values().map(|r| (r.address, r.ty.word_count())));
+    let mut spans: Vec<(u16, u16)> = profile
+        .status
+        .fields()
+        .iter()
+        .map(|(_, a)| (*a, 1))
+        .collect();
+    spans.extend(
+        profile
+            .registers
+            .values()
+            .map(|r| (r.address, r.ty.word_count())),
+    );
     coalesce(&spans, profile.poll.max_gap, profile.poll.max_registers)
 }
 
@@ -81,7 +94,9 @@ impl RegisterImage {
     }
     /// `count` consecutive registers, if all were read.
     pub fn span(&self, addr: u16, count: u16) -> Option<Vec<u16>> {
-        (0..count).map(|i| addr.checked_add(i).and_then(|a| self.get(a))).collect()
+        (0..count)
+            .map(|i| addr.checked_add(i).and_then(|a| self.get(a)))
+            .collect()
     }
 }
 
@@ -95,19 +110,28 @@ mod tests {
 
     #[test]
     fn adjacent_registers_become_one_read() {
-        assert_eq!(coalesce(&[(0, 1), (1, 1), (2, 1), (3, 1)], 0, 125), vec![b(0, 4)]);
+        assert_eq!(
+            coalesce(&[(0, 1), (1, 1), (2, 1), (3, 1)], 0, 125),
+            vec![b(0, 4)]
+        );
     }
 
     #[test]
     fn nearby_registers_are_read_across_a_small_gap() {
         // 0..=3 and 10..=11: a gap of 6 unused registers.
         assert_eq!(coalesce(&[(0, 4), (10, 2)], 8, 125), vec![b(0, 12)]);
-        assert_eq!(coalesce(&[(0, 4), (10, 2)], 5, 125), vec![b(0, 4), b(10, 2)]);
+        assert_eq!(
+            coalesce(&[(0, 4), (10, 2)], 5, 125),
+            vec![b(0, 4), b(10, 2)]
+        );
     }
 
     #[test]
     fn input_order_and_duplicates_do_not_matter() {
-        assert_eq!(coalesce(&[(20, 2), (3, 1), (0, 1), (3, 1), (1, 2)], 0, 125), vec![b(0, 4), b(20, 2)]);
+        assert_eq!(
+            coalesce(&[(20, 2), (3, 1), (0, 1), (3, 1), (1, 2)], 0, 125),
+            vec![b(0, 4), b(20, 2)]
+        );
     }
 
     #[test]
@@ -129,12 +153,16 @@ mod tests {
 
     #[test]
     fn the_top_of_the_address_space_is_reachable() {
-        assert_eq!(coalesce(&[(65534, 2), (65530, 1)], 8, 125), vec![b(65530, 6)]);
+        assert_eq!(
+            coalesce(&[(65534, 2), (65530, 1)], 8, 125),
+            vec![b(65530, 6)]
+        );
     }
 
     #[test]
     fn the_shipped_conveyor_profile_polls_in_one_read() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("devices/conveyor-modbus.toml");
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("devices/conveyor-modbus.toml");
         let profile = ModbusProfile::load(&path).unwrap();
         // status 0..=3, 10..=13 and 20..=21 are each 6 unused registers apart (max_gap 8).
         assert_eq!(poll_plan(&profile), vec![b(0, 22)]);

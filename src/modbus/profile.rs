@@ -132,7 +132,11 @@ pub struct PollSettings {
 
 impl Default for PollSettings {
     fn default() -> Self {
-        PollSettings { period_ms: 100, max_gap: 8, max_registers: MAX_READ_REGISTERS }
+        PollSettings {
+            period_ms: 100,
+            max_gap: 8,
+            max_registers: MAX_READ_REGISTERS,
+        }
     }
 }
 
@@ -199,7 +203,11 @@ pub struct MailboxLayout {
 impl MailboxLayout {
     /// First register of the block.
     pub fn start(&self) -> u16 {
-        self.args.values().map(|a| a.address).min().unwrap_or(self.code)
+        self.args
+            .values()
+            .map(|a| a.address)
+            .min()
+            .unwrap_or(self.code)
     }
     /// Registers in the block (arguments, code, sequence).
     pub fn len(&self) -> u16 {
@@ -242,7 +250,10 @@ impl StatusLayout {
     /// First and last address of the smallest span holding all four registers.
     pub fn span(&self) -> (u16, u16) {
         let addrs = self.fields().map(|(_, a)| a);
-        (addrs.iter().copied().min().unwrap_or(0), addrs.iter().copied().max().unwrap_or(0))
+        (
+            addrs.iter().copied().min().unwrap_or(0),
+            addrs.iter().copied().max().unwrap_or(0),
+        )
     }
 }
 
@@ -270,8 +281,11 @@ pub struct FaultInfo {
 impl ModbusProfile {
     /// Parses and validates a profile from TOML text.
     pub fn from_toml_str(text: &str) -> Result<Self, ProfileErrors> {
-        let profile: ModbusProfile = toml::from_str(text)
-            .map_err(|e| ProfileErrors(vec![ProfileError::Parse { message: e.to_string() }]))?;
+        let profile: ModbusProfile = toml::from_str(text).map_err(|e| {
+            ProfileErrors(vec![ProfileError::Parse {
+                message: e.to_string(),
+            }])
+        })?;
         profile.validate()?;
         Ok(profile)
     }
@@ -279,7 +293,9 @@ impl ModbusProfile {
     /// Reads, parses and validates a profile file.
     pub fn load(path: &Path) -> Result<Self, ProfileErrors> {
         let text = std::fs::read_to_string(path).map_err(|e| {
-            ProfileErrors(vec![ProfileError::Parse { message: format!("{}: {e}", path.display()) }])
+            ProfileErrors(vec![ProfileError::Parse {
+                message: format!("{}: {e}", path.display()),
+            }])
         })?;
         Self::from_toml_str(&text).map_err(|mut errs| {
             for err in &mut errs.0 {
@@ -303,12 +319,18 @@ impl ModbusProfile {
 
     /// Name of a command code.
     pub fn command_name(&self, code: u16) -> Option<&str> {
-        self.commands.iter().find(|(_, c)| **c == code).map(|(n, _)| n.as_str())
+        self.commands
+            .iter()
+            .find(|(_, c)| **c == code)
+            .map(|(n, _)| n.as_str())
     }
 
     /// Name of a value of the state register.
     pub fn state_name(&self, code: u16) -> Option<&str> {
-        self.states.iter().find(|(_, c)| **c == code).map(|(n, _)| n.as_str())
+        self.states
+            .iter()
+            .find(|(_, c)| **c == code)
+            .map(|(n, _)| n.as_str())
     }
 
     /// Value of a named state.
@@ -324,8 +346,16 @@ impl ModbusProfile {
     /// Resolves a fault code to its name and readable reason.
     pub fn fault(&self, code: u16) -> FaultInfo {
         match self.faults.iter().find(|(_, f)| f.code == code) {
-            Some((name, f)) => FaultInfo { code, name: Some(name.clone()), reason: f.reason.clone() },
-            None => FaultInfo { code, name: None, reason: format!("unknown fault code {code}") },
+            Some((name, f)) => FaultInfo {
+                code,
+                name: Some(name.clone()),
+                reason: f.reason.clone(),
+            },
+            None => FaultInfo {
+                code,
+                name: None,
+                reason: format!("unknown fault code {code}"),
+            },
         }
     }
 
@@ -335,8 +365,15 @@ impl ModbusProfile {
         let start = self.mailbox.start();
         let mut words = vec![0u16; usize::from(self.mailbox.args_len())];
         for (name, value) in values {
-            let def = self.mailbox.args.get(*name).ok_or_else(|| ArgsError::UnknownArg((*name).to_owned()))?;
-            let encoded = def.encode(*value).map_err(|source| ArgsError::Codec { arg: (*name).to_owned(), source })?;
+            let def = self
+                .mailbox
+                .args
+                .get(*name)
+                .ok_or_else(|| ArgsError::UnknownArg((*name).to_owned()))?;
+            let encoded = def.encode(*value).map_err(|source| ArgsError::Codec {
+                arg: (*name).to_owned(),
+                source,
+            })?;
             let at = usize::from(def.address - start);
             words[at..at + encoded.len()].copy_from_slice(&encoded);
         }
@@ -349,8 +386,13 @@ impl ModbusProfile {
         let mut out = BTreeMap::new();
         for (name, def) in &self.mailbox.args {
             let at = usize::from(def.address - start);
-            let slice = words.get(at..at + usize::from(def.ty.word_count())).unwrap_or(&[]);
-            let value = def.decode(slice).map_err(|source| ArgsError::Codec { arg: name.clone(), source })?;
+            let slice = words
+                .get(at..at + usize::from(def.ty.word_count()))
+                .unwrap_or(&[]);
+            let value = def.decode(slice).map_err(|source| ArgsError::Codec {
+                arg: name.clone(),
+                source,
+            })?;
             out.insert(name.clone(), value);
         }
         Ok(out)

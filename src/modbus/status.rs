@@ -33,10 +33,19 @@ pub struct StatusSnapshot {
 impl StatusSnapshot {
     /// Decodes a snapshot from the registers of one poll; `None` if a handshake register is
     /// missing from the image.
-    pub fn decode(profile: &ModbusProfile, image: &RegisterImage, polled_at: Instant, poll_number: u64) -> Option<Self> {
+    pub fn decode(
+        profile: &ModbusProfile,
+        image: &RegisterImage,
+        polled_at: Instant,
+        poll_number: u64,
+    ) -> Option<Self> {
         let s = &profile.status;
-        let (acked_seq, state, fault_code, done_seq) =
-            (image.get(s.acked_seq)?, image.get(s.state)?, image.get(s.fault_code)?, image.get(s.done_seq)?);
+        let (acked_seq, state, fault_code, done_seq) = (
+            image.get(s.acked_seq)?,
+            image.get(s.state)?,
+            image.get(s.fault_code)?,
+            image.get(s.done_seq)?,
+        );
         let values = profile
             .registers
             .iter()

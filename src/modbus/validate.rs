@@ -2,20 +2,31 @@
 
 use std::collections::BTreeMap;
 
-use super::profile::{ModbusProfile, ProfileError, ProfileErrors, MAX_READ_REGISTERS, MAX_WRITE_REGISTERS};
+use super::profile::{
+    ModbusProfile, ProfileError, ProfileErrors, MAX_READ_REGISTERS, MAX_WRITE_REGISTERS,
+};
 
 pub(super) fn validate(p: &ModbusProfile) -> Result<(), ProfileErrors> {
     let mut errs = Vec::new();
     let mut invalids = Vec::new();
     let mut invalid = |field: &str, message: String| {
-        invalids.push(ProfileError::Invalid { field: field.to_owned(), message });
+        invalids.push(ProfileError::Invalid {
+            field: field.to_owned(),
+            message,
+        });
     };
 
     if p.model.trim().is_empty() {
         invalid("model", "must not be empty".into());
     }
     if p.unit_id == 0 || (248..=254).contains(&p.unit_id) {
-        invalid("unit_id", format!("{} is not a unit id a PLC answers to (1..=247 or 255)", p.unit_id));
+        invalid(
+            "unit_id",
+            format!(
+                "{} is not a unit id a PLC answers to (1..=247 or 255)",
+                p.unit_id
+            ),
+        );
     }
 
     let t = &p.timing;
@@ -33,13 +44,22 @@ pub(super) fn validate(p: &ModbusProfile) -> Result<(), ProfileErrors> {
         }
     }
     if t.reconnect_max_ms < t.reconnect_min_ms {
-        invalid("timing.reconnect_max_ms", "must not be less than timing.reconnect_min_ms".into());
+        invalid(
+            "timing.reconnect_max_ms",
+            "must not be less than timing.reconnect_min_ms".into(),
+        );
     }
     if t.ack_retry_ms >= t.ack_timeout_ms {
-        invalid("timing.ack_retry_ms", "must be less than timing.ack_timeout_ms".into());
+        invalid(
+            "timing.ack_retry_ms",
+            "must be less than timing.ack_timeout_ms".into(),
+        );
     }
     if p.poll.max_registers == 0 || p.poll.max_registers > MAX_READ_REGISTERS {
-        invalid("poll.max_registers", format!("must be within 1..={MAX_READ_REGISTERS}"));
+        invalid(
+            "poll.max_registers",
+            format!("must be within 1..={MAX_READ_REGISTERS}"),
+        );
     }
 
     // Mailbox shape: args contiguous from the start, then code, then seq (last).
@@ -51,13 +71,22 @@ pub(super) fn validate(p: &ModbusProfile) -> Result<(), ProfileErrors> {
         if u32::from(def.address) != next {
             invalid(
                 &format!("mailbox.args.{name}"),
-                format!("starts at {} but the argument block is contiguous: expected {next}", def.address),
+                format!(
+                    "starts at {} but the argument block is contiguous: expected {next}",
+                    def.address
+                ),
             );
         }
         next = def.last() + 1;
     }
     if u32::from(mb.code) != next {
-        invalid("mailbox.code", format!("must directly follow the arguments (expected address {next}, got {})", mb.code));
+        invalid(
+            "mailbox.code",
+            format!(
+                "must directly follow the arguments (expected address {next}, got {})",
+                mb.code
+            ),
+        );
     }
     if u32::from(mb.seq) != u32::from(mb.code) + 1 {
         invalid(
@@ -66,18 +95,30 @@ pub(super) fn validate(p: &ModbusProfile) -> Result<(), ProfileErrors> {
         );
     }
     if mb.seq >= mb.start() && mb.len() > MAX_WRITE_REGISTERS {
-        invalid("mailbox", format!("{} registers do not fit one Write Multiple Registers (max {MAX_WRITE_REGISTERS})", mb.len()));
+        invalid(
+            "mailbox",
+            format!(
+                "{} registers do not fit one Write Multiple Registers (max {MAX_WRITE_REGISTERS})",
+                mb.len()
+            ),
+        );
     }
     let (s_first, s_last) = p.status.span();
     if s_last - s_first + 1 > p.poll.max_registers.min(MAX_READ_REGISTERS) {
-        invalid("status", "the four status registers must fit one read request".into());
+        invalid(
+            "status",
+            "the four status registers must fit one read request".into(),
+        );
     }
 
     // Scales.
     for (prefix, map) in [("mailbox.args", &mb.args), ("registers", &p.registers)] {
         for (name, def) in map {
             if !def.scale.is_finite() || def.scale == 0.0 {
-                invalid(&format!("{prefix}.{name}.scale"), format!("{} is not a usable scale", def.scale));
+                invalid(
+                    &format!("{prefix}.{name}.scale"),
+                    format!("{} is not a usable scale", def.scale),
+                );
             }
         }
     }
@@ -85,7 +126,11 @@ pub(super) fn validate(p: &ModbusProfile) -> Result<(), ProfileErrors> {
     // Register overlaps and the end of the address space.
     let mut spans: Vec<(String, u32, u32)> = Vec::new();
     for (name, def) in &mb.args {
-        spans.push((format!("mailbox.args.{name}"), u32::from(def.address), def.last()));
+        spans.push((
+            format!("mailbox.args.{name}"),
+            u32::from(def.address),
+            def.last(),
+        ));
     }
     spans.push(("mailbox.code".into(), mb.code.into(), mb.code.into()));
     spans.push(("mailbox.seq".into(), mb.seq.into(), mb.seq.into()));
@@ -93,17 +138,29 @@ pub(super) fn validate(p: &ModbusProfile) -> Result<(), ProfileErrors> {
         spans.push((format!("status.{name}"), addr.into(), addr.into()));
     }
     for (name, def) in &p.registers {
-        spans.push((format!("registers.{name}"), u32::from(def.address), def.last()));
+        spans.push((
+            format!("registers.{name}"),
+            u32::from(def.address),
+            def.last(),
+        ));
     }
     spans.sort_by(|a, b| (a.1, a.2, &a.0).cmp(&(b.1, b.2, &b.0)));
     let mut reach: Option<(usize, u32)> = None; // index and last register of the furthest span so far
     for (i, (field, first, last)) in spans.iter().enumerate() {
         if *last > u32::from(u16::MAX) {
-            invalid(field, format!("runs past the last register address 65535 (to {last})"));
+            invalid(
+                field,
+                format!("runs past the last register address 65535 (to {last})"),
+            );
         }
         if let Some((j, end)) = reach {
             if *first <= end {
-                errs.push(ProfileError::Overlap { field: field.clone(), other: spans[j].0.clone(), first: *first, last: *last });
+                errs.push(ProfileError::Overlap {
+                    field: field.clone(),
+                    other: spans[j].0.clone(),
+                    first: *first,
+                    last: *last,
+                });
             }
         }
         if reach.is_none_or(|(_, end)| *last > end) {
@@ -115,17 +172,41 @@ pub(super) fn validate(p: &ModbusProfile) -> Result<(), ProfileErrors> {
 
     // Codes.
     if p.commands.is_empty() {
-        errs.push(ProfileError::Missing { field: "commands".into(), message: "at least one command code is needed".into() });
+        errs.push(ProfileError::Missing {
+            field: "commands".into(),
+            message: "at least one command code is needed".into(),
+        });
     }
     if p.states.is_empty() {
-        errs.push(ProfileError::Missing { field: "states".into(), message: "the values of the state register must be named".into() });
+        errs.push(ProfileError::Missing {
+            field: "states".into(),
+            message: "the values of the state register must be named".into(),
+        });
     }
-    check_codes(&mut errs, "commands", p.commands.iter().map(|(n, c)| (n, *c)), true);
-    check_codes(&mut errs, "states", p.states.iter().map(|(n, c)| (n, *c)), false);
-    check_codes(&mut errs, "faults", p.faults.iter().map(|(n, f)| (n, f.code)), true);
+    check_codes(
+        &mut errs,
+        "commands",
+        p.commands.iter().map(|(n, c)| (n, *c)),
+        true,
+    );
+    check_codes(
+        &mut errs,
+        "states",
+        p.states.iter().map(|(n, c)| (n, *c)),
+        false,
+    );
+    check_codes(
+        &mut errs,
+        "faults",
+        p.faults.iter().map(|(n, f)| (n, f.code)),
+        true,
+    );
     for (name, f) in &p.faults {
         if f.reason.trim().is_empty() {
-            errs.push(ProfileError::Invalid { field: format!("faults.{name}.reason"), message: "must not be empty".into() });
+            errs.push(ProfileError::Invalid {
+                field: format!("faults.{name}.reason"),
+                message: "must not be empty".into(),
+            });
         }
     }
 
@@ -136,15 +217,27 @@ pub(super) fn validate(p: &ModbusProfile) -> Result<(), ProfileErrors> {
     }
 }
 
-fn check_codes<'a>(errs: &mut Vec<ProfileError>, table: &str, codes: impl Iterator<Item = (&'a String, u16)>, zero_reserved: bool) {
+fn check_codes<'a>(
+    errs: &mut Vec<ProfileError>,
+    table: &str,
+    codes: impl Iterator<Item = (&'a String, u16)>,
+    zero_reserved: bool,
+) {
     let mut seen: BTreeMap<u16, &String> = BTreeMap::new();
     for (name, code) in codes {
         let field = format!("{table}.{name}");
         if zero_reserved && code == 0 {
-            errs.push(ProfileError::Invalid { field: field.clone(), message: "0 is reserved for \"none\"".into() });
+            errs.push(ProfileError::Invalid {
+                field: field.clone(),
+                message: "0 is reserved for \"none\"".into(),
+            });
         }
         if let Some(other) = seen.insert(code, name) {
-            errs.push(ProfileError::DuplicateCode { field, other: format!("{table}.{other}"), code });
+            errs.push(ProfileError::DuplicateCode {
+                field,
+                other: format!("{table}.{other}"),
+                code,
+            });
         }
     }
 }
@@ -194,7 +287,9 @@ mod tests {
     #[test]
     fn the_shipped_device_profiles_are_valid() {
         for file in ["conveyor-modbus.toml", "lift-modbus.toml"] {
-            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("devices").join(file);
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("devices")
+                .join(file);
             if let Err(e) = ModbusProfile::load(&path) {
                 panic!("{file}: {e}");
             }
@@ -206,7 +301,8 @@ mod tests {
         let text = GOOD.replace("address = 10\n", "address = 2\n");
         let errs = errors(&text);
         assert!(
-            errs.iter().any(|e| matches!(e, ProfileError::Overlap { field, other, .. }
+            errs.iter()
+                .any(|e| matches!(e, ProfileError::Overlap { field, other, .. }
                 if field == "registers.speed" && other == "status.fault_code")),
             "{errs:?}"
         );
@@ -216,19 +312,35 @@ mod tests {
     fn a_32_bit_register_overlaps_through_its_second_word() {
         let text = GOOD.replace("address = 10\n", "address = 99\n");
         let errs = errors(&text);
-        assert!(errs.iter().any(|e| matches!(e, ProfileError::Overlap { field, .. } if field == "mailbox.args.tote")), "{errs:?}");
+        assert!(
+            errs.iter().any(
+                |e| matches!(e, ProfileError::Overlap { field, .. } if field == "mailbox.args.tote")
+            ),
+            "{errs:?}"
+        );
     }
 
     #[test]
     fn a_missing_mailbox_is_a_parse_error_naming_it() {
-        let text = GOOD.replace("[mailbox]\n        code = 102\n        seq = 103\n", "").replace("[mailbox.args.tote]\n        address = 100\n        type = \"u32\"\n", "");
+        let text = GOOD
+            .replace("[mailbox]\n        code = 102\n        seq = 103\n", "")
+            .replace(
+                "[mailbox.args.tote]\n        address = 100\n        type = \"u32\"\n",
+                "",
+            );
         let errs = errors(&text);
-        assert!(matches!(&errs[..], [ProfileError::Parse { message }] if message.contains("mailbox")), "{errs:?}");
+        assert!(
+            matches!(&errs[..], [ProfileError::Parse { message }] if message.contains("mailbox")),
+            "{errs:?}"
+        );
     }
 
     #[test]
     fn the_sequence_must_be_the_last_register_of_the_mailbox() {
-        let text = GOOD.replace("code = 102\n        seq = 103", "code = 103\n        seq = 102");
+        let text = GOOD.replace(
+            "code = 102\n        seq = 103",
+            "code = 103\n        seq = 102",
+        );
         let fields: Vec<_> = errors(&text).iter().map(|e| e.field().to_owned()).collect();
         assert!(fields.contains(&"mailbox.seq".to_owned()), "{fields:?}");
         assert!(fields.contains(&"mailbox.code".to_owned()), "{fields:?}");
@@ -236,23 +348,41 @@ mod tests {
 
     #[test]
     fn a_gap_in_the_argument_block_is_refused() {
-        let text = GOOD.replace("code = 102\n        seq = 103", "code = 103\n        seq = 104");
+        let text = GOOD.replace(
+            "code = 102\n        seq = 103",
+            "code = 103\n        seq = 104",
+        );
         let fields: Vec<_> = errors(&text).iter().map(|e| e.field().to_owned()).collect();
         assert_eq!(fields, vec!["mailbox.code".to_owned()]);
     }
 
     #[test]
     fn unknown_fields_are_refused() {
-        let text = GOOD.replace("[registers.speed]\n", "[registers.speed]\n        scal = 2.0\n");
-        assert!(matches!(&errors(&text)[..], [ProfileError::Parse { message }] if message.contains("scal")));
+        let text = GOOD.replace(
+            "[registers.speed]\n",
+            "[registers.speed]\n        scal = 2.0\n",
+        );
+        assert!(
+            matches!(&errors(&text)[..], [ProfileError::Parse { message }] if message.contains("scal"))
+        );
     }
 
     #[test]
     fn duplicate_and_reserved_codes_are_refused() {
-        let text = GOOD.replace("transfer = 1\n", "transfer = 1\n        stop = 1\n        noop = 0\n");
+        let text = GOOD.replace(
+            "transfer = 1\n",
+            "transfer = 1\n        stop = 1\n        noop = 0\n",
+        );
         let errs = errors(&text);
-        assert!(errs.iter().any(|e| matches!(e, ProfileError::DuplicateCode { code: 1, .. })), "{errs:?}");
-        assert!(errs.iter().any(|e| e.field() == "commands.noop"), "{errs:?}");
+        assert!(
+            errs.iter()
+                .any(|e| matches!(e, ProfileError::DuplicateCode { code: 1, .. })),
+            "{errs:?}"
+        );
+        assert!(
+            errs.iter().any(|e| e.field() == "commands.noop"),
+            "{errs:?}"
+        );
     }
 
     #[test]
@@ -260,8 +390,14 @@ mod tests {
         let text = GOOD.replace("type = \"f32\"\n", "type = \"f32\"\n        scale = 0.0\n")
             + "\n[timing]\nrequest_timeout_ms = 0\n";
         let fields: Vec<_> = errors(&text).iter().map(|e| e.field().to_owned()).collect();
-        assert!(fields.contains(&"registers.speed.scale".to_owned()), "{fields:?}");
-        assert!(fields.contains(&"timing.request_timeout_ms".to_owned()), "{fields:?}");
+        assert!(
+            fields.contains(&"registers.speed.scale".to_owned()),
+            "{fields:?}"
+        );
+        assert!(
+            fields.contains(&"timing.request_timeout_ms".to_owned()),
+            "{fields:?}"
+        );
     }
 
     #[test]

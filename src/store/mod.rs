@@ -201,8 +201,8 @@ impl Store {
                         task_id: task_id.clone(),
                         kind: kind.clone(),
                     };
-                    let bytes = serde_json::to_vec(&event)
-                        .map_err(ConflictableTransactionError::Abort)?;
+                    let bytes =
+                        serde_json::to_vec(&event).map_err(ConflictableTransactionError::Abort)?;
                     events.insert(&seq.to_be_bytes(), bytes)?;
                     appended.push(event);
                 }
@@ -309,7 +309,12 @@ impl Store {
     }
 
     /// Events with `after < seq <= up_to`, in order, at most `limit`.
-    pub fn events_after(&self, after: u64, up_to: u64, limit: usize) -> Result<Vec<Event>, StoreError> {
+    pub fn events_after(
+        &self,
+        after: u64,
+        up_to: u64,
+        limit: usize,
+    ) -> Result<Vec<Event>, StoreError> {
         if up_to <= after {
             return Ok(Vec::new());
         }
@@ -361,10 +366,7 @@ impl Store {
         // worker threads.
         tokio::task::spawn_blocking(move || -> Result<(), sled::Error> {
             let hi = new.to_be_bytes();
-            let keys: Vec<_> = events
-                .range(..=hi)
-                .keys()
-                .collect::<Result<_, _>>()?;
+            let keys: Vec<_> = events.range(..=hi).keys().collect::<Result<_, _>>()?;
             for k in keys {
                 events.remove(k)?;
             }

@@ -32,7 +32,12 @@ fn task(id: &str, state: TaskState) -> Task {
 fn accepted(id: &str) -> Change {
     let t = task(id, TaskState::Planned);
     Change {
-        events: vec![(id.into(), EventKind::TaskAccepted { spec: t.spec.clone() })],
+        events: vec![(
+            id.into(),
+            EventKind::TaskAccepted {
+                spec: t.spec.clone(),
+            },
+        )],
         task: Some(t),
         ..Change::default()
     }
@@ -141,7 +146,10 @@ async fn task_event_and_outbox_entry_are_written_together_and_removed_together()
         .unwrap();
     s.wait_durable(c.ticket).await.unwrap();
     assert!(s.outbox().unwrap().is_empty());
-    assert_eq!(s.get_task("T1").unwrap().unwrap().state, TaskState::Completed);
+    assert_eq!(
+        s.get_task("T1").unwrap().unwrap().state,
+        TaskState::Completed
+    );
     assert!(s.open_tasks().unwrap().is_empty());
 }
 
@@ -155,7 +163,13 @@ async fn ack_compacts_up_to_the_durable_end_and_survives_reopen() {
         }
         s.flush().await.unwrap();
         let pos = s.ack(3).await.unwrap();
-        assert_eq!(pos, JournalPosition { last_seq: 5, acked_seq: 3 });
+        assert_eq!(
+            pos,
+            JournalPosition {
+                last_seq: 5,
+                acked_seq: 3
+            }
+        );
         // Beyond the end clamps to what is durable.
         let pos = s.ack(99).await.unwrap();
         assert_eq!(pos.acked_seq, 5);
@@ -165,7 +179,13 @@ async fn ack_compacts_up_to_the_durable_end_and_survives_reopen() {
     }
     let s = Store::open(dir.path()).unwrap();
     let pos = s.position().unwrap();
-    assert_eq!(pos, JournalPosition { last_seq: 6, acked_seq: 5 });
+    assert_eq!(
+        pos,
+        JournalPosition {
+            last_seq: 6,
+            acked_seq: 5
+        }
+    );
     let rest = s.events_after(0, 6, 10).unwrap();
     assert_eq!(rest.len(), 1);
     assert_eq!(rest[0].seq, 6, "seqs are never reused after compaction");
@@ -175,9 +195,14 @@ async fn ack_compacts_up_to_the_durable_end_and_survives_reopen() {
 async fn list_tasks_pages_in_key_order_with_a_state_filter() {
     let dir = tempfile::tempdir().unwrap();
     let s = Store::open(dir.path()).unwrap();
-    for (i, st) in [TaskState::Planned, TaskState::Completed, TaskState::Planned, TaskState::Planned]
-        .into_iter()
-        .enumerate()
+    for (i, st) in [
+        TaskState::Planned,
+        TaskState::Completed,
+        TaskState::Planned,
+        TaskState::Planned,
+    ]
+    .into_iter()
+    .enumerate()
     {
         s.commit(Change {
             task: Some(task(&format!("T{i}"), st)),
@@ -186,7 +211,10 @@ async fn list_tasks_pages_in_key_order_with_a_state_filter() {
         .unwrap();
     }
     let (page, more) = s.list_tasks(&[TaskState::Planned], None, 2).unwrap();
-    assert_eq!(page.iter().map(|t| t.id()).collect::<Vec<_>>(), ["T0", "T2"]);
+    assert_eq!(
+        page.iter().map(|t| t.id()).collect::<Vec<_>>(),
+        ["T0", "T2"]
+    );
     assert!(more);
     let (page, more) = s.list_tasks(&[TaskState::Planned], Some("T2"), 2).unwrap();
     assert_eq!(page.iter().map(|t| t.id()).collect::<Vec<_>>(), ["T3"]);
@@ -204,7 +232,9 @@ fn a_data_directory_of_another_layout_version_is_refused() {
             .unwrap();
         db.flush().unwrap();
     }
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let _g = rt.enter();
     assert!(matches!(
         Store::open(dir.path()),

@@ -8,8 +8,8 @@
 //! `max_base_nodes - 1` more. Unreleased nodes follow as the horizon.
 
 use super::header::Header;
-use super::order::{Action, BlockingType, Edge, Node, NodePosition, Order};
 use super::order::action_types::{DROP, PICK};
+use super::order::{Action, BlockingType, Edge, Node, NodePosition, Order};
 
 /// A path to drive, node by node.
 #[derive(Debug, Clone, PartialEq)]
@@ -152,17 +152,22 @@ impl OrderPlan {
             return Err(BuildError::EmptyRoute);
         }
         if route.edges.len() + 1 != n {
-            return Err(BuildError::EdgeCount { nodes: n, edges: route.edges.len() });
+            return Err(BuildError::EdgeCount {
+                nodes: n,
+                edges: route.edges.len(),
+            });
         }
         if max_base_nodes < 2 {
             return Err(BuildError::BaseTooShort);
         }
         let mut per_node = vec![Vec::new(); n];
         for (index, action) in actions {
-            let slot = per_node.get_mut(index).ok_or_else(|| BuildError::NoSuchNode {
-                action_id: action.action_id.clone(),
-                index,
-            })?;
+            let slot = per_node
+                .get_mut(index)
+                .ok_or_else(|| BuildError::NoSuchNode {
+                    action_id: action.action_id.clone(),
+                    index,
+                })?;
             slot.push(action);
         }
         Ok(OrderPlan {
@@ -193,7 +198,10 @@ impl OrderPlan {
 
     /// The decision point: `nodeId` and `sequenceId` of the last released node.
     pub fn decision_point(&self) -> (&str, u32) {
-        (&self.route.nodes[self.base_end].node_id, seq_node(self.base_end))
+        (
+            &self.route.nodes[self.base_end].node_id,
+            seq_node(self.base_end),
+        )
     }
 
     /// Whether the whole route is released (no horizon left).
@@ -315,7 +323,11 @@ mod tests {
 
     #[test]
     fn first_order_has_even_node_and_odd_edge_sequence_ids_and_a_horizon() {
-        let pick = LoadHandling { action_id: "a1".into(), load_id: Some("T1".into()), ..Default::default() };
+        let pick = LoadHandling {
+            action_id: "a1".into(),
+            load_id: Some("T1".into()),
+            ..Default::default()
+        };
         let plan = OrderPlan::new("o1", route(5), vec![(4, pick.pick())], 3).unwrap();
         let o = plan.message(headers().next(TopicKind::Order));
         validate_order(&o).unwrap();
@@ -360,12 +372,25 @@ mod tests {
         let o = plan.message(headers().next(TopicKind::Order));
         assert_eq!((o.nodes.len(), o.edges.len()), (1, 0));
         assert!(plan.is_fully_released());
-        assert_eq!(OrderPlan::new("o", route(0), vec![], 4), Err(BuildError::EmptyRoute));
-        assert_eq!(OrderPlan::new("o", route(3), vec![], 1), Err(BuildError::BaseTooShort));
+        assert_eq!(
+            OrderPlan::new("o", route(0), vec![], 4),
+            Err(BuildError::EmptyRoute)
+        );
+        assert_eq!(
+            OrderPlan::new("o", route(3), vec![], 1),
+            Err(BuildError::BaseTooShort)
+        );
         let mut r = route(3);
         r.edges.pop();
-        assert!(matches!(OrderPlan::new("o", r, vec![], 3), Err(BuildError::EdgeCount { .. })));
-        let drop = LoadHandling { action_id: "d".into(), ..Default::default() }.drop_load();
+        assert!(matches!(
+            OrderPlan::new("o", r, vec![], 3),
+            Err(BuildError::EdgeCount { .. })
+        ));
+        let drop = LoadHandling {
+            action_id: "d".into(),
+            ..Default::default()
+        }
+        .drop_load();
         assert!(matches!(
             OrderPlan::new("o", route(2), vec![(2, drop)], 3),
             Err(BuildError::NoSuchNode { index: 2, .. })

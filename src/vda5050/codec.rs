@@ -51,7 +51,10 @@ pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, DecodeError> {
 fn classify(e: serde_json::Error, path: String) -> DecodeError {
     use serde_json::error::Category;
     match e.classify() {
-        Category::Data => DecodeError::Invalid { path, message: strip_position(&e) },
+        Category::Data => DecodeError::Invalid {
+            path,
+            message: strip_position(&e),
+        },
         Category::Syntax | Category::Eof | Category::Io => DecodeError::Syntax {
             line: e.line(),
             column: e.column(),

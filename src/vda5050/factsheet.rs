@@ -119,19 +119,39 @@ pub struct ProtocolLimits {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct MaxArrayLens {
     /// Nodes per order.
-    #[serde(default, rename = "order.nodes", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "order.nodes",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub order_nodes: Option<u32>,
     /// Edges per order.
-    #[serde(default, rename = "order.edges", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "order.edges",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub order_edges: Option<u32>,
     /// Actions per node.
-    #[serde(default, rename = "node.actions", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "node.actions",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub node_actions: Option<u32>,
     /// Actions per edge.
-    #[serde(default, rename = "edge.actions", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "edge.actions",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub edge_actions: Option<u32>,
     /// Actions per instantActions message.
-    #[serde(default, rename = "instantActions", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "instantActions",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub instant_actions: Option<u32>,
     /// The other limits.
     #[serde(flatten)]

@@ -246,9 +246,15 @@ mod tests {
 
     #[test]
     fn versions_parse_from_header_and_short_forms() {
-        assert_eq!("2.1.0".parse::<ProtocolVersion>(), Ok(ProtocolVersion::V2_1));
+        assert_eq!(
+            "2.1.0".parse::<ProtocolVersion>(),
+            Ok(ProtocolVersion::V2_1)
+        );
         assert_eq!("2.0".parse::<ProtocolVersion>(), Ok(ProtocolVersion::V2_0));
-        assert_eq!("2.0.3".parse::<ProtocolVersion>(), Ok(ProtocolVersion::V2_0));
+        assert_eq!(
+            "2.0.3".parse::<ProtocolVersion>(),
+            Ok(ProtocolVersion::V2_0)
+        );
         assert!("3.0.0".parse::<ProtocolVersion>().is_err());
         assert!("2".parse::<ProtocolVersion>().is_err());
     }

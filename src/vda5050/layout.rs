@@ -170,12 +170,17 @@ impl TryFrom<LayoutConfig> for LayoutGraph {
             index.insert(n.id, graph.add_node(info));
         }
         for e in cfg.edges {
-            let name = e.id.clone().unwrap_or_else(|| format!("{}-{}", e.from, e.to));
+            let name =
+                e.id.clone()
+                    .unwrap_or_else(|| format!("{}-{}", e.from, e.to));
             let lookup = |node: &NodeId| {
                 index
                     .get(node)
                     .copied()
-                    .ok_or_else(|| LayoutError::UnknownNode { edge: name.clone(), node: node.clone() })
+                    .ok_or_else(|| LayoutError::UnknownNode {
+                        edge: name.clone(),
+                        node: node.clone(),
+                    })
             };
             let (a, b) = (lookup(&e.from)?, lookup(&e.to)?);
             if a == b {
@@ -189,10 +194,28 @@ impl TryFrom<LayoutConfig> for LayoutGraph {
             if e.max_speed.is_some_and(|s| !s.is_finite() || s <= 0.0) {
                 return Err(LayoutError::BadNumber(format!("edge `{name}`")));
             }
-            graph.add_edge(a, b, EdgeInfo { id: name.clone(), length, max_speed: e.max_speed });
+            graph.add_edge(
+                a,
+                b,
+                EdgeInfo {
+                    id: name.clone(),
+                    length,
+                    max_speed: e.max_speed,
+                },
+            );
             if e.bidirectional {
-                let back = e.id.clone().unwrap_or_else(|| format!("{}-{}", e.to, e.from));
-                graph.add_edge(b, a, EdgeInfo { id: back, length, max_speed: e.max_speed });
+                let back =
+                    e.id.clone()
+                        .unwrap_or_else(|| format!("{}-{}", e.to, e.from));
+                graph.add_edge(
+                    b,
+                    a,
+                    EdgeInfo {
+                        id: back,
+                        length,
+                        max_speed: e.max_speed,
+                    },
+                );
             }
         }
         Ok(LayoutGraph { graph, index })
@@ -239,7 +262,10 @@ impl LayoutGraph {
         let (a, b) = (*self.index.get(from)?, *self.index.get(to)?);
         let (cost, path) =
             petgraph::algo::astar(&self.graph, a, |n| n == b, |e| e.weight().length, |_| 0.0)?;
-        Some((path.into_iter().map(|i| self.graph[i].id.clone()).collect(), cost))
+        Some((
+            path.into_iter().map(|i| self.graph[i].id.clone()).collect(),
+            cost,
+        ))
     }
 
     /// The length of the shortest path, or `None` if there is none.
@@ -282,9 +308,11 @@ impl LayoutGraph {
 
     /// The node nearest to (`x`, `y`) on `map_id`, if the map has nodes.
     pub fn nearest_node(&self, x: f64, y: f64, map_id: &str) -> Option<&NodeInfo> {
-        self.nodes()
-            .filter(|n| n.map_id == map_id)
-            .min_by(|a, b| (a.x - x).hypot(a.y - y).total_cmp(&(b.x - x).hypot(b.y - y)))
+        self.nodes().filter(|n| n.map_id == map_id).min_by(|a, b| {
+            (a.x - x)
+                .hypot(a.y - y)
+                .total_cmp(&(b.x - x).hypot(b.y - y))
+        })
     }
 }
 
@@ -364,9 +392,11 @@ mod tests {
 
     #[test]
     fn bad_layouts_are_refused() {
-        let dup = "[[layout.nodes]]\nid='A'\nx=0.0\ny=0.0\n[[layout.nodes]]\nid='A'\nx=1.0\ny=0.0\n";
+        let dup =
+            "[[layout.nodes]]\nid='A'\nx=0.0\ny=0.0\n[[layout.nodes]]\nid='A'\nx=1.0\ny=0.0\n";
         assert!(toml::from_str::<Site>(dup).is_err());
-        let unknown = "[[layout.nodes]]\nid='A'\nx=0.0\ny=0.0\n[[layout.edges]]\nfrom='A'\nto='B'\n";
+        let unknown =
+            "[[layout.nodes]]\nid='A'\nx=0.0\ny=0.0\n[[layout.edges]]\nfrom='A'\nto='B'\n";
         assert!(toml::from_str::<Site>(unknown).is_err());
         let extra = "[[layout.nodes]]\nid='A'\nx=0.0\ny=0.0\nz=1.0\n";
         assert!(toml::from_str::<Site>(extra).is_err());

@@ -57,7 +57,10 @@ pub use connection::{Connection, ConnectionState, Visualization};
 pub use factsheet::Factsheet;
 pub use header::{format_timestamp, Header, HeaderFactory, ProtocolVersion};
 pub use layout::{LayoutConfig, LayoutError, LayoutGraph, NodeId};
-pub use order::{action_types, Action, ActionParameter, BlockingType, Edge, InstantActions, Node, NodePosition, Order};
+pub use order::{
+    action_types, Action, ActionParameter, BlockingType, Edge, InstantActions, Node, NodePosition,
+    Order,
+};
 pub use profile::{AmrProfile, ProfileError};
 pub use state::{ActionState, ActionStatus, AgvError, ErrorLevel, State};
 pub use topic::{ParsedTopic, Qos, TopicConfig, TopicError, TopicKind};

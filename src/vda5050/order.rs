@@ -58,7 +58,11 @@ pub struct NodePosition {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub theta: Option<f64>,
     /// Radius within which the node counts as traversed (metres).
-    #[serde(default, rename = "allowedDeviationXY", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "allowedDeviationXY",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub allowed_deviation_xy: Option<f64>,
     /// Allowed orientation deviation (radians).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -216,13 +220,20 @@ impl Action {
     pub fn with_param(mut self, key: &str, value: impl Into<Value>) -> Self {
         self.action_parameters
             .get_or_insert_with(Vec::new)
-            .push(ActionParameter { key: key.to_string(), value: value.into() });
+            .push(ActionParameter {
+                key: key.to_string(),
+                value: value.into(),
+            });
         self
     }
 
     /// The value of parameter `key`, if present.
     pub fn param(&self, key: &str) -> Option<&Value> {
-        self.action_parameters.as_deref()?.iter().find(|p| p.key == key).map(|p| &p.value)
+        self.action_parameters
+            .as_deref()?
+            .iter()
+            .find(|p| p.key == key)
+            .map(|p| &p.value)
     }
 
     /// The value of parameter `key` if it is a string.

@@ -100,8 +100,10 @@ pub enum ProfileError {
 impl AmrProfile {
     /// Parses a profile from TOML text and checks it.
     pub fn from_toml(text: &str, path: &str) -> Result<Self, ProfileError> {
-        let p: AmrProfile = toml::from_str(text)
-            .map_err(|source| ProfileError::Parse { path: path.to_string(), source })?;
+        let p: AmrProfile = toml::from_str(text).map_err(|source| ProfileError::Parse {
+            path: path.to_string(),
+            source,
+        })?;
         p.validate()?;
         Ok(p)
     }
@@ -109,21 +111,32 @@ impl AmrProfile {
     /// Loads and checks a profile file.
     pub fn load(path: &Path) -> Result<Self, ProfileError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ProfileError::Io { path: shown.clone(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ProfileError::Io {
+            path: shown.clone(),
+            source,
+        })?;
         Self::from_toml(&text, &shown)
     }
 
     /// Checks ranges and names.
     pub fn validate(&self) -> Result<(), ProfileError> {
-        let bad = |message: String| ProfileError::Invalid { model: self.model.clone(), message };
+        let bad = |message: String| ProfileError::Invalid {
+            model: self.model.clone(),
+            message,
+        };
         if super::topic::check_level(&self.manufacturer).is_err() {
-            return Err(bad(format!("manufacturer {:?} cannot be a topic level", self.manufacturer)));
+            return Err(bad(format!(
+                "manufacturer {:?} cannot be a topic level",
+                self.manufacturer
+            )));
         }
         if self.max_base_nodes < 2 {
             return Err(bad("max_base_nodes must be at least 2".into()));
         }
-        if self.max_order_nodes.is_some_and(|m| m < self.max_base_nodes) {
+        if self
+            .max_order_nodes
+            .is_some_and(|m| m < self.max_base_nodes)
+        {
             return Err(bad("max_order_nodes must be at least max_base_nodes".into()));
         }
         let positive = [
@@ -135,7 +148,10 @@ impl AmrProfile {
                 return Err(bad(format!("{name} must be a positive number")));
             }
         }
-        for (name, v) in [("pick_duration_s", self.pick_duration_s), ("drop_duration_s", self.drop_duration_s)] {
+        for (name, v) in [
+            ("pick_duration_s", self.pick_duration_s),
+            ("drop_duration_s", self.drop_duration_s),
+        ] {
             if !(v.is_finite() && v >= 0.0) {
                 return Err(bad(format!("{name} must not be negative")));
             }

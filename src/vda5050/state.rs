@@ -68,18 +68,27 @@ pub struct State {
 impl State {
     /// The state of action `action_id`, if the AGV reports it.
     pub fn action_status(&self, action_id: &str) -> Option<ActionStatus> {
-        self.action_states.iter().find(|a| a.action_id == action_id).map(|a| a.action_status)
+        self.action_states
+            .iter()
+            .find(|a| a.action_id == action_id)
+            .map(|a| a.action_status)
     }
 
     /// Whether the AGV is executing an order or waiting for an update: node states remain, or
     /// an action is neither FINISHED nor FAILED (section 6.6.2, step 3).
     pub fn is_busy(&self) -> bool {
-        !self.node_states.is_empty() || self.action_states.iter().any(|a| !a.action_status.is_done())
+        !self.node_states.is_empty()
+            || self
+                .action_states
+                .iter()
+                .any(|a| !a.action_status.is_done())
     }
 
     /// Whether an error of level FATAL is active.
     pub fn has_fatal_error(&self) -> bool {
-        self.errors.iter().any(|e| e.error_level == ErrorLevel::Fatal)
+        self.errors
+            .iter()
+            .any(|e| e.error_level == ErrorLevel::Fatal)
     }
 }
 
@@ -313,7 +322,10 @@ pub struct Reference {
 impl Reference {
     /// A reference.
     pub fn new(key: &str, value: &str) -> Self {
-        Reference { reference_key: key.to_string(), reference_value: value.to_string() }
+        Reference {
+            reference_key: key.to_string(),
+            reference_value: value.to_string(),
+        }
     }
 }
 

@@ -172,7 +172,10 @@ pub struct TopicConfig {
 
 impl Default for TopicConfig {
     fn default() -> Self {
-        TopicConfig { interface_name: DEFAULT_INTERFACE.to_string(), qos: TopicQos::default() }
+        TopicConfig {
+            interface_name: DEFAULT_INTERFACE.to_string(),
+            qos: TopicQos::default(),
+        }
     }
 }
 
@@ -215,7 +218,10 @@ pub fn check_level(s: &str) -> Result<(), TopicError> {
 impl TopicConfig {
     /// The topic of one AGV, e.g. `uagv/v2/KIT/0001/order`.
     pub fn topic(&self, manufacturer: &str, serial_number: &str, kind: TopicKind) -> String {
-        format!("{}/{MAJOR_VERSION}/{manufacturer}/{serial_number}/{}", self.interface_name, kind)
+        format!(
+            "{}/{MAJOR_VERSION}/{manufacturer}/{serial_number}/{}",
+            self.interface_name, kind
+        )
     }
 
     /// A subscription filter for one kind across all AGVs, e.g. `uagv/v2/+/+/state`.
@@ -231,8 +237,9 @@ impl TopicConfig {
     /// Parses an incoming topic back into manufacturer, serial number and kind.
     pub fn parse(&self, topic: &str) -> Result<ParsedTopic, TopicError> {
         let prefix = format!("{}/{MAJOR_VERSION}/", self.interface_name);
-        let rest =
-            topic.strip_prefix(&prefix).ok_or_else(|| TopicError::WrongPrefix(topic.to_string()))?;
+        let rest = topic
+            .strip_prefix(&prefix)
+            .ok_or_else(|| TopicError::WrongPrefix(topic.to_string()))?;
         let levels: Vec<&str> = rest.split('/').collect();
         let [manufacturer, serial_number, kind] = levels[..] else {
             return Err(TopicError::WrongLevels(topic.to_string()));
@@ -259,26 +266,48 @@ mod tests {
         let t = cfg.topic("KIT", "0001", TopicKind::InstantActions);
         assert_eq!(t, "uagv/v2/KIT/0001/instantActions");
         let p = cfg.parse(&t).unwrap();
-        assert_eq!((p.manufacturer.as_str(), p.serial_number.as_str()), ("KIT", "0001"));
+        assert_eq!(
+            (p.manufacturer.as_str(), p.serial_number.as_str()),
+            ("KIT", "0001")
+        );
         assert_eq!(p.kind, TopicKind::InstantActions);
         assert_eq!(cfg.filter_all(TopicKind::State), "uagv/v2/+/+/state");
     }
 
     #[test]
     fn foreign_or_malformed_topics_are_refused() {
-        let cfg = TopicConfig { interface_name: "site/a".into(), ..TopicConfig::default() };
+        let cfg = TopicConfig {
+            interface_name: "site/a".into(),
+            ..TopicConfig::default()
+        };
         assert!(cfg.parse("site/a/v2/KIT/1/state").is_ok());
-        assert!(matches!(cfg.parse("uagv/v2/KIT/1/state"), Err(TopicError::WrongPrefix(_))));
-        assert!(matches!(cfg.parse("site/a/v2/KIT/state"), Err(TopicError::WrongLevels(_))));
-        assert!(matches!(cfg.parse("site/a/v2/KIT/1/foo"), Err(TopicError::UnknownKind(_))));
-        assert!(matches!(cfg.parse("site/a/v2/$K/1/state"), Err(TopicError::BadLevel(_))));
+        assert!(matches!(
+            cfg.parse("uagv/v2/KIT/1/state"),
+            Err(TopicError::WrongPrefix(_))
+        ));
+        assert!(matches!(
+            cfg.parse("site/a/v2/KIT/state"),
+            Err(TopicError::WrongLevels(_))
+        ));
+        assert!(matches!(
+            cfg.parse("site/a/v2/KIT/1/foo"),
+            Err(TopicError::UnknownKind(_))
+        ));
+        assert!(matches!(
+            cfg.parse("site/a/v2/$K/1/state"),
+            Err(TopicError::BadLevel(_))
+        ));
     }
 
     #[test]
     fn default_qos_follows_the_specification() {
         let q = TopicQos::default();
         assert_eq!(q.of(TopicKind::Connection), Qos::AtLeastOnce);
-        for k in [TopicKind::Order, TopicKind::InstantActions, TopicKind::State] {
+        for k in [
+            TopicKind::Order,
+            TopicKind::InstantActions,
+            TopicKind::State,
+        ] {
             assert_eq!(q.of(k), Qos::AtMostOnce);
         }
         assert!(TopicKind::Connection.retained() && !TopicKind::State.retained());

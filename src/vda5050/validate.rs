@@ -64,9 +64,10 @@ impl OrderError {
         match self {
             OrderError::NoNodes | OrderError::EdgeCount { .. } => None,
             OrderError::SequenceId { what, id, .. }
-            | OrderError::ReleasedAfterHorizon { what, id } => {
-                Some((if *what == "node" { "nodeId" } else { "edgeId" }, id.clone()))
-            }
+            | OrderError::ReleasedAfterHorizon { what, id } => Some((
+                if *what == "node" { "nodeId" } else { "edgeId" },
+                id.clone(),
+            )),
             OrderError::EdgeEndpoints { edge, .. } => Some(("edgeId", edge.clone())),
             OrderError::FirstNodeNotReleased(n) => Some(("nodeId", n.clone())),
             OrderError::DuplicateActionId(a) => Some(("actionId", a.clone())),
@@ -80,7 +81,10 @@ pub fn validate_order(order: &Order) -> Result<(), OrderError> {
         return Err(OrderError::NoNodes);
     };
     if order.edges.len() + 1 != order.nodes.len() {
-        return Err(OrderError::EdgeCount { nodes: order.nodes.len(), edges: order.edges.len() });
+        return Err(OrderError::EdgeCount {
+            nodes: order.nodes.len(),
+            edges: order.edges.len(),
+        });
     }
     if !first.released {
         return Err(OrderError::FirstNodeNotReleased(first.node_id.clone()));
@@ -121,11 +125,17 @@ pub fn validate_order(order: &Order) -> Result<(), OrderError> {
             });
         }
         if edge.released && (horizon || !to.released) {
-            return Err(OrderError::ReleasedAfterHorizon { what: "edge", id: edge.edge_id.clone() });
+            return Err(OrderError::ReleasedAfterHorizon {
+                what: "edge",
+                id: edge.edge_id.clone(),
+            });
         }
         horizon |= !edge.released;
         if to.released && horizon {
-            return Err(OrderError::ReleasedAfterHorizon { what: "node", id: to.node_id.clone() });
+            return Err(OrderError::ReleasedAfterHorizon {
+                what: "node",
+                id: to.node_id.clone(),
+            });
         }
     }
     let mut ids = HashSet::new();

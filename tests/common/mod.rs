@@ -20,7 +20,10 @@ pub fn demo_config(data_dir: &Path, extra: &[(&str, &str)]) -> floorgate::config
     let path = demo_site();
     let text = std::fs::read_to_string(&path).unwrap();
     let data_dir = data_dir.to_string_lossy().to_string();
-    let extra: Vec<(String, String)> = extra.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let extra: Vec<(String, String)> = extra
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     floorgate::config::load_str(&path, &text, &move |k| match k {
         "FLOORGATE_GRPC_LISTEN" => Some("127.0.0.1:0".into()),
         "FLOORGATE_DATA_DIR" => Some(data_dir.clone()),
@@ -40,7 +43,9 @@ pub async fn start_with(data_dir: &Path, extra: &[(&str, &str)]) -> Gateway {
 }
 
 pub async fn client(addr: std::net::SocketAddr) -> TaskServiceClient<Channel> {
-    TaskServiceClient::connect(format!("http://{addr}")).await.unwrap()
+    TaskServiceClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap()
 }
 
 /// A PICK from a floor buffer lane to pick station 1.
@@ -58,7 +63,10 @@ pub fn pick(id: &str) -> pb::Task {
     }
 }
 
-pub async fn submit(c: &mut TaskServiceClient<Channel>, t: pb::Task) -> Result<pb::SubmitTaskResponse, tonic::Status> {
+pub async fn submit(
+    c: &mut TaskServiceClient<Channel>,
+    t: pb::Task,
+) -> Result<pb::SubmitTaskResponse, tonic::Status> {
     c.submit_task(pb::SubmitTaskRequest { task: Some(t) })
         .await
         .map(|r| r.into_inner())
@@ -151,7 +159,10 @@ pub fn spawn_with(data: &Path, global_args: &[&str], stderr: std::process::Stdio
         if let Ok(a) = std::fs::read_to_string(&addr_file) {
             break a;
         }
-        assert!(Instant::now() < deadline, "the daemon did not start listening");
+        assert!(
+            Instant::now() < deadline,
+            "the daemon did not start listening"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     Daemon {

@@ -41,7 +41,12 @@ fn environment_overrides_replace_gateway_settings() {
 
 #[test]
 fn a_syntax_error_names_its_line_and_column() {
-    let e = load_str(Path::new("s.toml"), "[site]\nname = \"x\"\nbroken = \n", &no_env).unwrap_err();
+    let e = load_str(
+        Path::new("s.toml"),
+        "[site]\nname = \"x\"\nbroken = \n",
+        &no_env,
+    )
+    .unwrap_err();
     assert_eq!(e.0.len(), 1);
     assert_eq!(e.0[0].line, 3, "{e}");
     assert!(e.to_string().starts_with("s.toml:3:"), "{e}");
@@ -49,7 +54,8 @@ fn a_syntax_error_names_its_line_and_column() {
 
 #[test]
 fn an_unknown_field_names_the_field_path_and_line() {
-    let text = "[site]\nname = \"x\"\n\n[gateway]\ngrpc_listen = \"127.0.0.1:1\"\ncolour = \"red\"\n";
+    let text =
+        "[site]\nname = \"x\"\n\n[gateway]\ngrpc_listen = \"127.0.0.1:1\"\ncolour = \"red\"\n";
     let e = load_str(Path::new("s.toml"), text, &no_env).unwrap_err();
     let msg = e.to_string();
     assert!(msg.contains("colour"), "{msg}");
@@ -59,7 +65,9 @@ fn an_unknown_field_names_the_field_path_and_line() {
 #[test]
 fn duplicate_ids_are_each_reported() {
     let (p, t) = demo();
-    let t = t.replace("id = \"amr-2\"", "id = \"amr-1\"").replace("id = \"PICK-2\"", "id = \"PICK-1\"");
+    let t = t
+        .replace("id = \"amr-2\"", "id = \"amr-1\"")
+        .replace("id = \"PICK-2\"", "id = \"PICK-1\"");
     let e = load_str(&p, &t, &no_env).unwrap_err();
     let msg = e.to_string();
     assert!(msg.contains("duplicate device id \"amr-1\""), "{msg}");
@@ -95,10 +103,19 @@ fn exact_locations_win_over_prefix_areas_and_plans_follow_routes() {
     };
     let steps = c.site.plan(&spec).unwrap();
     assert_eq!(steps.len(), 2);
-    assert_eq!((steps[0].command.as_str(), steps[0].candidates.as_slice()), ("transfer", &["conv-1".to_string()][..]));
-    assert_eq!((steps[0].from.as_str(), steps[0].to.as_str()), ("INBOUND-1", "CONV1-END"));
+    assert_eq!(
+        (steps[0].command.as_str(), steps[0].candidates.as_slice()),
+        ("transfer", &["conv-1".to_string()][..])
+    );
+    assert_eq!(
+        (steps[0].from.as_str(), steps[0].to.as_str()),
+        ("INBOUND-1", "CONV1-END")
+    );
     assert_eq!(steps[1].candidates, ["amr-1", "amr-2", "amr-3"]);
-    assert_eq!((steps[1].from.as_str(), steps[1].to.as_str()), ("CONV1-END", "PICK-2"));
+    assert_eq!(
+        (steps[1].from.as_str(), steps[1].to.as_str()),
+        ("CONV1-END", "PICK-2")
+    );
     let put_from_buffer = TaskSpec {
         kind: TaskKind::Put,
         source: "BUF-1".into(),

@@ -175,7 +175,14 @@ fn cancel_with_a_running_step_stops_the_device_first_and_dispatches_nothing_afte
     );
     // A second cancel while stopping is harmless.
     assert_eq!(
-        apply(&mut t, Input::Cancel { reason: "again".into() }, 4).unwrap(),
+        apply(
+            &mut t,
+            Input::Cancel {
+                reason: "again".into()
+            },
+            4
+        )
+        .unwrap(),
         Transition::default()
     );
     apply(&mut t, Input::Cancelled { step: 0 }, 5).unwrap();
