@@ -33,16 +33,26 @@ async fn fleet(poll_period: Duration) -> Fleet {
     let mut plcs = Vec::with_capacity(PLCS);
     let mut mailboxes = Vec::with_capacity(PLCS);
     for _ in 0..PLCS {
-        let plc = SimPlc::start(Arc::clone(&profile), Machine::conveyor(Duration::ZERO)).await.expect("start PLC");
+        let plc = SimPlc::start(Arc::clone(&profile), Machine::conveyor(Duration::ZERO))
+            .await
+            .expect("start PLC");
         plc.place_tote(1, 1);
-        mailboxes.push(Mailbox::new(ModbusClient::spawn(plc.addr(), Arc::clone(&profile))));
+        mailboxes.push(Mailbox::new(ModbusClient::spawn(
+            plc.addr(),
+            Arc::clone(&profile),
+        )));
         plcs.push(plc);
     }
     for mailbox in &mailboxes {
         let mut status = mailbox.client().status();
         status.wait_for(|s| s.is_some()).await.expect("first poll");
     }
-    Fleet { _plcs: plcs, mailboxes, seqs: vec![0; PLCS], tote_at_port: vec![true; PLCS] }
+    Fleet {
+        _plcs: plcs,
+        mailboxes,
+        seqs: vec![0; PLCS],
+        tote_at_port: vec![true; PLCS],
+    }
 }
 
 async fn measure(fleet: &mut Fleet) -> Vec<Duration> {
@@ -50,11 +60,17 @@ async fn measure(fleet: &mut Fleet) -> Vec<Duration> {
     for i in 0..SAMPLES {
         let n = i % PLCS;
         fleet.seqs[n] += 1;
-        let (from, to) = if fleet.tote_at_port[n] { (1.0, 11.0) } else { (11.0, 1.0) };
+        let (from, to) = if fleet.tote_at_port[n] {
+            (1.0, 11.0)
+        } else {
+            (11.0, 1.0)
+        };
         fleet.tote_at_port[n] = !fleet.tote_at_port[n];
         let args = [("tote", 1.0), ("from", from), ("to", to)];
         let started = Instant::now();
-        let outcome = fleet.mailboxes[n].send_named("transfer", &args, fleet.seqs[n]).await;
+        let outcome = fleet.mailboxes[n]
+            .send_named("transfer", &args, fleet.seqs[n])
+            .await;
         let elapsed = started.elapsed();
         match outcome {
             Ok(Ok(_)) => samples.push(elapsed),
@@ -78,19 +94,38 @@ struct Summary {
 
 fn summarize(name: &str, mut samples: Vec<Duration>) -> Summary {
     samples.sort_unstable();
-    let s = Summary { p50: percentile(&samples, 50.0), p99: percentile(&samples, 99.0), max: samples[samples.len() - 1] };
-    println!("{name:<28} n={:<4} p50={:>9.3?} p99={:>9.3?} max={:>9.3?}", samples.len(), s.p50, s.p99, s.max);
+    let s = Summary {
+        p50: percentile(&samples, 50.0),
+        p99: percentile(&samples, 99.0),
+        max: samples[samples.len() - 1],
+    };
+    println!(
+        "{name:<28} n={:<4} p50={:>9.3?} p99={:>9.3?} max={:>9.3?}",
+        samples.len(),
+        s.p50,
+        s.p99,
+        s.max
+    );
     s
 }
 
 fn polls(fleet: &Fleet) -> u64 {
-    fleet.mailboxes.iter().map(|m| ClientCounters::get(&m.client().counters().polls_total)).sum()
+    fleet
+        .mailboxes
+        .iter()
+        .map(|m| ClientCounters::get(&m.client().counters().polls_total))
+        .sum()
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     runtime.block_on(async {
-        println!("modbus write -> ack latency, {PLCS} simulated PLCs on loopback, {SAMPLES} commands");
+        println!(
+            "modbus write -> ack latency, {PLCS} simulated PLCs on loopback, {SAMPLES} commands"
+        );
 
         let mut idle = fleet(Duration::from_secs(3_600)).await;
         tokio::time::sleep(WARM_UP).await;

@@ -54,7 +54,9 @@ impl EmbeddedBroker {
     pub fn start() -> Result<EmbeddedBroker, BrokerError> {
         let mut last = String::new();
         for _ in 0..ATTEMPTS {
-            let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port();
+            let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+                .local_addr()?
+                .port();
             let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
             match start_on(addr) {
                 Ok(()) => return Ok(EmbeddedBroker { addr }),

@@ -6,6 +6,12 @@
 //! finish; then the engine stops and the store is flushed. Whatever was
 //! acknowledged was already durable, so a kill at any point loses nothing
 //! acknowledged; the grace period only spares callers a retry.
+//!
+//! The admin listener, readiness, metrics sampler and systemd notifications
+//! live in [`edge`]: readiness and `READY=1` once the gRPC listener is
+//! bound, `STOPPING=1` when shutdown begins.
+
+mod edge;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -47,6 +53,7 @@ pub struct Gateway {
     stop: tokio::sync::oneshot::Sender<()>,
     server: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
     engine: tokio::task::JoinHandle<()>,
+    edge: edge::Edge,
 }
 
 impl Gateway {
@@ -54,14 +61,17 @@ impl Gateway {
     /// the server listens.
     pub async fn start(cfg: LoadedConfig, opts: RunOptions) -> anyhow::Result<Gateway> {
         let g = &cfg.gateway;
+        let mut edge = edge::Edge::start(g).await?;
         std::fs::create_dir_all(&g.data_dir)
             .with_context(|| format!("creating the data directory {}", g.data_dir.display()))?;
         let store = Store::open(&g.data_dir)
             .with_context(|| format!("opening the store in {}", g.data_dir.display()))?;
-        let (_sink, reports) = engine::runtime::report_channel();
-        // Device adapters register here as the protocol modules land; until
-        // then no device comes online and tasks wait PLANNED.
-        let adapters: Vec<std::sync::Arc<dyn DeviceAdapter>> = Vec::new();
+        let (sink, reports) = engine::runtime::report_channel();
+        // One adapter per protocol family. A kind without an adapter never
+        // comes online, and its tasks wait PLANNED.
+        let adapters: Vec<std::sync::Arc<dyn DeviceAdapter>> = vec![std::sync::Arc::new(
+            crate::adapters::modbus::ModbusAdapter::start(&cfg.site, &g.profiles_dir, sink.clone())?,
+        )];
         let (handle, engine) = engine::start(
             store.clone(),
             cfg.site.clone(),
@@ -77,6 +87,7 @@ impl Gateway {
             .with_context(|| format!("binding the gRPC listener on {}", g.grpc_listen))?;
         let addr: SocketAddr = listener.local_addr()?;
         let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        edge.serving(&store, &handle);
         let server = tokio::spawn(crate::api::serve(
             listener,
             handle,
@@ -96,6 +107,7 @@ impl Gateway {
             stop,
             server,
             engine,
+            edge,
         })
     }
 
@@ -104,10 +116,16 @@ impl Gateway {
         self.addr
     }
 
+    /// The admin listener's address, unless `admin_listen` is off.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.edge.admin_addr()
+    }
+
     /// Stops accepting, lets in-flight calls finish within the grace
     /// period, stops the engine and flushes the store.
-    pub async fn shutdown(self) -> anyhow::Result<()> {
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
         tracing::info!(grace_secs = self.grace.as_secs(), "shutting down");
+        self.edge.stop().await;
         let _ = self.stop.send(());
         match tokio::time::timeout(self.grace, self.server).await {
             Ok(Ok(Ok(()))) => {}
@@ -118,6 +136,7 @@ impl Gateway {
         // The server owned the last engine handles; the engine loop ends.
         let _ = tokio::time::timeout(Duration::from_secs(2), self.engine).await;
         self.store.flush().await?;
+        self.edge.close().await;
         tracing::info!("stopped");
         Ok(())
     }

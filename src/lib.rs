@@ -10,10 +10,14 @@
 //! * [`daemon`] — wiring: opens the store, starts the engine and the server,
 //!   shuts down cleanly.
 //! * [`cli`] — the command line, including the operator's client commands.
+//! * [`admin`] — the admin HTTP listener: health, readiness, metrics.
+//! * [`notify`] — the systemd notify protocol (ready, watchdog, stopping).
 
 #![forbid(unsafe_code)]
 #![warn(missing_debug_implementations, rust_2018_idioms)]
 
+pub mod adapters;
+pub mod admin;
 pub mod api;
 pub mod broker;
 pub mod cli;
@@ -21,5 +25,6 @@ pub mod config;
 pub mod daemon;
 pub mod engine;
 pub mod modbus;
+pub mod notify;
 pub mod store;
 pub mod vda5050;

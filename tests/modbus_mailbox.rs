@@ -7,18 +7,26 @@ use std::time::Duration;
 
 use floorgate::modbus::profile::RegisterDef;
 use floorgate::modbus::{
-    ExceptionCode, LinkState, Mailbox, MailboxEvent, ModbusClient, ModbusError, ModbusProfile, PlcFault,
+    ExceptionCode, LinkState, Mailbox, MailboxEvent, ModbusClient, ModbusError, ModbusProfile,
+    PlcFault,
 };
 use floorgate_sim::plc::{Machine, RequestKind, SimPlc, ToteLocation};
 
 const LIMIT: Duration = Duration::from_secs(10);
 
 async fn bounded<F: Future>(test: F) -> F::Output {
-    tokio::time::timeout(LIMIT, test).await.expect("test exceeded its time limit")
+    tokio::time::timeout(LIMIT, test)
+        .await
+        .expect("test exceeded its time limit")
 }
 
 fn profile(file: &str) -> ModbusProfile {
-    let mut p = ModbusProfile::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("devices").join(file)).unwrap();
+    let mut p = ModbusProfile::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("devices")
+            .join(file),
+    )
+    .unwrap();
     p.poll.period_ms = 10;
     p.timing.request_timeout_ms = 300;
     p.timing.ack_timeout_ms = 1_000;
@@ -43,7 +51,10 @@ impl Rig {
         let profile = Arc::new(profile);
         let plc = SimPlc::start(Arc::clone(&profile), machine).await.unwrap();
         let client = ModbusClient::spawn(plc.addr(), profile);
-        Rig { plc, mailbox: Mailbox::new(client) }
+        Rig {
+            plc,
+            mailbox: Mailbox::new(client),
+        }
     }
 
     fn client(&self) -> &ModbusClient {
@@ -57,7 +68,11 @@ impl Rig {
 }
 
 fn transfer(tote: u32, from: u16, to: u16) -> [(&'static str, f64); 3] {
-    [("tote", f64::from(tote)), ("from", f64::from(from)), ("to", f64::from(to))]
+    [
+        ("tote", f64::from(tote)),
+        ("from", f64::from(from)),
+        ("to", f64::from(to)),
+    ]
 }
 
 #[tokio::test]
@@ -67,10 +82,18 @@ async fn a_transfer_is_acknowledged_then_completes_and_the_tote_arrives() {
         rig.plc.place_tote(7, 1);
         let mut events = rig.mailbox.subscribe();
 
-        let acked = rig.mailbox.send_named("transfer", &transfer(7, 1, 11), 1).await.unwrap().unwrap();
+        let acked = rig
+            .mailbox
+            .send_named("transfer", &transfer(7, 1, 11), 1)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(acked.seq, 1);
         assert_eq!(acked.handshake.acked_seq, 1);
-        assert_eq!(rig.plc.tote_location(7), Some(ToteLocation::InTransit { from: 1, to: 11 }));
+        assert_eq!(
+            rig.plc.tote_location(7),
+            Some(ToteLocation::InTransit { from: 1, to: 11 })
+        );
 
         let done = rig.mailbox.wait_completion(&acked).await.unwrap().unwrap();
         assert_eq!(done.seq, 1);
@@ -79,8 +102,14 @@ async fn a_transfer_is_acknowledged_then_completes_and_the_tote_arrives() {
         assert_eq!(rig.plc.tote_location(7), Some(ToteLocation::At(11)));
         assert_eq!(rig.plc.executions(1), 1);
 
-        assert_eq!(events.recv().await.unwrap(), MailboxEvent::Acked { seq: 1, code: 1 });
-        assert!(matches!(events.recv().await.unwrap(), MailboxEvent::Done { seq: 1, .. }));
+        assert_eq!(
+            events.recv().await.unwrap(),
+            MailboxEvent::Acked { seq: 1, code: 1 }
+        );
+        assert!(matches!(
+            events.recv().await.unwrap(),
+            MailboxEvent::Done { seq: 1, .. }
+        ));
     })
     .await;
 }
@@ -91,14 +120,29 @@ async fn re_sending_the_same_seq_runs_the_command_once() {
         let rig = Rig::conveyor(Duration::from_millis(100)).await;
         rig.plc.place_tote(7, 1);
 
-        let first = rig.mailbox.send_named("transfer", &transfer(7, 1, 11), 5).await.unwrap().unwrap();
+        let first = rig
+            .mailbox
+            .send_named("transfer", &transfer(7, 1, 11), 5)
+            .await
+            .unwrap()
+            .unwrap();
         // A re-send while it runs (say, after a gateway restart) is acknowledged, not run.
-        let again = rig.mailbox.send_named("transfer", &transfer(7, 1, 11), 5).await.unwrap().unwrap();
+        let again = rig
+            .mailbox
+            .send_named("transfer", &transfer(7, 1, 11), 5)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(again.seq, 5);
         rig.mailbox.wait_completion(&first).await.unwrap().unwrap();
 
         // And a re-send after it finished reports the finished command.
-        let late = rig.mailbox.send_named("transfer", &transfer(7, 1, 11), 5).await.unwrap().unwrap();
+        let late = rig
+            .mailbox
+            .send_named("transfer", &transfer(7, 1, 11), 5)
+            .await
+            .unwrap()
+            .unwrap();
         rig.mailbox.wait_completion(&late).await.unwrap().unwrap();
 
         assert_eq!(rig.plc.executions(5), 1);
@@ -113,7 +157,12 @@ async fn an_unknown_command_code_is_a_plc_fault_with_the_profile_reason() {
         let rig = Rig::conveyor(Duration::from_millis(50)).await;
         let outcome = rig.mailbox.send_command(99, &[], 3).await.unwrap();
         match outcome {
-            Err(PlcFault::Fault { seq: 3, fault, refused: true, .. }) => {
+            Err(PlcFault::Fault {
+                seq: 3,
+                fault,
+                refused: true,
+                ..
+            }) => {
                 assert_eq!(fault.name.as_deref(), Some("unknown_command"));
                 assert_eq!(fault.reason, "the PLC does not know this command code");
             }
@@ -131,10 +180,16 @@ async fn an_illegal_address_is_an_exception_not_a_transport_error() {
         rig.first_poll().await;
 
         let read = rig.client().read_holding_registers(9_000, 2).await;
-        assert!(matches!(read, Ok(Err(ExceptionCode::IllegalDataAddress))), "{read:?}");
+        assert!(
+            matches!(read, Ok(Err(ExceptionCode::IllegalDataAddress))),
+            "{read:?}"
+        );
         // The status block belongs to the PLC.
         let write = rig.client().write_multiple_registers(0, &[1]).await;
-        assert!(matches!(write, Ok(Err(ExceptionCode::IllegalDataAddress))), "{write:?}");
+        assert!(
+            matches!(write, Ok(Err(ExceptionCode::IllegalDataAddress))),
+            "{write:?}"
+        );
 
         // A profile whose mailbox is not where the PLC has it gets the exception too.
         let mut wrong = profile("conveyor-modbus.toml");
@@ -146,12 +201,21 @@ async fn an_illegal_address_is_an_exception_not_a_transport_error() {
         let wrong_box = Mailbox::new(ModbusClient::spawn(rig.plc.addr(), Arc::new(wrong)));
         let sent = wrong_box.send_command(1, &[], 1).await;
         assert!(
-            matches!(sent, Ok(Err(PlcFault::Exception { op: "write", exception: ExceptionCode::IllegalDataAddress }))),
+            matches!(
+                sent,
+                Ok(Err(PlcFault::Exception {
+                    op: "write",
+                    exception: ExceptionCode::IllegalDataAddress
+                }))
+            ),
             "{sent:?}"
         );
 
         // The connection survived all of it.
-        assert_eq!(*rig.client().link().borrow(), LinkState::Connected { generation: 1 });
+        assert_eq!(
+            *rig.client().link().borrow(),
+            LinkState::Connected { generation: 1 }
+        );
     })
     .await;
 }
@@ -163,9 +227,19 @@ async fn a_jam_is_a_fault_with_the_profile_reason_and_stop_resets_it() {
         rig.plc.place_tote(7, 1);
         rig.plc.inject_jam();
 
-        let acked = rig.mailbox.send_named("transfer", &transfer(7, 1, 11), 1).await.unwrap().unwrap();
+        let acked = rig
+            .mailbox
+            .send_named("transfer", &transfer(7, 1, 11), 1)
+            .await
+            .unwrap()
+            .unwrap();
         match rig.mailbox.wait_completion(&acked).await.unwrap() {
-            Err(PlcFault::Fault { seq: 1, fault, refused: false, state }) => {
+            Err(PlcFault::Fault {
+                seq: 1,
+                fault,
+                refused: false,
+                state,
+            }) => {
                 assert_eq!(fault.name.as_deref(), Some("jam"));
                 assert_eq!(fault.reason, "tote jammed on the conveyor");
                 assert_eq!(state, rig.client().profile().state_code("fault").unwrap());
@@ -174,10 +248,33 @@ async fn a_jam_is_a_fault_with_the_profile_reason_and_stop_resets_it() {
         }
 
         // A jammed conveyor refuses work until it is reset with "stop".
-        let refused = rig.mailbox.send_named("transfer", &transfer(7, 1, 11), 2).await.unwrap();
-        assert!(matches!(refused, Err(PlcFault::Fault { seq: 2, refused: true, .. })), "{refused:?}");
-        rig.mailbox.send_named("stop", &[], 3).await.unwrap().unwrap();
-        let acked = rig.mailbox.send_named("transfer", &transfer(7, 1, 11), 4).await.unwrap().unwrap();
+        let refused = rig
+            .mailbox
+            .send_named("transfer", &transfer(7, 1, 11), 2)
+            .await
+            .unwrap();
+        assert!(
+            matches!(
+                refused,
+                Err(PlcFault::Fault {
+                    seq: 2,
+                    refused: true,
+                    ..
+                })
+            ),
+            "{refused:?}"
+        );
+        rig.mailbox
+            .send_named("stop", &[], 3)
+            .await
+            .unwrap()
+            .unwrap();
+        let acked = rig
+            .mailbox
+            .send_named("transfer", &transfer(7, 1, 11), 4)
+            .await
+            .unwrap()
+            .unwrap();
         rig.mailbox.wait_completion(&acked).await.unwrap().unwrap();
         assert_eq!(rig.plc.tote_location(7), Some(ToteLocation::At(11)));
     })
@@ -190,10 +287,24 @@ async fn a_second_command_while_one_runs_is_refused_as_busy() {
         let rig = Rig::conveyor(Duration::from_secs(2)).await;
         rig.plc.place_tote(7, 1);
         rig.plc.place_tote(8, 2);
-        rig.mailbox.send_named("transfer", &transfer(7, 1, 11), 1).await.unwrap().unwrap();
-        let busy = rig.mailbox.send_named("transfer", &transfer(8, 2, 12), 2).await.unwrap();
+        rig.mailbox
+            .send_named("transfer", &transfer(7, 1, 11), 1)
+            .await
+            .unwrap()
+            .unwrap();
+        let busy = rig
+            .mailbox
+            .send_named("transfer", &transfer(8, 2, 12), 2)
+            .await
+            .unwrap();
         assert!(
-            matches!(busy, Err(PlcFault::Exception { op: "write", exception: ExceptionCode::ServerDeviceBusy })),
+            matches!(
+                busy,
+                Err(PlcFault::Exception {
+                    op: "write",
+                    exception: ExceptionCode::ServerDeviceBusy
+                })
+            ),
             "{busy:?}"
         );
         assert_eq!(rig.plc.executions(2), 0);
@@ -244,19 +355,35 @@ async fn a_dropped_connection_comes_back_and_polling_and_commands_resume() {
         let mut link = rig.client().link();
 
         assert_eq!(rig.plc.drop_connections(), 1);
-        link.wait_for(|l| matches!(l, LinkState::Connected { generation: 2.. })).await.unwrap();
+        link.wait_for(|l| matches!(l, LinkState::Connected { generation: 2.. }))
+            .await
+            .unwrap();
 
         // Polling resumed on the new connection.
         let mut status = rig.client().status();
-        let before = status.borrow_and_update().as_ref().map_or(0, |s| s.poll_number);
-        status.wait_for(|s| s.as_ref().is_some_and(|s| s.poll_number > before + 2)).await.unwrap();
+        let before = status
+            .borrow_and_update()
+            .as_ref()
+            .map_or(0, |s| s.poll_number);
+        status
+            .wait_for(|s| s.as_ref().is_some_and(|s| s.poll_number > before + 2))
+            .await
+            .unwrap();
 
         // And commands go through the same client; a transport error is retried with the
         // same seq, which the PLC runs once.
         let acked = loop {
-            match rig.mailbox.send_named("transfer", &transfer(7, 1, 11), 1).await {
+            match rig
+                .mailbox
+                .send_named("transfer", &transfer(7, 1, 11), 1)
+                .await
+            {
                 Ok(outcome) => break outcome.unwrap(),
-                Err(ModbusError::NotConnected(_) | ModbusError::Timeout { .. } | ModbusError::Transport(_)) => {
+                Err(
+                    ModbusError::NotConnected(_)
+                    | ModbusError::Timeout { .. }
+                    | ModbusError::Transport(_),
+                ) => {
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
                 Err(other) => panic!("{other}"),
@@ -279,7 +406,13 @@ async fn commands_go_ahead_of_queued_status_polls() {
         for i in 0..6u16 {
             p.registers.insert(
                 format!("spare_{i}"),
-                RegisterDef { address: 30 + 10 * i, ty: floorgate::modbus::codec::RegisterType::U16, word_order: Default::default(), scale: 1.0, unit: None },
+                RegisterDef {
+                    address: 30 + 10 * i,
+                    ty: floorgate::modbus::codec::RegisterType::U16,
+                    word_order: Default::default(),
+                    scale: 1.0,
+                    unit: None,
+                },
             );
         }
         p.validate().unwrap();
@@ -290,18 +423,38 @@ async fn commands_go_ahead_of_queued_status_polls() {
         rig.plc.place_tote(7, 1);
         rig.plc.set_response_delay(Duration::from_millis(3));
         let mut status = rig.client().status();
-        status.wait_for(|s| s.as_ref().is_some_and(|s| s.poll_number >= 2)).await.unwrap();
+        status
+            .wait_for(|s| s.as_ref().is_some_and(|s| s.poll_number >= 2))
+            .await
+            .unwrap();
 
         // Polls run back to back now; the command is queued in the middle of one.
         let from = rig.plc.next_request_index();
-        rig.mailbox.send_named("transfer", &transfer(7, 1, 11), 1).await.unwrap().unwrap();
+        rig.mailbox
+            .send_named("transfer", &transfer(7, 1, 11), 1)
+            .await
+            .unwrap()
+            .unwrap();
 
-        let log: Vec<_> = rig.plc.request_log().into_iter().filter(|r| r.index >= from).collect();
-        let write = log.iter().position(|r| r.kind == RequestKind::Write).expect("the mailbox write was logged");
+        let log: Vec<_> = rig
+            .plc
+            .request_log()
+            .into_iter()
+            .filter(|r| r.index >= from)
+            .collect();
+        let write = log
+            .iter()
+            .position(|r| r.kind == RequestKind::Write)
+            .expect("the mailbox write was logged");
         // At most the one read already on the wire precedes the write, not the rest of the poll.
-        assert!(write <= 1, "{write} requests went ahead of the command: {log:?}");
+        assert!(
+            write <= 1,
+            "{write} requests went ahead of the command: {log:?}"
+        );
         // The ack read-back follows, again ahead of the poll (behind at most the read in flight).
-        let readback = log[write + 1..].iter().position(|r| (r.kind, r.addr, r.count) == (RequestKind::Read, 0, 4));
+        let readback = log[write + 1..]
+            .iter()
+            .position(|r| (r.kind, r.addr, r.count) == (RequestKind::Read, 0, 4));
         assert!(readback.is_some_and(|at| at <= 1), "{log:?}");
     })
     .await;

@@ -1,4 +1,5 @@
 //! floorgate-sim: simulated warehouse devices that speak the real protocols on loopback,
 //! for tests, benchmarks and `floorgate simulate`.
 
+pub mod amr;
 pub mod plc;

@@ -5,12 +5,13 @@ use super::types::GatewaySection;
 
 /// The variables read, each overriding the `[gateway]` field of the same
 /// name in lower case.
-pub const VARS: [&str; 5] = [
+pub const VARS: [&str; 6] = [
     "FLOORGATE_GRPC_LISTEN",
     "FLOORGATE_DATA_DIR",
     "FLOORGATE_PROFILES_DIR",
     "FLOORGATE_SHUTDOWN_GRACE_SECS",
     "FLOORGATE_MAX_UNACKED_EVENTS",
+    "FLOORGATE_ADMIN_LISTEN",
 ];
 
 /// Applies overrides from `get` (the process environment in production).
@@ -43,6 +44,9 @@ pub fn apply(
                 .parse()
                 .map(|n| g.max_unacked_events = n)
                 .map_err(|e| format!("{v:?} is not a count: {e}")),
+            "FLOORGATE_ADMIN_LISTEN" => {
+                super::types::parse_admin_listen(&v).map(|a| g.admin_listen = a)
+            }
             _ => Ok(()),
         };
         if let Err(m) = res {

@@ -12,6 +12,7 @@ use serde_spanned::Spanned;
 
 use super::env;
 use super::types::*;
+use crate::engine::model::DeviceKind;
 use crate::engine::site::{DeviceSpec, Location, LocationKind, Place, Route, RouteStep, Site};
 
 /// One problem in the site file.
@@ -171,6 +172,8 @@ impl Cx<'_> {
             name: file.site.name.clone(),
             ..Site::default()
         };
+        // Command names each Modbus device's profile knows.
+        let mut modbus_commands: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for (i, d) in file.devices.iter().enumerate() {
             let id = d.id.get_ref();
             if id.is_empty() {
@@ -199,19 +202,40 @@ impl Cx<'_> {
                         profile_path.display()
                     ),
                 ),
-                Ok(t) => {
-                    if let Err(e) = t.parse::<toml::Table>() {
-                        self.err(
-                            &d.profile,
-                            format!("devices[{i}].profile"),
-                            format!(
-                                "profile {} is not valid TOML: {}",
-                                profile_path.display(),
-                                e.message()
+                Ok(t) => match d.kind.get_ref() {
+                    DeviceKind::Conveyor | DeviceKind::Lift => {
+                        match crate::modbus::ModbusProfile::from_toml_str(&t) {
+                            Ok(p) => {
+                                modbus_commands.insert(id.clone(), p.commands.keys().cloned().collect());
+                            }
+                            Err(errors) => self.err(
+                                &d.profile,
+                                format!("devices[{i}].profile"),
+                                format!("profile {}: {errors}", profile_path.display()),
                             ),
-                        );
+                        }
+                        if d.address.parse::<std::net::SocketAddr>().is_err() {
+                            self.err(
+                                &d.id,
+                                format!("devices[{i}].address"),
+                                format!("{:?} is not host:port of the PLC", d.address),
+                            );
+                        }
                     }
-                }
+                    _ => {
+                        if let Err(e) = t.parse::<toml::Table>() {
+                            self.err(
+                                &d.profile,
+                                format!("devices[{i}].profile"),
+                                format!(
+                                    "profile {} is not valid TOML: {}",
+                                    profile_path.display(),
+                                    e.message()
+                                ),
+                            );
+                        }
+                    }
+                },
             }
             site.devices.insert(
                 id.clone(),
@@ -266,6 +290,7 @@ impl Cx<'_> {
                 zone: l.zone.clone(),
                 node: l.node.as_ref().map(|n| n.get_ref().clone()),
                 station_type: l.station_type.clone(),
+                plc_address: l.plc_address,
             });
         }
         let zones: BTreeSet<&str> = file.locations.iter().map(|l| l.zone.as_str()).collect();
@@ -328,6 +353,26 @@ impl Cx<'_> {
                         Some(_) => {}
                     }
                     devices.push(d.get_ref().clone());
+                }
+                let step_devices: Vec<&String> = if s.devices.is_empty() {
+                    site.devices.values().filter(|d| d.kind == s.device_kind).map(|d| &d.id).collect()
+                } else {
+                    devices.iter().collect()
+                };
+                for d in step_devices {
+                    if let Some(commands) = modbus_commands.get(d) {
+                        if !commands.contains(&s.command) {
+                            let profile = &site.devices[d].profile;
+                            self.at(
+                                Some(r.id.span()),
+                                &g("command"),
+                                format!(
+                                    "device {d:?} (profile {profile:?}) has no command {:?}; it knows {:?}",
+                                    s.command, commands
+                                ),
+                            );
+                        }
+                    }
                 }
                 if s.devices.is_empty() && !site.devices.values().any(|d| d.kind == s.device_kind) {
                     self.err(

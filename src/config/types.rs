@@ -49,6 +49,26 @@ pub struct GatewaySection {
     /// New tasks are refused while this many events are unacknowledged.
     /// Env: `FLOORGATE_MAX_UNACKED_EVENTS`.
     pub max_unacked_events: u64,
+    /// Where the admin HTTP listener (`/healthz`, `/readyz`, `/metrics`)
+    /// listens, or `"off"` for none. Env: `FLOORGATE_ADMIN_LISTEN`.
+    #[serde(deserialize_with = "admin_listen")]
+    pub admin_listen: Option<SocketAddr>,
+}
+
+/// Parses `admin_listen`: a socket address, or `"off"` / `""` for none.
+pub fn parse_admin_listen(s: &str) -> Result<Option<SocketAddr>, String> {
+    match s.trim() {
+        "" | "off" => Ok(None),
+        a => a
+            .parse()
+            .map(Some)
+            .map_err(|e| format!("{s:?} is not a socket address or \"off\": {e}")),
+    }
+}
+
+fn admin_listen<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_admin_listen(&s).map_err(serde::de::Error::custom)
 }
 
 impl Default for GatewaySection {
@@ -59,6 +79,7 @@ impl Default for GatewaySection {
             profiles_dir: PathBuf::from("."),
             shutdown_grace_secs: 10,
             max_unacked_events: 5_000_000,
+            admin_listen: Some("127.0.0.1:9464".parse().expect("valid default")),
         }
     }
 }
@@ -100,6 +121,10 @@ pub struct LocationEntry {
     /// VDA 5050 stationType, or the PLC's port name.
     #[serde(default)]
     pub station_type: Option<String>,
+    /// The location's number in the PLC program that serves it (conveyor
+    /// port or station, lift level).
+    #[serde(default)]
+    pub plc_address: Option<u16>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -46,6 +46,10 @@ pub struct Endpoint {
     pub node: Option<String>,
     /// VDA 5050 stationType or the PLC's port name.
     pub station_type: Option<String>,
+    /// The location's number in a PLC program (conveyor port, station, lift
+    /// level).
+    #[serde(default)]
+    pub plc_address: Option<u16>,
 }
 
 /// How a device answered.

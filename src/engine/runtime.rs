@@ -178,7 +178,9 @@ pub fn start(
             )
         })
         .collect();
+    let (internal, internal_rx) = report_channel();
     let mut engine = Engine {
+        internal,
         store,
         site,
         adapters: by_kind,
@@ -189,11 +191,13 @@ pub fn start(
         last_seq: 0,
     };
     engine.recover()?;
-    let join = tokio::spawn(engine.run(rx, reports));
+    let join = tokio::spawn(engine.run(rx, reports, internal_rx));
     Ok((EngineHandle { tx }, join))
 }
 
 struct Engine {
+    /// Reports the engine makes itself (a command that could not be sent).
+    internal: ReportSink,
     store: Store,
     site: Arc<Site>,
     adapters: HashMap<DeviceKind, Arc<dyn DeviceAdapter>>,
@@ -237,6 +241,7 @@ impl Engine {
         mut self,
         mut rx: mpsc::Receiver<Request>,
         mut reports: mpsc::UnboundedReceiver<DeviceReport>,
+        mut internal: mpsc::UnboundedReceiver<DeviceReport>,
     ) {
         // Re-send what was in flight when the gateway stopped.
         let inflight: Vec<DeviceCommand> =
@@ -255,6 +260,7 @@ impl Engine {
                     // No adapter is left to report; requests still count.
                     None => reporting = false,
                 },
+                Some(r) = internal.recv() => self.on_report(r),
                 req = rx.recv() => match req {
                     Some(req) => self.on_request(req),
                     None => break,
@@ -268,6 +274,9 @@ impl Engine {
                 }
             }
             while let Ok(r) = reports.try_recv() {
+                self.on_report(r);
+            }
+            while let Ok(r) = internal.try_recv() {
                 self.on_report(r);
             }
             self.schedule();
@@ -603,21 +612,35 @@ impl Engine {
         };
         let store = self.store.clone();
         let attempts = self.config.send_attempts.max(1);
+        let give_up = self.internal.clone();
         tokio::spawn(async move {
             if store.wait_durable(ticket).await.is_err() {
                 return;
             }
             let mut backoff = Duration::from_millis(200);
+            let mut last = String::new();
             for attempt in 1..=attempts {
                 match adapter.send(command.clone()).await {
                     Ok(()) => return,
                     Err(e) => {
                         tracing::warn!(command_id = %command.command_id, attempt, error = %e, "sending a command failed");
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                        last = e.message;
+                        if attempt < attempts {
+                            tokio::time::sleep(backoff).await;
+                            backoff = (backoff * 2).min(Duration::from_secs(5));
+                        }
                     }
                 }
             }
+            // Transport errors only: the device never said no, but a write
+            // whose answer was lost may still have been taken. After the
+            // last attempt the step fails, saying exactly that.
+            give_up.report(DeviceReport::Failed {
+                command_id: command.command_id.clone(),
+                reason: format!(
+                    "no confirmation from the device after {attempts} attempts (it may have taken the command): {last}"
+                ),
+            });
         });
     }
 

@@ -33,6 +33,7 @@ pub struct Location {
     pub zone: String,
     pub node: Option<String>,
     pub station_type: Option<String>,
+    pub plc_address: Option<u16>,
 }
 
 /// Where a route step starts or ends.
@@ -160,6 +161,7 @@ impl Site {
             location: location.to_string(),
             node: l.and_then(|l| l.node.clone()),
             station_type: l.and_then(|l| l.station_type.clone()),
+            plc_address: l.and_then(|l| l.plc_address),
         }
     }
 

@@ -8,7 +8,6 @@
 //! requests with [`ModbusError::NotConnected`] meanwhile so callers can retry.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,6 +17,7 @@ use tokio_modbus::client::{tcp, Context, Reader, Writer};
 use tokio_modbus::{ExceptionCode, Slave};
 
 use super::error::ModbusError;
+pub use super::link::{ClientCounters, LinkState};
 use super::plan::{poll_plan, ReadBlock, RegisterImage};
 use super::profile::ModbusProfile;
 use super::status::StatusSnapshot;
@@ -27,56 +27,6 @@ pub type Reply<T> = Result<Result<T, ExceptionCode>, ModbusError>;
 
 /// Capacity of the lane; callers wait when it is full.
 const LANE_CAPACITY: usize = 64;
-
-/// Connection state of a client, published on a watch channel.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LinkState {
-    /// A connection attempt is under way.
-    Connecting,
-    /// Connected; `generation` counts successful connections since the client started.
-    Connected {
-        /// 1 for the first connection, 2 after the first reconnect, ...
-        generation: u64,
-    },
-    /// Not connected; the next attempt starts after `retry_in`.
-    Disconnected {
-        /// Why the last connection or attempt failed.
-        error: String,
-        /// Backoff before the next attempt.
-        retry_in: Duration,
-    },
-}
-
-/// Counters of one client (`modbus_<name>_total`).
-#[derive(Debug, Default)]
-pub struct ClientCounters {
-    /// Successful connections.
-    pub connects_total: AtomicU64,
-    /// Failed connection attempts.
-    pub connect_failures_total: AtomicU64,
-    /// Connections lost after being established.
-    pub disconnects_total: AtomicU64,
-    /// Requests sent from the lane (writes and read-backs).
-    pub lane_requests_total: AtomicU64,
-    /// Status polls completed.
-    pub polls_total: AtomicU64,
-    /// Status polls abandoned because the PLC answered a read with an exception.
-    pub poll_exceptions_total: AtomicU64,
-    /// Requests answered with an exception.
-    pub exceptions_total: AtomicU64,
-    /// Requests that failed in transport (timeout, socket error).
-    pub transport_errors_total: AtomicU64,
-}
-
-impl ClientCounters {
-    /// Reads one counter.
-    pub fn get(counter: &AtomicU64) -> u64 {
-        counter.load(Ordering::Relaxed)
-    }
-    fn inc(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-}
 
 enum Op {
     Read { addr: u16, count: u16 },

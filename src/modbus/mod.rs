@@ -54,15 +54,17 @@
 //! Command writes and their read-backs go through a *lane* checked before every poll read,
 //! so a command waits at most for one read in flight, never behind queued polls.
 //!
-//! Layout: [`profile`] (+ `validate`), [`codec`], [`plan`], [`client`], [`status`],
-//! [`mailbox`], [`error`].
+//! Layout: [`profile`] (+ [`settings`], `validate`), [`codec`], [`plan`], [`client`] (+ [`link`]),
+//! [`status`], [`mailbox`], [`error`].
 
 pub mod client;
 pub mod codec;
 pub mod error;
+pub mod link;
 pub mod mailbox;
 pub mod plan;
 pub mod profile;
+pub mod settings;
 pub mod status;
 mod validate;
 

@@ -48,6 +48,7 @@ fn command(id: &str) -> OutboxEntry {
         location: l.into(),
         node: None,
         station_type: None,
+        plc_address: None,
     };
     OutboxEntry {
         task_id: "T".into(),

@@ -14,20 +14,40 @@ pub fn demo_site() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("devices/site-demo.toml")
 }
 
-/// Loads the demo site with the data directory and listener overridden
-/// through the environment overrides, plus `extra` ones.
+/// Loads the demo site with the data directory and both listeners (gRPC,
+/// admin on port 0) overridden through the environment overrides, plus
+/// `extra` ones, which win.
 pub fn demo_config(data_dir: &Path, extra: &[(&str, &str)]) -> floorgate::config::LoadedConfig {
+    demo_config_edited(data_dir, extra, &[])
+}
+
+/// The demo site with text replacements (a device's address, say) applied
+/// before it is parsed.
+pub fn demo_config_edited(
+    data_dir: &Path,
+    extra: &[(&str, &str)],
+    replace: &[(&str, &str)],
+) -> floorgate::config::LoadedConfig {
     let path = demo_site();
-    let text = std::fs::read_to_string(&path).unwrap();
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    for (from, to) in replace {
+        assert!(text.contains(from), "the demo site has no {from:?}");
+        text = text.replace(from, to);
+    }
     let data_dir = data_dir.to_string_lossy().to_string();
     let extra: Vec<(String, String)> = extra
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    floorgate::config::load_str(&path, &text, &move |k| match k {
-        "FLOORGATE_GRPC_LISTEN" => Some("127.0.0.1:0".into()),
-        "FLOORGATE_DATA_DIR" => Some(data_dir.clone()),
-        _ => extra.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()),
+    floorgate::config::load_str(&path, &text, &move |k| {
+        if let Some((_, v)) = extra.iter().find(|(n, _)| n == k) {
+            return Some(v.clone());
+        }
+        match k {
+            "FLOORGATE_GRPC_LISTEN" | "FLOORGATE_ADMIN_LISTEN" => Some("127.0.0.1:0".into()),
+            "FLOORGATE_DATA_DIR" => Some(data_dir.clone()),
+            _ => None,
+        }
     })
     .unwrap()
 }
@@ -137,6 +157,16 @@ pub fn spawn(data: &Path) -> Daemon {
 }
 
 pub fn spawn_with(data: &Path, global_args: &[&str], stderr: std::process::Stdio) -> Daemon {
+    spawn_with_env(data, global_args, stderr, &[])
+}
+
+/// As [`spawn_with`], with extra environment variables for the daemon.
+pub fn spawn_with_env(
+    data: &Path,
+    global_args: &[&str],
+    stderr: std::process::Stdio,
+    envs: &[(&str, &str)],
+) -> Daemon {
     use std::time::{Duration, Instant};
     let addr_file: PathBuf = data.with_extension("addr");
     let _ = std::fs::remove_file(&addr_file);
@@ -147,8 +177,10 @@ pub fn spawn_with(data: &Path, global_args: &[&str], stderr: std::process::Stdio
         .arg("--listen-addr-file")
         .arg(&addr_file)
         .env("FLOORGATE_GRPC_LISTEN", "127.0.0.1:0")
+        .env("FLOORGATE_ADMIN_LISTEN", "127.0.0.1:0")
         .env("FLOORGATE_DATA_DIR", data)
         .env("FLOORGATE_LOG", "info")
+        .envs(envs.iter().copied())
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(stderr)

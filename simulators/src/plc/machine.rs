@@ -119,14 +119,28 @@ pub(super) struct Codes {
 
 impl Codes {
     pub(super) fn resolve(profile: &ModbusProfile, machine: &Machine) -> Result<Self, SetupError> {
-        let missing = |what, name: &str| SetupError { model: profile.model.clone(), what, name: name.to_owned() };
-        let state = |name: &str| profile.state_code(name).ok_or_else(|| missing("state", name));
-        let fault = |name: &str| profile.fault_code(name).ok_or_else(|| missing("fault", name));
+        let missing = |what, name: &str| SetupError {
+            model: profile.model.clone(),
+            what,
+            name: name.to_owned(),
+        };
+        let state = |name: &str| {
+            profile
+                .state_code(name)
+                .ok_or_else(|| missing("state", name))
+        };
+        let fault = |name: &str| {
+            profile
+                .fault_code(name)
+                .ok_or_else(|| missing("fault", name))
+        };
         let command = match machine {
             Machine::Conveyor(_) => "transfer",
             Machine::Lift(_) => "lift_move",
         };
-        profile.command_code(command).ok_or_else(|| missing("command", command))?;
+        profile
+            .command_code(command)
+            .ok_or_else(|| missing("command", command))?;
         let bad_argument = fault("bad_argument")?;
         Ok(Codes {
             idle: state("idle")?,
@@ -168,13 +182,29 @@ impl Machine {
 
     /// Lift with `levels` levels of 3 m, `time_per_level` each, at level 0.
     pub fn lift(levels: u16, time_per_level: Duration) -> Self {
-        Machine::Lift(Lift { levels, time_per_level, level_height_mm: 3_000, level: 0, load_kg: 0.0 })
+        Machine::Lift(Lift {
+            levels,
+            time_per_level,
+            level_height_mm: 3_000,
+            level: 0,
+            load_kg: 0.0,
+        })
     }
 
     /// Checks a command and returns the motion it starts.
-    pub fn start(&mut self, command: &str, args: &BTreeMap<String, f64>) -> Result<Motion, Refusal> {
+    pub fn start(
+        &mut self,
+        command: &str,
+        args: &BTreeMap<String, f64>,
+    ) -> Result<Motion, Refusal> {
         let arg = |name: &str| args.get(name).copied().unwrap_or(0.0);
-        let as_u16 = |v: f64| if (0.0..=f64::from(u16::MAX)).contains(&v) { Ok(v as u16) } else { Err(Refusal::BadArgument) };
+        let as_u16 = |v: f64| {
+            if (0.0..=f64::from(u16::MAX)).contains(&v) {
+                Ok(v as u16)
+            } else {
+                Err(Refusal::BadArgument)
+            }
+        };
         match (self, command) {
             (Machine::Conveyor(c), "transfer") => {
                 let (from, to) = (as_u16(arg("from"))?, as_u16(arg("to"))?);
@@ -186,7 +216,10 @@ impl Machine {
                 let tote = c
                     .totes
                     .iter()
-                    .find(|(id, at)| **at == ToteLocation::At(from) && (wanted == 0.0 || f64::from(**id) == wanted))
+                    .find(|(id, at)| {
+                        **at == ToteLocation::At(from)
+                            && (wanted == 0.0 || f64::from(**id) == wanted)
+                    })
                     .map(|(id, _)| *id)
                     .ok_or(Refusal::NoTote)?;
                 c.totes.insert(tote, ToteLocation::InTransit { from, to });
@@ -207,7 +240,9 @@ impl Machine {
     pub fn duration(&self, motion: &Motion) -> Duration {
         match (self, motion) {
             (Machine::Conveyor(c), Motion::Transfer { .. }) => c.travel_time,
-            (Machine::Lift(l), Motion::LiftMove { from, to }) => l.time_per_level * u32::from(from.abs_diff(*to)),
+            (Machine::Lift(l), Motion::LiftMove { from, to }) => {
+                l.time_per_level * u32::from(from.abs_diff(*to))
+            }
             _ => Duration::ZERO,
         }
     }
@@ -252,7 +287,11 @@ impl Machine {
         match self {
             Machine::Conveyor(c) => {
                 let moving = progress.is_some();
-                let in_transit = c.totes.values().filter(|t| matches!(t, ToteLocation::InTransit { .. })).count();
+                let in_transit = c
+                    .totes
+                    .values()
+                    .filter(|t| matches!(t, ToteLocation::InTransit { .. }))
+                    .count();
                 vec![
                     ("belt_speed", if moving { 1.5 } else { 0.0 }),
                     ("totes_in_transit", in_transit as f64),
@@ -269,7 +308,10 @@ impl Machine {
                 };
                 vec![
                     ("level", f64::from(l.level)),
-                    ("position", (position * f64::from(l.level_height_mm)).round()),
+                    (
+                        "position",
+                        (position * f64::from(l.level_height_mm)).round(),
+                    ),
                     ("load", l.load_kg),
                 ]
             }

@@ -80,14 +80,20 @@ impl PlcProgram {
             return Err(ExceptionCode::IllegalDataAddress);
         }
         let (code_addr, seq_addr) = (usize::from(mb.code), usize::from(mb.seq));
-        let new_seq = range.contains(&seq_addr).then(|| words[seq_addr - range.start]);
+        let new_seq = range
+            .contains(&seq_addr)
+            .then(|| words[seq_addr - range.start]);
         let acked = self.status().acked_seq;
         let Some(seq) = new_seq.filter(|s| *s != 0 && *s != acked) else {
             // No new command: plain memory write (a repeated sequence lands here).
             self.regs[range].copy_from_slice(words);
             return Ok(());
         };
-        let code = if range.contains(&code_addr) { words[code_addr - range.start] } else { self.regs[code_addr] };
+        let code = if range.contains(&code_addr) {
+            words[code_addr - range.start]
+        } else {
+            self.regs[code_addr]
+        };
         if self.running.is_some() && Some(code) != self.codes.stop {
             return Err(ExceptionCode::ServerDeviceBusy);
         }
@@ -130,7 +136,9 @@ impl PlcProgram {
         if self.jammed.is_some() {
             return self.refuse(seq, self.codes.jam);
         }
-        let args_words = self.regs[usize::from(self.profile.mailbox.start())..usize::from(self.profile.mailbox.code)].to_vec();
+        let args_words = self.regs
+            [usize::from(self.profile.mailbox.start())..usize::from(self.profile.mailbox.code)]
+            .to_vec();
         let args = self.profile.decode_args(&args_words).unwrap_or_default();
         let motion = match self.machine.start(&name, &args) {
             Ok(motion) => motion,
@@ -138,7 +146,12 @@ impl PlcProgram {
         };
         *self.executions.entry(seq).or_default() += 1;
         let finish_at = now + self.machine.duration(&motion);
-        self.running = Some(Running { seq, motion, started: now, finish_at });
+        self.running = Some(Running {
+            seq,
+            motion,
+            started: now,
+            finish_at,
+        });
         let running = self.codes.running;
         self.set_status(|s| {
             s.state = running;
@@ -246,14 +259,24 @@ impl PlcProgram {
     pub fn status(&self) -> Status {
         let s = &self.profile.status;
         let at = |a: u16| self.regs[usize::from(a)];
-        Status { acked_seq: at(s.acked_seq), state: at(s.state), fault_code: at(s.fault_code), done_seq: at(s.done_seq) }
+        Status {
+            acked_seq: at(s.acked_seq),
+            state: at(s.state),
+            fault_code: at(s.fault_code),
+            done_seq: at(s.done_seq),
+        }
     }
 
     fn set_status(&mut self, f: impl FnOnce(&mut Status)) {
         let mut status = self.status();
         f(&mut status);
         let s = self.profile.status.clone();
-        for (addr, value) in [(s.acked_seq, status.acked_seq), (s.state, status.state), (s.fault_code, status.fault_code), (s.done_seq, status.done_seq)] {
+        for (addr, value) in [
+            (s.acked_seq, status.acked_seq),
+            (s.state, status.state),
+            (s.fault_code, status.fault_code),
+            (s.done_seq, status.done_seq),
+        ] {
             self.regs[usize::from(addr)] = value;
         }
     }
@@ -264,7 +287,14 @@ impl PlcProgram {
             (Some(run), Some(now)) => {
                 let total = run.finish_at.saturating_duration_since(run.started);
                 let done = now.saturating_duration_since(run.started);
-                Some((&run.motion, if total.is_zero() { 1.0 } else { (done.as_secs_f64() / total.as_secs_f64()).min(1.0) }))
+                Some((
+                    &run.motion,
+                    if total.is_zero() {
+                        1.0
+                    } else {
+                        (done.as_secs_f64() / total.as_secs_f64()).min(1.0)
+                    },
+                ))
             }
             _ => None,
         };
@@ -280,7 +310,9 @@ impl PlcProgram {
 
     /// Remaining time of the running command, if any.
     pub fn remaining(&self, now: Instant) -> Option<Duration> {
-        self.running.as_ref().map(|r| r.finish_at.saturating_duration_since(now))
+        self.running
+            .as_ref()
+            .map(|r| r.finish_at.saturating_duration_since(now))
     }
 }
 
@@ -303,7 +335,11 @@ fn register_space(profile: &ModbusProfile) -> usize {
     for (_, a) in profile.status.fields() {
         last = last.max(u32::from(a));
     }
-    for def in profile.registers.values().chain(profile.mailbox.args.values()) {
+    for def in profile
+        .registers
+        .values()
+        .chain(profile.mailbox.args.values())
+    {
         last = last.max(def.last());
     }
     last as usize + 1

@@ -79,7 +79,11 @@ impl Shared {
     fn record(&self, request: &Request<'_>) {
         let (kind, addr, count) = match request {
             Request::ReadHoldingRegisters(a, c) => (RequestKind::Read, *a, *c),
-            Request::WriteMultipleRegisters(a, w) => (RequestKind::Write, *a, u16::try_from(w.len()).unwrap_or(u16::MAX)),
+            Request::WriteMultipleRegisters(a, w) => (
+                RequestKind::Write,
+                *a,
+                u16::try_from(w.len()).unwrap_or(u16::MAX),
+            ),
             Request::WriteSingleRegister(a, _) => (RequestKind::Write, *a, 1),
             _ => (RequestKind::Other, 0, 0),
         };
@@ -88,7 +92,12 @@ impl Shared {
         if log.len() == LOG_CAPACITY {
             log.pop_front();
         }
-        log.push_back(LoggedRequest { index, kind, addr, count });
+        log.push_back(LoggedRequest {
+            index,
+            kind,
+            addr,
+            count,
+        });
     }
 
     fn handle(&self, req: SlaveRequest<'static>) -> Result<Response, ExceptionCode> {
@@ -99,10 +108,15 @@ impl Shared {
         let now = tokio::time::Instant::now().into_std();
         let mut program = lock(&self.program);
         match req.request {
-            Request::ReadHoldingRegisters(addr, count) => program.read(now, addr, count).map(Response::ReadHoldingRegisters),
+            Request::ReadHoldingRegisters(addr, count) => program
+                .read(now, addr, count)
+                .map(Response::ReadHoldingRegisters),
             Request::WriteMultipleRegisters(addr, words) => {
                 program.write(now, addr, &words)?;
-                Ok(Response::WriteMultipleRegisters(addr, u16::try_from(words.len()).unwrap_or(u16::MAX)))
+                Ok(Response::WriteMultipleRegisters(
+                    addr,
+                    u16::try_from(words.len()).unwrap_or(u16::MAX),
+                ))
             }
             Request::WriteSingleRegister(addr, word) => {
                 program.write(now, addr, &[word])?;
@@ -155,11 +169,20 @@ pub struct SimPlc {
 impl SimPlc {
     /// Starts a PLC on `127.0.0.1:0`; [`SimPlc::addr`] tells the port.
     pub async fn start(profile: Arc<ModbusProfile>, machine: Machine) -> Result<Self, SimPlcError> {
-        Self::start_on("127.0.0.1:0".parse().expect("literal socket address"), profile, machine).await
+        Self::start_on(
+            "127.0.0.1:0".parse().expect("literal socket address"),
+            profile,
+            machine,
+        )
+        .await
     }
 
     /// Starts a PLC on the given address (port 0 picks a free port).
-    pub async fn start_on(bind: SocketAddr, profile: Arc<ModbusProfile>, machine: Machine) -> Result<Self, SimPlcError> {
+    pub async fn start_on(
+        bind: SocketAddr,
+        profile: Arc<ModbusProfile>,
+        machine: Machine,
+    ) -> Result<Self, SimPlcError> {
         let unit_id = profile.unit_id;
         let program = PlcProgram::new(profile, machine)?;
         let listener = TcpListener::bind(bind).await?;
@@ -190,7 +213,13 @@ impl SimPlc {
                     Ok(Some((PlcService { shared, conn }, stream)))
                 }
             };
-            if let Err(err) = server.serve(&on_connected, |err| tracing::debug!(%err, "simulated PLC connection ended")).await {
+            if let Err(err) = server
+                .serve(
+                    &on_connected,
+                    |err| tracing::debug!(%err, "simulated PLC connection ended"),
+                )
+                .await
+            {
                 tracing::warn!(%err, "simulated PLC stopped accepting");
             }
         });

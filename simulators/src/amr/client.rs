@@ -1,0 +1,400 @@
+//! The IO shell of a simulated robot: one rumqttc client per robot, and a fleet of them.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use floorgate::vda5050::{
+    decode, encode, Connection, ConnectionState, InstantActions, ProtocolVersion, Qos, State,
+    TopicConfig, TopicKind,
+};
+use rumqttc::{AsyncClient, Event, EventLoop, LastWill, MqttOptions, Packet, QoS};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, MissedTickBehavior};
+
+use super::robot::{Robot, RobotConfig, RobotCounters};
+
+/// How the robots reach the broker and how often they report.
+#[derive(Debug, Clone)]
+pub struct FleetConfig {
+    /// Broker host.
+    pub host: String,
+    /// Broker port.
+    pub port: u16,
+    /// Number of robots.
+    pub count: usize,
+    /// `manufacturer` of all robots.
+    pub manufacturer: String,
+    /// Serial numbers are this prefix and a three-digit index.
+    pub serial_prefix: String,
+    /// Protocol version spoken.
+    pub version: ProtocolVersion,
+    /// Driving speed (m/s).
+    pub speed: f64,
+    /// Pick and drop duration (s).
+    pub handling_s: f64,
+    /// Start nodes (id, x, y), handed out round-robin; without any, robot `i` stands at
+    /// (2·i, 0) on no node.
+    pub start_nodes: Vec<(String, f64, f64)>,
+    /// Topic naming and QoS.
+    pub topics: TopicConfig,
+    /// `state` is published on every change and at least this often.
+    pub state_interval: Duration,
+    /// Simulation step.
+    pub tick: Duration,
+    /// MQTT keep-alive.
+    pub keep_alive: Duration,
+}
+
+impl FleetConfig {
+    /// `count` robots on `host:port`, version 2.1, 2 m/s, 1 s picks and drops.
+    pub fn new(host: &str, port: u16, count: usize) -> Self {
+        FleetConfig {
+            host: host.to_string(),
+            port,
+            count,
+            manufacturer: "floorgate-sim".into(),
+            serial_prefix: "amr-".into(),
+            version: ProtocolVersion::V2_1,
+            speed: 2.0,
+            handling_s: 1.0,
+            start_nodes: Vec::new(),
+            topics: TopicConfig::default(),
+            state_interval: Duration::from_secs(30),
+            tick: Duration::from_millis(50),
+            keep_alive: Duration::from_secs(5),
+        }
+    }
+
+    /// The robot configuration of robot `i`.
+    pub fn robot_config(&self, i: usize) -> RobotConfig {
+        let serial = format!("{}{i:03}", self.serial_prefix);
+        let mut cfg = RobotConfig::new(&self.manufacturer, &serial, self.version);
+        cfg.speed = self.speed;
+        cfg.pick_duration_s = self.handling_s;
+        cfg.drop_duration_s = self.handling_s;
+        match self.start_nodes.get(i % self.start_nodes.len().max(1)) {
+            Some((id, x, y)) => cfg.at_node(id, *x, *y),
+            None => {
+                cfg.start_x = 2.0 * i as f64;
+                cfg
+            }
+        }
+    }
+}
+
+enum Control {
+    Disconnect,
+    Reconnect,
+    Shutdown,
+}
+
+/// A running robot: read its state and counters, inject faults.
+#[derive(Debug, Clone)]
+pub struct RobotHandle {
+    serial_number: String,
+    robot: Arc<Mutex<Robot>>,
+    control: mpsc::UnboundedSender<ControlMsg>,
+}
+
+struct ControlMsg(Control);
+
+impl std::fmt::Debug for ControlMsg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ControlMsg")
+    }
+}
+
+impl RobotHandle {
+    /// The robot's serial number.
+    pub fn serial_number(&self) -> &str {
+        &self.serial_number
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Robot> {
+        // A panic while holding the lock is a bug in the simulator; keep going with its state.
+        self.robot.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The counters (orders accepted/ignored/rejected, picks and drops per load).
+    pub fn counters(&self) -> RobotCounters {
+        self.lock().counters().clone()
+    }
+
+    /// The current state (without consuming a header id).
+    pub fn snapshot(&self) -> State {
+        self.lock().snapshot()
+    }
+
+    /// Runs `f` on the robot.
+    pub fn with_robot<T>(&self, f: impl FnOnce(&mut Robot) -> T) -> T {
+        f(&mut self.lock())
+    }
+
+    /// Fault injection: battery charge (%).
+    pub fn inject_low_battery(&self, charge: f64) {
+        self.lock().set_battery(charge);
+    }
+
+    /// Fault injection: a FATAL error.
+    pub fn inject_fatal(&self, error_type: &str) {
+        self.lock().inject_fatal(error_type, "injected fault");
+    }
+
+    /// Clears all errors.
+    pub fn clear_errors(&self) {
+        self.lock().clear_errors();
+    }
+
+    /// Fault injection: drops the TCP connection without an MQTT DISCONNECT, so the broker
+    /// publishes the robot's last will (CONNECTIONBROKEN). The robot keeps driving offline.
+    pub fn disconnect(&self) {
+        let _ = self.control.send(ControlMsg(Control::Disconnect));
+    }
+
+    /// Connects again after [`RobotHandle::disconnect`].
+    pub fn reconnect(&self) {
+        let _ = self.control.send(ControlMsg(Control::Reconnect));
+    }
+
+    /// Goes offline gracefully: publishes OFFLINE, then disconnects.
+    pub fn shutdown(&self) {
+        let _ = self.control.send(ControlMsg(Control::Shutdown));
+    }
+}
+
+/// Connects one robot to the broker and runs it.
+#[derive(Debug)]
+pub struct RobotClient;
+
+impl RobotClient {
+    /// Spawns the robot's task on the current tokio runtime.
+    pub fn spawn(robot: Robot, cfg: &FleetConfig) -> (RobotHandle, JoinHandle<()>) {
+        let serial_number = robot.config().serial_number.clone();
+        let robot = Arc::new(Mutex::new(robot));
+        let (tx, rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(run(robot.clone(), cfg.clone(), rx));
+        (
+            RobotHandle {
+                serial_number,
+                robot,
+                control: tx,
+            },
+            task,
+        )
+    }
+}
+
+/// Many robots in one process.
+#[derive(Debug)]
+pub struct Fleet {
+    robots: Vec<RobotHandle>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Fleet {
+    /// Spawns `cfg.count` robots on the current tokio runtime.
+    pub fn spawn(cfg: &FleetConfig) -> Fleet {
+        let (robots, tasks) = (0..cfg.count)
+            .map(|i| RobotClient::spawn(Robot::new(cfg.robot_config(i)), cfg))
+            .unzip();
+        Fleet { robots, tasks }
+    }
+
+    /// The robots, in index order.
+    pub fn robots(&self) -> &[RobotHandle] {
+        &self.robots
+    }
+
+    /// Robot `i`.
+    pub fn robot(&self, i: usize) -> &RobotHandle {
+        &self.robots[i]
+    }
+
+    /// The robot with this serial number.
+    pub fn by_serial(&self, serial: &str) -> Option<&RobotHandle> {
+        self.robots.iter().find(|r| r.serial_number == serial)
+    }
+
+    /// Takes every robot offline gracefully and waits (at most `grace`) for them.
+    pub async fn shutdown(self, grace: Duration) {
+        for r in &self.robots {
+            r.shutdown();
+        }
+        let all = futures_join(self.tasks);
+        let _ = tokio::time::timeout(grace, all).await;
+    }
+}
+
+async fn futures_join(tasks: Vec<JoinHandle<()>>) {
+    for t in tasks {
+        let _ = t.await;
+    }
+}
+
+fn qos(q: Qos) -> QoS {
+    match q {
+        Qos::AtMostOnce => QoS::AtMostOnce,
+        Qos::AtLeastOnce => QoS::AtLeastOnce,
+        Qos::ExactlyOnce => QoS::ExactlyOnce,
+    }
+}
+
+struct Link {
+    client: AsyncClient,
+    events: EventLoop,
+}
+
+fn connect(robot: &Mutex<Robot>, cfg: &FleetConfig) -> Link {
+    let mut r = robot.lock().unwrap_or_else(|p| p.into_inner());
+    let (manufacturer, serial) = (
+        r.config().manufacturer.clone(),
+        r.config().serial_number.clone(),
+    );
+    let topic = cfg
+        .topics
+        .topic(&manufacturer, &serial, TopicKind::Connection);
+    let will = Connection {
+        header: r.next_header(TopicKind::Connection),
+        connection_state: ConnectionState::ConnectionBroken,
+    };
+    let mut opts = MqttOptions::new(format!("{manufacturer}-{serial}"), &cfg.host, cfg.port);
+    opts.set_keep_alive(cfg.keep_alive)
+        .set_max_packet_size(1 << 20, 1 << 20)
+        .set_last_will(LastWill::new(topic, encode(&will), QoS::AtLeastOnce, true));
+    let (client, events) = AsyncClient::new(opts, 256);
+    Link { client, events }
+}
+
+async fn run(
+    robot: Arc<Mutex<Robot>>,
+    cfg: FleetConfig,
+    mut control: mpsc::UnboundedReceiver<ControlMsg>,
+) {
+    let (manufacturer, serial) = {
+        let r = robot.lock().unwrap_or_else(|p| p.into_inner());
+        (
+            r.config().manufacturer.clone(),
+            r.config().serial_number.clone(),
+        )
+    };
+    let topic = |k| cfg.topics.topic(&manufacturer, &serial, k);
+    let mut link = Some(connect(&robot, &cfg));
+    let mut ticker = tokio::time::interval(cfg.tick);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut last_tick = Instant::now();
+    let mut last_state = Instant::now();
+    let mut online = false;
+    loop {
+        let polled = async {
+            match link.as_mut() {
+                Some(l) => Some(l.events.poll().await),
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            ev = polled => match ev {
+                Some(Ok(Event::Incoming(Packet::ConnAck(_)))) => {
+                    let l = link.as_ref().expect("polled a link");
+                    let _ = l.client.try_subscribe(topic(TopicKind::Order), qos(cfg.topics.qos(TopicKind::Order)));
+                    let _ = l.client.try_subscribe(
+                        topic(TopicKind::InstantActions),
+                        qos(cfg.topics.qos(TopicKind::InstantActions)),
+                    );
+                    let online_msg = {
+                        let mut r = robot.lock().unwrap_or_else(|p| p.into_inner());
+                        Connection { header: r.next_header(TopicKind::Connection), connection_state: ConnectionState::Online }
+                    };
+                    let _ = l.client.try_publish(topic(TopicKind::Connection), QoS::AtLeastOnce, true, encode(&online_msg));
+                    online = true;
+                    robot.lock().unwrap_or_else(|p| p.into_inner()).changed = true;
+                }
+                Some(Ok(Event::Incoming(Packet::Publish(p)))) => {
+                    let kind = cfg.topics.parse(&p.topic).ok().map(|t| t.kind);
+                    let mut r = robot.lock().unwrap_or_else(|p| p.into_inner());
+                    match kind {
+                        Some(TopicKind::Order) => {
+                            let _ = r.handle_order_payload(&p.payload);
+                        }
+                        Some(TopicKind::InstantActions) => {
+                            if let Ok(ia) = decode::<InstantActions>(&p.payload) {
+                                r.handle_instant_actions(ia);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
+                    tracing::debug!(robot = %serial, error = %e, "mqtt connection error");
+                    online = false;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                None => {}
+            },
+            _ = ticker.tick() => {
+                let now = Instant::now();
+                let dt = now - last_tick;
+                last_tick = now;
+                robot.lock().unwrap_or_else(|p| p.into_inner()).tick(dt);
+            }
+            c = control.recv() => match c.map(|c| c.0) {
+                Some(Control::Disconnect) => {
+                    // Dropping the event loop closes the socket without a DISCONNECT packet.
+                    link = None;
+                    online = false;
+                }
+                Some(Control::Reconnect) => {
+                    if link.is_none() {
+                        link = Some(connect(&robot, &cfg));
+                    }
+                }
+                Some(Control::Shutdown) | None => {
+                    if let Some(mut l) = link.take() {
+                        if online {
+                            let msg = {
+                                let mut r = robot.lock().unwrap_or_else(|p| p.into_inner());
+                                Connection { header: r.next_header(TopicKind::Connection), connection_state: ConnectionState::Offline }
+                            };
+                            let _ = l.client.try_publish(topic(TopicKind::Connection), QoS::AtLeastOnce, true, encode(&msg));
+                            let _ = l.client.try_disconnect();
+                            let drain = async {
+                                while let Ok(ev) = l.events.poll().await {
+                                    if matches!(ev, Event::Outgoing(rumqttc::Outgoing::Disconnect)) {
+                                        break;
+                                    }
+                                }
+                            };
+                            let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
+                        }
+                    }
+                    return;
+                }
+            },
+        }
+        // Publish what is due.
+        if let (Some(l), true) = (link.as_ref(), online) {
+            let mut r = robot.lock().unwrap_or_else(|p| p.into_inner());
+            let due = last_state.elapsed() >= cfg.state_interval;
+            if r.take_changed() || due {
+                let state = r.state_message();
+                last_state = Instant::now();
+                let _ = l.client.try_publish(
+                    topic(TopicKind::State),
+                    qos(cfg.topics.qos(TopicKind::State)),
+                    false,
+                    encode(&state),
+                );
+            }
+            if r.take_factsheet_request() {
+                let sheet = r.factsheet_message();
+                let _ = l.client.try_publish(
+                    topic(TopicKind::Factsheet),
+                    qos(cfg.topics.qos(TopicKind::Factsheet)),
+                    true,
+                    encode(&sheet),
+                );
+            }
+        }
+    }
+}

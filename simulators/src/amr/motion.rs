@@ -1,0 +1,100 @@
+//! Driving: the robot moves along released edges at its speed (or the edge's limit), its
+//! position interpolated between nodes, and reaches nodes one by one.
+
+use std::time::Duration;
+
+use super::robot::Robot;
+
+/// The distance assumed for an edge whose nodes have no position and which gives no length.
+const UNKNOWN_EDGE_M: f64 = 1.0;
+
+impl Robot {
+    /// Advances the simulation by `dt`: finishes a pending cancel, runs actions, drives.
+    pub fn tick(&mut self, dt: Duration) {
+        let dt = dt.as_secs_f64();
+        self.run_actions(dt);
+        let was_driving = self.driving;
+        self.drive(dt);
+        if was_driving != self.driving {
+            self.changed = true;
+        }
+        // Actions triggered by a node reached during this tick start right away.
+        self.run_actions(0.0);
+    }
+
+    pub(crate) fn current_speed(&self) -> f64 {
+        let limit = self
+            .edges
+            .front()
+            .and_then(|e| e.max_speed)
+            .unwrap_or(f64::INFINITY);
+        self.cfg.speed.min(limit)
+    }
+
+    fn may_drive(&self) -> bool {
+        !self.paused
+            && !self.has_fatal_error()
+            && !self.actions.blocks_driving()
+            && self.nodes.front().is_some_and(|n| n.state.released)
+            && self.edges.front().is_some_and(|e| e.state.released)
+    }
+
+    fn drive(&mut self, dt: f64) {
+        let mut budget = dt;
+        self.driving = false;
+        while budget > 0.0 && self.may_drive() {
+            self.driving = true;
+            let speed = self.current_speed();
+            if speed <= 0.0 {
+                return;
+            }
+            let node = self.nodes.front().expect("may_drive checked");
+            let edge = self.edges.front().expect("may_drive checked");
+            let (sx, sy) = *self.edge_start.get_or_insert((self.x, self.y));
+            let target = node.state.node_position.as_ref().map(|p| (p.x, p.y));
+            let length = match target {
+                Some((tx, ty)) => (tx - sx).hypot(ty - sy),
+                None => edge.length.unwrap_or(UNKNOWN_EDGE_M),
+            };
+            let step = speed * budget;
+            let left = length - self.edge_done_m;
+            if step < left {
+                self.edge_done_m += step;
+                budget = 0.0;
+                if let Some((tx, ty)) = target {
+                    let f = if length > 0.0 {
+                        self.edge_done_m / length
+                    } else {
+                        1.0
+                    };
+                    self.x = sx + (tx - sx) * f;
+                    self.y = sy + (ty - sy) * f;
+                    self.theta = (ty - sy).atan2(tx - sx);
+                }
+                self.drain(step);
+            } else {
+                budget -= left / speed;
+                self.drain(left);
+                if let Some((tx, ty)) = target {
+                    if length > 0.0 {
+                        self.theta = (ty - sy).atan2(tx - sx);
+                    }
+                }
+                self.edges.pop_front();
+                let node = self.nodes.pop_front().expect("may_drive checked");
+                self.edge_start = None;
+                self.edge_done_m = 0.0;
+                self.arrive(node);
+                self.run_actions(0.0);
+            }
+        }
+        self.driving = self.driving && self.may_drive();
+    }
+
+    fn drain(&mut self, metres: f64) {
+        if self.cfg.battery_per_metre > 0.0 {
+            self.battery = (self.battery - metres * self.cfg.battery_per_metre).max(0.0);
+            self.update_battery_warning();
+        }
+    }
+}

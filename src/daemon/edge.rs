@@ -1,0 +1,102 @@
+//! The daemon's side facing the machine it runs on: the admin listener,
+//! the readiness latch, the metrics sampler and systemd notifications.
+//!
+//! Order: [`Edge::start`] binds the admin listener before the store opens,
+//! so `/healthz` answers during recovery while `/readyz` says 503;
+//! [`Edge::serving`] runs once the gRPC server listens: it releases the
+//! latch, sends `READY=1` and starts the sampler and the watchdog;
+//! [`Edge::stop`] sends `STOPPING=1` and stops the tasks holding engine
+//! handles (so the engine loop can end); [`Edge::close`] closes the admin
+//! listener last.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::task::JoinHandle;
+
+use crate::admin::{self, AdminServer, AdminState, Metrics, Readiness};
+use crate::config::GatewaySection;
+use crate::engine::EngineHandle;
+use crate::notify::Notifier;
+use crate::store::Store;
+
+#[derive(Debug)]
+pub(super) struct Edge {
+    pub(super) state: AdminState,
+    admin: Option<AdminServer>,
+    notifier: Arc<Notifier>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Edge {
+    pub(super) async fn start(g: &GatewaySection) -> anyhow::Result<Edge> {
+        let notifier = Notifier::from_env().unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "systemd notifications off");
+            Notifier::disabled()
+        });
+        let state = AdminState {
+            readiness: Readiness::new(),
+            metrics: Metrics::new(),
+        };
+        let admin = match g.admin_listen {
+            Some(addr) => Some(
+                AdminServer::start(addr, state.clone())
+                    .await
+                    .context("starting the admin listener")?,
+            ),
+            None => None,
+        };
+        Ok(Edge {
+            state,
+            admin,
+            notifier: Arc::new(notifier),
+            tasks: Vec::new(),
+        })
+    }
+
+    pub(super) fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().map(AdminServer::addr)
+    }
+
+    /// The store is open and the gRPC server listens.
+    pub(super) fn serving(&mut self, store: &Store, engine: &EngineHandle) {
+        self.state.readiness.set_ready();
+        self.notifier.ready();
+        self.tasks.push(tokio::spawn(admin::sampler::run(
+            store.clone(),
+            engine.clone(),
+            self.state.metrics.clone(),
+        )));
+        let probe_engine = engine.clone();
+        let watchdog = self.notifier.spawn_watchdog(move || {
+            let e = probe_engine.clone();
+            async move { e.devices().await.is_ok() }
+        });
+        if let Some(w) = watchdog {
+            tracing::info!(
+                interval = ?self.notifier.watchdog_interval().unwrap_or(Duration::ZERO),
+                "systemd watchdog on"
+            );
+            self.tasks.push(w);
+        }
+    }
+
+    /// Shutdown begins: tell systemd, stop the sampler and the watchdog
+    /// (dropping their engine handles).
+    pub(super) async fn stop(&mut self) {
+        self.notifier.stopping();
+        for t in self.tasks.drain(..) {
+            t.abort();
+            let _ = t.await;
+        }
+    }
+
+    /// Closes the admin listener.
+    pub(super) async fn close(mut self) {
+        if let Some(a) = self.admin.take() {
+            a.stop().await;
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! The admin listener as probes and Prometheus see it: `/healthz`,
+//! `/readyz` (a latch), `/metrics` (Prometheus text), on 127.0.0.1:0.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use common::*;
+use floorgate::admin::{self, AdminState, Metrics, Readiness};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+struct Reply {
+    status: u16,
+    content_type: String,
+    body: String,
+}
+
+/// One `GET path` over HTTP/1.1 with `Connection: close`.
+async fn get(addr: SocketAddr, path: &str) -> Reply {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = String::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_string(&mut raw))
+        .await
+        .expect("an answer within 5 s")
+        .unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").expect("a header block");
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("a status line");
+    let content_type = head
+        .lines()
+        .find_map(|l| {
+            l.split_once(':')
+                .filter(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        })
+        .map(|(_, v)| v.trim().to_string())
+        .unwrap_or_default();
+    Reply {
+        status,
+        content_type,
+        body: body.to_string(),
+    }
+}
+
+/// An admin server on port 0 with the given state; dropping the sender
+/// stops it.
+async fn serve(state: AdminState) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(admin::serve(listener, state, async move {
+        let _ = rx.await;
+    }));
+    (addr, stop)
+}
+
+/// The value of the sample `name` (with its labels, exactly as printed).
+fn sample(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| l.rsplit_once(' ').filter(|(n, _)| *n == name))
+        .map(|(_, v)| v.parse().unwrap())
+}
+
+#[tokio::test]
+async fn healthz_answers_200_while_alive_even_before_ready() {
+    let (addr, _stop) = serve(AdminState::default()).await;
+    let r = get(addr, "/healthz").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, "ok\n");
+}
+
+#[tokio::test]
+async fn readyz_answers_503_naming_what_it_waits_for_until_every_condition_is_met() {
+    let readiness = Readiness::new();
+    let broker = readiness.require("broker");
+    let (addr, _stop) = serve(AdminState {
+        readiness: readiness.clone(),
+        metrics: Metrics::new(),
+    })
+    .await;
+
+    let r = get(addr, "/readyz").await;
+    assert_eq!(r.status, 503);
+    assert!(
+        r.body.contains("broker") && r.body.contains("listening"),
+        "{}",
+        r.body
+    );
+
+    readiness.set_ready();
+    let r = get(addr, "/readyz").await;
+    assert_eq!(r.status, 503, "the broker condition is still pending");
+    assert!(!r.body.contains("listening"), "{}", r.body);
+
+    broker.met();
+    let r = get(addr, "/readyz").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, "ready\n");
+}
+
+#[tokio::test]
+async fn a_started_gateway_is_ready_on_its_admin_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start(dir.path()).await;
+    let admin = gw
+        .admin_addr()
+        .expect("the admin listener is on by default");
+    assert_eq!(get(admin, "/healthz").await.status, 200);
+    assert_eq!(get(admin, "/readyz").await.status, 200);
+    gw.shutdown().await.unwrap();
+    assert!(
+        TcpStream::connect(admin).await.is_err(),
+        "the admin port closes at shutdown"
+    );
+}
+
+#[tokio::test]
+async fn admin_listen_off_starts_no_admin_listener() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start_with(dir.path(), &[("FLOORGATE_ADMIN_LISTEN", "off")]).await;
+    assert_eq!(gw.admin_addr(), None);
+    gw.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn metrics_are_prometheus_text_and_task_and_event_metrics_move_after_a_submit() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start(dir.path()).await;
+    let admin = gw.admin_addr().unwrap();
+
+    let r = get(admin, "/metrics").await;
+    assert_eq!(r.status, 200);
+    assert!(
+        r.content_type.starts_with("text/plain; version=0.0.4"),
+        "{}",
+        r.content_type
+    );
+    for line in r.body.lines().filter(|l| !l.is_empty()) {
+        if let Some(rest) = line.strip_prefix("# ") {
+            assert!(
+                rest.starts_with("HELP floorgate_") || rest.starts_with("TYPE floorgate_"),
+                "{line}"
+            );
+        } else {
+            let (name, value) = line.rsplit_once(' ').expect("`name value`");
+            assert!(name.starts_with("floorgate_"), "{line}");
+            value.parse::<f64>().expect("a number");
+        }
+    }
+    assert_eq!(
+        sample(&r.body, "floorgate_tasks{state=\"planned\"}"),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(&r.body, "floorgate_events_appended_total"),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(&r.body, "floorgate_commands_sent_total{kind=\"amr\"}"),
+        Some(0.0)
+    );
+
+    let mut c = client(gw.addr()).await;
+    submit(&mut c, pick("T1")).await.unwrap();
+
+    // The sampler runs every second.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let body = loop {
+        let body = get(admin, "/metrics").await.body;
+        let planned = sample(&body, "floorgate_tasks{state=\"planned\"}");
+        let appended = sample(&body, "floorgate_events_appended_total");
+        if planned == Some(1.0) && appended >= Some(2.0) {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "metrics did not move:\n{body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(sample(&body, "floorgate_events_acked_total"), Some(0.0));
+    // No adapter is running, so the demo's devices are reported offline.
+    assert_eq!(
+        sample(&body, "floorgate_device_available{device=\"amr-1\"}"),
+        Some(0.0)
+    );
+    gw.shutdown().await.unwrap();
+}

@@ -1,0 +1,412 @@
+//! Every VDA 5050 message floorgate builds and every message the simulated AMR publishes
+//! validates against the official JSON schemas of its version (2.0 and 2.1, in
+//! `shared/vda5050/`), and malformed input gives a typed error, never a panic.
+
+use std::time::Duration;
+
+use floorgate::vda5050::codec::check_version;
+use floorgate::vda5050::order::action_types::{
+    CANCEL_ORDER, FACTSHEET_REQUEST, START_PAUSE, STATE_REQUEST, STOP_PAUSE,
+};
+use floorgate::vda5050::state::{Info, InfoLevel, Load, MapState, MapStatus, Reference};
+use floorgate::vda5050::{
+    decode, encode, Action, AgvError, BlockingType, Connection, ConnectionState, DecodeError,
+    ErrorLevel, HeaderFactory, InstantActions, LoadHandling, Message, Order, OrderPlan, PathEdge,
+    PathNode, ProtocolVersion, Route, State, TopicKind, Visualization,
+};
+use floorgate_sim::amr::{Robot, RobotConfig};
+use serde_json::Value;
+
+const SCHEMAS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vda5050");
+
+struct Schemas {
+    version: ProtocolVersion,
+    validators: Vec<(TopicKind, jsonschema::Validator)>,
+}
+
+impl Schemas {
+    fn load(version: ProtocolVersion) -> Schemas {
+        let files = [
+            (TopicKind::Order, "order"),
+            (TopicKind::InstantActions, "instantActions"),
+            (TopicKind::State, "state"),
+            (TopicKind::Visualization, "visualization"),
+            (TopicKind::Connection, "connection"),
+            (TopicKind::Factsheet, "factsheet"),
+        ];
+        let validators = files
+            .into_iter()
+            .map(|(kind, name)| {
+                let path = format!("{SCHEMAS}/{}/{name}.schema.json", version.as_str());
+                let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+                let schema: Value = serde_json::from_str(&text).unwrap();
+                let v = jsonschema::draft202012::options()
+                    .should_validate_formats(true)
+                    .build(&schema)
+                    .unwrap_or_else(|e| panic!("{path}: {e}"));
+                (kind, v)
+            })
+            .collect();
+        Schemas {
+            version,
+            validators,
+        }
+    }
+
+    fn is_valid(&self, kind: TopicKind, instance: &Value) -> bool {
+        let (_, v) = self.validators.iter().find(|(k, _)| *k == kind).unwrap();
+        v.is_valid(instance)
+    }
+
+    fn check(&self, kind: TopicKind, payload: &[u8]) {
+        let instance: Value = serde_json::from_slice(payload).unwrap();
+        let (_, v) = self.validators.iter().find(|(k, _)| *k == kind).unwrap();
+        let errors: Vec<String> = v
+            .iter_errors(&instance)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{kind} message is not valid VDA 5050 {}: {errors:#?}\n{instance:#}",
+            self.version
+        );
+        // And it reads back as the same kind of message.
+        let decoded = Message::decode(kind, payload).unwrap();
+        assert_eq!(check_version(decoded.version()), Ok(self.version));
+    }
+}
+
+fn route(n: usize) -> Route {
+    Route {
+        nodes: (0..n)
+            .map(|i| PathNode {
+                node_id: format!("N{i}"),
+                x: i as f64,
+                y: 0.5,
+                theta: (i == 0).then_some(1.5),
+                map_id: "floor-1".into(),
+            })
+            .collect(),
+        edges: (1..n)
+            .map(|i| PathEdge {
+                edge_id: format!("E{i}"),
+                length: Some(1.0),
+                max_speed: Some(1.2),
+            })
+            .collect(),
+    }
+}
+
+fn pick_and_drop() -> Vec<(usize, Action)> {
+    let pick = LoadHandling {
+        action_id: "pick-1".into(),
+        load_id: Some("TOTE-1".into()),
+        load_type: Some("tote".into()),
+        station_name: Some("rack-3".into()),
+        station_type: Some("rack".into()),
+        lhd: Some("LHD1".into()),
+        height: Some(0.8),
+    };
+    let drop = LoadHandling {
+        action_id: "drop-1".into(),
+        load_id: Some("TOTE-1".into()),
+        station_name: Some("port-1".into()),
+        ..Default::default()
+    };
+    vec![(1, pick.pick()), (4, drop.drop_load())]
+}
+
+fn instant(h: &mut HeaderFactory, kinds: &[&str]) -> InstantActions {
+    InstantActions {
+        header: h.next(TopicKind::InstantActions),
+        actions: kinds
+            .iter()
+            .enumerate()
+            .map(|(i, k)| Action::new(k, &format!("ia-{i}-{k}"), BlockingType::Hard))
+            .collect(),
+    }
+}
+
+#[test]
+fn messages_floorgate_builds_validate_for_both_versions() {
+    for version in ProtocolVersion::ALL {
+        let schemas = Schemas::load(version);
+        let mut h = HeaderFactory::new(version, "acme", "amr-001");
+        let mut plan = OrderPlan::new("order-1", route(6), pick_and_drop(), 3).unwrap();
+        schemas.check(
+            TopicKind::Order,
+            &encode(&plan.message(h.next(TopicKind::Order))),
+        );
+        while let Some(update) = plan.extend(h.next(TopicKind::Order)) {
+            schemas.check(TopicKind::Order, &encode(&update));
+        }
+        let all = [
+            CANCEL_ORDER,
+            START_PAUSE,
+            STOP_PAUSE,
+            STATE_REQUEST,
+            FACTSHEET_REQUEST,
+        ];
+        let mut ia = instant(&mut h, &all);
+        ia.actions[0] = ia.actions[0]
+            .clone()
+            .with_param("reason", "test")
+            .with_param("n", 3);
+        schemas.check(TopicKind::InstantActions, &encode(&ia));
+        for state in [
+            ConnectionState::Online,
+            ConnectionState::Offline,
+            ConnectionState::ConnectionBroken,
+        ] {
+            let c = Connection {
+                header: h.next(TopicKind::Connection),
+                connection_state: state,
+            };
+            schemas.check(TopicKind::Connection, &encode(&c));
+        }
+        // The validators do reject what the schemas forbid.
+        let mut broken: Value =
+            serde_json::to_value(plan.message(h.next(TopicKind::Order))).unwrap();
+        assert!(schemas.is_valid(TopicKind::Order, &broken));
+        broken["timestamp"] = Value::from("yesterday");
+        assert!(
+            !schemas.is_valid(TopicKind::Order, &broken),
+            "date-time format is checked"
+        );
+        broken.as_object_mut().unwrap().remove("nodes");
+        assert!(!schemas.is_valid(TopicKind::Order, &broken));
+        let vis = Visualization {
+            header: h.next(TopicKind::Visualization),
+            agv_position: None,
+            velocity: None,
+        };
+        schemas.check(TopicKind::Visualization, &encode(&vis));
+    }
+}
+
+#[test]
+fn a_state_with_every_optional_part_validates_for_both_versions() {
+    for version in ProtocolVersion::ALL {
+        let schemas = Schemas::load(version);
+        let mut robot =
+            Robot::new(RobotConfig::new("acme", "amr-001", version).at_node("N0", 0.0, 0.5));
+        let mut h = HeaderFactory::new(version, "acme", "amr-001");
+        let plan = OrderPlan::new("order-1", route(4), pick_and_drop()[..1].to_vec(), 3).unwrap();
+        robot.handle_order(plan.message(h.next(TopicKind::Order)));
+        let mut s: State = robot.state_message();
+        s.loads = Some(vec![Load {
+            load_id: Some("T".into()),
+            load_type: Some("tote".into()),
+            load_position: Some("LHD1".into()),
+            weight: Some(4.5),
+        }]);
+        s.errors.push(AgvError {
+            error_type: "orderUpdateError".into(),
+            error_references: Some(vec![Reference::new("orderId", "order-1")]),
+            error_description: Some("lower orderUpdateId".into()),
+            error_hint: version.has_error_hint().then(|| "send a higher one".into()),
+            error_level: ErrorLevel::Warning,
+        });
+        s.information = Some(vec![Info {
+            info_type: "note".into(),
+            info_references: None,
+            info_description: Some("x".into()),
+            info_level: InfoLevel::Debug,
+        }]);
+        if version.has_state_maps() {
+            s.maps = Some(vec![MapState {
+                map_id: "floor-1".into(),
+                map_version: "3".into(),
+                map_description: None,
+                map_status: MapStatus::Enabled,
+            }]);
+        }
+        s.distance_since_last_node = Some(0.3);
+        s.zone_set_id = Some("zones".into());
+        s.battery_state.battery_health = Some(97);
+        s.battery_state.battery_voltage = Some(48.1);
+        s.battery_state.reach = Some(1200);
+        schemas.check(TopicKind::State, &encode(&s));
+    }
+}
+
+#[test]
+fn every_message_the_simulated_amr_publishes_validates_for_both_versions() {
+    for version in ProtocolVersion::ALL {
+        let schemas = Schemas::load(version);
+        let mut cfg = RobotConfig::new("acme", "amr-001", version).at_node("N0", 0.0, 0.5);
+        cfg.speed = 2.0;
+        cfg.pick_duration_s = 0.5;
+        cfg.drop_duration_s = 0.5;
+        let mut robot = Robot::new(cfg);
+        let mut h = HeaderFactory::new(version, "acme", "amr-001");
+        let mut published = Vec::new();
+        let step = |robot: &mut Robot, published: &mut Vec<(TopicKind, Vec<u8>)>, secs: f64| {
+            for _ in 0..(secs * 10.0) as usize {
+                robot.tick(Duration::from_millis(100));
+                if robot.take_changed() {
+                    published.push((TopicKind::State, encode(&robot.state_message())));
+                }
+                if robot.take_factsheet_request() {
+                    published.push((TopicKind::Factsheet, encode(&robot.factsheet_message())));
+                }
+            }
+        };
+        // Connection messages as the MQTT client sends them.
+        for state in [
+            ConnectionState::ConnectionBroken,
+            ConnectionState::Online,
+            ConnectionState::Offline,
+        ] {
+            let c = Connection {
+                header: robot.next_header(TopicKind::Connection),
+                connection_state: state,
+            };
+            published.push((TopicKind::Connection, encode(&c)));
+        }
+        let mut plan = OrderPlan::new("order-1", route(6), pick_and_drop(), 3).unwrap();
+        let first = plan.message(h.next(TopicKind::Order));
+        robot.handle_order(first.clone());
+        step(&mut robot, &mut published, 1.0);
+        robot.handle_order(first); // ignored
+        robot.handle_order_payload(b"{not json"); // validationError
+        robot.handle_instant_actions(instant(&mut h, &[START_PAUSE]));
+        step(&mut robot, &mut published, 0.5);
+        robot.handle_instant_actions(instant(
+            &mut h,
+            &[STOP_PAUSE, STATE_REQUEST, FACTSHEET_REQUEST, "unknownThing"],
+        ));
+        let update = plan.extend(h.next(TopicKind::Order)).unwrap();
+        robot.handle_order(update);
+        let mut stale = plan.message(h.next(TopicKind::Order));
+        stale.order_update_id = 0;
+        robot.handle_order(stale); // orderUpdateError
+        robot.set_battery(5.0);
+        robot.inject_fatal("motorFault", "injected");
+        step(&mut robot, &mut published, 0.5);
+        robot.clear_errors();
+        step(&mut robot, &mut published, 6.0);
+        robot.handle_instant_actions(instant(&mut h, &[CANCEL_ORDER]));
+        published.push((TopicKind::State, encode(&robot.state_message())));
+        step(&mut robot, &mut published, 0.5);
+        robot.handle_instant_actions(instant(&mut h, &[CANCEL_ORDER])); // noOrderToCancel
+        step(&mut robot, &mut published, 0.5);
+
+        assert!(
+            published
+                .iter()
+                .filter(|(k, _)| *k == TopicKind::State)
+                .count()
+                > 10
+        );
+        assert!(published.iter().any(|(k, _)| *k == TopicKind::Factsheet));
+        for (kind, payload) in &published {
+            schemas.check(*kind, payload);
+        }
+    }
+}
+
+#[test]
+fn malformed_json_wrong_types_and_unknown_enum_values_are_errors() {
+    let mut h = HeaderFactory::new(ProtocolVersion::V2_1, "acme", "amr-001");
+    let plan = OrderPlan::new("order-1", route(3), pick_and_drop()[..1].to_vec(), 3).unwrap();
+    let good: Value = serde_json::to_value(plan.message(h.next(TopicKind::Order))).unwrap();
+
+    for bad in [
+        &b""[..],
+        b"{",
+        b"{\"orderId\": \"x\", ",
+        b"{\"orderId\": }",
+        b"nul",
+    ] {
+        let e = decode::<Order>(bad).unwrap_err();
+        assert!(
+            matches!(e, DecodeError::Syntax { .. }),
+            "{bad:?} gave {e:?}"
+        );
+    }
+
+    let mut trailing = serde_json::to_vec(&good).unwrap();
+    trailing.extend_from_slice(b" trailing");
+    assert!(matches!(
+        decode::<Order>(&trailing),
+        Err(DecodeError::Syntax { .. })
+    ));
+    assert!(decode::<Order>(&serde_json::to_vec(&good).unwrap()).is_ok());
+
+    let mut wrong_type = good.clone();
+    wrong_type["orderUpdateId"] = Value::from("1");
+    let e = decode::<Order>(&serde_json::to_vec(&wrong_type).unwrap()).unwrap_err();
+    assert!(
+        matches!(&e, DecodeError::Invalid { path, .. } if path == "orderUpdateId"),
+        "{e:?}"
+    );
+
+    let mut negative = good.clone();
+    negative["nodes"][0]["sequenceId"] = Value::from(-2);
+    let e = decode::<Order>(&serde_json::to_vec(&negative).unwrap()).unwrap_err();
+    assert!(
+        matches!(&e, DecodeError::Invalid { path, .. } if path == "nodes[0].sequenceId"),
+        "{e:?}"
+    );
+
+    let mut unknown_enum = good.clone();
+    unknown_enum["nodes"][1]["actions"][0]["blockingType"] = Value::from("MEDIUM");
+    let e = decode::<Order>(&serde_json::to_vec(&unknown_enum).unwrap()).unwrap_err();
+    assert!(
+        matches!(&e, DecodeError::Invalid { path, .. } if path == "nodes[1].actions[0].blockingType"),
+        "{e:?}"
+    );
+
+    let mut missing = good.clone();
+    missing.as_object_mut().unwrap().remove("edges");
+    assert!(matches!(
+        decode::<Order>(&serde_json::to_vec(&missing).unwrap()),
+        Err(DecodeError::Invalid { .. })
+    ));
+
+    // 3.0 spelling of the connection state is not 2.x.
+    let c = br#"{"headerId":1,"timestamp":"2024-01-01T00:00:00.00Z","version":"2.1.0","manufacturer":"a","serialNumber":"b","connectionState":"CONNECTION_BROKEN"}"#;
+    assert!(matches!(
+        decode::<Connection>(c),
+        Err(DecodeError::Invalid { .. })
+    ));
+    // 1.x named the list `instantActions`; 2.x calls it `actions`.
+    let ia = br#"{"headerId":1,"timestamp":"2024-01-01T00:00:00.00Z","version":"2.1.0","manufacturer":"a","serialNumber":"b","instantActions":[]}"#;
+    assert!(matches!(
+        decode::<InstantActions>(ia),
+        Err(DecodeError::Invalid { .. })
+    ));
+
+    let mut state_bad = serde_json::to_value(
+        Robot::new(RobotConfig::new("a", "b", ProtocolVersion::V2_1)).snapshot(),
+    )
+    .unwrap();
+    state_bad["actionStates"] = serde_json::json!([{ "actionId": "x", "actionStatus": "DONE" }]);
+    assert!(matches!(
+        Message::decode(TopicKind::State, &serde_json::to_vec(&state_bad).unwrap()),
+        Err(DecodeError::Invalid { .. })
+    ));
+
+    assert_eq!(
+        check_version("3.0.0"),
+        Err(DecodeError::UnsupportedVersion("3.0.0".into()))
+    );
+}
+
+#[test]
+fn unknown_extra_fields_are_tolerated() {
+    let mut h = HeaderFactory::new(ProtocolVersion::V2_0, "acme", "amr-001");
+    let plan = OrderPlan::new("order-1", route(2), vec![], 3).unwrap();
+    let order = plan.message(h.next(TopicKind::Order));
+    let mut v = serde_json::to_value(&order).unwrap();
+    v["vendorExtension"] = serde_json::json!({"a": 1});
+    v["nodes"][0]["futureField"] = Value::from(true);
+    v["edges"][0]["corridor"] = serde_json::json!({"leftWidth": 0.5, "rightWidth": 0.5});
+    let back: Order = decode(&serde_json::to_vec(&v).unwrap()).unwrap();
+    assert_eq!(back.nodes, order.nodes);
+    assert_eq!(
+        back.edges[0].corridor.as_ref().map(|c| c.left_width),
+        Some(0.5)
+    );
+}
