@@ -212,3 +212,42 @@ async fn a_plc_that_stops_answering_fails_the_step_after_the_transport_retries()
     assert_eq!(t.steps[0].device_id, "conv-1");
     gw.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_modbus_exception_fails_the_step_naming_the_exception() {
+    let plc = plc(Duration::from_millis(100)).await;
+    plc.place_tote(6, 1);
+    // A site whose conveyor profile puts the mailbox where this PLC has no
+    // registers: the PLC answers the write with an exception.
+    let dir = tempfile::tempdir().unwrap();
+    let devices = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("devices");
+    for f in ["amr-vda5050.toml", "site-demo.toml"] {
+        std::fs::copy(devices.join(f), dir.path().join(f)).unwrap();
+    }
+    let profile = std::fs::read_to_string(devices.join("conveyor-modbus.toml"))
+        .unwrap()
+        .replace("address = 100\n", "address = 3100\n")
+        .replace("address = 102\n", "address = 3102\n")
+        .replace("address = 103\n", "address = 3103\n")
+        .replace("code = 104\nseq = 105", "code = 3104\nseq = 3105");
+    assert!(profile.contains("seq = 3105"));
+    std::fs::write(dir.path().join("conveyor-modbus.toml"), profile).unwrap();
+    let site_path = dir.path().join("site-demo.toml");
+    let text = std::fs::read_to_string(&site_path)
+        .unwrap()
+        .replace("127.0.0.1:5020", &plc.addr().to_string());
+    let data = dir.path().join("data").to_string_lossy().to_string();
+    let cfg = floorgate::config::load_str(&site_path, &text, &|k| match k {
+        "FLOORGATE_GRPC_LISTEN" | "FLOORGATE_ADMIN_LISTEN" => Some("127.0.0.1:0".into()),
+        "FLOORGATE_DATA_DIR" => Some(data.clone()),
+        _ => None,
+    })
+    .unwrap();
+    let gw = Gateway::start(cfg, RunOptions::default()).await.unwrap();
+    let mut c = client(gw.addr()).await;
+    submit(&mut c, transfer("T1", 6)).await.unwrap();
+    let t = wait_for(&mut c, "T1", "failed", is(pb::TaskState::Failed)).await;
+    assert!(t.reason.contains("exception IllegalDataAddress"), "{}", t.reason);
+    assert_eq!(plc.tote_location(6), Some(ToteLocation::At(1)), "nothing moved");
+    gw.shutdown().await.unwrap();
+}
