@@ -282,3 +282,25 @@ async fn a_device_failure_fails_the_task_naming_the_step_and_reason() {
     assert!(t.reason.contains("lidar blocked"), "{}", t.reason);
     stop(r).await;
 }
+
+#[tokio::test]
+async fn the_idle_amr_nearest_to_the_pickup_by_layout_distance_takes_the_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = start(dir.path());
+    for (id, node) in [("amr-1", "N8"), ("amr-2", "N5"), ("amr-3", "N2")] {
+        r.sink.report(DeviceReport::Position {
+            device_id: id.into(),
+            node: node.into(),
+        });
+        online(&r.sink, id);
+    }
+    // BUF-* is reached at N1: amr-3 at N2 is 5 m away, amr-2 at N5 10 m,
+    // amr-1 at N8 15 m.
+    r.engine.submit(spec("T1", 0)).await.unwrap();
+    let first = until(|| sent(&r).first().cloned()).await;
+    assert_eq!(first.device_id, "amr-3");
+    r.engine.submit(spec("T2", 0)).await.unwrap();
+    let second = until(|| sent(&r).get(1).cloned()).await;
+    assert_eq!(second.device_id, "amr-2", "the nearest idle one");
+    stop(r).await;
+}

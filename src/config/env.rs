@@ -5,7 +5,10 @@ use super::types::GatewaySection;
 
 /// The variables read, each overriding the `[gateway]` field of the same
 /// name in lower case.
-pub const VARS: [&str; 6] = [
+pub const VARS: [&str; 9] = [
+    "FLOORGATE_MQTT_BROKER",
+    "FLOORGATE_MQTT_USERNAME",
+    "FLOORGATE_MQTT_PASSWORD",
     "FLOORGATE_GRPC_LISTEN",
     "FLOORGATE_DATA_DIR",
     "FLOORGATE_PROFILES_DIR",
@@ -28,6 +31,18 @@ pub fn apply(
                 .parse()
                 .map(|a| g.grpc_listen = a)
                 .map_err(|e| format!("{v:?} is not a socket address: {e}")),
+            "FLOORGATE_MQTT_BROKER" => {
+                g.mqtt.broker = v;
+                Ok(())
+            }
+            "FLOORGATE_MQTT_USERNAME" => {
+                g.mqtt.username = Some(v);
+                Ok(())
+            }
+            "FLOORGATE_MQTT_PASSWORD" => {
+                g.mqtt.password = Some(v);
+                Ok(())
+            }
             "FLOORGATE_DATA_DIR" => {
                 g.data_dir = v.into();
                 Ok(())

@@ -247,7 +247,16 @@ impl Cx<'_> {
                 },
             );
         }
-        let layout_nodes = layout_node_ids(file.layout.as_ref());
+        let layout_nodes: Option<BTreeSet<String>> = file
+            .layout
+            .as_ref()
+            .map(|l| l.get_ref().nodes.iter().map(|n| n.id.clone()).collect());
+        if let Some(l) = &file.layout {
+            match crate::vda5050::LayoutGraph::new(l.get_ref().clone()) {
+                Ok(g) => site.layout = Some(Arc::new(g)),
+                Err(e) => self.err(l, "layout".into(), e.to_string()),
+            }
+        }
         let mut seen = BTreeSet::new();
         for (i, l) in file.locations.iter().enumerate() {
             let raw = l.id.get_ref();
@@ -420,16 +429,6 @@ impl Cx<'_> {
             }
         }
     }
-}
-
-fn layout_node_ids(layout: Option<&toml::Table>) -> Option<BTreeSet<String>> {
-    let nodes = layout?.get("nodes")?.as_array()?;
-    Some(
-        nodes
-            .iter()
-            .filter_map(|n| n.get("id")?.as_str().map(str::to_string))
-            .collect(),
-    )
 }
 
 /// 1-based line and column of a byte offset.

@@ -20,9 +20,10 @@ pub struct SiteFile {
     pub locations: Vec<LocationEntry>,
     #[serde(default)]
     pub routes: Vec<RouteEntry>,
-    /// The AMR layout graph (nodes and edges), used by the VDA 5050 adapter.
+    /// The AMR layout graph (nodes and edges): orders are built on it and
+    /// the nearest AMR is chosen by its distances.
     #[serde(default)]
-    pub layout: Option<toml::Table>,
+    pub layout: Option<Spanned<crate::vda5050::LayoutConfig>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -53,6 +54,8 @@ pub struct GatewaySection {
     /// listens, or `"off"` for none. Env: `FLOORGATE_ADMIN_LISTEN`.
     #[serde(deserialize_with = "admin_listen")]
     pub admin_listen: Option<SocketAddr>,
+    /// The site's MQTT broker, through which the AMRs are reached.
+    pub mqtt: MqttSection,
 }
 
 /// Parses `admin_listen`: a socket address, or `"off"` / `""` for none.
@@ -80,6 +83,7 @@ impl Default for GatewaySection {
             shutdown_grace_secs: 10,
             max_unacked_events: 5_000_000,
             admin_listen: Some("127.0.0.1:9464".parse().expect("valid default")),
+            mqtt: MqttSection::default(),
         }
     }
 }
@@ -148,4 +152,40 @@ pub struct RouteStepEntry {
     /// `$source`, `$destination`, or a location id.
     pub from: Spanned<String>,
     pub to: Spanned<String>,
+}
+
+/// `[gateway.mqtt]`: the broker floorgate (VDA 5050 master control) and the
+/// AMRs share.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MqttSection {
+    /// `host:port` of the broker. Env: `FLOORGATE_MQTT_BROKER`.
+    pub broker: String,
+    /// The client id floorgate connects with; one master control per id.
+    pub client_id: String,
+    /// Env: `FLOORGATE_MQTT_USERNAME`.
+    pub username: Option<String>,
+    /// Env: `FLOORGATE_MQTT_PASSWORD`.
+    pub password: Option<String>,
+    /// MQTT keep-alive, in seconds.
+    pub keep_alive_secs: u64,
+    /// How long a step waits for an AMR that dropped off mid-order before it
+    /// fails (the AMR keeps its order, per VDA 5050).
+    pub offline_timeout_secs: u64,
+    /// Re-send an order this often until the AMR's state echoes it.
+    pub resend_interval_ms: u64,
+}
+
+impl Default for MqttSection {
+    fn default() -> Self {
+        MqttSection {
+            broker: "127.0.0.1:1883".into(),
+            client_id: "floorgate".into(),
+            username: None,
+            password: None,
+            keep_alive_secs: 30,
+            offline_timeout_secs: 120,
+            resend_interval_ms: 1000,
+        }
+    }
 }

@@ -76,6 +76,11 @@ pub enum DeviceReport {
     Stopped {
         command_id: String,
     },
+    /// Where a mobile device is: the layout node it last passed.
+    Position {
+        device_id: String,
+        node: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::adapter::{Availability, DeviceAdapter, DeviceCommand, DeviceReport, ReportSink};
 use super::machine::{self, Effect, Input};
-use super::model::{now_unix_ms, DeviceKind, EventKind, Task, TaskSpec, TaskState};
+use super::model::{now_unix_ms, DeviceKind, EventKind, Task, TaskSpec, TaskState, Step};
 use super::site::{DeviceSpec, Site};
 use crate::store::{Change, OutboxEntry, Store, StoreError, Ticket};
 
@@ -66,6 +66,8 @@ pub struct DeviceStatus {
     pub availability: Availability,
     pub reason: String,
     pub current: Option<CurrentCommand>,
+    /// The layout node a mobile device last reported.
+    pub position: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -174,6 +176,7 @@ pub fn start(
                     availability: Availability::Offline,
                     reason: "not reached yet".into(),
                     current: None,
+                    position: None,
                 },
             )
         })
@@ -437,6 +440,12 @@ impl Engine {
                 availability,
                 reason,
             } => return self.on_availability(device_id, availability, reason),
+            DeviceReport::Position { device_id, node } => {
+                if let Some(d) = self.devices.get_mut(&device_id) {
+                    d.position = Some(node);
+                }
+                return;
+            }
             DeviceReport::Acknowledged { command_id } => {
                 let step = self.step_of_command(&command_id);
                 (command_id, step.map(|step| Input::Acknowledged { step }))
@@ -529,18 +538,32 @@ impl Engine {
             if !self.adapters.contains_key(&s.device_kind) {
                 continue;
             }
-            let free = s.candidates.iter().find(|c| {
-                self.devices
-                    .get(*c)
-                    .is_some_and(|d| d.availability == Availability::Online && d.current.is_none())
-            });
-            let Some(device_id) = free.cloned() else {
+            let Some(device_id) = self.choose_device(s) else {
                 continue;
             };
             if let Err(e) = self.dispatch(task, step, device_id) {
                 tracing::error!(task_id = %id, error = %e, "dispatch failed");
             }
         }
+    }
+
+    /// The free, online candidate for a step: for a mobile device the one
+    /// nearest (by layout distance) to where the step starts, else the first.
+    fn choose_device(&self, s: &Step) -> Option<String> {
+        let start = self.site.location(&s.from).and_then(|l| l.node.clone());
+        s.candidates
+            .iter()
+            .filter_map(|c| self.devices.get(c))
+            .filter(|d| d.availability == Availability::Online && d.current.is_none())
+            .map(|d| {
+                let dist = match (&d.position, &start) {
+                    (Some(at), Some(to)) => self.site.distance(at, to).unwrap_or(f64::INFINITY),
+                    _ => f64::INFINITY,
+                };
+                (dist, d.spec.id.clone())
+            })
+            .min_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(&b.1)))
+            .map(|(_, id)| id)
     }
 
     fn dispatch(&mut self, task: Task, step: u32, device_id: String) -> Result<(), EngineError> {

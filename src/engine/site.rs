@@ -73,6 +73,8 @@ pub struct Site {
     pub devices: BTreeMap<String, DeviceSpec>,
     pub locations: Vec<Location>,
     pub routes: Vec<Route>,
+    /// Where AMRs drive; distances on it choose the nearest AMR.
+    pub layout: Option<std::sync::Arc<crate::vda5050::LayoutGraph>>,
 }
 
 /// Why a task cannot be planned. Each names the task field at fault.
@@ -163,6 +165,12 @@ impl Site {
             station_type: l.and_then(|l| l.station_type.clone()),
             plc_address: l.and_then(|l| l.plc_address),
         }
+    }
+
+    /// Driving distance between two layout nodes, if both are on the layout
+    /// and connected.
+    pub fn distance(&self, from_node: &str, to_node: &str) -> Option<f64> {
+        self.layout.as_ref()?.distance(from_node, to_node)
     }
 
     fn devices_of(&self, kind: DeviceKind) -> Vec<String> {
