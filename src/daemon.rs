@@ -88,8 +88,13 @@ impl Gateway {
         let addr: SocketAddr = listener.local_addr()?;
         let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
         edge.serving(&store, &handle);
+        let tls = match &g.grpc_tls {
+            Some(t) => Some(crate::api::server_tls(t).context("loading the gRPC TLS files")?),
+            None => None,
+        };
         let server = tokio::spawn(crate::api::serve(
             listener,
+            tls,
             handle,
             store.clone(),
             async move {

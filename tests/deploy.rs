@@ -153,8 +153,25 @@ fn the_configmap_site_file_passes_check_config() {
     }
     let site = dir.path().join("site.toml");
     let text = std::fs::read_to_string(&site).unwrap();
-    let cfg = floorgate::config::load_str(&site, &text, &|_| None)
-        .unwrap_or_else(|e| panic!("deploy/k3s/configmap.yaml site.toml:\n{e}"));
+    // The Secret's files exist only in the pod: point the TLS paths at
+    // copies of the Secret's entries.
+    let secret = yaml("deploy/k3s/secret.yaml");
+    for key in ["tls.crt", "tls.key", "ca.crt"] {
+        let pem = at(&secret, &format!("/stringData/{}", key.replace('/', "~1")));
+        std::fs::write(dir.path().join(key), pem.as_str().unwrap()).unwrap();
+    }
+    let tls = |k: &str| Some(dir.path().join(k).to_string_lossy().to_string());
+    let cfg = floorgate::config::load_str(&site, &text, &|var| match var {
+        "FLOORGATE_GRPC_TLS_CERT" => tls("tls.crt"),
+        "FLOORGATE_GRPC_TLS_KEY" => tls("tls.key"),
+        "FLOORGATE_GRPC_TLS_CLIENT_CA" => tls("ca.crt"),
+        _ => None,
+    })
+    .unwrap_or_else(|e| panic!("deploy/k3s/configmap.yaml site.toml:\n{e}"));
+    assert!(
+        text.contains("client_ca_file = \"/etc/floorgate-tls/ca.crt\""),
+        "the pod serves gRPC with mutual TLS from the mounted Secret"
+    );
     let d = daemonset();
     assert_eq!(
         cfg.gateway.data_dir.to_str().unwrap(),

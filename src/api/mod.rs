@@ -33,6 +33,7 @@ pub mod pb {
 /// in-flight calls finish. Open WatchEvents streams end at shutdown.
 pub async fn serve(
     listener: TcpListener,
+    tls: Option<tonic::transport::ServerTlsConfig>,
     engine: EngineHandle,
     store: Store,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -56,11 +57,33 @@ pub async fn serve(
         shutdown.await;
         let _ = stop_tx.send(true);
     };
-    tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        builder = builder.tls_config(tls)?;
+    }
+    builder
         .add_service(health_service)
         .add_service(reflection)
         .add_service(pb::task_service_server::TaskServiceServer::new(tasks))
         .add_service(pb::device_service_server::DeviceServiceServer::new(devices))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await
+}
+
+/// The server TLS configuration of `[gateway.grpc_tls]`: the identity, and
+/// the client CA when clients must present a certificate (mutual TLS).
+pub fn server_tls(t: &crate::config::GrpcTls) -> std::io::Result<tonic::transport::ServerTlsConfig> {
+    use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+    let read = |p: &std::path::Path| {
+        std::fs::read(p).map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", p.display())))
+    };
+    let mut cfg = ServerTlsConfig::new().identity(Identity::from_pem(read(&t.cert_file)?, read(&t.key_file)?));
+    if let Some(ca) = &t.client_ca_file {
+        cfg = cfg.client_ca_root(Certificate::from_pem(read(ca)?));
+    }
+    // Parse the PEM now, so a bad file stops the start instead of the server.
+    tonic::transport::Server::builder()
+        .tls_config(cfg.clone())
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?;
+    Ok(cfg)
 }

@@ -12,15 +12,11 @@ use crate::api::pb::task_service_client::TaskServiceClient;
 pub async fn run_client(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Task { server, command } => {
-            let mut c = TaskServiceClient::connect(server.server.clone())
-                .await
-                .with_context(|| format!("connecting to {}", server.server))?;
+            let mut c = TaskServiceClient::new(server.connect().await?);
             task(&mut c, command).await
         }
         Command::Devices { server, id } => {
-            let mut c = DeviceServiceClient::connect(server.server.clone())
-                .await
-                .with_context(|| format!("connecting to {}", server.server))?;
+            let mut c = DeviceServiceClient::new(server.connect().await?);
             let devices = match id {
                 Some(device_id) => vec![c
                     .get_device(pb::GetDeviceRequest { device_id })

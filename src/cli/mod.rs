@@ -72,6 +72,41 @@ pub struct ServerArg {
         default_value = "http://127.0.0.1:50051"
     )]
     pub server: String,
+    /// CA certificate (PEM) to verify an https:// server with.
+    #[arg(long, global = true, env = "FLOORGATE_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate (PEM) for mutual TLS.
+    #[arg(long, global = true, env = "FLOORGATE_CERT_FILE", requires = "key_file")]
+    pub cert_file: Option<PathBuf>,
+    /// Client private key (PEM) for mutual TLS.
+    #[arg(long, global = true, env = "FLOORGATE_KEY_FILE", requires = "cert_file")]
+    pub key_file: Option<PathBuf>,
+}
+
+impl ServerArg {
+    /// A channel to the gateway, with TLS for https:// addresses.
+    pub async fn connect(&self) -> anyhow::Result<tonic::transport::Channel> {
+        use anyhow::Context;
+        use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
+        let mut ep = Endpoint::from_shared(self.server.clone())
+            .with_context(|| format!("{:?} is not a URL", self.server))?;
+        if self.server.starts_with("https://") {
+            let mut tls = ClientTlsConfig::new();
+            if let Some(ca) = &self.ca_file {
+                let pem = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
+                tls = tls.ca_certificate(Certificate::from_pem(pem));
+            }
+            if let (Some(c), Some(k)) = (&self.cert_file, &self.key_file) {
+                let cert = std::fs::read(c).with_context(|| format!("reading {}", c.display()))?;
+                let key = std::fs::read(k).with_context(|| format!("reading {}", k.display()))?;
+                tls = tls.identity(Identity::from_pem(cert, key));
+            }
+            ep = ep.tls_config(tls)?;
+        }
+        ep.connect()
+            .await
+            .with_context(|| format!("connecting to {}", self.server))
+    }
 }
 
 #[derive(Debug, Subcommand)]

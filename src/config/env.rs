@@ -5,7 +5,11 @@ use super::types::GatewaySection;
 
 /// The variables read, each overriding the `[gateway]` field of the same
 /// name in lower case.
-pub const VARS: [&str; 9] = [
+pub const VARS: [&str; 13] = [
+    "FLOORGATE_GRPC_PLAINTEXT",
+    "FLOORGATE_GRPC_TLS_CERT",
+    "FLOORGATE_GRPC_TLS_KEY",
+    "FLOORGATE_GRPC_TLS_CLIENT_CA",
     "FLOORGATE_MQTT_BROKER",
     "FLOORGATE_MQTT_USERNAME",
     "FLOORGATE_MQTT_PASSWORD",
@@ -43,6 +47,22 @@ pub fn apply(
                 g.mqtt.password = Some(v);
                 Ok(())
             }
+            "FLOORGATE_GRPC_PLAINTEXT" => v
+                .parse()
+                .map(|b| g.grpc_plaintext = b)
+                .map_err(|_| format!("{v:?} is not true or false")),
+            "FLOORGATE_GRPC_TLS_CERT" => {
+                tls(g).cert_file = v.into();
+                Ok(())
+            }
+            "FLOORGATE_GRPC_TLS_KEY" => {
+                tls(g).key_file = v.into();
+                Ok(())
+            }
+            "FLOORGATE_GRPC_TLS_CLIENT_CA" => {
+                tls(g).client_ca_file = Some(v.into());
+                Ok(())
+            }
             "FLOORGATE_DATA_DIR" => {
                 g.data_dir = v.into();
                 Ok(())
@@ -69,4 +89,12 @@ pub fn apply(
         }
     }
     errors
+}
+
+fn tls(g: &mut GatewaySection) -> &mut super::types::GrpcTls {
+    g.grpc_tls.get_or_insert_with(|| super::types::GrpcTls {
+        cert_file: Default::default(),
+        key_file: Default::default(),
+        client_ca_file: None,
+    })
 }

@@ -116,6 +116,12 @@ pub fn load_str(
     let base = path.parent().unwrap_or(Path::new("."));
     gateway.data_dir = base.join(&gateway.data_dir);
     gateway.profiles_dir = base.join(&gateway.profiles_dir);
+    if let Some(tls) = &mut gateway.grpc_tls {
+        tls.cert_file = base.join(&tls.cert_file);
+        tls.key_file = base.join(&tls.key_file);
+        tls.client_ca_file = tls.client_ca_file.as_ref().map(|f| base.join(f));
+    }
+    cx.check_grpc_security(&gateway);
     let site = cx.validate(&file, &gateway);
     if cx.errors.is_empty() {
         Ok(LoadedConfig {
@@ -165,6 +171,38 @@ impl Cx<'_> {
 
     fn err<T>(&mut self, v: &Spanned<T>, field: String, message: String) {
         self.at(Some(v.span()), &field, message);
+    }
+
+    /// The gRPC API is served over TLS, or in plaintext only when the file
+    /// says so; the PEM files must be readable.
+    fn check_grpc_security(&mut self, g: &GatewaySection) {
+        let mut file_err = |field: &str, message: String| {
+            self.errors.push(ConfigError {
+                file: self.path.to_path_buf(),
+                line: 0,
+                column: 0,
+                field: field.to_string(),
+                message,
+            })
+        };
+        match &g.grpc_tls {
+            None if !g.grpc_plaintext => file_err(
+                "gateway.grpc_tls",
+                "no TLS configured for the gRPC API: set cert_file and key_file (and client_ca_file for mutual TLS), or grpc_plaintext = true to serve without TLS".into(),
+            ),
+            None => {}
+            Some(t) => {
+                let mut files = vec![("gateway.grpc_tls.cert_file", &t.cert_file), ("gateway.grpc_tls.key_file", &t.key_file)];
+                if let Some(ca) = &t.client_ca_file {
+                    files.push(("gateway.grpc_tls.client_ca_file", ca));
+                }
+                for (field, f) in files {
+                    if let Err(e) = std::fs::read(f) {
+                        file_err(field, format!("cannot read {}: {e}", f.display()));
+                    }
+                }
+            }
+        }
     }
 
     fn validate(&mut self, file: &SiteFile, gateway: &GatewaySection) -> Site {

@@ -38,6 +38,12 @@ pub struct SiteSection {
 pub struct GatewaySection {
     /// Where the gRPC API listens. Env: `FLOORGATE_GRPC_LISTEN`.
     pub grpc_listen: SocketAddr,
+    /// TLS for the gRPC API (mutual TLS when `client_ca_file` is set).
+    pub grpc_tls: Option<GrpcTls>,
+    /// Serve gRPC without TLS. Must be said explicitly: without `grpc_tls`
+    /// and without this, the site file is refused. Env:
+    /// `FLOORGATE_GRPC_PLAINTEXT` (`true`/`false`).
+    pub grpc_plaintext: bool,
     /// The sled directory. Relative paths are relative to the site file.
     /// Env: `FLOORGATE_DATA_DIR`.
     pub data_dir: PathBuf,
@@ -78,6 +84,8 @@ impl Default for GatewaySection {
     fn default() -> Self {
         GatewaySection {
             grpc_listen: "127.0.0.1:50051".parse().expect("valid default"),
+            grpc_tls: None,
+            grpc_plaintext: false,
             data_dir: PathBuf::from("floorgate-data"),
             profiles_dir: PathBuf::from("."),
             shutdown_grace_secs: 10,
@@ -188,4 +196,18 @@ impl Default for MqttSection {
             resend_interval_ms: 1000,
         }
     }
+}
+
+/// `[gateway.grpc_tls]`: PEM files, relative to the site file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrpcTls {
+    /// The server's certificate chain. Env: `FLOORGATE_GRPC_TLS_CERT`.
+    pub cert_file: PathBuf,
+    /// The server's private key. Env: `FLOORGATE_GRPC_TLS_KEY`.
+    pub key_file: PathBuf,
+    /// When set, clients must present a certificate issued by this CA
+    /// (mutual TLS). Env: `FLOORGATE_GRPC_TLS_CLIENT_CA`.
+    #[serde(default)]
+    pub client_ca_file: Option<PathBuf>,
 }
