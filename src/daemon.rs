@@ -70,7 +70,11 @@ impl Gateway {
         // One adapter per protocol family. A kind without an adapter never
         // comes online, and its tasks wait PLANNED.
         let adapters: Vec<std::sync::Arc<dyn DeviceAdapter>> = vec![std::sync::Arc::new(
-            crate::adapters::modbus::ModbusAdapter::start(&cfg.site, &g.profiles_dir, sink.clone())?,
+            crate::adapters::modbus::ModbusAdapter::start(
+                &cfg.site,
+                &g.profiles_dir,
+                sink.clone(),
+            )?,
         )];
         let (handle, engine) = engine::start(
             store.clone(),

@@ -17,9 +17,12 @@ use tonic::transport::Channel;
 type Client = pb::task_service_client::TaskServiceClient<Channel>;
 
 async fn plc(travel: Duration) -> SimPlc {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("devices/conveyor-modbus.toml");
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("devices/conveyor-modbus.toml");
     let profile = Arc::new(ModbusProfile::load(&path).unwrap());
-    SimPlc::start(profile, Machine::conveyor(travel)).await.unwrap()
+    SimPlc::start(profile, Machine::conveyor(travel))
+        .await
+        .unwrap()
 }
 
 async fn gateway(data: &std::path::Path, plc: &SimPlc) -> Gateway {
@@ -50,7 +53,12 @@ async fn get(c: &mut Client, id: &str) -> pb::Task {
 }
 
 /// Polls the task until `done` holds (bounded).
-async fn wait_for(c: &mut Client, id: &str, what: &str, done: impl Fn(&pb::Task) -> bool) -> pb::Task {
+async fn wait_for(
+    c: &mut Client,
+    id: &str,
+    what: &str,
+    done: impl Fn(&pb::Task) -> bool,
+) -> pb::Task {
     for _ in 0..400 {
         let t = get(c, id).await;
         if done(&t) {
@@ -79,7 +87,11 @@ async fn a_pick_through_the_conveyor_completes_and_the_tote_moves_in_the_plc() {
     submit(&mut c, transfer("T1", 7)).await.unwrap();
     let t = wait_for(&mut c, "T1", "completed", is(pb::TaskState::Completed)).await;
     assert_eq!(t.steps[0].device_id, "conv-1");
-    assert_eq!(plc.tote_location(7), Some(ToteLocation::At(11)), "PICK-3 is station 11");
+    assert_eq!(
+        plc.tote_location(7),
+        Some(ToteLocation::At(11)),
+        "PICK-3 is station 11"
+    );
     let kinds: Vec<_> = journal(&mut c, 0)
         .await
         .iter()
@@ -109,7 +121,13 @@ async fn a_command_re_sent_after_a_gateway_restart_runs_once_on_the_plc() {
     let gw = gateway(dir.path(), &plc).await;
     let mut c = client(gw.addr()).await;
     submit(&mut c, transfer("T1", 8)).await.unwrap();
-    wait_for(&mut c, "T1", "acknowledged", step_is(pb::StepState::Acknowledged)).await;
+    wait_for(
+        &mut c,
+        "T1",
+        "acknowledged",
+        step_is(pb::StepState::Acknowledged),
+    )
+    .await;
     let dispatched = journal(&mut c, 0)
         .await
         .into_iter()
@@ -122,7 +140,11 @@ async fn a_command_re_sent_after_a_gateway_restart_runs_once_on_the_plc() {
     let gw = gateway(dir.path(), &plc).await;
     let mut c = client(gw.addr()).await;
     wait_for(&mut c, "T1", "completed", is(pb::TaskState::Completed)).await;
-    assert_eq!(plc.executions(seq), 1, "the re-sent sequence must not run twice");
+    assert_eq!(
+        plc.executions(seq),
+        1,
+        "the re-sent sequence must not run twice"
+    );
     assert_eq!(plc.tote_location(8), Some(ToteLocation::At(11)));
     gw.shutdown().await.unwrap();
 }
@@ -135,20 +157,33 @@ async fn a_jam_fails_the_step_with_the_profiles_reason_and_the_gateway_carries_o
     let gw = gateway(dir.path(), &plc).await;
     let mut c = client(gw.addr()).await;
     submit(&mut c, transfer("T1", 9)).await.unwrap();
-    wait_for(&mut c, "T1", "acknowledged", step_is(pb::StepState::Acknowledged)).await;
+    wait_for(
+        &mut c,
+        "T1",
+        "acknowledged",
+        step_is(pb::StepState::Acknowledged),
+    )
+    .await;
     plc.inject_jam();
     let t = wait_for(&mut c, "T1", "failed", is(pb::TaskState::Failed)).await;
     assert_eq!(t.steps[0].state, pb::StepState::Failed as i32);
-    assert!(t.reason.contains("tote jammed on the conveyor"), "{}", t.reason);
+    assert!(
+        t.reason.contains("tote jammed on the conveyor"),
+        "{}",
+        t.reason
+    );
     assert!(t.reason.contains("step 0 (transfer)"), "{}", t.reason);
     // The gateway still serves: the device is reported in fault, and a new
     // task is accepted.
-    let mut d = pb::device_service_client::DeviceServiceClient::connect(format!("http://{}", gw.addr()))
-        .await
-        .unwrap();
+    let mut d =
+        pb::device_service_client::DeviceServiceClient::connect(format!("http://{}", gw.addr()))
+            .await
+            .unwrap();
     for _ in 0..100 {
         let dev = d
-            .get_device(pb::GetDeviceRequest { device_id: "conv-1".into() })
+            .get_device(pb::GetDeviceRequest {
+                device_id: "conv-1".into(),
+            })
             .await
             .unwrap()
             .into_inner();
@@ -171,7 +206,11 @@ async fn a_refusal_by_the_plc_fails_the_step_naming_the_plcs_reason() {
     let mut c = client(gw.addr()).await;
     submit(&mut c, transfer("T1", 5)).await.unwrap();
     let t = wait_for(&mut c, "T1", "failed", is(pb::TaskState::Failed)).await;
-    assert!(t.reason.contains("no tote at the source port"), "{}", t.reason);
+    assert!(
+        t.reason.contains("no tote at the source port"),
+        "{}",
+        t.reason
+    );
     gw.shutdown().await.unwrap();
 }
 
@@ -208,7 +247,12 @@ async fn a_plc_that_stops_answering_fails_the_step_after_the_transport_retries()
     plc.set_response_delay(Duration::from_secs(3));
     submit(&mut c, transfer("T2", 4)).await.unwrap();
     let t = wait_for(&mut c, "T2", "failed", is(pb::TaskState::Failed)).await;
-    assert!(t.reason.contains("no confirmation from the device after 5 attempts"), "{}", t.reason);
+    assert!(
+        t.reason
+            .contains("no confirmation from the device after 5 attempts"),
+        "{}",
+        t.reason
+    );
     assert_eq!(t.steps[0].device_id, "conv-1");
     gw.shutdown().await.unwrap();
 }
@@ -247,7 +291,15 @@ async fn a_modbus_exception_fails_the_step_naming_the_exception() {
     let mut c = client(gw.addr()).await;
     submit(&mut c, transfer("T1", 6)).await.unwrap();
     let t = wait_for(&mut c, "T1", "failed", is(pb::TaskState::Failed)).await;
-    assert!(t.reason.contains("exception IllegalDataAddress"), "{}", t.reason);
-    assert_eq!(plc.tote_location(6), Some(ToteLocation::At(1)), "nothing moved");
+    assert!(
+        t.reason.contains("exception IllegalDataAddress"),
+        "{}",
+        t.reason
+    );
+    assert_eq!(
+        plc.tote_location(6),
+        Some(ToteLocation::At(1)),
+        "nothing moved"
+    );
     gw.shutdown().await.unwrap();
 }

@@ -28,7 +28,8 @@ fn ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
 
 /// A certificate and key signed by `issuer`, as PEM.
 fn leaf(issuer: &CertifiedIssuer<'static, KeyPair>, name: &str, client: bool) -> (String, String) {
-    let mut p = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+    let mut p =
+        CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
     p.distinguished_name.push(DnType::CommonName, name);
     p.extended_key_usages = vec![if client {
         ExtendedKeyUsagePurpose::ClientAuth
@@ -96,7 +97,12 @@ async fn call(gw: &Gateway, pki: &Pki, identity: Option<(String, String)>) -> Re
         .await
         .map_err(|e| format!("connect: {e:?}"))?;
     let mut c = pb::task_service_client::TaskServiceClient::new(channel);
-    match c.submit_task(pb::SubmitTaskRequest { task: Some(pick("T1")) }).await {
+    match c
+        .submit_task(pb::SubmitTaskRequest {
+            task: Some(pick("T1")),
+        })
+        .await
+    {
         Ok(_) => Ok(()),
         Err(s) => Err(format!("{s:?}")),
     }
@@ -140,14 +146,21 @@ async fn a_plaintext_client_gets_nothing_from_a_tls_gateway() {
     call(&gw, &pki, None).await.unwrap();
     // …but not one speaking plaintext.
     let plain = async {
-        let mut c = pb::task_service_client::TaskServiceClient::connect(format!("http://{}", gw.addr())).await?;
-        c.get_task(pb::GetTaskRequest { task_id: "T1".into() }).await?;
+        let mut c =
+            pb::task_service_client::TaskServiceClient::connect(format!("http://{}", gw.addr()))
+                .await?;
+        c.get_task(pb::GetTaskRequest {
+            task_id: "T1".into(),
+        })
+        .await?;
         Ok::<_, Box<dyn std::error::Error>>(())
     };
-    assert!(tokio::time::timeout(std::time::Duration::from_secs(5), plain)
-        .await
-        .map(|r| r.is_err())
-        .unwrap_or(true));
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_secs(5), plain)
+            .await
+            .map(|r| r.is_err())
+            .unwrap_or(true)
+    );
     gw.shutdown().await.unwrap();
 }
 
@@ -170,7 +183,11 @@ async fn the_cli_talks_mutual_tls_with_its_certificate_files() {
         .output()
         .await
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("amr-1"));
     gw.shutdown().await.unwrap();
 }
@@ -178,7 +195,10 @@ async fn the_cli_talks_mutual_tls_with_its_certificate_files() {
 #[test]
 fn a_site_file_with_neither_tls_nor_explicit_plaintext_is_refused() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_floorgate"))
-        .args(["check-config", concat!(env!("CARGO_MANIFEST_DIR"), "/devices/site-demo.toml")])
+        .args([
+            "check-config",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/devices/site-demo.toml"),
+        ])
         .env("FLOORGATE_GRPC_PLAINTEXT", "false")
         .output()
         .unwrap();

@@ -66,7 +66,11 @@ const KINDS: [DeviceKind; 2] = [DeviceKind::Conveyor, DeviceKind::Lift];
 impl ModbusAdapter {
     /// Starts a client for every conveyor and lift in `site`, with profiles
     /// from `profiles_dir`. Must be called inside a tokio runtime.
-    pub fn start(site: &Site, profiles_dir: &Path, sink: ReportSink) -> Result<ModbusAdapter, AdapterError> {
+    pub fn start(
+        site: &Site,
+        profiles_dir: &Path,
+        sink: ReportSink,
+    ) -> Result<ModbusAdapter, AdapterError> {
         let mut plcs = HashMap::new();
         for d in site.devices.values().filter(|d| KINDS.contains(&d.kind)) {
             let err = |message: String| AdapterError::Device {
@@ -79,7 +83,8 @@ impl ModbusAdapter {
                 .map_err(|e| err(format!("address {:?} is not host:port: {e}", d.address)))?;
             let path = profiles_dir.join(format!("{}.toml", d.profile));
             let profile = Arc::new(
-                ModbusProfile::load(&path).map_err(|e| err(format!("profile {}: {e}", path.display())))?,
+                ModbusProfile::load(&path)
+                    .map_err(|e| err(format!("profile {}: {e}", path.display())))?,
             );
             let client = ModbusClient::spawn(addr, profile.clone());
             watch_availability(d.id.clone(), client.clone(), sink.clone());
@@ -107,7 +112,10 @@ impl ModbusAdapter {
 }
 
 /// The mailbox arguments of a command, by the profile's argument names.
-pub fn command_args(profile: &ModbusProfile, c: &DeviceCommand) -> Result<Vec<(String, f64)>, String> {
+pub fn command_args(
+    profile: &ModbusProfile,
+    c: &DeviceCommand,
+) -> Result<Vec<(String, f64)>, String> {
     let mut out = Vec::new();
     for name in profile.mailbox.args.keys() {
         let v = match name.as_str() {
@@ -117,7 +125,9 @@ pub fn command_args(profile: &ModbusProfile, c: &DeviceCommand) -> Result<Vec<(S
             other => c
                 .params
                 .get(other)
-                .ok_or_else(|| format!("the PLC needs argument {other:?}: no task attribute of that name"))?
+                .ok_or_else(|| {
+                    format!("the PLC needs argument {other:?}: no task attribute of that name")
+                })?
                 .parse::<f64>()
                 .map_err(|_| format!("task attribute {other:?} is not a number"))?,
         };
@@ -127,9 +137,12 @@ pub fn command_args(profile: &ModbusProfile, c: &DeviceCommand) -> Result<Vec<(S
 }
 
 fn plc_address(e: &crate::engine::adapter::Endpoint, which: &str) -> Result<f64, String> {
-    e.plc_address
-        .map(f64::from)
-        .ok_or_else(|| format!("location {:?} ({which}) has no plc_address in the site file", e.location))
+    e.plc_address.map(f64::from).ok_or_else(|| {
+        format!(
+            "location {:?} ({which}) has no plc_address in the site file",
+            e.location
+        )
+    })
 }
 
 /// The number a PLC tracks a tote by: the digits of its load id
@@ -224,13 +237,20 @@ impl DeviceAdapter for ModbusAdapter {
                 message,
             };
             if plc.profile.command_code("stop").is_none() {
-                return Err(transport(format!("profile {} has no stop command", plc.profile.model)));
+                return Err(transport(format!(
+                    "profile {} has no stop command",
+                    plc.profile.model
+                )));
             }
             self.stopping
                 .lock()
                 .expect("poisoned")
                 .insert(c.command_id.clone());
-            match plc.mailbox.send_named("stop", &[], stop_seq(c.sequence)).await {
+            match plc
+                .mailbox
+                .send_named("stop", &[], stop_seq(c.sequence))
+                .await
+            {
                 Ok(Ok(_)) => {
                     self.sink.report(DeviceReport::Stopped {
                         command_id: c.command_id.clone(),
@@ -259,7 +279,9 @@ fn watch_availability(device_id: String, client: ModbusClient, sink: ReportSink)
                         s.fault
                             .as_ref()
                             .map(|f| f.reason.clone())
-                            .unwrap_or_else(|| format!("state {}", s.state_name.as_deref().unwrap_or("?"))),
+                            .unwrap_or_else(|| {
+                                format!("state {}", s.state_name.as_deref().unwrap_or("?"))
+                            }),
                     ),
                     _ => (Availability::Online, String::new()),
                 },

@@ -72,12 +72,15 @@ pub async fn serve(
 
 /// The server TLS configuration of `[gateway.grpc_tls]`: the identity, and
 /// the client CA when clients must present a certificate (mutual TLS).
-pub fn server_tls(t: &crate::config::GrpcTls) -> std::io::Result<tonic::transport::ServerTlsConfig> {
+pub fn server_tls(
+    t: &crate::config::GrpcTls,
+) -> std::io::Result<tonic::transport::ServerTlsConfig> {
     use tonic::transport::{Certificate, Identity, ServerTlsConfig};
     let read = |p: &std::path::Path| {
         std::fs::read(p).map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", p.display())))
     };
-    let mut cfg = ServerTlsConfig::new().identity(Identity::from_pem(read(&t.cert_file)?, read(&t.key_file)?));
+    let mut cfg = ServerTlsConfig::new()
+        .identity(Identity::from_pem(read(&t.cert_file)?, read(&t.key_file)?));
     if let Some(ca) = &t.client_ca_file {
         cfg = cfg.client_ca_root(Certificate::from_pem(read(ca)?));
     }

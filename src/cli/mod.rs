@@ -76,10 +76,20 @@ pub struct ServerArg {
     #[arg(long, global = true, env = "FLOORGATE_CA_FILE")]
     pub ca_file: Option<PathBuf>,
     /// Client certificate (PEM) for mutual TLS.
-    #[arg(long, global = true, env = "FLOORGATE_CERT_FILE", requires = "key_file")]
+    #[arg(
+        long,
+        global = true,
+        env = "FLOORGATE_CERT_FILE",
+        requires = "key_file"
+    )]
     pub cert_file: Option<PathBuf>,
     /// Client private key (PEM) for mutual TLS.
-    #[arg(long, global = true, env = "FLOORGATE_KEY_FILE", requires = "cert_file")]
+    #[arg(
+        long,
+        global = true,
+        env = "FLOORGATE_KEY_FILE",
+        requires = "cert_file"
+    )]
     pub key_file: Option<PathBuf>,
 }
 

@@ -244,7 +244,8 @@ impl Cx<'_> {
                     DeviceKind::Conveyor | DeviceKind::Lift => {
                         match crate::modbus::ModbusProfile::from_toml_str(&t) {
                             Ok(p) => {
-                                modbus_commands.insert(id.clone(), p.commands.keys().cloned().collect());
+                                modbus_commands
+                                    .insert(id.clone(), p.commands.keys().cloned().collect());
                             }
                             Err(errors) => self.err(
                                 &d.profile,
@@ -402,7 +403,11 @@ impl Cx<'_> {
                     devices.push(d.get_ref().clone());
                 }
                 let step_devices: Vec<&String> = if s.devices.is_empty() {
-                    site.devices.values().filter(|d| d.kind == s.device_kind).map(|d| &d.id).collect()
+                    site.devices
+                        .values()
+                        .filter(|d| d.kind == s.device_kind)
+                        .map(|d| &d.id)
+                        .collect()
                 } else {
                     devices.iter().collect()
                 };

@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::adapter::{Availability, DeviceAdapter, DeviceCommand, DeviceReport, ReportSink};
 use super::machine::{self, Effect, Input};
-use super::model::{now_unix_ms, DeviceKind, EventKind, Task, TaskSpec, TaskState, Step};
+use super::model::{now_unix_ms, DeviceKind, EventKind, Step, Task, TaskSpec, TaskState};
 use super::site::{DeviceSpec, Site};
 use crate::store::{Change, OutboxEntry, Store, StoreError, Ticket};
 

@@ -133,10 +133,7 @@ impl Store {
     /// Opens (or creates) the store in `dir` and starts its flusher. Must be
     /// called inside a tokio runtime.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        let db = sled::Config::new()
-            .path(dir)
-            .flush_every_ms(Some(500))
-            .open()?;
+        let db = open_db(dir)?;
         let tasks = db.open_tree("tasks")?;
         let events = db.open_tree("events")?;
         let outbox = db.open_tree("outbox")?;
@@ -387,6 +384,30 @@ impl Store {
     /// Size of the data directory on disk, in bytes.
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
         Ok(self.inner.db.size_on_disk()?)
+    }
+}
+
+/// Opens sled, waiting up to two seconds for the directory's file lock: a
+/// previous store in this process releases it only once sled's own flusher
+/// thread has let go of the database.
+fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
+    let mut tries = 0;
+    loop {
+        let config = sled::Config::new()
+            .path(dir)
+            .flush_every_ms(Some(500))
+            // The page cache, not the journal's size: sled's 1 GiB default
+            // does not fit an edge box next to its other services.
+            .cache_capacity(64 * 1024 * 1024);
+        match config.open() {
+            Err(sled::Error::Io(e))
+                if tries < 40 && e.to_string().contains("could not acquire lock") =>
+            {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            r => return Ok(r?),
+        }
     }
 }
 
