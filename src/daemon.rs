@@ -54,6 +54,8 @@ pub struct Gateway {
     server: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
     engine: tokio::task::JoinHandle<()>,
     edge: edge::Edge,
+    /// The AMR adapter, when the site has AMRs.
+    amr: Option<std::sync::Arc<crate::adapters::vda5050::Vda5050Adapter>>,
 }
 
 impl Gateway {
@@ -67,15 +69,48 @@ impl Gateway {
         let store = Store::open(&g.data_dir)
             .with_context(|| format!("opening the store in {}", g.data_dir.display()))?;
         let (sink, reports) = engine::runtime::report_channel();
+        let adapter_cx = crate::adapters::AdapterContext {
+            sink: sink.clone(),
+            metrics: edge.state.metrics.clone(),
+            readiness: edge.state.readiness.clone(),
+        };
         // One adapter per protocol family. A kind without an adapter never
         // comes online, and its tasks wait PLANNED.
-        let adapters: Vec<std::sync::Arc<dyn DeviceAdapter>> = vec![std::sync::Arc::new(
-            crate::adapters::modbus::ModbusAdapter::start(
+        let mut adapters: Vec<std::sync::Arc<dyn DeviceAdapter>> = vec![std::sync::Arc::new(
+            crate::adapters::modbus::ModbusAdapter::start(&cfg.site, &g.profiles_dir, &adapter_cx)?,
+        )];
+        let has_amrs = cfg
+            .site
+            .devices
+            .values()
+            .any(|d| d.kind == engine::model::DeviceKind::Amr);
+        let amr = if has_amrs {
+            let a = std::sync::Arc::new(crate::adapters::vda5050::Vda5050Adapter::start(
                 &cfg.site,
                 &g.profiles_dir,
-                sink.clone(),
-            )?,
-        )];
+                &g.mqtt,
+                &adapter_cx,
+            )?);
+            adapters.push(a.clone());
+            Some(a)
+        } else {
+            None
+        };
+        if cfg
+            .site
+            .devices
+            .values()
+            .any(|d| d.kind == engine::model::DeviceKind::Asrs)
+        {
+            adapters.push(std::sync::Arc::new(
+                crate::adapters::opcua::OpcUaAdapter::start(
+                    &cfg.site,
+                    &g.profiles_dir,
+                    &g.opcua.settings(&g.data_dir),
+                    &adapter_cx,
+                )?,
+            ));
+        }
         let (handle, engine) = engine::start(
             store.clone(),
             cfg.site.clone(),
@@ -83,6 +118,7 @@ impl Gateway {
             reports,
             EngineConfig {
                 max_unacked_events: g.max_unacked_events,
+                metrics: Some(edge.state.metrics.clone()),
                 ..EngineConfig::default()
             },
         )?;
@@ -117,7 +153,13 @@ impl Gateway {
             server,
             engine,
             edge,
+            amr,
         })
+    }
+
+    /// The AMR adapter (its counters), when the site has AMRs.
+    pub fn amr_adapter(&self) -> Option<&crate::adapters::vda5050::Vda5050Adapter> {
+        self.amr.as_deref()
     }
 
     /// The gRPC listener's address.
@@ -144,6 +186,10 @@ impl Gateway {
         }
         // The server owned the last engine handles; the engine loop ends.
         let _ = tokio::time::timeout(Duration::from_secs(2), self.engine).await;
+        // The AMRs keep their orders; a restarted gateway adopts them.
+        if let Some(amr) = self.amr.take() {
+            amr.close().await;
+        }
         self.store.flush().await?;
         self.edge.close().await;
         tracing::info!("stopped");

@@ -12,6 +12,7 @@
 //! * [`cli`] — the command line, including the operator's client commands.
 //! * [`admin`] — the admin HTTP listener: health, readiness, metrics.
 //! * [`notify`] — the systemd notify protocol (ready, watchdog, stopping).
+//! * [`opcua`] — OPC-UA for AS/RS: profiles and supervised client sessions.
 
 #![forbid(unsafe_code)]
 #![warn(missing_debug_implementations, rust_2018_idioms)]
@@ -26,5 +27,6 @@ pub mod daemon;
 pub mod engine;
 pub mod modbus;
 pub mod notify;
+pub mod opcua;
 pub mod store;
 pub mod vda5050;

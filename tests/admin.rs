@@ -105,15 +105,137 @@ async fn readyz_answers_503_naming_what_it_waits_for_until_every_condition_is_me
     assert_eq!(r.body, "ready\n");
 }
 
+async fn sim_plc(addr: Option<SocketAddr>) -> floorgate_sim::plc::SimPlc {
+    use floorgate_sim::plc::{Machine, SimPlc};
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("devices/conveyor-modbus.toml");
+    let profile = std::sync::Arc::new(floorgate::modbus::ModbusProfile::load(&path).unwrap());
+    let machine = Machine::conveyor(Duration::from_millis(200));
+    match addr {
+        Some(a) => SimPlc::start_on(a, profile, machine).await.unwrap(),
+        None => SimPlc::start(profile, machine).await.unwrap(),
+    }
+}
+
+/// The demo site with its conveyor PLC at `plc` and its AMRs' broker
+/// embedded (its threads live until the test process ends).
+async fn gateway_with_plc(data: &std::path::Path, plc: SocketAddr) -> floorgate::daemon::Gateway {
+    let broker = floorgate::broker::EmbeddedBroker::start()
+        .unwrap()
+        .addr()
+        .to_string();
+    let cfg = demo_config_edited(
+        data,
+        &[("FLOORGATE_MQTT_BROKER", broker.as_str())],
+        &[("127.0.0.1:5020", &plc.to_string())],
+    );
+    floorgate::daemon::Gateway::start(cfg, floorgate::daemon::RunOptions::default())
+        .await
+        .unwrap()
+}
+
+async fn until_status(addr: SocketAddr, path: &str, status: u16) -> Reply {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = get(addr, path).await;
+        if r.status == status || Instant::now() > deadline {
+            return r;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn readyz_waits_until_the_sites_plc_was_reached_once() {
+    // A free port with nothing listening yet.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let gw = gateway_with_plc(dir.path(), addr).await;
+    let admin = gw.admin_addr().unwrap();
+    assert_eq!(get(admin, "/healthz").await.status, 200);
+    let r = get(admin, "/readyz").await;
+    assert_eq!(r.status, 503);
+    assert!(r.body.contains("plc:conv-1"), "{}", r.body);
+    let _plc = sim_plc(Some(addr)).await;
+    let r = until_status(admin, "/readyz", 200).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    gw.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn metrics_move_with_an_end_to_end_conveyor_task() {
+    let plc = sim_plc(None).await;
+    plc.place_tote(7, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let gw = gateway_with_plc(dir.path(), plc.addr()).await;
+    let admin = gw.admin_addr().unwrap();
+    until_status(admin, "/readyz", 200).await;
+    let mut c = client(gw.addr()).await;
+    let before = get(admin, "/metrics").await.body;
+    assert_eq!(
+        sample(&before, "floorgate_commands_sent_total{kind=\"conveyor\"}"),
+        Some(0.0)
+    );
+    submit(
+        &mut c,
+        floorgate::api::pb::Task {
+            task_id: "T1".into(),
+            kind: floorgate::api::pb::TaskKind::Pick as i32,
+            quantity: 1,
+            load_id: "TOTE-7".into(),
+            source: "INBOUND-1".into(),
+            destination: "PICK-3".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let text = loop {
+        let text = get(admin, "/metrics").await.body;
+        if sample(&text, "floorgate_tasks{state=\"completed\"}") == Some(1.0)
+            || Instant::now() > deadline
+        {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    for (name, want) in [
+        ("floorgate_tasks{state=\"completed\"}", 1.0),
+        ("floorgate_commands_sent_total{kind=\"conveyor\"}", 1.0),
+        (
+            "floorgate_commands_acknowledged_total{kind=\"conveyor\"}",
+            1.0,
+        ),
+        ("floorgate_commands_failed_total{kind=\"conveyor\"}", 0.0),
+        ("floorgate_outbox_appended_total", 1.0),
+        ("floorgate_outbox_acked_total", 1.0),
+        (
+            "floorgate_step_duration_seconds_count{command=\"transfer\"}",
+            1.0,
+        ),
+        ("floorgate_device_available{device=\"conv-1\"}", 1.0),
+        ("floorgate_connection_up{endpoint=\"plc:conv-1\"}", 1.0),
+    ] {
+        assert_eq!(sample(&text, name), Some(want), "{name} in\n{text}");
+    }
+    assert!(sample(&text, "floorgate_events_appended_total").unwrap() >= 7.0);
+    gw.shutdown().await.unwrap();
+}
+
 #[tokio::test]
 async fn a_started_gateway_is_ready_on_its_admin_port() {
+    let plc = sim_plc(None).await;
     let dir = tempfile::tempdir().unwrap();
-    let gw = start(dir.path()).await;
+    let gw = gateway_with_plc(dir.path(), plc.addr()).await;
     let admin = gw
         .admin_addr()
         .expect("the admin listener is on by default");
     assert_eq!(get(admin, "/healthz").await.status, 200);
-    assert_eq!(get(admin, "/readyz").await.status, 200);
+    assert_eq!(until_status(admin, "/readyz", 200).await.status, 200);
     gw.shutdown().await.unwrap();
     assert!(
         TcpStream::connect(admin).await.is_err(),

@@ -304,3 +304,36 @@ async fn the_idle_amr_nearest_to_the_pickup_by_layout_distance_takes_the_step() 
     assert_eq!(second.device_id, "amr-2", "the nearest idle one");
     stop(r).await;
 }
+
+#[tokio::test]
+async fn a_cancel_pending_at_a_restart_is_carried_out_by_stopping_the_device_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = start(dir.path());
+    online(&r.sink, "amr-1");
+    r.engine.submit(spec("T1", 0)).await.unwrap();
+    let c = until(|| sent(&r).first().cloned()).await;
+    r.engine
+        .cancel("T1".into(), "withdrawn".into())
+        .await
+        .unwrap();
+    until(|| r.rec.stopped.lock().unwrap().first().cloned()).await;
+    // The gateway stops before the device confirmed the stop.
+    stop(r).await;
+
+    let r = start(dir.path());
+    let again = until(|| r.rec.stopped.lock().unwrap().first().cloned()).await;
+    assert_eq!(again.command_id, c.command_id);
+    assert!(sent(&r).is_empty(), "a cancelled command is not sent again");
+    r.sink.report(DeviceReport::Stopped {
+        command_id: c.command_id.clone(),
+    });
+    let t = until(|| {
+        r.store
+            .get_task("T1")
+            .unwrap()
+            .filter(|t| t.state == TaskState::Cancelled)
+    })
+    .await;
+    assert_eq!(t.reason, "withdrawn");
+    stop(r).await;
+}

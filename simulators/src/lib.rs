@@ -2,4 +2,5 @@
 //! for tests, benchmarks and `floorgate simulate`.
 
 pub mod amr;
+pub mod asrs;
 pub mod plc;

@@ -21,7 +21,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use super::AdapterError;
+use super::{AdapterContext, AdapterError};
 use crate::engine::adapter::{
     Availability, BoxFuture, DeviceAdapter, DeviceCommand, DeviceReport, ReportSink, TransportError,
 };
@@ -69,8 +69,9 @@ impl ModbusAdapter {
     pub fn start(
         site: &Site,
         profiles_dir: &Path,
-        sink: ReportSink,
+        cx: &AdapterContext,
     ) -> Result<ModbusAdapter, AdapterError> {
+        let sink = cx.sink.clone();
         let mut plcs = HashMap::new();
         for d in site.devices.values().filter(|d| KINDS.contains(&d.kind)) {
             let err = |message: String| AdapterError::Device {
@@ -87,7 +88,15 @@ impl ModbusAdapter {
                     .map_err(|e| err(format!("profile {}: {e}", path.display())))?,
             );
             let client = ModbusClient::spawn(addr, profile.clone());
-            watch_availability(d.id.clone(), client.clone(), sink.clone());
+            let endpoint = format!("plc:{}", d.id);
+            let reached = cx.readiness.require(endpoint.clone());
+            let metrics = cx.metrics.clone();
+            watch_availability(d.id.clone(), client.clone(), sink.clone(), move |up| {
+                metrics.set_connection_up(&endpoint, up);
+                if up {
+                    reached.met();
+                }
+            });
             plcs.insert(
                 d.id.clone(),
                 Plc {
@@ -265,13 +274,20 @@ impl DeviceAdapter for ModbusAdapter {
 }
 
 /// Reports the PLC online while connected, in fault while its state is
-/// named `fault` or `estop`, offline otherwise.
-fn watch_availability(device_id: String, client: ModbusClient, sink: ReportSink) {
+/// named `fault` or `estop`, offline otherwise; tells `on_link` whether the
+/// link is up at every change.
+fn watch_availability(
+    device_id: String,
+    client: ModbusClient,
+    sink: ReportSink,
+    on_link: impl Fn(bool) + Send + 'static,
+) {
     tokio::spawn(async move {
         let mut link = client.link();
         let mut status = client.status();
         let mut last: Option<(Availability, String)> = None;
         loop {
+            on_link(matches!(&*link.borrow(), LinkState::Connected { .. }));
             let (availability, reason) = match &*link.borrow_and_update() {
                 LinkState::Connected { .. } => match &*status.borrow_and_update() {
                     Some(s) if matches!(s.state_name.as_deref(), Some("fault" | "estop")) => (

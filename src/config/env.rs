@@ -5,7 +5,13 @@ use super::types::GatewaySection;
 
 /// The variables read, each overriding the `[gateway]` field of the same
 /// name in lower case.
-pub const VARS: [&str; 13] = [
+pub const VARS: [&str; 19] = [
+    "FLOORGATE_OPCUA_SECURITY_POLICY",
+    "FLOORGATE_OPCUA_SECURITY_MODE",
+    "FLOORGATE_OPCUA_CLIENT_CERT",
+    "FLOORGATE_OPCUA_CLIENT_KEY",
+    "FLOORGATE_OPCUA_PKI_DIR",
+    "FLOORGATE_OPCUA_ACCEPT_UNTRUSTED",
     "FLOORGATE_GRPC_PLAINTEXT",
     "FLOORGATE_GRPC_TLS_CERT",
     "FLOORGATE_GRPC_TLS_KEY",
@@ -79,6 +85,35 @@ pub fn apply(
                 .parse()
                 .map(|n| g.max_unacked_events = n)
                 .map_err(|e| format!("{v:?} is not a count: {e}")),
+            "FLOORGATE_OPCUA_SECURITY_POLICY" => match v.as_str() {
+                "None" => Ok(crate::opcua::Policy::None),
+                "Basic256Sha256" => Ok(crate::opcua::Policy::Basic256Sha256),
+                _ => Err(format!("{v:?} is not None or Basic256Sha256")),
+            }
+            .map(|p| g.opcua.security_policy = p),
+            "FLOORGATE_OPCUA_SECURITY_MODE" => match v.as_str() {
+                "None" => Ok(crate::opcua::Mode::None),
+                "Sign" => Ok(crate::opcua::Mode::Sign),
+                "SignAndEncrypt" => Ok(crate::opcua::Mode::SignAndEncrypt),
+                _ => Err(format!("{v:?} is not None, Sign or SignAndEncrypt")),
+            }
+            .map(|m| g.opcua.security_mode = m),
+            "FLOORGATE_OPCUA_CLIENT_CERT" => {
+                g.opcua.client_certificate = Some(v.into());
+                Ok(())
+            }
+            "FLOORGATE_OPCUA_CLIENT_KEY" => {
+                g.opcua.client_private_key = Some(v.into());
+                Ok(())
+            }
+            "FLOORGATE_OPCUA_PKI_DIR" => {
+                g.opcua.pki_dir = Some(v.into());
+                Ok(())
+            }
+            "FLOORGATE_OPCUA_ACCEPT_UNTRUSTED" => v
+                .parse()
+                .map(|b| g.opcua.accept_untrusted_server_certs = b)
+                .map_err(|_| format!("{v:?} is not true or false")),
             "FLOORGATE_ADMIN_LISTEN" => {
                 super::types::parse_admin_listen(&v).map(|a| g.admin_listen = a)
             }

@@ -121,6 +121,12 @@ pub fn load_str(
         tls.key_file = base.join(&tls.key_file);
         tls.client_ca_file = tls.client_ca_file.as_ref().map(|f| base.join(f));
     }
+    {
+        let o = &mut gateway.opcua;
+        o.client_certificate = o.client_certificate.as_ref().map(|f| base.join(f));
+        o.client_private_key = o.client_private_key.as_ref().map(|f| base.join(f));
+        o.pki_dir = o.pki_dir.as_ref().map(|f| base.join(f));
+    }
     cx.check_grpc_security(&gateway);
     let site = cx.validate(&file, &gateway);
     if cx.errors.is_empty() {
@@ -210,7 +216,7 @@ impl Cx<'_> {
             name: file.site.name.clone(),
             ..Site::default()
         };
-        // Command names each Modbus device's profile knows.
+        // Command names each Modbus or AS/RS device's profile knows.
         let mut modbus_commands: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for (i, d) in file.devices.iter().enumerate() {
             let id = d.id.get_ref();
@@ -240,41 +246,75 @@ impl Cx<'_> {
                         profile_path.display()
                     ),
                 ),
-                Ok(t) => match d.kind.get_ref() {
-                    DeviceKind::Conveyor | DeviceKind::Lift => {
-                        match crate::modbus::ModbusProfile::from_toml_str(&t) {
-                            Ok(p) => {
-                                modbus_commands
-                                    .insert(id.clone(), p.commands.keys().cloned().collect());
+                Ok(t) => {
+                    match d.kind.get_ref() {
+                        DeviceKind::Conveyor | DeviceKind::Lift => {
+                            match crate::modbus::ModbusProfile::from_toml_str(&t) {
+                                Ok(p) => {
+                                    modbus_commands
+                                        .insert(id.clone(), p.commands.keys().cloned().collect());
+                                }
+                                Err(errors) => self.err(
+                                    &d.profile,
+                                    format!("devices[{i}].profile"),
+                                    format!("profile {}: {errors}", profile_path.display()),
+                                ),
                             }
-                            Err(errors) => self.err(
-                                &d.profile,
-                                format!("devices[{i}].profile"),
-                                format!("profile {}: {errors}", profile_path.display()),
-                            ),
+                            if d.address.parse::<std::net::SocketAddr>().is_err() {
+                                self.err(
+                                    &d.id,
+                                    format!("devices[{i}].address"),
+                                    format!("{:?} is not host:port of the PLC", d.address),
+                                );
+                            }
                         }
-                        if d.address.parse::<std::net::SocketAddr>().is_err() {
-                            self.err(
+                        DeviceKind::Asrs => {
+                            match crate::opcua::AsrsProfile::from_toml_str(&t) {
+                                Ok(p) => {
+                                    modbus_commands
+                                        .insert(id.clone(), p.commands.keys().cloned().collect());
+                                }
+                                Err(errors) => self.err(
+                                    &d.profile,
+                                    format!("devices[{i}].profile"),
+                                    format!("profile {}: {errors}", profile_path.display()),
+                                ),
+                            }
+                            if !d.address.starts_with("opc.tcp://") {
+                                self.err(
                                 &d.id,
                                 format!("devices[{i}].address"),
-                                format!("{:?} is not host:port of the PLC", d.address),
+                                format!("{:?} is not an opc.tcp:// URL of the AS/RS's OPC-UA server", d.address),
                             );
+                            }
+                            let reported = self.errors.iter().any(|e| e.field == "gateway.opcua");
+                            if let (Err(e), false) =
+                                (gateway.opcua.settings(&gateway.data_dir).check(), reported)
+                            {
+                                self.errors.push(ConfigError {
+                                    file: self.path.to_path_buf(),
+                                    line: 0,
+                                    column: 0,
+                                    field: "gateway.opcua".into(),
+                                    message: e,
+                                });
+                            }
+                        }
+                        _ => {
+                            if let Err(e) = t.parse::<toml::Table>() {
+                                self.err(
+                                    &d.profile,
+                                    format!("devices[{i}].profile"),
+                                    format!(
+                                        "profile {} is not valid TOML: {}",
+                                        profile_path.display(),
+                                        e.message()
+                                    ),
+                                );
+                            }
                         }
                     }
-                    _ => {
-                        if let Err(e) = t.parse::<toml::Table>() {
-                            self.err(
-                                &d.profile,
-                                format!("devices[{i}].profile"),
-                                format!(
-                                    "profile {} is not valid TOML: {}",
-                                    profile_path.display(),
-                                    e.message()
-                                ),
-                            );
-                        }
-                    }
-                },
+                }
             }
             site.devices.insert(
                 id.clone(),

@@ -62,6 +62,8 @@ pub struct GatewaySection {
     pub admin_listen: Option<SocketAddr>,
     /// The site's MQTT broker, through which the AMRs are reached.
     pub mqtt: MqttSection,
+    /// How the AS/RS OPC-UA sessions are secured.
+    pub opcua: OpcUaSection,
 }
 
 /// Parses `admin_listen`: a socket address, or `"off"` / `""` for none.
@@ -92,6 +94,7 @@ impl Default for GatewaySection {
             max_unacked_events: 5_000_000,
             admin_listen: Some("127.0.0.1:9464".parse().expect("valid default")),
             mqtt: MqttSection::default(),
+            opcua: OpcUaSection::default(),
         }
     }
 }
@@ -210,4 +213,47 @@ pub struct GrpcTls {
     /// (mutual TLS). Env: `FLOORGATE_GRPC_TLS_CLIENT_CA`.
     #[serde(default)]
     pub client_ca_file: Option<PathBuf>,
+}
+
+/// `[gateway.opcua]`: message security of every AS/RS session. Paths are
+/// relative to the site file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OpcUaSection {
+    /// `None` (default) or `Basic256Sha256`. Env:
+    /// `FLOORGATE_OPCUA_SECURITY_POLICY`.
+    pub security_policy: crate::opcua::Policy,
+    /// `None` (default), `Sign` or `SignAndEncrypt`; must match the policy.
+    /// Env: `FLOORGATE_OPCUA_SECURITY_MODE`.
+    pub security_mode: crate::opcua::Mode,
+    /// The gateway's application instance certificate (DER). Env:
+    /// `FLOORGATE_OPCUA_CLIENT_CERT`.
+    pub client_certificate: Option<PathBuf>,
+    /// Its private key (PEM). Env: `FLOORGATE_OPCUA_CLIENT_KEY`.
+    pub client_private_key: Option<PathBuf>,
+    /// The trust list: `trusted/` holds the server certificates (DER) the
+    /// gateway trusts, refused ones are copied to `rejected/`. Default:
+    /// `opcua-pki` in the data directory. Env: `FLOORGATE_OPCUA_PKI_DIR`.
+    pub pki_dir: Option<PathBuf>,
+    /// Trust a server certificate that is not in the trust list. Off by
+    /// default; a site must opt in explicitly. Env:
+    /// `FLOORGATE_OPCUA_ACCEPT_UNTRUSTED` (`true`/`false`).
+    pub accept_untrusted_server_certs: bool,
+}
+
+impl OpcUaSection {
+    /// The protocol layer's settings; `data_dir` holds the default trust list.
+    pub fn settings(&self, data_dir: &std::path::Path) -> crate::opcua::SecuritySettings {
+        crate::opcua::SecuritySettings {
+            policy: self.security_policy,
+            mode: self.security_mode,
+            certificate: self.client_certificate.clone(),
+            private_key: self.client_private_key.clone(),
+            pki_dir: self
+                .pki_dir
+                .clone()
+                .unwrap_or_else(|| data_dir.join("opcua-pki")),
+            accept_untrusted_server_certs: self.accept_untrusted_server_certs,
+        }
+    }
 }

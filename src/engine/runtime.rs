@@ -30,6 +30,9 @@ pub struct EngineConfig {
     pub max_unacked_events: u64,
     /// Attempts to put a command on the wire before its step fails.
     pub send_attempts: u32,
+    /// Where commands sent / acknowledged / failed, the outbox's
+    /// appended/acked pair and step durations are counted.
+    pub metrics: Option<crate::admin::Metrics>,
 }
 
 impl Default for EngineConfig {
@@ -37,6 +40,7 @@ impl Default for EngineConfig {
         EngineConfig {
             max_unacked_events: 5_000_000,
             send_attempts: 5,
+            metrics: None,
         }
     }
 }
@@ -192,6 +196,7 @@ pub fn start(
         open: HashMap::new(),
         commands: HashMap::new(),
         last_seq: 0,
+        dispatched_at: HashMap::new(),
     };
     engine.recover()?;
     let join = tokio::spawn(engine.run(rx, reports, internal_rx));
@@ -212,6 +217,9 @@ struct Engine {
     commands: HashMap<String, OutboxEntry>,
     /// The newest seq this loop has written (it is the only writer).
     last_seq: u64,
+    /// When each command in the outbox was dispatched (this run), for the
+    /// step-duration histogram.
+    dispatched_at: HashMap<String, std::time::Instant>,
 }
 
 impl Engine {
@@ -246,12 +254,28 @@ impl Engine {
         mut reports: mpsc::UnboundedReceiver<DeviceReport>,
         mut internal: mpsc::UnboundedReceiver<DeviceReport>,
     ) {
-        // Re-send what was in flight when the gateway stopped.
-        let inflight: Vec<DeviceCommand> =
-            self.commands.values().map(|e| e.command.clone()).collect();
+        // Re-send what was in flight when the gateway stopped, in its
+        // original order; a command whose task was being cancelled is
+        // re-sent and stopped again, so the device ends in the cancel.
+        let mut inflight: Vec<(DeviceCommand, bool)> = self
+            .commands
+            .values()
+            .map(|e| {
+                let cancelling = self
+                    .open
+                    .get(&e.task_id)
+                    .is_some_and(|t| t.cancel_requested.is_some());
+                (e.command.clone(), cancelling)
+            })
+            .collect();
+        inflight.sort_by_key(|(c, _)| c.sequence);
         let ticket = self.store.current_ticket();
-        for c in inflight {
-            self.send(c, ticket);
+        for (c, cancelling) in inflight {
+            if cancelling {
+                self.stop(c);
+            } else {
+                self.send(c, ticket);
+            }
         }
         self.schedule();
         let mut reporting = true;
@@ -395,7 +419,7 @@ impl Engine {
         let id = task.spec.task_id.clone();
         let mut change = Change {
             task: Some(task.clone()),
-            events: tr.events.into_iter().map(|k| (id.clone(), k)).collect(),
+            events: tr.events.iter().map(|k| (id.clone(), k.clone())).collect(),
             ..Change::default()
         };
         let mut stops = Vec::new();
@@ -409,6 +433,7 @@ impl Engine {
             }
         }
         let ticket = self.commit(change)?;
+        self.observe(&task, &tr.events);
         for effect in tr.effects {
             if let Effect::ReleaseDevice { device_id } = effect {
                 let cid = command_id(&id, step_of(&task, &device_id));
@@ -485,11 +510,15 @@ impl Engine {
             tracing::warn!(%device_id, "report from a device the site file does not name; ignored");
             return;
         };
-        if d.availability == availability {
-            return;
-        }
+        // The reason is always current for GetDevice; the journal records
+        // only changes of availability (a reconnecting PLC's errors would
+        // otherwise fill it).
+        let changed = d.availability != availability;
         d.availability = availability;
         d.reason = reason.clone();
+        if !changed {
+            return;
+        }
         let kind = match availability {
             Availability::Online => EventKind::DeviceOnline {
                 device_id: device_id.clone(),
@@ -609,11 +638,12 @@ impl Engine {
         };
         let ticket = self.commit(Change {
             task: Some(probe.clone()),
-            events: tr.events.into_iter().map(|k| (id.clone(), k)).collect(),
+            events: tr.events.iter().map(|k| (id.clone(), k.clone())).collect(),
             outbox_put: vec![entry.clone()],
             ..Change::default()
         })?;
         debug_assert_eq!(self.last_seq, dispatch_seq);
+        self.observe(&probe, &tr.events);
         self.open.insert(id.clone(), probe);
         self.commands.insert(command.command_id.clone(), entry);
         if let Some(d) = self.devices.get_mut(&device_id) {
@@ -625,6 +655,44 @@ impl Engine {
         }
         self.send(command, ticket);
         Ok(())
+    }
+
+    /// Counts what a committed change did to its task's steps.
+    fn observe(&mut self, task: &Task, events: &[EventKind]) {
+        let Some(m) = &self.config.metrics else {
+            return;
+        };
+        for e in events {
+            let r = match e {
+                EventKind::StepDispatched(r) => {
+                    m.command_sent(task.steps[r.step_index as usize].device_kind);
+                    m.outbox_appended();
+                    self.dispatched_at.insert(
+                        command_id(&task.spec.task_id, r.step_index),
+                        std::time::Instant::now(),
+                    );
+                    continue;
+                }
+                EventKind::StepAcknowledged(r) => {
+                    m.command_acknowledged(task.steps[r.step_index as usize].device_kind);
+                    continue;
+                }
+                EventKind::StepFailed(r) => {
+                    m.command_failed(task.steps[r.step_index as usize].device_kind);
+                    r
+                }
+                EventKind::StepCompleted(r) | EventKind::StepCancelled(r) => r,
+                _ => continue,
+            };
+            // The step ended: its outbox entry went in the same change.
+            m.outbox_acked();
+            if let Some(t) = self
+                .dispatched_at
+                .remove(&command_id(&task.spec.task_id, r.step_index))
+            {
+                m.observe_step(&r.command, t.elapsed());
+            }
+        }
     }
 
     /// Sends a command once its outbox entry is durable, retrying transport
@@ -671,10 +739,22 @@ impl Engine {
         let Some(adapter) = self.adapters.get(&command.device_kind).cloned() else {
             return;
         };
+        let attempts = self.config.send_attempts.max(1);
         tokio::spawn(async move {
-            if let Err(e) = adapter.stop(command.clone()).await {
-                tracing::warn!(command_id = %command.command_id, error = %e, "stopping a command failed");
+            let mut backoff = Duration::from_millis(200);
+            for attempt in 1..=attempts {
+                match adapter.stop(command.clone()).await {
+                    Ok(()) => return,
+                    Err(e) => {
+                        tracing::warn!(command_id = %command.command_id, attempt, error = %e, "stopping a command failed");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                    }
+                }
             }
+            // The task stays cancelling until the device reports the
+            // command's end; an operator sees why in the log and on the
+            // device.
         });
     }
 

@@ -7,7 +7,7 @@ use floorgate::vda5050::{
     decode, encode, Connection, ConnectionState, InstantActions, ProtocolVersion, Qos, State,
     TopicConfig, TopicKind,
 };
-use rumqttc::{AsyncClient, Event, EventLoop, LastWill, MqttOptions, Packet, QoS};
+use rumqttc::{AsyncClient, ConnectionError, Event, LastWill, MqttOptions, Packet, QoS};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
@@ -240,9 +240,21 @@ fn qos(q: Qos) -> QoS {
     }
 }
 
+/// One connection. rumqttc's `EventLoop::poll` is not cancel-safe while it connects (a
+/// dropped poll drops the half-open connection, and the broker publishes the last will), so
+/// the event loop runs in a task of its own and its events come through a channel, which the
+/// robot's `select!` can wait on safely.
 struct Link {
     client: AsyncClient,
-    events: EventLoop,
+    events: mpsc::UnboundedReceiver<Result<Event, ConnectionError>>,
+    poller: JoinHandle<()>,
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        // Dropping the event loop closes the socket without a DISCONNECT packet.
+        self.poller.abort();
+    }
 }
 
 fn connect(robot: &Mutex<Robot>, cfg: &FleetConfig) -> Link {
@@ -262,8 +274,25 @@ fn connect(robot: &Mutex<Robot>, cfg: &FleetConfig) -> Link {
     opts.set_keep_alive(cfg.keep_alive)
         .set_max_packet_size(1 << 20, 1 << 20)
         .set_last_will(LastWill::new(topic, encode(&will), QoS::AtLeastOnce, true));
-    let (client, events) = AsyncClient::new(opts, 256);
-    Link { client, events }
+    let (client, mut eventloop) = AsyncClient::new(opts, 256);
+    let (tx, events) = mpsc::unbounded_channel();
+    let poller = tokio::spawn(async move {
+        loop {
+            let event = eventloop.poll().await;
+            let failed = event.is_err();
+            if tx.send(event).is_err() {
+                return;
+            }
+            if failed {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    });
+    Link {
+        client,
+        events,
+        poller,
+    }
 }
 
 async fn run(
@@ -288,7 +317,7 @@ async fn run(
     loop {
         let polled = async {
             match link.as_mut() {
-                Some(l) => Some(l.events.poll().await),
+                Some(l) => l.events.recv().await,
                 None => std::future::pending().await,
             }
         };
@@ -328,7 +357,6 @@ async fn run(
                 Some(Err(e)) => {
                     tracing::debug!(robot = %serial, error = %e, "mqtt connection error");
                     online = false;
-                    tokio::time::sleep(Duration::from_millis(200)).await;
                 }
                 None => {}
             },
@@ -359,7 +387,7 @@ async fn run(
                             let _ = l.client.try_publish(topic(TopicKind::Connection), QoS::AtLeastOnce, true, encode(&msg));
                             let _ = l.client.try_disconnect();
                             let drain = async {
-                                while let Ok(ev) = l.events.poll().await {
+                                while let Some(Ok(ev)) = l.events.recv().await {
                                     if matches!(ev, Event::Outgoing(rumqttc::Outgoing::Disconnect)) {
                                         break;
                                     }

@@ -1,0 +1,377 @@
+//! AMRs over VDA 5050 (2.0 and 2.1) and MQTT: floorgate as the robots' master control,
+//! behind the engine's [`DeviceAdapter`].
+//!
+//! * One MQTT client for the whole fleet ([`link`]), subscribed to the `state`,
+//!   `connection` and `factsheet` topics of every AMR in the site file. The client
+//!   reconnects by itself; while the broker is away every robot is offline.
+//! * A device's `address` is `manufacturer/serialNumber`, or the serial number alone with
+//!   the manufacturer from its profile (`devices/<profile>.toml`, which also gives the
+//!   protocol version, topics, base length and supported actions).
+//! * Each robot is a [`robot::Robot`]: a state machine without IO that turns messages,
+//!   commands and time into messages to publish and reports (its `//!` note walks a
+//!   command's life: order, re-send until echoed, updates, completion, cancel, restart).
+//! * [`plan`] builds the order of a `transport` command on the site's layout, with an
+//!   order id derived from the command id, so a re-send after a restart is the same order.
+//! * Incoming payloads that do not decode (malformed JSON, a wrong type, an unknown enum
+//!   value, an unsupported version) are counted ([`Vda5050Adapter::malformed_messages`]),
+//!   logged with the robot's device id, and ignored.
+//! * Publishing happens under the fleet lock with `try_publish`, so the messages of one
+//!   robot leave in the order they were decided (an update never overtakes a re-send of
+//!   the message before it).
+//!
+//! `send` takes the command and returns at once: the order goes out as soon as the robot's
+//! state is known, and is re-sent until echoed. A robot that is not reachable within
+//! `offline_timeout_secs` fails the step; that is also what happens while the broker is down.
+
+mod link;
+pub mod plan;
+pub mod robot;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use super::{AdapterContext, AdapterError};
+use crate::admin::{Condition, Metrics};
+use crate::config::MqttSection;
+use crate::engine::adapter::{BoxFuture, DeviceAdapter, DeviceCommand, ReportSink, TransportError};
+use crate::engine::model::DeviceKind;
+use crate::engine::site::Site;
+use crate::vda5050::codec::check_version;
+use crate::vda5050::topic::check_level;
+use crate::vda5050::{decode, AmrProfile, Connection, DecodeError, Factsheet, State, TopicKind};
+use robot::{Out, Robot, Timing};
+
+const KINDS: [DeviceKind; 1] = [DeviceKind::Amr];
+
+/// The endpoint name of the broker in readiness and `floorgate_connection_up`.
+pub const BROKER_ENDPOINT: &str = "mqtt:broker";
+
+/// The adapter for every AMR of the site.
+pub struct Vda5050Adapter {
+    shared: Arc<Shared>,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Vda5050Adapter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vda5050Adapter")
+            .field("robots", &self.shared.lock().robots.len())
+            .finish()
+    }
+}
+
+/// What the link task, the ticker and the adapter share.
+struct Shared {
+    core: Mutex<Fleet>,
+    client: rumqttc::AsyncClient,
+    sink: ReportSink,
+    metrics: Metrics,
+    /// Met the first time the broker is reached.
+    reached: Condition,
+    malformed: AtomicU64,
+    closing: AtomicBool,
+}
+
+/// The robots, and which topic belongs to whom.
+struct Fleet {
+    robots: Vec<Robot>,
+    by_device: HashMap<String, usize>,
+    by_topic: HashMap<String, (usize, TopicKind)>,
+}
+
+impl Vda5050Adapter {
+    /// Connects to the broker of `mqtt` and follows every AMR of `site`, with profiles from
+    /// `profiles_dir`. Must be called inside a tokio runtime.
+    pub fn start(
+        site: &Site,
+        profiles_dir: &Path,
+        mqtt: &MqttSection,
+        cx: &AdapterContext,
+    ) -> Result<Vda5050Adapter, AdapterError> {
+        let timing = Timing {
+            resend: Duration::from_millis(mqtt.resend_interval_ms.max(10)),
+            offline_timeout: Duration::from_secs(mqtt.offline_timeout_secs),
+        };
+        if site.layout.is_none() {
+            tracing::warn!("the site file has no [layout]: AMR commands will fail");
+        }
+        let mut profiles: HashMap<String, Arc<AmrProfile>> = HashMap::new();
+        let mut fleet = Fleet {
+            robots: Vec::new(),
+            by_device: HashMap::new(),
+            by_topic: HashMap::new(),
+        };
+        for d in site.devices.values().filter(|d| d.kind == DeviceKind::Amr) {
+            let err = |message: String| AdapterError::Device {
+                device: d.id.clone(),
+                message,
+            };
+            let profile = match profiles.get(&d.profile) {
+                Some(p) => p.clone(),
+                None => {
+                    let path = profiles_dir.join(format!("{}.toml", d.profile));
+                    let p = Arc::new(AmrProfile::load(&path).map_err(|e| err(e.to_string()))?);
+                    profiles.insert(d.profile.clone(), p.clone());
+                    p
+                }
+            };
+            let (manufacturer, serial) = parse_address(&d.address, &profile).map_err(err)?;
+            let robot = Robot::new(
+                &d.id,
+                &manufacturer,
+                &serial,
+                profile,
+                site.layout.clone(),
+                timing,
+            );
+            let index = fleet.robots.len();
+            for kind in [
+                TopicKind::State,
+                TopicKind::Connection,
+                TopicKind::Factsheet,
+            ] {
+                if let Some((other, _)) = fleet.by_topic.insert(robot.topic(kind), (index, kind)) {
+                    return Err(err(format!(
+                        "same manufacturer and serial number as {}",
+                        fleet.robots[other].device_id()
+                    )));
+                }
+            }
+            fleet.by_device.insert(d.id.clone(), index);
+            fleet.robots.push(robot);
+        }
+        let subscriptions = fleet
+            .robots
+            .iter()
+            .flat_map(Robot::subscriptions)
+            .collect::<Vec<_>>();
+        let (client, events) =
+            link::connect(mqtt, fleet.robots.len()).map_err(|message| AdapterError::Broker {
+                broker: mqtt.broker.clone(),
+                message,
+            })?;
+        let shared = Arc::new(Shared {
+            core: Mutex::new(fleet),
+            client,
+            sink: cx.sink.clone(),
+            metrics: cx.metrics.clone(),
+            reached: cx.readiness.require(BROKER_ENDPOINT),
+            malformed: AtomicU64::new(0),
+            closing: AtomicBool::new(false),
+        });
+        let tick = (timing.resend / 4).clamp(Duration::from_millis(20), Duration::from_millis(250));
+        let tasks = vec![
+            tokio::spawn(link::run(
+                shared.clone(),
+                events,
+                subscriptions,
+                mqtt.broker.clone(),
+            )),
+            tokio::spawn(tick_loop(shared.clone(), tick)),
+        ];
+        Ok(Vda5050Adapter {
+            shared,
+            tasks: Mutex::new(tasks),
+        })
+    }
+
+    /// Incoming messages that could not be decoded, from all robots.
+    pub fn malformed_messages(&self) -> u64 {
+        self.shared.malformed.load(Ordering::Relaxed)
+    }
+
+    /// Incoming messages from `device_id` that could not be decoded.
+    pub fn malformed_messages_from(&self, device_id: &str) -> Option<u64> {
+        let core = self.shared.lock();
+        core.by_device
+            .get(device_id)
+            .map(|&i| core.robots[i].malformed)
+    }
+
+    /// Disconnects from the broker and stops the adapter's tasks.
+    pub async fn close(&self) {
+        self.shared.closing.store(true, Ordering::SeqCst);
+        let _ = self.shared.client.try_disconnect();
+        let tasks: Vec<_> =
+            std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut tasks = tasks.into_iter();
+        if let Some(link) = tasks.next() {
+            let abort = link.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(1), link)
+                .await
+                .is_err()
+            {
+                abort.abort();
+            }
+        }
+        for t in tasks {
+            t.abort();
+        }
+    }
+}
+
+impl Drop for Vda5050Adapter {
+    fn drop(&mut self) {
+        for t in self
+            .tasks
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
+            t.abort();
+        }
+    }
+}
+
+/// `manufacturer/serialNumber`, or a serial number with the profile's manufacturer.
+pub fn parse_address(address: &str, profile: &AmrProfile) -> Result<(String, String), String> {
+    let (manufacturer, serial) = match address.split_once('/') {
+        Some((m, s)) => (m, s),
+        None => (profile.manufacturer.as_str(), address),
+    };
+    for level in [manufacturer, serial] {
+        check_level(level).map_err(|_| {
+            format!("address {address:?} is not `manufacturer/serialNumber` or `serialNumber` (no '/', '+', '#', '$', not empty)")
+        })?;
+    }
+    Ok((manufacturer.to_string(), serial.to_string()))
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Fleet> {
+        // A panic while holding the lock is a bug; the fleet's state stays usable.
+        self.core.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` on the fleet and carries out what it decided, under the lock.
+    fn with_fleet<T>(&self, f: impl FnOnce(&mut Fleet, Instant, &mut Vec<Out>) -> T) -> T {
+        let mut core = self.lock();
+        let mut out = Vec::new();
+        let result = f(&mut core, Instant::now(), &mut out);
+        for o in out {
+            match o {
+                Out::Publish {
+                    topic,
+                    qos,
+                    payload,
+                } => {
+                    if let Err(e) = self
+                        .client
+                        .try_publish(&topic, link::qos(qos), false, payload)
+                    {
+                        tracing::warn!(%topic, error = %e, "could not queue an MQTT message");
+                    }
+                }
+                Out::Report(r) => self.sink.report(r),
+            }
+        }
+        result
+    }
+
+    fn on_publish(&self, topic: &str, payload: &[u8]) {
+        self.with_fleet(|fleet, now, out| {
+            let Some(&(i, kind)) = fleet.by_topic.get(topic) else {
+                return;
+            };
+            let robot = &mut fleet.robots[i];
+            if payload.is_empty() {
+                // A retained message being cleared.
+                return;
+            }
+            let outcome = match kind {
+                TopicKind::State => decode::<State>(payload).and_then(|s| {
+                    check_version(&s.header.version)?;
+                    robot.on_state(s, now, out);
+                    Ok(())
+                }),
+                TopicKind::Connection => decode::<Connection>(payload).and_then(|c| {
+                    check_version(&c.header.version)?;
+                    robot.on_connection(c, now, out);
+                    Ok(())
+                }),
+                TopicKind::Factsheet => decode::<Factsheet>(payload).map(|f| robot.on_factsheet(f)),
+                _ => Ok(()),
+            };
+            if let Err(e) = outcome {
+                self.count_malformed(robot, kind, &e);
+            }
+        });
+    }
+
+    fn count_malformed(&self, robot: &mut Robot, kind: TopicKind, e: &DecodeError) {
+        robot.malformed += 1;
+        self.malformed.fetch_add(1, Ordering::Relaxed);
+        self.metrics.telemetry_dropped("malformed_vda5050");
+        tracing::warn!(device_id = %robot.device_id(), topic = %kind, error = %e,
+            "ignored a message that is not valid VDA 5050");
+    }
+
+    fn on_broker(&self, up: bool) {
+        self.metrics.set_connection_up(BROKER_ENDPOINT, up);
+        if up {
+            self.reached.met();
+        }
+        self.with_fleet(|fleet, now, out| {
+            for r in &mut fleet.robots {
+                r.on_broker(up, now, out);
+            }
+        });
+    }
+
+    fn with_robot(
+        &self,
+        device_id: &str,
+        f: impl FnOnce(&mut Robot, Instant, &mut Vec<Out>),
+    ) -> Result<(), TransportError> {
+        self.with_fleet(|fleet, now, out| {
+            let &i = fleet
+                .by_device
+                .get(device_id)
+                .ok_or_else(|| TransportError {
+                    device_id: device_id.to_string(),
+                    message: "not an AMR of this site".into(),
+                })?;
+            f(&mut fleet.robots[i], now, out);
+            Ok(())
+        })
+    }
+}
+
+async fn tick_loop(shared: Arc<Shared>, period: Duration) {
+    let mut every = tokio::time::interval(period);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        shared.with_fleet(|fleet, now, out| {
+            for r in &mut fleet.robots {
+                r.tick(now, out);
+            }
+        });
+    }
+}
+
+impl DeviceAdapter for Vda5050Adapter {
+    fn kinds(&self) -> &[DeviceKind] {
+        &KINDS
+    }
+
+    fn send(&self, c: DeviceCommand) -> BoxFuture<'_, Result<(), TransportError>> {
+        Box::pin(async move {
+            let device_id = c.device_id.clone();
+            self.shared
+                .with_robot(&device_id, |r, now, out| r.send(c, now, out))
+        })
+    }
+
+    fn stop(&self, c: DeviceCommand) -> BoxFuture<'_, Result<(), TransportError>> {
+        Box::pin(async move {
+            self.shared
+                .with_robot(&c.device_id, |r, now, out| r.stop(&c, now, out))
+        })
+    }
+}

@@ -1,0 +1,252 @@
+//! The order of a command: planning or adopting it, re-sending it until echoed, releasing
+//! the horizon by updates, and reading the robot's state for acknowledgement, completion and
+//! failure (see the parent module's note).
+
+use std::time::Instant;
+
+use super::{describe_error, Cancel, Out, Robot, REJECTIONS};
+use crate::adapters::vda5050::plan::{self, Transport};
+use crate::engine::adapter::{DeviceCommand, DeviceReport};
+use crate::vda5050::{encode, ActionStatus, State, TopicKind};
+
+#[derive(Debug)]
+pub(super) struct Job {
+    pub(super) command: DeviceCommand,
+    pub(super) order: Option<Active>,
+    pub(super) stopping: bool,
+    pub(super) acked: bool,
+}
+
+#[derive(Debug)]
+pub(super) struct Active {
+    pub(super) t: Transport,
+    /// Sequence id of the first node of the current message.
+    pub(super) msg_start_seq: u32,
+    /// When the current message was last published (`None`: never).
+    pub(super) last_sent: Option<Instant>,
+    /// The state echoed the current message.
+    pub(super) echoed: bool,
+}
+
+impl Robot {
+    pub(super) fn follow_job(&mut self, now: Instant, out: &mut Vec<Out>) {
+        let Some(job) = &self.job else { return };
+        if job.stopping || self.cancel.is_some() {
+            return;
+        }
+        let cid = job.command.command_id.clone();
+        if let Some(since) = self.offline_since {
+            if now.duration_since(since) >= self.timing.offline_timeout {
+                let published = job
+                    .order
+                    .as_ref()
+                    .is_some_and(|a| a.last_sent.is_some() || a.echoed);
+                self.job = None;
+                if published {
+                    // The robot keeps its order while away: cancel it when it is back.
+                    self.cancel = Some(Cancel {
+                        command_id: None,
+                        action_id: format!("{cid}/cancel"),
+                        last_sent: None,
+                        seen: false,
+                    });
+                }
+                return self.fail(
+                    cid,
+                    format!(
+                        "the robot was unreachable for {} s",
+                        self.timing.offline_timeout.as_secs()
+                    ),
+                    out,
+                );
+            }
+        }
+        if job.order.is_none() {
+            let Some(s) = &self.state else {
+                return self.ask_state(now, out);
+            };
+            match self.start_job(s) {
+                Ok(active) => {
+                    let adopted = active.echoed;
+                    self.job.as_mut().expect("checked").order = Some(active);
+                    if adopted {
+                        tracing::info!(device_id = %self.device_id, command_id = %cid,
+                            "the robot already holds this command's order; adopted");
+                    }
+                }
+                Err(reason) => return self.fail(cid, reason, out),
+            }
+        }
+        self.follow_order(now, out);
+    }
+
+    /// Plans the job's order, or adopts the one the robot holds.
+    fn start_job(&self, s: &State) -> Result<Active, String> {
+        let job = self.job.as_ref().expect("called with a job");
+        let layout = self
+            .layout
+            .as_deref()
+            .ok_or("the site file has no [layout] for AMRs")?;
+        let factsheet = self.factsheet.as_ref();
+        if let Some(start) = plan::start_of(&s.order_id, &job.command.command_id) {
+            let mut t =
+                plan::plan_transport(&job.command, start, layout, &self.profile, factsheet)?;
+            let mut msg_start_seq = 0;
+            while t.plan.order_update_id() < s.order_update_id {
+                let (_, dp) = t.plan.decision_point();
+                let header = self.headers.clone().next(TopicKind::Order);
+                if t.plan.extend(header).is_none() {
+                    return Err(format!(
+                        "the robot holds update {} of order {}, which was never sent",
+                        s.order_update_id, s.order_id
+                    ));
+                }
+                msg_start_seq = dp;
+            }
+            return Ok(Active {
+                t,
+                msg_start_seq,
+                last_sent: None,
+                echoed: true,
+            });
+        }
+        let start = if !s.last_node_id.is_empty() {
+            s.last_node_id.clone()
+        } else {
+            self.position
+                .clone()
+                .ok_or("the robot reports no last node and no position")?
+        };
+        if layout.node(&start).is_none() {
+            return Err(format!(
+                "the robot stands on node {start:?}, which is not on the site's layout"
+            ));
+        }
+        let t = plan::plan_transport(&job.command, &start, layout, &self.profile, factsheet)?;
+        Ok(Active {
+            t,
+            msg_start_seq: 0,
+            last_sent: None,
+            echoed: false,
+        })
+    }
+
+    fn follow_order(&mut self, now: Instant, out: &mut Vec<Out>) {
+        let connected = self.connected();
+        let topic = self.topic(TopicKind::Order);
+        let qos = self.topics.qos(TopicKind::Order);
+        let job = self.job.as_mut().expect("called with a job");
+        let cid = job.command.command_id.clone();
+        let active = job.order.as_mut().expect("called with an order");
+        let order_id = active.t.plan.order_id().to_string();
+        let mut ack = false;
+        if let Some(s) = &self.state {
+            if let Some(reason) = rejection(s, &order_id, active.t.plan.order_update_id()) {
+                return self.fail(cid, format!("the robot rejected the order: {reason}"), out);
+            }
+            if let Some(e) = s
+                .errors
+                .iter()
+                .find(|e| e.error_level == crate::vda5050::ErrorLevel::Fatal)
+            {
+                return self.fail(
+                    cid,
+                    format!("the robot reports a FATAL error: {}", describe_error(e)),
+                    out,
+                );
+            }
+            if s.order_id == order_id {
+                if s.order_update_id >= active.t.plan.order_update_id() {
+                    active.echoed = true;
+                    ack = !job.acked;
+                    job.acked = true;
+                }
+                let failed = [("pick", &active.t.pick_id), ("drop", &active.t.drop_id)]
+                    .into_iter()
+                    .find_map(|(what, id)| {
+                        let a = s.action_states.iter().find(|a| &a.action_id == id)?;
+                        (a.action_status == ActionStatus::Failed).then(|| {
+                            match a.result_description.as_deref() {
+                                Some(why) if !why.is_empty() => {
+                                    format!("the {what} failed on the robot: {why}")
+                                }
+                                _ => format!("the {what} failed on the robot"),
+                            }
+                        })
+                    });
+                if let Some(reason) = failed {
+                    return self.fail(cid, reason, out);
+                }
+                if ack {
+                    out.push(Out::Report(DeviceReport::Acknowledged {
+                        command_id: cid.clone(),
+                    }));
+                }
+                let done = s.action_status(&active.t.drop_id) == Some(ActionStatus::Finished)
+                    && s.node_states.is_empty();
+                if done {
+                    self.job = None;
+                    out.push(Out::Report(DeviceReport::Completed { command_id: cid }));
+                    return;
+                }
+                let advanced = s.last_node_sequence_id > active.msg_start_seq
+                    || s.new_base_request == Some(true);
+                if active.echoed && advanced && !active.t.plan.is_fully_released() {
+                    let (_, dp) = active.t.plan.decision_point();
+                    active.t.plan.extend(self.headers.next(TopicKind::Order));
+                    active.msg_start_seq = dp;
+                    active.echoed = false;
+                    active.last_sent = None;
+                }
+            }
+        }
+        let due = active
+            .last_sent
+            .is_none_or(|t| now.duration_since(t) >= self.timing.resend);
+        if !active.echoed && due && (connected || active.last_sent.is_none()) {
+            active.last_sent = Some(now);
+            let mut order = active.t.plan.message(self.headers.next(TopicKind::Order));
+            plan::limit_nodes(&mut order, active.t.max_order_nodes);
+            out.push(Out::Publish {
+                topic,
+                qos,
+                payload: encode(&order),
+            });
+        }
+    }
+
+    fn fail(&mut self, command_id: String, reason: String, out: &mut Vec<Out>) {
+        tracing::warn!(device_id = %self.device_id, %command_id, %reason, "AMR command failed");
+        if self
+            .job
+            .as_ref()
+            .is_some_and(|j| j.command.command_id == command_id)
+        {
+            self.job = None;
+        }
+        out.push(Out::Report(DeviceReport::Failed { command_id, reason }));
+    }
+}
+
+/// The order warning referencing `order_id` that means the robot refused it, if any. An
+/// `orderUpdateError` about an older update than `update_id` is stale and ignored.
+fn rejection(s: &State, order_id: &str, update_id: u32) -> Option<String> {
+    s.errors.iter().find_map(|e| {
+        if !REJECTIONS.contains(&e.error_type.as_str()) {
+            return None;
+        }
+        let refs = e.error_references.as_deref().unwrap_or_default();
+        let value = |k: &str| {
+            refs.iter()
+                .find(|r| r.reference_key == k)
+                .map(|r| r.reference_value.as_str())
+        };
+        if value("orderId") != Some(order_id) {
+            return None;
+        }
+        let stale = value("orderUpdateId")
+            .and_then(|u| u.parse::<u32>().ok())
+            .is_some_and(|u| u < update_id);
+        (!stale).then(|| describe_error(e))
+    })
+}

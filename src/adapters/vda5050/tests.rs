@@ -1,0 +1,312 @@
+//! The robot state machine without a broker: states and time in, messages and reports out.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use super::robot::{Out, Robot, Timing};
+use crate::engine::adapter::{DeviceCommand, DeviceReport, Endpoint};
+use crate::engine::model::DeviceKind;
+use crate::vda5050::layout::{LayoutConfig, LayoutEdge, LayoutNode};
+use crate::vda5050::{decode, AmrProfile, Connection, LayoutGraph, Order, State};
+
+const TIMING: Timing = Timing {
+    resend: Duration::from_millis(100),
+    offline_timeout: Duration::from_secs(5),
+};
+
+fn robot() -> Robot {
+    let profile = AmrProfile::from_toml(
+        "model='m'\nmanufacturer='acme'\nprotocol_version='2.1'\nsupported_actions=['pick','drop','cancelOrder','stateRequest']\nspeed=1.0\nmax_base_nodes=3\n",
+        "test",
+    )
+    .unwrap();
+    let layout = LayoutGraph::new(LayoutConfig {
+        map_id: "map".into(),
+        nodes: (0..5)
+            .map(|i| LayoutNode {
+                id: format!("N{i}"),
+                x: i as f64,
+                y: 0.0,
+                theta: None,
+                map_id: None,
+            })
+            .collect(),
+        edges: (1..5)
+            .map(|i| LayoutEdge {
+                id: None,
+                from: format!("N{}", i - 1),
+                to: format!("N{i}"),
+                length: None,
+                bidirectional: true,
+                max_speed: None,
+            })
+            .collect(),
+    })
+    .unwrap();
+    Robot::new(
+        "amr-1",
+        "acme",
+        "r1",
+        Arc::new(profile),
+        Some(Arc::new(layout)),
+        TIMING,
+    )
+}
+
+fn command() -> DeviceCommand {
+    let ep = |loc: &str, node: &str| Endpoint {
+        location: loc.into(),
+        node: Some(node.into()),
+        station_type: None,
+        plc_address: None,
+    };
+    DeviceCommand {
+        command_id: "T1#0".into(),
+        sequence: 1,
+        device_id: "amr-1".into(),
+        device_kind: DeviceKind::Amr,
+        command: "transport".into(),
+        from: ep("BUF-1", "N1"),
+        to: ep("PICK-1", "N4"),
+        load_id: "TOTE-1".into(),
+        params: Default::default(),
+    }
+}
+
+fn header() -> Value {
+    json!({"headerId": 1, "timestamp": "2024-01-01T00:00:00.00Z", "version": "2.1.0",
+           "manufacturer": "acme", "serialNumber": "r1"})
+}
+
+/// A state: on `last` (with sequence id `seq`), holding `order`/`update`, with `actions`.
+fn state(
+    order: &str,
+    update: u32,
+    last: &str,
+    seq: u32,
+    nodes: usize,
+    actions: &[(&str, &str)],
+) -> State {
+    let mut v = header();
+    let extra = json!({
+        "orderId": order, "orderUpdateId": update, "lastNodeId": last, "lastNodeSequenceId": seq,
+        "nodeStates": (0..nodes).map(|i| json!({"nodeId": format!("X{i}"), "sequenceId": 100 + 2 * i, "released": true})).collect::<Vec<_>>(),
+        "edgeStates": [], "driving": false, "errors": [],
+        "actionStates": actions.iter().map(|(id, s)| json!({"actionId": id, "actionStatus": s})).collect::<Vec<_>>(),
+        "batteryState": {"batteryCharge": 90.0, "charging": false},
+        "operatingMode": "AUTOMATIC", "safetyState": {"eStop": "NONE", "fieldViolation": false}
+    });
+    v.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    decode(&serde_json::to_vec(&v).unwrap()).unwrap()
+}
+
+fn online() -> Connection {
+    let mut v = header();
+    v["connectionState"] = json!("ONLINE");
+    decode(&serde_json::to_vec(&v).unwrap()).unwrap()
+}
+
+fn orders(out: &[Out]) -> Vec<Order> {
+    out.iter()
+        .filter_map(|o| match o {
+            Out::Publish { topic, payload, .. } if topic.ends_with("/order") => {
+                Some(decode(payload).unwrap())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn instant_types(out: &[Out]) -> Vec<String> {
+    out.iter()
+        .filter_map(|o| match o {
+            Out::Publish { topic, payload, .. } if topic.ends_with("/instantActions") => {
+                let v: Value = serde_json::from_slice(payload).unwrap();
+                Some(v["actions"][0]["actionType"].as_str().unwrap().to_string())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn reports(out: &[Out]) -> Vec<DeviceReport> {
+    out.iter()
+        .filter_map(|o| match o {
+            Out::Report(r)
+                if !matches!(
+                    r,
+                    DeviceReport::Availability { .. } | DeviceReport::Position { .. }
+                ) =>
+            {
+                Some(r.clone())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn ready(r: &mut Robot, t: Instant) {
+    let mut out = Vec::new();
+    r.on_broker(true, t, &mut out);
+    r.on_connection(online(), t, &mut out);
+    r.on_state(state("", 0, "N0", 0, 0, &[]), t, &mut out);
+}
+
+#[test]
+fn an_order_is_re_sent_until_the_state_echoes_it_and_the_echo_acknowledges_it() {
+    let (mut r, t) = (robot(), Instant::now());
+    ready(&mut r, t);
+    let mut out = Vec::new();
+    r.send(command(), t, &mut out);
+    let sent = orders(&out);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        (sent[0].order_id.as_str(), sent[0].order_update_id),
+        ("T1#0@N0", 0)
+    );
+    let mut out = Vec::new();
+    r.tick(t + Duration::from_millis(50), &mut out);
+    assert!(orders(&out).is_empty(), "not due yet");
+    r.tick(t + Duration::from_millis(150), &mut out);
+    assert_eq!(orders(&out).len(), 1, "re-sent, same ids");
+    let mut out = Vec::new();
+    r.on_state(
+        state("T1#0@N0", 0, "N0", 0, 3, &[]),
+        t + Duration::from_millis(200),
+        &mut out,
+    );
+    assert_eq!(
+        reports(&out),
+        [DeviceReport::Acknowledged {
+            command_id: "T1#0".into()
+        }]
+    );
+    let mut out = Vec::new();
+    r.tick(t + Duration::from_secs(1), &mut out);
+    assert!(orders(&out).is_empty(), "echoed: no more re-sends");
+}
+
+#[test]
+fn after_a_restart_the_robots_order_is_adopted_and_not_sent_again() {
+    let (mut r, t) = (robot(), Instant::now());
+    let mut out = Vec::new();
+    r.on_broker(true, t, &mut out);
+    r.on_connection(online(), t, &mut out);
+    r.send(command(), t, &mut out);
+    assert!(
+        orders(&out).is_empty(),
+        "no order before the robot's state is known"
+    );
+    assert!(instant_types(&out).contains(&"stateRequest".to_string()));
+    // The robot picked at N1 (sequence 2), holds update 1 and drives on.
+    let s = state(
+        "T1#0@N0",
+        1,
+        "N3",
+        6,
+        1,
+        &[("T1#0/pick", "FINISHED"), ("T1#0/drop", "WAITING")],
+    );
+    let mut out = Vec::new();
+    r.on_state(s, t, &mut out);
+    assert!(orders(&out).is_empty(), "{out:?}");
+    assert_eq!(
+        reports(&out),
+        [DeviceReport::Acknowledged {
+            command_id: "T1#0".into()
+        }]
+    );
+    let done = state(
+        "T1#0@N0",
+        1,
+        "N4",
+        8,
+        0,
+        &[("T1#0/pick", "FINISHED"), ("T1#0/drop", "FINISHED")],
+    );
+    let mut out = Vec::new();
+    r.on_state(done, t, &mut out);
+    assert_eq!(
+        reports(&out),
+        [DeviceReport::Completed {
+            command_id: "T1#0".into()
+        }]
+    );
+}
+
+#[test]
+fn a_stop_is_reported_only_once_the_cancel_is_finished() {
+    let (mut r, t) = (robot(), Instant::now());
+    ready(&mut r, t);
+    let mut out = Vec::new();
+    r.send(command(), t, &mut out);
+    r.on_state(
+        state("T1#0@N0", 0, "N0", 0, 3, &[("T1#0/pick", "WAITING")]),
+        t,
+        &mut out,
+    );
+    let mut out = Vec::new();
+    r.stop(&command(), t, &mut out);
+    assert_eq!(instant_types(&out), ["cancelOrder"]);
+    assert!(reports(&out).is_empty());
+    let mut out = Vec::new();
+    let running = state(
+        "T1#0@N0",
+        0,
+        "N0",
+        0,
+        0,
+        &[("T1#0/pick", "FAILED"), ("T1#0/cancel", "RUNNING")],
+    );
+    r.on_state(running, t, &mut out);
+    assert!(
+        reports(&out).is_empty(),
+        "a failed pick while cancelling is no failure: {out:?}"
+    );
+    let finished = state(
+        "T1#0@N0",
+        0,
+        "N0",
+        0,
+        0,
+        &[("T1#0/pick", "FAILED"), ("T1#0/cancel", "FINISHED")],
+    );
+    let mut out = Vec::new();
+    r.on_state(finished, t, &mut out);
+    assert_eq!(
+        reports(&out),
+        [DeviceReport::Stopped {
+            command_id: "T1#0".into()
+        }]
+    );
+}
+
+#[test]
+fn a_rejected_order_fails_the_command_with_the_robots_reason() {
+    let (mut r, t) = (robot(), Instant::now());
+    ready(&mut r, t);
+    let mut out = Vec::new();
+    r.send(command(), t, &mut out);
+    let mut s = state("", 0, "N0", 0, 0, &[]);
+    s.errors.push(crate::vda5050::AgvError {
+        error_type: "noRouteError".into(),
+        error_references: Some(vec![crate::vda5050::state::Reference::new(
+            "orderId", "T1#0@N0",
+        )]),
+        error_description: Some("first node is not where the vehicle stands".into()),
+        error_hint: None,
+        error_level: crate::vda5050::ErrorLevel::Warning,
+    });
+    let mut out = Vec::new();
+    r.on_state(s, t, &mut out);
+    match &reports(&out)[..] {
+        [DeviceReport::Failed { reason, .. }] => {
+            assert!(reason.contains("noRouteError"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+}

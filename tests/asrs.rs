@@ -1,0 +1,597 @@
+//! AS/RS over OPC-UA end to end: tasks over gRPC, the engine, the OPC-UA
+//! adapter (both profile styles), and the simulated AS/RS server on
+//! 127.0.0.1 with an OS-assigned port. The site is built here: one or two
+//! AS/RS, their storage areas and ports, a retrieve route (storage → output
+//! port) and a store route (input port → storage).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::*;
+use floorgate::api::pb;
+use floorgate::daemon::{Gateway, RunOptions};
+use floorgate_sim::asrs::{
+    make_certificate, trust_certificate, Asrs, SimAsrs, SimOptions, SimSecurity, Tote,
+};
+use tonic::transport::Channel;
+
+type Client = pb::task_service_client::TaskServiceClient<Channel>;
+
+const METHOD: &str = "asrs-opcua-method";
+const HANDSHAKE: &str = "asrs-opcua-handshake";
+
+fn tote(id: &str) -> Tote {
+    Tote {
+        id: id.into(),
+        sku: "SKU-42".into(),
+        quantity: 6,
+    }
+}
+
+/// An AS/RS whose bins are `{prefix}-01-01` … `{prefix}-02-03`, with tote
+/// `TOTE-1` in `{prefix}-01-01` and `TOTE-2` waiting at input port `IN-1`.
+async fn sim(prefix: &str, crane: Duration, opts: SimOptions) -> SimAsrs {
+    let bins = (1..=2).flat_map(|a| (1..=3).map(move |l| format!("{prefix}-{a:02}-{l:02}")));
+    let mut m = Asrs::new(bins, &["IN-1"], &["OUT-1"], crane, crane);
+    m.put_in_bin(&format!("{prefix}-01-01"), tote("TOTE-1"));
+    m.put_at_port("IN-1", tote("TOTE-2"));
+    SimAsrs::start(m, opts).await.unwrap()
+}
+
+/// A profiles directory holding the shipped AS/RS profiles, each edited by
+/// `edit` (profile name, text) → text.
+fn profiles(dir: &Path, edit: impl Fn(&str, String) -> String) -> PathBuf {
+    let out = dir.join("profiles");
+    std::fs::create_dir_all(&out).unwrap();
+    for name in [METHOD, HANDSHAKE] {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("devices/{name}.toml"));
+        let text = edit(name, std::fs::read_to_string(src).unwrap());
+        std::fs::write(out.join(format!("{name}.toml")), text).unwrap();
+    }
+    out
+}
+
+/// The site text: device `asrs-{n}` with `profile` at `url`, storage area
+/// `ASRS{n}-*`, ports `ASRS{n}-OUTPORT`/`ASRS{n}-INPORT` (PLC names OUT-1,
+/// IN-1), and its pick and put routes.
+fn site(profiles_dir: &Path, devices: &[(&str, &str)], gateway_extra: &str) -> String {
+    let mut t = format!(
+        "[site]\nname = \"asrs-test\"\n\n[gateway]\ngrpc_plaintext = true\nprofiles_dir = {:?}\n{gateway_extra}\n",
+        profiles_dir.display().to_string()
+    );
+    for (i, (profile, url)) in devices.iter().enumerate() {
+        let n = i + 1;
+        t.push_str(&format!(
+            r#"
+[[devices]]
+id = "asrs-{n}"
+kind = "asrs"
+profile = "{profile}"
+address = "{url}"
+
+[[locations]]
+id = "ASRS{n}-*"
+kind = "storage"
+zone = "asrs{n}"
+
+[[locations]]
+id = "OUTPORT-{n}"
+kind = "port"
+zone = "asrs{n}-out"
+station_type = "OUT-1"
+
+[[locations]]
+id = "INPORT-{n}"
+kind = "port"
+zone = "asrs{n}-in"
+station_type = "IN-1"
+
+[[routes]]
+id = "pick-asrs{n}"
+kind = "pick"
+from_zone = "asrs{n}"
+to_zone = "asrs{n}-out"
+steps = [{{ device_kind = "asrs", command = "retrieve", devices = ["asrs-{n}"], from = "$source", to = "$destination" }}]
+
+[[routes]]
+id = "put-asrs{n}"
+kind = "put"
+from_zone = "asrs{n}-in"
+to_zone = "asrs{n}"
+steps = [{{ device_kind = "asrs", command = "store", devices = ["asrs-{n}"], from = "$source", to = "$destination" }}]
+"#
+        ));
+    }
+    t
+}
+
+fn load(
+    dir: &Path,
+    text: &str,
+) -> Result<floorgate::config::LoadedConfig, floorgate::config::ConfigErrors> {
+    let data = dir.join("data").display().to_string();
+    floorgate::config::load_str(&dir.join("site.toml"), text, &move |k| match k {
+        "FLOORGATE_GRPC_LISTEN" | "FLOORGATE_ADMIN_LISTEN" => Some("127.0.0.1:0".into()),
+        "FLOORGATE_DATA_DIR" => Some(data.clone()),
+        _ => None,
+    })
+}
+
+async fn gateway(dir: &Path, text: &str) -> Gateway {
+    Gateway::start(load(dir, text).unwrap(), RunOptions::default())
+        .await
+        .unwrap()
+}
+
+fn pick(id: &str, n: usize, from: &str) -> pb::Task {
+    pb::Task {
+        task_id: id.into(),
+        kind: pb::TaskKind::Pick as i32,
+        sku: "SKU-42".into(),
+        quantity: 1,
+        load_id: "TOTE-1".into(),
+        source: from.into(),
+        destination: format!("OUTPORT-{n}"),
+        ..Default::default()
+    }
+}
+
+fn put(id: &str, n: usize, to: &str) -> pb::Task {
+    pb::Task {
+        task_id: id.into(),
+        kind: pb::TaskKind::Put as i32,
+        sku: "SKU-42".into(),
+        quantity: 1,
+        load_id: "TOTE-2".into(),
+        source: format!("INPORT-{n}"),
+        destination: to.into(),
+        ..Default::default()
+    }
+}
+
+async fn get(c: &mut Client, id: &str) -> pb::Task {
+    c.get_task(pb::GetTaskRequest { task_id: id.into() })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// Polls the task until `done` holds (bounded: 20 s).
+async fn wait_for(
+    c: &mut Client,
+    id: &str,
+    what: &str,
+    done: impl Fn(&pb::Task) -> bool,
+) -> pb::Task {
+    for _ in 0..400 {
+        let t = get(c, id).await;
+        if done(&t) {
+            return t;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("task {id} never became {what}: {:?}", get(c, id).await);
+}
+
+fn is(state: pb::TaskState) -> impl Fn(&pb::Task) -> bool {
+    move |t| t.state == state as i32
+}
+
+fn step_is(state: pb::StepState) -> impl Fn(&pb::Task) -> bool {
+    move |t| t.steps.first().is_some_and(|s| s.state == state as i32)
+}
+
+async fn device(addr: std::net::SocketAddr, id: &str) -> pb::Device {
+    let mut d = pb::device_service_client::DeviceServiceClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap();
+    d.get_device(pb::GetDeviceRequest {
+        device_id: id.into(),
+    })
+    .await
+    .unwrap()
+    .into_inner()
+}
+
+/// Polls the device until `done` holds (bounded: 20 s).
+async fn wait_device(
+    addr: std::net::SocketAddr,
+    id: &str,
+    what: &str,
+    done: impl Fn(&pb::Device) -> bool,
+) -> pb::Device {
+    for _ in 0..200 {
+        let d = device(addr, id).await;
+        if done(&d) {
+            return d;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "device {id} never became {what}: {:?}",
+        device(addr, id).await
+    );
+}
+
+async fn pick_and_put_complete_and_the_inventory_changes(profile: &str) {
+    let asrs = sim("ASRS1", Duration::from_millis(200), SimOptions::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let p = profiles(dir.path(), |_, t| t);
+    let gw = gateway(dir.path(), &site(&p, &[(profile, &asrs.url())], "")).await;
+    let mut c = client(gw.addr()).await;
+
+    submit(&mut c, pick("P1", 1, "ASRS1-01-01")).await.unwrap();
+    let t = wait_for(&mut c, "P1", "completed", is(pb::TaskState::Completed)).await;
+    assert_eq!(
+        (t.steps[0].device_id.as_str(), t.steps[0].command.as_str()),
+        ("asrs-1", "retrieve")
+    );
+    asrs.with(|m| {
+        assert_eq!(m.bin("ASRS1-01-01"), None, "the bin was emptied");
+        assert_eq!(
+            m.at_port("OUT-1"),
+            Some(&tote("TOTE-1")),
+            "the tote is at the output port"
+        );
+    });
+
+    submit(&mut c, put("S1", 1, "ASRS1-02-03")).await.unwrap();
+    wait_for(&mut c, "S1", "completed", is(pb::TaskState::Completed)).await;
+    asrs.with(|m| {
+        assert_eq!(
+            m.bin("ASRS1-02-03"),
+            Some(&tote("TOTE-2")),
+            "the tote is stored"
+        );
+        assert_eq!(m.at_port("IN-1"), None);
+    });
+    let kinds: Vec<_> = journal(&mut c, 0)
+        .await
+        .iter()
+        .filter(|e| e.task_id == "P1")
+        .map(kind_name)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "task_accepted",
+            "task_planned",
+            "task_started",
+            "step_dispatched",
+            "step_acknowledged",
+            "step_completed",
+            "task_completed"
+        ]
+    );
+    gw.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn method_style_a_pick_and_a_put_complete_and_the_bins_change() {
+    pick_and_put_complete_and_the_inventory_changes(METHOD).await;
+}
+
+#[tokio::test]
+async fn handshake_style_a_pick_and_a_put_complete_and_the_bins_change() {
+    pick_and_put_complete_and_the_inventory_changes(HANDSHAKE).await;
+}
+
+#[tokio::test]
+async fn a_retrieval_re_sent_after_a_gateway_restart_runs_once() {
+    let asrs = sim("ASRS1", Duration::from_millis(1500), SimOptions::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let p = profiles(dir.path(), |_, t| t);
+    let text = site(&p, &[(METHOD, &asrs.url())], "");
+    let gw = gateway(dir.path(), &text).await;
+    let mut c = client(gw.addr()).await;
+    submit(&mut c, pick("P1", 1, "ASRS1-01-01")).await.unwrap();
+    wait_for(
+        &mut c,
+        "P1",
+        "acknowledged",
+        step_is(pb::StepState::Acknowledged),
+    )
+    .await;
+    // Stop mid-retrieval; the command stays in the outbox.
+    gw.shutdown().await.unwrap();
+
+    let gw = gateway(dir.path(), &text).await;
+    let mut c = client(gw.addr()).await;
+    wait_for(&mut c, "P1", "completed", is(pb::TaskState::Completed)).await;
+    asrs.with(|m| {
+        assert!(
+            m.submissions() >= 2,
+            "the restarted gateway re-sent the command"
+        );
+        assert_eq!(m.executions("P1#0"), 1, "the same task id retrieves once");
+        assert_eq!(m.at_port("OUT-1"), Some(&tote("TOTE-1")));
+    });
+    gw.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_opc_ua_server_restarted_mid_task_the_gateway_resubscribes_and_the_task_completes() {
+    let asrs = sim("ASRS1", Duration::from_millis(800), SimOptions::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let p = profiles(dir.path(), |_, t| t);
+    let gw = gateway(dir.path(), &site(&p, &[(METHOD, &asrs.url())], "")).await;
+    let mut c = client(gw.addr()).await;
+    submit(&mut c, pick("P1", 1, "ASRS1-01-01")).await.unwrap();
+    wait_for(
+        &mut c,
+        "P1",
+        "acknowledged",
+        step_is(pb::StepState::Acknowledged),
+    )
+    .await;
+    // Down longer than the retrieval: the completion happens while no
+    // session exists; only a new subscription can show it.
+    asrs.restart(Duration::from_millis(1500)).await.unwrap();
+    wait_for(&mut c, "P1", "completed", is(pb::TaskState::Completed)).await;
+    // And the new subscription follows live changes.
+    submit(&mut c, put("S1", 1, "ASRS1-02-01")).await.unwrap();
+    wait_for(&mut c, "S1", "completed", is(pb::TaskState::Completed)).await;
+    asrs.with(|m| assert_eq!(m.bin("ASRS1-02-01"), Some(&tote("TOTE-2"))));
+    gw.shutdown().await.unwrap();
+}
+
+struct Pki {
+    server: SimSecurity,
+    client_cert: PathBuf,
+    client_key: PathBuf,
+    client_pki: PathBuf,
+}
+
+/// Certificates for server and gateway, made now; each side's trust list
+/// holds the other's certificate when `trust` is set.
+fn pki(dir: &Path, trust: bool) -> Pki {
+    let server_pki = dir.join("server-pki");
+    let client_pki = dir.join("client-pki");
+    for d in [&server_pki, &client_pki] {
+        std::fs::create_dir_all(d.join("trusted")).unwrap();
+        std::fs::create_dir_all(d.join("rejected")).unwrap();
+        std::fs::create_dir_all(d.join("own")).unwrap();
+        std::fs::create_dir_all(d.join("private")).unwrap();
+    }
+    let (sc, sk) = (
+        server_pki.join("own/cert.der"),
+        server_pki.join("private/private.pem"),
+    );
+    let (cc, ck) = (
+        client_pki.join("own/cert.der"),
+        client_pki.join("private/private.pem"),
+    );
+    make_certificate(&sc, &sk, "urn:floorgate:sim:asrs-server", "simulated AS/RS").unwrap();
+    make_certificate(&cc, &ck, "urn:floorgate:gateway", "floorgate").unwrap();
+    if trust {
+        trust_certificate(&client_pki, &sc).unwrap();
+    }
+    trust_certificate(&server_pki, &cc).unwrap();
+    Pki {
+        server: SimSecurity {
+            pki_dir: server_pki,
+            certificate: sc,
+            private_key: sk,
+            trust_client_certs: false,
+        },
+        client_cert: cc,
+        client_key: ck,
+        client_pki,
+    }
+}
+
+fn secure_gateway_section(p: &Pki) -> String {
+    format!(
+        "\n[gateway.opcua]\nsecurity_policy = \"Basic256Sha256\"\nsecurity_mode = \"SignAndEncrypt\"\nclient_certificate = {:?}\nclient_private_key = {:?}\npki_dir = {:?}\n",
+        p.client_cert.display().to_string(),
+        p.client_key.display().to_string(),
+        p.client_pki.display().to_string()
+    )
+}
+
+#[tokio::test]
+async fn basic256sha256_sign_and_encrypt_a_pick_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = pki(dir.path(), true);
+    let asrs = sim(
+        "ASRS1",
+        Duration::from_millis(200),
+        SimOptions {
+            security: Some(keys.server.clone()),
+            pki_dir: None,
+        },
+    )
+    .await;
+    let p = profiles(dir.path(), |_, t| t);
+    let gw = gateway(
+        dir.path(),
+        &site(&p, &[(METHOD, &asrs.url())], &secure_gateway_section(&keys)),
+    )
+    .await;
+    let mut c = client(gw.addr()).await;
+    submit(&mut c, pick("P1", 1, "ASRS1-01-01")).await.unwrap();
+    wait_for(&mut c, "P1", "completed", is(pb::TaskState::Completed)).await;
+    asrs.with(|m| assert_eq!(m.at_port("OUT-1"), Some(&tote("TOTE-1"))));
+    gw.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_untrusted_server_certificate_is_refused_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = pki(dir.path(), false);
+    let asrs = sim(
+        "ASRS1",
+        Duration::from_millis(200),
+        SimOptions {
+            security: Some(keys.server.clone()),
+            pki_dir: None,
+        },
+    )
+    .await;
+    let p = profiles(dir.path(), |_, t| t);
+    let gw = gateway(
+        dir.path(),
+        &site(&p, &[(METHOD, &asrs.url())], &secure_gateway_section(&keys)),
+    )
+    .await;
+    let d = wait_device(gw.addr(), "asrs-1", "refused", |d| {
+        d.reason.contains("server certificate is not trusted")
+    })
+    .await;
+    assert_eq!(d.availability, pb::DeviceAvailability::Fault as i32);
+    assert!(d.reason.contains("trusted"), "{}", d.reason);
+    let rejected = std::fs::read_dir(keys.client_pki.join("rejected"))
+        .unwrap()
+        .count();
+    assert_eq!(
+        rejected, 1,
+        "the refused certificate is kept for the operator"
+    );
+    // Nothing is sent to an untrusted server.
+    let mut c = client(gw.addr()).await;
+    submit(&mut c, pick("P1", 1, "ASRS1-01-01")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(get(&mut c, "P1").await.state, pb::TaskState::Planned as i32);
+    assert_eq!(asrs.calls(), 0);
+    gw.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_bad_status_code_fails_the_step_naming_it_and_the_next_task_runs() {
+    let asrs = sim("ASRS1", Duration::from_millis(200), SimOptions::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let p = profiles(dir.path(), |_, t| t);
+    let gw = gateway(dir.path(), &site(&p, &[(METHOD, &asrs.url())], "")).await;
+    let mut c = client(gw.addr()).await;
+    wait_device(gw.addr(), "asrs-1", "online", |d| {
+        d.availability == pb::DeviceAvailability::Online as i32
+    })
+    .await;
+    asrs.fail_next_call(opcua::types::StatusCode::BadOutOfService);
+    submit(&mut c, pick("P1", 1, "ASRS1-01-01")).await.unwrap();
+    let t = wait_for(&mut c, "P1", "failed", is(pb::TaskState::Failed)).await;
+    assert!(
+        t.steps[0].reason.contains("BadOutOfService"),
+        "{:?}",
+        t.steps[0].reason
+    );
+    // A refusal with the AS/RS's reason, then a task that runs.
+    submit(&mut c, pick("P2", 1, "ASRS1-02-02")).await.unwrap();
+    let t = wait_for(&mut c, "P2", "failed", is(pb::TaskState::Failed)).await;
+    assert!(
+        t.steps[0].reason.contains("bin ASRS1-02-02 is empty"),
+        "{:?}",
+        t.steps[0].reason
+    );
+    submit(&mut c, pick("P3", 1, "ASRS1-01-01")).await.unwrap();
+    wait_for(&mut c, "P3", "completed", is(pb::TaskState::Completed)).await;
+    gw.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_stuck_crane_fails_the_step_with_the_fault_name_and_the_device_shows_the_fault() {
+    let asrs = sim("ASRS1", Duration::from_millis(300), SimOptions::default()).await;
+    asrs.with(|m| m.jam_crane(true));
+    let dir = tempfile::tempdir().unwrap();
+    let p = profiles(dir.path(), |_, t| t);
+    let gw = gateway(dir.path(), &site(&p, &[(HANDSHAKE, &asrs.url())], "")).await;
+    let mut c = client(gw.addr()).await;
+    submit(&mut c, pick("P1", 1, "ASRS1-01-01")).await.unwrap();
+    let t = wait_for(&mut c, "P1", "failed", is(pb::TaskState::Failed)).await;
+    assert!(
+        t.steps[0].reason.contains("1 (crane stuck)"),
+        "{:?}",
+        t.steps[0].reason
+    );
+    let d = wait_device(gw.addr(), "asrs-1", "fault", |d| {
+        d.availability == pb::DeviceAvailability::Fault as i32
+    })
+    .await;
+    assert!(d.reason.contains("crane stuck"), "{}", d.reason);
+    gw.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_method_node_that_does_not_exist_fails_the_step_naming_it_while_another_asrs_carries_on()
+{
+    let bad = sim("ASRS1", Duration::from_millis(200), SimOptions::default()).await;
+    let good = sim("ASRS2", Duration::from_millis(200), SimOptions::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let p = profiles(dir.path(), |_, t| t);
+    // asrs-1 uses a profile whose Retrieve method is misnamed.
+    let broken = std::fs::read_to_string(p.join(format!("{METHOD}.toml")))
+        .unwrap()
+        .replace("method = \"s=ASRS.Retrieve\"", "method = \"s=ASRS.Fetch\"");
+    std::fs::write(p.join("asrs-broken.toml"), broken).unwrap();
+    let text = site(
+        &p,
+        &[("asrs-broken", &bad.url()), (METHOD, &good.url())],
+        "",
+    );
+    let gw = gateway(dir.path(), &text).await;
+    let mut c = client(gw.addr()).await;
+    submit(&mut c, pick("P1", 1, "ASRS1-01-01")).await.unwrap();
+    submit(&mut c, pick("P2", 2, "ASRS2-01-01")).await.unwrap();
+    let t = wait_for(&mut c, "P1", "failed", is(pb::TaskState::Failed)).await;
+    let reason = &t.steps[0].reason;
+    assert!(reason.contains("s=ASRS.Fetch"), "{reason}");
+    assert!(reason.contains("Bad"), "{reason}");
+    wait_for(&mut c, "P2", "completed", is(pb::TaskState::Completed)).await;
+    good.with(|m| assert_eq!(m.at_port("OUT-1"), Some(&tote("TOTE-1"))));
+    gw.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_profile_data_type_the_server_does_not_have_puts_the_device_in_fault_naming_the_node() {
+    let asrs = sim("ASRS1", Duration::from_millis(200), SimOptions::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let p = profiles(dir.path(), |_, t| {
+        t.replace(
+            "fault_code = { node = \"s=ASRS.Status.FaultCode\", type = \"UInt32\" }",
+            "fault_code = { node = \"s=ASRS.Status.FaultCode\", type = \"Int32\" }",
+        )
+    });
+    let gw = gateway(dir.path(), &site(&p, &[(METHOD, &asrs.url())], "")).await;
+    let d = wait_device(gw.addr(), "asrs-1", "fault", |d| {
+        d.availability == pb::DeviceAvailability::Fault as i32
+    })
+    .await;
+    assert!(d.reason.contains("s=ASRS.Status.FaultCode"), "{}", d.reason);
+    assert!(d.reason.contains("Int32"), "{}", d.reason);
+    gw.shutdown().await.unwrap();
+}
+
+#[test]
+fn check_config_names_the_node_of_an_unknown_data_type_in_a_profile() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = profiles(dir.path(), |_, t| {
+        t.replace("type = \"UInt32\"", "type = \"Uint32\"")
+    });
+    let e = load(
+        dir.path(),
+        &site(&p, &[(METHOD, "opc.tcp://127.0.0.1:4840/")], ""),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("devices[0].profile"), "{e}");
+    assert!(e.contains("status.fault_code"), "{e}");
+    assert!(e.contains("Uint32"), "{e}");
+}
+
+#[test]
+fn check_config_refuses_a_secure_policy_without_a_client_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = profiles(dir.path(), |_, t| t);
+    let extra =
+        "\n[gateway.opcua]\nsecurity_policy = \"Basic256Sha256\"\nsecurity_mode = \"Sign\"\n";
+    let e = load(
+        dir.path(),
+        &site(&p, &[(METHOD, "opc.tcp://127.0.0.1:4840/")], extra),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("gateway.opcua"), "{e}");
+    assert!(e.contains("client_certificate"), "{e}");
+}
