@@ -12,7 +12,10 @@
 //! * [`cli`] — the command line, including the operator's client commands.
 //! * [`admin`] — the admin HTTP listener: health, readiness, metrics.
 //! * [`notify`] — the systemd notify protocol (ready, watchdog, stopping).
-//! * [`opcua`] — OPC-UA for AS/RS: profiles and supervised client sessions.
+//! * [`adapters`] — the engine's device adapters over the protocols.
+//! * [`vda5050`], [`modbus`], [`opcua`], [`broker`] — the protocols, from the
+//!   `floorgate-protocols` crate (`protocols/`), re-exported.
+//! * [`simulate`] — `floorgate simulate`: a whole virtual site in one process.
 
 #![forbid(unsafe_code)]
 #![warn(missing_debug_implementations, rust_2018_idioms)]
@@ -20,13 +23,12 @@
 pub mod adapters;
 pub mod admin;
 pub mod api;
-pub mod broker;
 pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod engine;
-pub mod modbus;
 pub mod notify;
-pub mod opcua;
+pub mod simulate;
 pub mod store;
-pub mod vda5050;
+
+pub use floorgate_protocols::{broker, modbus, opcua, vda5050};

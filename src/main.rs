@@ -11,7 +11,13 @@ use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    // The daemon logs what it does; the other commands print their own
+    // output and log only problems, unless FLOORGATE_LOG says otherwise.
+    let default_level = match cli.command {
+        Command::Run { .. } => "info",
+        _ => "warn",
+    };
+    init_logging(cli.log_format, default_level);
     match cli.command {
         Command::CheckConfig { file } => match floorgate::config::load(&file) {
             Ok(cfg) => {
@@ -51,6 +57,38 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Simulate {
+            tasks,
+            amrs,
+            duration,
+            seed,
+            quiet,
+        } => {
+            let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
+            let opts = floorgate::simulate::SimulateOptions {
+                tasks,
+                amrs,
+                duration: std::time::Duration::from_secs(duration),
+                seed,
+                progress: !quiet,
+            };
+            match rt.block_on(floorgate::simulate::run(opts, async {
+                let _ = tokio::signal::ctrl_c().await;
+            })) {
+                Ok(summary) => {
+                    println!("{summary}");
+                    if summary.all_completed() {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::FAILURE
+                    }
+                }
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         client => {
             let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
             match rt.block_on(run_client(client)) {
@@ -64,10 +102,15 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(format: LogFormat) {
+fn init_logging(format: LogFormat, default_level: &str) {
     let filter = EnvFilter::try_from_env("FLOORGATE_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| EnvFilter::new("info"));
+        .unwrap_or_else(|_| {
+            EnvFilter::new(format!(
+                "{default_level},{}",
+                floorgate::broker::QUIET_LOG_DIRECTIVE
+            ))
+        });
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use floorgate::vda5050::ProtocolVersion;
+use floorgate_protocols::vda5050::ProtocolVersion;
 use floorgate_sim::amr::{Fleet, FleetConfig};
 
 #[derive(Debug, Parser)]
@@ -86,7 +86,7 @@ async fn main() -> Result<(), String> {
             if !(speed.is_finite() && speed > 0.0) {
                 return Err("--speed must be a positive number".into());
             }
-            if floorgate::vda5050::topic::check_level(&manufacturer).is_err() {
+            if floorgate_protocols::vda5050::topic::check_level(&manufacturer).is_err() {
                 return Err(format!(
                     "--manufacturer {manufacturer:?} cannot be a topic level"
                 ));
@@ -115,8 +115,8 @@ async fn main() -> Result<(), String> {
             levels,
             totes,
         } => {
-            let profile =
-                floorgate::modbus::ModbusProfile::load(&profile).map_err(|e| e.to_string())?;
+            let profile = floorgate_protocols::modbus::ModbusProfile::load(&profile)
+                .map_err(|e| e.to_string())?;
             let travel = Duration::from_millis(travel_ms);
             let machine = match machine.as_str() {
                 "conveyor" => floorgate_sim::plc::Machine::conveyor(travel),

@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
-use floorgate::broker::EmbeddedBroker;
-use floorgate::vda5050::layout::{LayoutEdge, LayoutNode};
-use floorgate::vda5050::ActionStatus;
-use floorgate::vda5050::{
+use floorgate_protocols::broker::EmbeddedBroker;
+use floorgate_protocols::vda5050::layout::{LayoutEdge, LayoutNode};
+use floorgate_protocols::vda5050::ActionStatus;
+use floorgate_protocols::vda5050::{
     decode, encode, Connection, ConnectionState, HeaderFactory, LayoutConfig, LayoutGraph,
     LoadHandling, OrderPlan, ProtocolVersion, State, TopicConfig, TopicKind,
 };

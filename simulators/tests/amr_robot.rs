@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use floorgate::vda5050::order::action_types::{
+use floorgate_protocols::vda5050::order::action_types::{
     CANCEL_ORDER, FACTSHEET_REQUEST, START_PAUSE, STOP_PAUSE,
 };
-use floorgate::vda5050::{
+use floorgate_protocols::vda5050::{
     Action, ActionStatus, BlockingType, ErrorLevel, HeaderFactory, InstantActions, LoadHandling,
     Order, OrderPlan, PathEdge, PathNode, ProtocolVersion, Route, TopicKind,
 };
@@ -381,7 +381,10 @@ fn factsheet_and_state_requests_are_answered() {
     assert!(r.take_factsheet_request());
     assert!(r.take_changed());
     let sheet = r.factsheet_message();
-    assert!(sheet.supports_action("pick", floorgate::vda5050::factsheet::ActionScope::Node));
+    assert!(sheet.supports_action(
+        "pick",
+        floorgate_protocols::vda5050::factsheet::ActionScope::Node
+    ));
     assert!(sheet.max_order_nodes().is_some());
     let s1 = r.state_message();
     let s2 = r.state_message();

@@ -41,6 +41,27 @@ pub enum Command {
         #[arg(long)]
         listen_addr_file: Option<PathBuf>,
     },
+    /// Run a whole virtual site in one process: embedded MQTT broker,
+    /// simulated AMR fleet and conveyor PLC, the gateway, and a stream of
+    /// demo tasks with live progress; prints a summary at the end (also on
+    /// Ctrl-C). Exits non-zero unless every task completed.
+    Simulate {
+        /// Demo tasks to submit.
+        #[arg(long, default_value_t = 40)]
+        tasks: usize,
+        /// Simulated AMRs.
+        #[arg(long, default_value_t = 6)]
+        amrs: usize,
+        /// Seconds over which tasks arrive (60 % of it) and the run lasts.
+        #[arg(long, default_value_t = 60)]
+        duration: u64,
+        /// Seed of the task mix.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// No progress lines, only the summary.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Validate a site file and its device profiles; exit non-zero on errors.
     CheckConfig {
         /// The site file.

@@ -7,12 +7,12 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use floorgate::vda5050::order::action_types::{
+use floorgate_protocols::vda5050::order::action_types::{
     CANCEL_ORDER, FACTSHEET_REQUEST, START_CHARGING, START_PAUSE, STATE_REQUEST, STOP_CHARGING,
     STOP_PAUSE,
 };
-use floorgate::vda5050::state::{ActionState, Reference};
-use floorgate::vda5050::{
+use floorgate_protocols::vda5050::state::{ActionState, Reference};
+use floorgate_protocols::vda5050::{
     Action, ActionStatus, AgvError, BlockingType, ErrorLevel, InstantActions,
 };
 
@@ -217,8 +217,12 @@ impl Robot {
                     };
                     let duration = match self.actions.defs.get(&id).map(|a| a.action_type.as_str())
                     {
-                        Some(floorgate::vda5050::action_types::PICK) => self.cfg.pick_duration_s,
-                        Some(floorgate::vda5050::action_types::DROP) => self.cfg.drop_duration_s,
+                        Some(floorgate_protocols::vda5050::action_types::PICK) => {
+                            self.cfg.pick_duration_s
+                        }
+                        Some(floorgate_protocols::vda5050::action_types::DROP) => {
+                            self.cfg.drop_duration_s
+                        }
                         _ => 0.0,
                     };
                     self.actions.set(&id, ActionStatus::Running, None);
@@ -242,16 +246,16 @@ impl Robot {
         };
         let load_id = a.param_str("loadId").unwrap_or("").to_string();
         match a.action_type.as_str() {
-            floorgate::vda5050::action_types::PICK => {
+            floorgate_protocols::vda5050::action_types::PICK => {
                 *self.counters.picks.entry(load_id.clone()).or_default() += 1;
-                self.loads.push(floorgate::vda5050::state::Load {
+                self.loads.push(floorgate_protocols::vda5050::state::Load {
                     load_id: (!load_id.is_empty()).then(|| load_id.clone()),
                     load_type: a.param_str("loadType").map(str::to_string),
                     load_position: a.param_str("lhd").map(str::to_string),
                     weight: None,
                 });
             }
-            floorgate::vda5050::action_types::DROP => {
+            floorgate_protocols::vda5050::action_types::DROP => {
                 *self.counters.drops.entry(load_id.clone()).or_default() += 1;
                 match self
                     .loads

@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use floorgate::vda5050::{
+use floorgate_protocols::vda5050::{
     decode, encode, Connection, ConnectionState, InstantActions, ProtocolVersion, Qos, State,
     TopicConfig, TopicKind,
 };

@@ -1,10 +1,10 @@
 //! What the simulated robot reports: the state message, and the faults a test can inject
 //! into it (low battery, a FATAL error).
 
-use floorgate::vda5050::state::{
+use floorgate_protocols::vda5050::state::{
     ActionState, AgvPosition, BatteryState, EStop, OperatingMode, SafetyState, Velocity,
 };
-use floorgate::vda5050::{AgvError, ErrorLevel, Header, State, TopicKind};
+use floorgate_protocols::vda5050::{AgvError, ErrorLevel, Header, State, TopicKind};
 
 use super::robot::Robot;
 

@@ -16,9 +16,9 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use floorgate::vda5050::order::action_types::{DROP, PICK};
-use floorgate::vda5050::state::{EdgeState, Load, NodeState, Reference};
-use floorgate::vda5050::{
+use floorgate_protocols::vda5050::order::action_types::{DROP, PICK};
+use floorgate_protocols::vda5050::state::{EdgeState, Load, NodeState, Reference};
+use floorgate_protocols::vda5050::{
     decode, validate_order, ActionStatus, AgvError, ErrorLevel, Header, HeaderFactory, Order,
     ProtocolVersion, TopicKind,
 };
@@ -337,7 +337,7 @@ impl Robot {
         }
     }
 
-    fn can_start_at(&self, node: &floorgate::vda5050::Node) -> bool {
+    fn can_start_at(&self, node: &floorgate_protocols::vda5050::Node) -> bool {
         if node.node_id == self.last_node_id && !self.last_node_id.is_empty() {
             return true;
         }
@@ -387,7 +387,7 @@ impl Robot {
         self.extend_plan(order.nodes.into_iter().skip(1), order.edges);
     }
 
-    fn plan_node(&mut self, n: floorgate::vda5050::Node) -> PlannedNode {
+    fn plan_node(&mut self, n: floorgate_protocols::vda5050::Node) -> PlannedNode {
         let ids = n.actions.iter().map(|a| a.action_id.clone()).collect();
         for a in n.actions {
             self.actions.add_order_action(a);
@@ -406,8 +406,8 @@ impl Robot {
 
     fn extend_plan(
         &mut self,
-        nodes: impl Iterator<Item = floorgate::vda5050::Node>,
-        edges: Vec<floorgate::vda5050::Edge>,
+        nodes: impl Iterator<Item = floorgate_protocols::vda5050::Node>,
+        edges: Vec<floorgate_protocols::vda5050::Edge>,
     ) {
         for n in nodes {
             let planned = self.plan_node(n);

@@ -1,14 +1,14 @@
 //! The factsheet a simulated robot publishes on `factsheetRequest`.
 
-use floorgate::vda5050::factsheet::{
+use floorgate_protocols::vda5050::factsheet::{
     ActionScope, AgvAction, MaxArrayLens, PhysicalParameters, ProtocolFeatures, ProtocolLimits,
     Timing, TypeSpecification,
 };
-use floorgate::vda5050::order::action_types::{
+use floorgate_protocols::vda5050::order::action_types::{
     CANCEL_ORDER, FACTSHEET_REQUEST, START_CHARGING, START_PAUSE, STATE_REQUEST, STOP_CHARGING,
     STOP_PAUSE,
 };
-use floorgate::vda5050::{Factsheet, TopicKind};
+use floorgate_protocols::vda5050::{Factsheet, TopicKind};
 use serde_json::{json, Map, Value};
 
 use super::robot::Robot;

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use floorgate::modbus::ModbusProfile;
+use floorgate_protocols::modbus::ModbusProfile;
 
 /// What the PLC drives.
 #[derive(Debug, Clone)]

@@ -1,7 +1,7 @@
 //! A simulated conveyor/lift PLC speaking Modbus TCP.
 //!
 //! [`PlcProgram`] is the PLC: holding registers, the command mailbox exactly as
-//! `floorgate::modbus` documents it, and a [`Machine`] (conveyor network or lift). It does
+//! `floorgate_protocols::modbus` documents it, and a [`Machine`] (conveyor network or lift). It does
 //! no IO and is advanced by the instants passed in. [`SimPlc`] is the thin shell: a
 //! tokio-modbus TCP server on loopback that locks the program for each request, plus fault
 //! injection (jam, e-stop, slow responses, dropped connections) and counters for tests

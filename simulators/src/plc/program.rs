@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use floorgate::modbus::ModbusProfile;
+use floorgate_protocols::modbus::ModbusProfile;
 use tokio_modbus::ExceptionCode;
 
 use super::machine::{Codes, Machine, Motion, SetupError, ToteLocation};

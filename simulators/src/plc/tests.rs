@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use floorgate::modbus::ModbusProfile;
+use floorgate_protocols::modbus::ModbusProfile;
 use tokio_modbus::ExceptionCode;
 
 use super::{Machine, PlcProgram, ToteLocation};

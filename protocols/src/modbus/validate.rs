@@ -288,7 +288,7 @@ mod tests {
     fn the_shipped_device_profiles_are_valid() {
         for file in ["conveyor-modbus.toml", "lift-modbus.toml"] {
             let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("devices")
+                .join("../devices")
                 .join(file);
             if let Err(e) = ModbusProfile::load(&path) {
                 panic!("{file}: {e}");

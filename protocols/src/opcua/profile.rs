@@ -423,7 +423,7 @@ mod tests {
     fn profile(name: &str) -> String {
         std::fs::read_to_string(
             Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("devices")
+                .join("../devices")
                 .join(name),
         )
         .unwrap()

@@ -179,7 +179,7 @@ mod tests {
 
     #[test]
     fn the_example_profile_loads() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/devices/amr-vda5050.toml");
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../devices/amr-vda5050.toml");
         let p = AmrProfile::load(Path::new(path)).unwrap();
         assert!(p.handles_loads());
         assert_eq!(p.topics.interface_name, "uagv");

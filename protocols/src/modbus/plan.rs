@@ -161,8 +161,8 @@ mod tests {
 
     #[test]
     fn the_shipped_conveyor_profile_polls_in_one_read() {
-        let path =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("devices/conveyor-modbus.toml");
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../devices/conveyor-modbus.toml");
         let profile = ModbusProfile::load(&path).unwrap();
         // status 0..=3, 10..=13 and 20..=21 are each 6 unused registers apart (max_gap 8).
         assert_eq!(poll_plan(&profile), vec![b(0, 22)]);

@@ -1,0 +1,121 @@
+//! `floorgate simulate`: a whole virtual site in one process, for demos, CI
+//! and benchmarks. Nothing is faked on the task path: the embedded MQTT
+//! broker, the simulated AMR fleet (VDA 5050) and conveyor PLC (Modbus TCP)
+//! speak the real protocols on 127.0.0.1, the gateway is the same
+//! [`Gateway`] as `floorgate run` with its store in a temporary directory,
+//! and the demo tasks arrive over gRPC like the cloud's.
+//!
+//! * [`site`] — the embedded demo site and profiles, with the fleet size and
+//!   the simulators' addresses filled in.
+//! * [`workload`] — the seeded stream of demo tasks.
+//! * [`report`] — live progress and the closing summary.
+
+mod report;
+mod site;
+mod workload;
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use crate::api::pb;
+use crate::daemon::{Gateway, RunOptions};
+pub use report::Summary;
+
+/// What `floorgate simulate` runs.
+#[derive(Debug, Clone)]
+pub struct SimulateOptions {
+    /// Demo tasks to submit.
+    pub tasks: usize,
+    /// Simulated AMRs.
+    pub amrs: usize,
+    /// Submissions are spread over the first 60 % of this; the run ends
+    /// when every task has ended, or this plus a grace period has passed.
+    pub duration: Duration,
+    /// Seeds the task mix, so a run can be repeated.
+    pub seed: u64,
+    /// Print progress lines.
+    pub progress: bool,
+}
+
+impl Default for SimulateOptions {
+    fn default() -> Self {
+        SimulateOptions {
+            tasks: 40,
+            amrs: 6,
+            duration: Duration::from_secs(60),
+            seed: 1,
+            progress: true,
+        }
+    }
+}
+
+/// Runs the virtual site until every task ended, the time is up, or
+/// `interrupt` resolves (Ctrl-C), and returns the summary.
+pub async fn run(
+    opts: SimulateOptions,
+    interrupt: impl Future<Output = ()> + Send,
+) -> anyhow::Result<Summary> {
+    let dir = tempfile::tempdir().context("creating a temporary directory")?;
+    let broker =
+        crate::broker::EmbeddedBroker::start().context("starting the embedded MQTT broker")?;
+    let plc = floorgate_sim::plc::SimPlc::start(
+        std::sync::Arc::new(crate::modbus::ModbusProfile::from_toml_str(
+            site::CONVEYOR_PROFILE,
+        )?),
+        floorgate_sim::plc::Machine::conveyor(Duration::from_secs(3)),
+    )
+    .await
+    .context("starting the simulated conveyor PLC")?;
+    let cfg = site::write(dir.path(), opts.amrs, broker.addr(), plc.addr())?;
+    let fleet = floorgate_sim::amr::Fleet::spawn(&site::fleet(&cfg, &opts, broker.addr()));
+    let gw = Gateway::start(cfg, RunOptions::default()).await?;
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", gw.addr()))?
+        .connect()
+        .await?;
+    let mut tasks = pb::task_service_client::TaskServiceClient::new(channel.clone());
+    let mut devices = pb::device_service_client::DeviceServiceClient::new(channel);
+
+    let plan = workload::plan(&opts);
+    let started = Instant::now();
+    let spread = opts.duration.mul_f64(0.6);
+    let deadline = opts.duration + Duration::from_secs(30);
+    let mut next = 0;
+    let mut progress = report::Progress::new(opts.progress, opts.tasks);
+    tokio::pin!(interrupt);
+    let interrupted = loop {
+        let elapsed = started.elapsed();
+        // Submit what is due by now.
+        while next < plan.len() && spread.mul_f64(next as f64 / plan.len() as f64) <= elapsed {
+            let t = &plan[next];
+            if let Some(tote) = t.conveyor_tote {
+                plc.place_tote(tote, 1);
+            }
+            tasks
+                .submit_task(pb::SubmitTaskRequest {
+                    task: Some(t.task.clone()),
+                })
+                .await
+                .with_context(|| format!("submitting {}", t.task.task_id))?;
+            next += 1;
+        }
+        let snapshot = report::snapshot(&mut tasks, &mut devices).await?;
+        progress.show(elapsed, &snapshot);
+        if next == plan.len() && snapshot.open() == 0 {
+            break false;
+        }
+        if elapsed > deadline {
+            break false;
+        }
+        tokio::select! {
+            _ = &mut interrupt => break true,
+            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+        }
+    };
+    progress.finish();
+    let summary = report::summarise(&mut tasks, started.elapsed(), interrupted, plan.len()).await?;
+    gw.shutdown().await?;
+    fleet.shutdown(Duration::from_secs(1)).await;
+    Ok(summary)
+}

@@ -1,0 +1,87 @@
+//! The virtual site: the demo site file and its profiles, embedded in the
+//! binary so `floorgate simulate` needs nothing on disk, with the AMR fleet
+//! resized and the simulators' addresses filled in.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use floorgate_sim::amr::FleetConfig;
+
+use super::SimulateOptions;
+use crate::config::LoadedConfig;
+
+const SITE: &str = include_str!("../../devices/site-demo.toml");
+const AMR_PROFILE: &str = include_str!("../../devices/amr-vda5050.toml");
+pub(super) const CONVEYOR_PROFILE: &str = include_str!("../../devices/conveyor-modbus.toml");
+
+/// The manufacturer the demo site's AMRs are addressed by.
+const MANUFACTURER: &str = "acme";
+
+/// Writes the site file and profiles into `dir` and loads them, with `amrs`
+/// AMRs, the broker and the conveyor PLC at the given addresses, gRPC on a
+/// free loopback port and no admin listener.
+pub(super) fn write(
+    dir: &Path,
+    amrs: usize,
+    broker: SocketAddr,
+    plc: SocketAddr,
+) -> anyhow::Result<LoadedConfig> {
+    if amrs == 0 {
+        bail!("--amrs must be at least 1");
+    }
+    let mut text = SITE.to_string();
+    let mut devices = String::new();
+    for i in 0..amrs {
+        devices.push_str(&format!(
+            "[[devices]]\nid = \"amr-{}\"\nkind = \"amr\"\nprofile = \"amr-vda5050\"\naddress = \"{MANUFACTURER}/AMR-{i:03}\"\n\n",
+            i + 1
+        ));
+    }
+    for n in 1..=3 {
+        let block = format!(
+            "[[devices]]\nid = \"amr-{n}\"\nkind = \"amr\"\nprofile = \"amr-vda5050\"\naddress = \"{MANUFACTURER}/AMR-000{n}\"\n\n"
+        );
+        if !text.contains(&block) {
+            bail!("the embedded demo site no longer lists amr-{n} as expected");
+        }
+        text = text.replace(&block, if n == 1 { &devices } else { "" });
+    }
+    text = text.replace("127.0.0.1:5020", &plc.to_string());
+    text.push_str(&format!(
+        "\n[gateway.mqtt]\nbroker = \"{broker}\"\nclient_id = \"floorgate-simulate\"\nkeep_alive_secs = 5\nresend_interval_ms = 500\n"
+    ));
+    let site = dir.join("site.toml");
+    for (name, body) in [
+        ("site.toml", text.as_str()),
+        ("amr-vda5050.toml", AMR_PROFILE),
+        ("conveyor-modbus.toml", CONVEYOR_PROFILE),
+    ] {
+        std::fs::write(dir.join(name), body).with_context(|| format!("writing {name}"))?;
+    }
+    let data = dir.join("data").to_string_lossy().to_string();
+    crate::config::load_str(&site, &text, &move |k| match k {
+        "FLOORGATE_GRPC_LISTEN" => Some("127.0.0.1:0".into()),
+        "FLOORGATE_ADMIN_LISTEN" => Some("off".into()),
+        "FLOORGATE_DATA_DIR" => Some(data.clone()),
+        _ => None,
+    })
+    .map_err(|e| anyhow::anyhow!("the embedded demo site: {e}"))
+}
+
+/// The fleet for the site: robots spread over the layout's nodes.
+pub(super) fn fleet(cfg: &LoadedConfig, opts: &SimulateOptions, broker: SocketAddr) -> FleetConfig {
+    let mut f = FleetConfig::new(&broker.ip().to_string(), broker.port(), opts.amrs);
+    f.manufacturer = MANUFACTURER.into();
+    f.serial_prefix = "AMR-".into();
+    f.speed = 3.0;
+    f.handling_s = 0.5;
+    f.tick = Duration::from_millis(50);
+    f.state_interval = Duration::from_secs(10);
+    if let Some(layout) = &cfg.site.layout {
+        f.start_nodes = layout.nodes().map(|n| (n.id.clone(), n.x, n.y)).collect();
+        f.start_nodes.sort_by(|a, b| a.0.cmp(&b.0));
+    }
+    f
+}

@@ -1,0 +1,51 @@
+//! `floorgate simulate` as the README runs it: a whole virtual site in one
+//! process, ending with a summary.
+
+use std::process::Command;
+
+#[test]
+fn simulate_runs_a_small_virtual_site_to_completion_and_prints_the_summary() {
+    let out = Command::new(env!("CARGO_BIN_EXE_floorgate"))
+        .args([
+            "simulate",
+            "--tasks",
+            "8",
+            "--amrs",
+            "3",
+            "--duration",
+            "10",
+            "--seed",
+            "3",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("floorgate simulate: summary"), "{stdout}");
+    assert!(
+        stdout.contains("8 submitted of 8: 8 completed, 0 failed"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("p50"), "{stdout}");
+    // Every AMR and the conveyor appear with their utilisation.
+    for d in ["amr-1", "amr-2", "amr-3"] {
+        assert!(
+            stdout.lines().any(|l| l.trim_start().starts_with(d)),
+            "{d} in {stdout}"
+        );
+    }
+}
+
+#[test]
+fn simulate_refuses_a_fleet_of_no_robots() {
+    let out = Command::new(env!("CARGO_BIN_EXE_floorgate"))
+        .args(["simulate", "--amrs", "0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--amrs must be at least 1"));
+}
