@@ -28,6 +28,7 @@ pub mod config;
 pub mod daemon;
 pub mod engine;
 pub mod notify;
+#[cfg(feature = "simulate")]
 pub mod simulate;
 pub mod store;
 

@@ -57,6 +57,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        #[cfg(feature = "simulate")]
         Command::Simulate {
             tasks,
             amrs,

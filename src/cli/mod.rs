@@ -41,6 +41,7 @@ pub enum Command {
         #[arg(long)]
         listen_addr_file: Option<PathBuf>,
     },
+    #[cfg(feature = "simulate")]
     /// Run a whole virtual site in one process: embedded MQTT broker,
     /// simulated AMR fleet and conveyor PLC, the gateway, and a stream of
     /// demo tasks with live progress; prints a summary at the end (also on
