@@ -17,7 +17,16 @@ fn main() -> ExitCode {
         Command::Run { .. } => "info",
         _ => "warn",
     };
-    init_logging(cli.log_format, default_level);
+    // The virtual site's OPC-UA sessions use security None, which the
+    // OPC-UA stack complains about on every connect.
+    #[cfg(feature = "simulate")]
+    let quiet = match cli.command {
+        Command::Simulate { .. } => floorgate::opcua::QUIET_INSECURE_LOG_DIRECTIVE,
+        _ => "",
+    };
+    #[cfg(not(feature = "simulate"))]
+    let quiet = "";
+    init_logging(cli.log_format, default_level, quiet);
     match cli.command {
         Command::CheckConfig { file } => match floorgate::config::load(&file) {
             Ok(cfg) => {
@@ -103,14 +112,17 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(format: LogFormat, default_level: &str) {
+fn init_logging(format: LogFormat, default_level: &str, quiet: &str) {
     let filter = EnvFilter::try_from_env("FLOORGATE_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| {
-            EnvFilter::new(format!(
-                "{default_level},{}",
-                floorgate::broker::QUIET_LOG_DIRECTIVE
-            ))
+            let mut directives =
+                format!("{default_level},{}", floorgate::broker::QUIET_LOG_DIRECTIVE);
+            if !quiet.is_empty() {
+                directives.push(',');
+                directives.push_str(quiet);
+            }
+            EnvFilter::new(directives)
         });
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -117,21 +117,34 @@ async fn sim_plc(addr: Option<SocketAddr>) -> floorgate_sim::plc::SimPlc {
     }
 }
 
-/// The demo site with its conveyor PLC at `plc` and its AMRs' broker
-/// embedded (its threads live until the test process ends).
-async fn gateway_with_plc(data: &std::path::Path, plc: SocketAddr) -> floorgate::daemon::Gateway {
+/// The demo site with its conveyor PLC at `plc`, its AS/RS simulated (the
+/// returned simulator; keep it), and its AMRs' broker embedded (its threads
+/// live until the test process ends).
+async fn gateway_with_plc(
+    data: &std::path::Path,
+    plc: SocketAddr,
+) -> (floorgate::daemon::Gateway, floorgate_sim::asrs::SimAsrs) {
+    use floorgate_sim::asrs::{Asrs, SimAsrs, SimOptions};
     let broker = floorgate::broker::EmbeddedBroker::start()
         .unwrap()
         .addr()
         .to_string();
+    let crane = Duration::from_millis(200);
+    let asrs = SimAsrs::start(Asrs::demo(crane, crane), SimOptions::default())
+        .await
+        .unwrap();
     let cfg = demo_config_edited(
         data,
         &[("FLOORGATE_MQTT_BROKER", broker.as_str())],
-        &[("127.0.0.1:5020", &plc.to_string())],
+        &[
+            ("127.0.0.1:5020", &plc.to_string()),
+            ("opc.tcp://127.0.0.1:4840/", &asrs.url()),
+        ],
     );
-    floorgate::daemon::Gateway::start(cfg, floorgate::daemon::RunOptions::default())
+    let gw = floorgate::daemon::Gateway::start(cfg, floorgate::daemon::RunOptions::default())
         .await
-        .unwrap()
+        .unwrap();
+    (gw, asrs)
 }
 
 async fn until_status(addr: SocketAddr, path: &str, status: u16) -> Reply {
@@ -153,7 +166,7 @@ async fn readyz_waits_until_the_sites_plc_was_reached_once() {
         .local_addr()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let gw = gateway_with_plc(dir.path(), addr).await;
+    let (gw, _asrs) = gateway_with_plc(dir.path(), addr).await;
     let admin = gw.admin_addr().unwrap();
     assert_eq!(get(admin, "/healthz").await.status, 200);
     let r = get(admin, "/readyz").await;
@@ -170,7 +183,7 @@ async fn metrics_move_with_an_end_to_end_conveyor_task() {
     let plc = sim_plc(None).await;
     plc.place_tote(7, 1);
     let dir = tempfile::tempdir().unwrap();
-    let gw = gateway_with_plc(dir.path(), plc.addr()).await;
+    let (gw, _asrs) = gateway_with_plc(dir.path(), plc.addr()).await;
     let admin = gw.admin_addr().unwrap();
     until_status(admin, "/readyz", 200).await;
     let mut c = client(gw.addr()).await;
@@ -230,7 +243,7 @@ async fn metrics_move_with_an_end_to_end_conveyor_task() {
 async fn a_started_gateway_is_ready_on_its_admin_port() {
     let plc = sim_plc(None).await;
     let dir = tempfile::tempdir().unwrap();
-    let gw = gateway_with_plc(dir.path(), plc.addr()).await;
+    let (gw, _asrs) = gateway_with_plc(dir.path(), plc.addr()).await;
     let admin = gw
         .admin_addr()
         .expect("the admin listener is on by default");

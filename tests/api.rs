@@ -394,7 +394,7 @@ async fn devices_are_listed_from_the_site_file_and_start_offline() {
         .unwrap()
         .into_inner();
     let ids: Vec<_> = list.devices.iter().map(|d| d.device_id.as_str()).collect();
-    assert_eq!(ids, ["amr-1", "amr-2", "amr-3", "conv-1"]);
+    assert_eq!(ids, ["amr-1", "amr-2", "amr-3", "asrs-1", "conv-1"]);
     let amr = d
         .get_device(pb::GetDeviceRequest {
             device_id: "amr-2".into(),

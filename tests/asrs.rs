@@ -595,3 +595,54 @@ fn check_config_refuses_a_secure_policy_without_a_client_certificate() {
     assert!(e.contains("gateway.opcua"), "{e}");
     assert!(e.contains("client_certificate"), "{e}");
 }
+
+/// Cancel mid-retrieval goes to the AS/RS as the profile's `cancel`: the
+/// crane stops with the tote still in its bin, the step ends CANCELLED, and
+/// the AS/RS takes the next task.
+async fn a_cancelled_retrieval_is_cancelled_on_the_asrs_and_the_tote_stays_in_its_bin(
+    profile: &str,
+) {
+    let asrs = sim("ASRS1", Duration::from_secs(5), SimOptions::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let p = profiles(dir.path(), |_, t| t);
+    let gw = gateway(dir.path(), &site(&p, &[(profile, &asrs.url())], "")).await;
+    let mut c = client(gw.addr()).await;
+    submit(&mut c, pick("P1", 1, "ASRS1-01-01")).await.unwrap();
+    wait_for(
+        &mut c,
+        "P1",
+        "acknowledged",
+        step_is(pb::StepState::Acknowledged),
+    )
+    .await;
+    c.cancel_task(pb::CancelTaskRequest {
+        task_id: "P1".into(),
+        reason: "withdrawn".into(),
+    })
+    .await
+    .unwrap();
+    let t = wait_for(&mut c, "P1", "cancelled", is(pb::TaskState::Cancelled)).await;
+    assert_eq!(t.steps[0].state, pb::StepState::Cancelled as i32);
+    asrs.with(|m| {
+        assert!(m.is_cancelled("P1#0"));
+        assert_eq!(m.status().state, "Idle");
+        assert_eq!(m.bin("ASRS1-01-01"), Some(&tote("TOTE-1")));
+        assert_eq!(m.at_port("OUT-1"), None);
+    });
+    let d = device(gw.addr(), "asrs-1").await;
+    assert!(d.current.is_none(), "{d:?}");
+    // The crane is free for the next task at once.
+    submit(&mut c, put("S1", 1, "ASRS1-02-01")).await.unwrap();
+    wait_for(&mut c, "S1", "completed", is(pb::TaskState::Completed)).await;
+    gw.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn method_style_cancel_mid_retrieval_leaves_the_tote_in_its_bin() {
+    a_cancelled_retrieval_is_cancelled_on_the_asrs_and_the_tote_stays_in_its_bin(METHOD).await;
+}
+
+#[tokio::test]
+async fn handshake_style_cancel_mid_retrieval_leaves_the_tote_in_its_bin() {
+    a_cancelled_retrieval_is_cancelled_on_the_asrs_and_the_tote_stays_in_its_bin(HANDSHAKE).await;
+}

@@ -22,7 +22,11 @@ fn check_config_accepts_the_demo_site() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("ok"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("ok (site \"demo\": 5 devices, 10 locations, 6 routes)"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -190,6 +194,11 @@ fn the_client_commands_submit_get_list_cancel_and_watch_a_running_daemon() {
     assert!(
         out.lines()
             .any(|l| l.starts_with("amr-1 amr acme/AMR-0001 offline")),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("asrs-1 asrs opc.tcp://127.0.0.1:4840/ offline")),
         "{out}"
     );
     // A bad submit exits non-zero with the server's reason.

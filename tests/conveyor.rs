@@ -265,7 +265,11 @@ async fn a_modbus_exception_fails_the_step_naming_the_exception() {
     // registers: the PLC answers the write with an exception.
     let dir = tempfile::tempdir().unwrap();
     let devices = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("devices");
-    for f in ["amr-vda5050.toml", "site-demo.toml"] {
+    for f in [
+        "amr-vda5050.toml",
+        "asrs-opcua-method.toml",
+        "site-demo.toml",
+    ] {
         std::fs::copy(devices.join(f), dir.path().join(f)).unwrap();
     }
     let profile = std::fs::read_to_string(devices.join("conveyor-modbus.toml"))

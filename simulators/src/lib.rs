@@ -3,4 +3,5 @@
 
 pub mod amr;
 pub mod asrs;
+pub mod handoff;
 pub mod plc;

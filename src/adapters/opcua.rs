@@ -16,6 +16,14 @@
 //!   task is current fails the step with the profile's fault name. A
 //!   refusal or a Bad status code fails the step naming it; a transport
 //!   error goes back to the engine, which retries.
+//! * Stop: the profile's optional `cancel` command, naming the task by its
+//!   command id (`task_id` for a method, `cancel_task_id` in a handshake,
+//!   whose own task id is the command id with `/cancel` appended, so its
+//!   acknowledgement is told apart from the command's). The AS/RS accepting
+//!   the cancel reports the step stopped; a refusal (the task already
+//!   ended, or has not arrived yet) is returned to the engine, which retries
+//!   and otherwise waits for the step's own end. Without a `cancel` the
+//!   stop is refused the same way.
 //! * Availability: online while the session is active and the fault code is
 //!   0; fault while the fault code is set or the server does not match the
 //!   profile (the reason names the node); offline otherwise.
@@ -200,12 +208,32 @@ impl DeviceAdapter for OpcUaAdapter {
                     message: format!("profile {} has no cancel command", client.profile().model),
                 });
             }
-            if self.submit(client, "cancel", &c).await? {
-                self.sink.report(DeviceReport::Stopped {
-                    command_id: c.command_id.clone(),
-                });
+            let mut args = command_args("cancel", &c);
+            args.push(("cancel_task_id".into(), c.command_id.clone()));
+            let args: HashMap<&str, String> =
+                args.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+            let r = match client.profile().style {
+                Style::Method => client.call("cancel", &args).await,
+                Style::Handshake => {
+                    client
+                        .handshake("cancel", &format!("{}/cancel", c.command_id), &args)
+                        .await
+                }
+            };
+            let refused = |message: String| TransportError {
+                device_id: c.device_id.clone(),
+                message,
+            };
+            match r {
+                Ok(Ok(())) => {
+                    self.sink.report(DeviceReport::Stopped {
+                        command_id: c.command_id.clone(),
+                    });
+                    Ok(())
+                }
+                Ok(Err(reason)) => Err(refused(reason)),
+                Err(e) => Err(refused(e.to_string())),
             }
-            Ok(())
         })
     }
 }

@@ -24,6 +24,7 @@
 //! | `floorgate_commands_sent_total`, `…_acknowledged_total`, `…_failed_total` | counter | `kind` |
 //! | `floorgate_device_available` | gauge (0/1) | `device` |
 //! | `floorgate_step_duration_seconds` | histogram | `command` |
+//! | `floorgate_telemetry_received_total` | counter | |
 //! | `floorgate_telemetry_dropped_total` | counter | `reason` |
 //! | `floorgate_connection_up` | gauge (0/1) | `endpoint` |
 //!
@@ -109,6 +110,7 @@ struct Inner {
     commands_failed: Family<KindLabel, Counter>,
     device_available: Family<DeviceLabel, Gauge>,
     step_duration: HistogramFamily,
+    telemetry_received: Counter,
     telemetry_dropped: Family<ReasonLabel, Counter>,
     connection_up: Family<EndpointLabel, Gauge>,
 }
@@ -181,6 +183,12 @@ impl Metrics {
             Unit::Seconds,
             step_duration.clone(),
         );
+        let telemetry_received = Counter::default();
+        r.register(
+            "telemetry_received",
+            "Device telemetry messages received for a device of the site (AMR state, connection, factsheet), decoded or not",
+            telemetry_received.clone(),
+        );
         let telemetry_dropped = Family::<ReasonLabel, Counter>::default();
         r.register(
             "telemetry_dropped",
@@ -215,6 +223,7 @@ impl Metrics {
                 commands_failed,
                 device_available,
                 step_duration,
+                telemetry_received,
                 telemetry_dropped,
                 connection_up,
             }),
@@ -304,6 +313,12 @@ impl Metrics {
                 command: command.to_string(),
             })
             .observe(took.as_secs_f64());
+    }
+
+    /// One telemetry message arrived for a device of the site (one atomic add: it is on
+    /// the hot path of every AMR state message).
+    pub fn telemetry_received(&self) {
+        self.inner.telemetry_received.inc();
     }
 
     pub fn telemetry_dropped(&self, reason: &'static str) {

@@ -12,7 +12,7 @@ use serde_spanned::Spanned;
 
 use super::env;
 use super::types::*;
-use crate::engine::model::DeviceKind;
+use crate::engine::model::{DeviceKind, OnFailure};
 use crate::engine::site::{DeviceSpec, Location, LocationKind, Place, Route, RouteStep, Site};
 
 /// One problem in the site file.
@@ -216,7 +216,9 @@ impl Cx<'_> {
             name: file.site.name.clone(),
             ..Site::default()
         };
-        // Command names each Modbus or AS/RS device's profile knows.
+        // Command names each device's profile knows (Modbus: the register
+        // map's commands; AS/RS: the profile's commands; AMR: `transport`
+        // when the profile can pick and drop loads).
         let mut modbus_commands: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for (i, d) in file.devices.iter().enumerate() {
             let id = d.id.get_ref();
@@ -300,17 +302,25 @@ impl Cx<'_> {
                                 });
                             }
                         }
-                        _ => {
-                            if let Err(e) = t.parse::<toml::Table>() {
-                                self.err(
+                        DeviceKind::Amr => {
+                            match crate::vda5050::profile::AmrProfile::from_toml(
+                                &t,
+                                &profile_path.display().to_string(),
+                            ) {
+                                Ok(p) => {
+                                    let mut known = BTreeSet::new();
+                                    if p.handles_loads() {
+                                        known.insert(
+                                            crate::adapters::vda5050::plan::TRANSPORT.to_string(),
+                                        );
+                                    }
+                                    modbus_commands.insert(id.clone(), known);
+                                }
+                                Err(e) => self.err(
                                     &d.profile,
                                     format!("devices[{i}].profile"),
-                                    format!(
-                                        "profile {} is not valid TOML: {}",
-                                        profile_path.display(),
-                                        e.message()
-                                    ),
-                                );
+                                    format!("profile {}: {e}", profile_path.display()),
+                                ),
                             }
                         }
                     }
@@ -451,21 +461,58 @@ impl Cx<'_> {
                 } else {
                     devices.iter().collect()
                 };
+                let candidates = step_devices.len();
                 for d in step_devices {
                     if let Some(commands) = modbus_commands.get(d) {
-                        if !commands.contains(&s.command) {
+                        if !commands.contains(s.command.get_ref()) {
                             let profile = &site.devices[d].profile;
-                            self.at(
-                                Some(r.id.span()),
-                                &g("command"),
+                            self.err(
+                                &s.command,
+                                g("command"),
                                 format!(
                                     "device {d:?} (profile {profile:?}) has no command {:?}; it knows {:?}",
-                                    s.command, commands
+                                    s.command.get_ref(), commands
                                 ),
                             );
                         }
                     }
                 }
+                let on_failure = s
+                    .on_failure
+                    .as_ref()
+                    .map(|o| *o.get_ref())
+                    .unwrap_or_default();
+                let max_reassignments = match (&s.on_failure, &s.max_reassignments) {
+                    (_, Some(m)) if on_failure != OnFailure::RetryOtherDevice => {
+                        self.err(
+                            m,
+                            g("max_reassignments"),
+                            "needs on_failure = \"retry_other_device\"".into(),
+                        );
+                        0
+                    }
+                    (_, Some(m)) if *m.get_ref() == 0 => {
+                        self.err(m, g("max_reassignments"), "must be at least 1".into());
+                        0
+                    }
+                    (_, Some(m)) => *m.get_ref(),
+                    (Some(_), None) if on_failure == OnFailure::RetryOtherDevice => 1,
+                    _ => 0,
+                };
+                if let (Some(o), OnFailure::RetryOtherDevice) = (&s.on_failure, on_failure) {
+                    if candidates < 2 {
+                        self.err(
+                            o,
+                            g("on_failure"),
+                            format!(
+                                "retry_other_device needs another device to retry on; the step has {candidates}"
+                            ),
+                        );
+                    }
+                }
+                let timeout_secs = s
+                    .timeout_secs
+                    .unwrap_or_else(|| gateway.step_timeouts.secs_for(s.device_kind));
                 if s.devices.is_empty() && !site.devices.values().any(|d| d.kind == s.device_kind) {
                     self.err(
                         &r.id,
@@ -477,10 +524,13 @@ impl Cx<'_> {
                 let to = self.place(&site, &s.to, g("to"));
                 steps.push(RouteStep {
                     device_kind: s.device_kind,
-                    command: s.command.clone(),
+                    command: s.command.get_ref().clone(),
                     devices,
                     from,
                     to,
+                    timeout_ms: timeout_secs.saturating_mul(1000),
+                    on_failure,
+                    max_reassignments,
                 });
             }
             site.routes.push(Route {
@@ -491,7 +541,36 @@ impl Cx<'_> {
                 steps,
             });
         }
+        self.check_stations_reachable(file, &site);
         site
+    }
+
+    /// Every station must be where some route delivers: a route into its
+    /// zone, or a route step that names it as a fixed destination.
+    fn check_stations_reachable(&mut self, file: &SiteFile, site: &Site) {
+        for (i, l) in file.locations.iter().enumerate() {
+            if l.kind != LocationKindEntry::Station {
+                continue;
+            }
+            let id = l.id.get_ref().trim_end_matches('*');
+            let reached = site.routes.iter().any(|r| {
+                r.to_zone == l.zone
+                    || r.steps
+                        .iter()
+                        .any(|s| matches!(&s.to, Place::Fixed(to) if to == id))
+            });
+            if !reached {
+                self.err(
+                    &l.id,
+                    format!("locations[{i}].id"),
+                    format!(
+                        "station {:?} (zone {:?}) is unreachable: no route ends in its zone",
+                        l.id.get_ref(),
+                        l.zone
+                    ),
+                );
+            }
+        }
     }
 
     fn place(&mut self, site: &Site, v: &Spanned<String>, field: String) -> Place {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use serde_spanned::Spanned;
 
-use crate::engine::model::{DeviceKind, TaskKind};
+use crate::engine::model::{DeviceKind, OnFailure, TaskKind};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -64,6 +64,48 @@ pub struct GatewaySection {
     pub mqtt: MqttSection,
     /// How the AS/RS OPC-UA sessions are secured.
     pub opcua: OpcUaSection,
+    /// How long a step may stay on its device before it fails, per device
+    /// kind; a route step's `timeout_secs` wins.
+    pub step_timeouts: StepTimeouts,
+}
+
+/// `[gateway.step_timeouts]`, in seconds; 0 means no limit. A step still on
+/// its device at its deadline fails naming the timeout, and the device is
+/// told to stop.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StepTimeouts {
+    /// For every kind not named below.
+    pub default_secs: u64,
+    pub amr_secs: Option<u64>,
+    pub asrs_secs: Option<u64>,
+    pub conveyor_secs: Option<u64>,
+    pub lift_secs: Option<u64>,
+}
+
+impl Default for StepTimeouts {
+    fn default() -> Self {
+        StepTimeouts {
+            default_secs: 600,
+            amr_secs: None,
+            asrs_secs: None,
+            conveyor_secs: None,
+            lift_secs: None,
+        }
+    }
+}
+
+impl StepTimeouts {
+    /// The timeout of a step on a device of `kind`, in seconds.
+    pub fn secs_for(&self, kind: DeviceKind) -> u64 {
+        match kind {
+            DeviceKind::Amr => self.amr_secs,
+            DeviceKind::Asrs => self.asrs_secs,
+            DeviceKind::Conveyor => self.conveyor_secs,
+            DeviceKind::Lift => self.lift_secs,
+        }
+        .unwrap_or(self.default_secs)
+    }
 }
 
 /// Parses `admin_listen`: a socket address, or `"off"` / `""` for none.
@@ -95,6 +137,7 @@ impl Default for GatewaySection {
             admin_listen: Some("127.0.0.1:9464".parse().expect("valid default")),
             mqtt: MqttSection::default(),
             opcua: OpcUaSection::default(),
+            step_timeouts: StepTimeouts::default(),
         }
     }
 }
@@ -156,13 +199,27 @@ pub struct RouteEntry {
 #[serde(deny_unknown_fields)]
 pub struct RouteStepEntry {
     pub device_kind: DeviceKind,
-    pub command: String,
+    /// What the device does: `transport` (AMR), `retrieve`/`store`
+    /// (AS/RS), a command of the Modbus profile (`transfer`, …).
+    pub command: Spanned<String>,
     /// Devices that may do the step; empty means every device of the kind.
     #[serde(default)]
     pub devices: Vec<Spanned<String>>,
     /// `$source`, `$destination`, or a location id.
     pub from: Spanned<String>,
     pub to: Spanned<String>,
+    /// How long the step may stay on its device, in seconds (0: no limit).
+    /// Default: `[gateway.step_timeouts]` for the device kind.
+    #[serde(default)]
+    pub timeout_secs: Option<u64>,
+    /// `fail` (default): a failed step fails the task. `retry_other_device`:
+    /// the step is planned again onto another of its devices.
+    #[serde(default)]
+    pub on_failure: Option<Spanned<OnFailure>>,
+    /// With `retry_other_device`: how many times the step may move to
+    /// another device (default 1).
+    #[serde(default)]
+    pub max_reassignments: Option<Spanned<u32>>,
 }
 
 /// `[gateway.mqtt]`: the broker floorgate (VDA 5050 master control) and the

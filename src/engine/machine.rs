@@ -11,8 +11,23 @@
 //!     └──── cancel ─────┴──── cancel (no step on a device) ───────────────▶ CANCELLED
 //!                                                   └ cancel: stop the device, then CANCELLED
 //! ```
+//!
+//! A step fails when its device refuses or fails the command, when the
+//! engine gives up sending it, or when it is still on its device at its
+//! deadline (`dispatched_unix_ms + timeout_ms`; the device is then told to
+//! stop). A step whose route declares `on_failure = "retry_other_device"`
+//! is planned again instead of failing the task, while it has re-plannings
+//! left and an untried candidate: `StepFailed` (attempt n, the failed
+//! device, the reason) is journaled, the step goes back to pending with
+//! attempt n + 1, and the next dispatch (`StepDispatched`, attempt n + 1) has
+//! a new command id ([`command_id`](super::model::command_id)), so nothing
+//! the old device still says about attempt n can touch attempt n + 1.
+//!
+//! Time comes in as an argument (`now_ms`): the deadline is derived from the
+//! persisted dispatch time, so it survives a restart, and the runtime owns
+//! the clock.
 
-use super::model::{EventKind, Step, StepRef, StepState, Task, TaskState};
+use super::model::{EventKind, OnFailure, Step, StepRef, StepState, Task, TaskState};
 
 /// What can happen to a task.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +42,9 @@ pub enum Input {
     Completed { step: u32 },
     /// The device refused or failed the command.
     Failed { step: u32, reason: String },
+    /// The step's deadline passed while attempt `attempt` was still on its
+    /// device. Refused when the step has moved on since the timer was set.
+    TimedOut { step: u32, attempt: u32 },
     /// The device stopped the command because floorgate cancelled it.
     Cancelled { step: u32 },
     /// The cloud (or an operator) cancels the task.
@@ -37,9 +55,17 @@ pub enum Input {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
     /// Stop the command running on a device.
-    StopOnDevice { step: u32, device_id: String },
-    /// The device has no command of this task any more.
-    ReleaseDevice { device_id: String },
+    StopOnDevice {
+        step: u32,
+        device_id: String,
+        command_id: String,
+    },
+    /// The device has no command of this task any more: the command's
+    /// outbox entry goes in the same transaction.
+    ReleaseDevice {
+        device_id: String,
+        command_id: String,
+    },
 }
 
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -65,18 +91,26 @@ pub enum TransitionError {
     },
     #[error("step {step} is not next: step {next} must finish first")]
     OutOfOrder { step: u32, next: u32 },
+    #[error("step {step} already failed on {device_id}")]
+    FailedBefore { step: u32, device_id: String },
+    #[error("step {step} is at attempt {current}, not {attempt}")]
+    StaleAttempt {
+        step: u32,
+        attempt: u32,
+        current: u32,
+    },
 }
 
 /// Applies `input` to `task`. On error the task is unchanged.
 pub fn apply(task: &mut Task, input: Input, now_ms: i64) -> Result<Transition, TransitionError> {
     let mut next = task.clone();
-    let out = apply_inner(&mut next, input)?;
+    let out = apply_inner(&mut next, input, now_ms)?;
     next.updated_unix_ms = now_ms;
     *task = next;
     Ok(out)
 }
 
-fn apply_inner(task: &mut Task, input: Input) -> Result<Transition, TransitionError> {
+fn apply_inner(task: &mut Task, input: Input, now_ms: i64) -> Result<Transition, TransitionError> {
     let mut out = Transition::default();
     if task.state.is_terminal() {
         return Err(TransitionError::WrongTaskState {
@@ -110,6 +144,9 @@ fn apply_inner(task: &mut Task, input: Input) -> Result<Transition, TransitionEr
             if task.steps.iter().any(|s| s.state.is_active()) {
                 return Err(wrong(task, "dispatch while a step is active"));
             }
+            if task.steps[step as usize].failed_devices.contains(&device_id) {
+                return Err(TransitionError::FailedBefore { step, device_id });
+            }
             if task.state == TaskState::Planned {
                 task.state = TaskState::Running;
                 out.events.push(EventKind::TaskStarted);
@@ -117,6 +154,7 @@ fn apply_inner(task: &mut Task, input: Input) -> Result<Transition, TransitionEr
             let s = step_mut(task, step)?;
             s.state = StepState::Dispatched;
             s.device_id = Some(device_id);
+            s.dispatched_unix_ms = Some(now_ms);
             out.events.push(EventKind::StepDispatched(step_ref(s)));
         }
         Input::Acknowledged { step } => {
@@ -134,7 +172,7 @@ fn apply_inner(task: &mut Task, input: Input) -> Result<Transition, TransitionEr
             }
             s.state = StepState::Completed;
             out.events.push(EventKind::StepCompleted(step_ref(s)));
-            release(s, &mut out);
+            release(&task.spec.task_id, &task.steps[step as usize], &mut out);
             if let Some(reason) = task.cancel_requested.clone() {
                 cancel_rest(task, &reason, &mut out);
             } else if next_pending(task).is_none() {
@@ -147,30 +185,22 @@ fn apply_inner(task: &mut Task, input: Input) -> Result<Transition, TransitionEr
             if !s.state.is_active() {
                 return Err(wrong_step(s, "fail"));
             }
-            s.state = StepState::Failed;
-            s.reason = reason.clone();
-            let mut r = step_ref(s);
-            r.reason = reason.clone();
-            out.events.push(EventKind::StepFailed(r));
-            release(s, &mut out);
-            if let Some(cancel_reason) = task.cancel_requested.clone() {
-                cancel_rest(task, &cancel_reason, &mut out);
-            } else {
-                let reason = format!(
-                    "step {step} ({}) failed: {reason}",
-                    task.steps[step as usize].command
-                );
-                for s in task
-                    .steps
-                    .iter_mut()
-                    .filter(|s| s.state == StepState::Pending)
-                {
-                    s.state = StepState::Cancelled;
-                }
-                task.state = TaskState::Failed;
-                task.reason = reason.clone();
-                out.events.push(EventKind::TaskFailed { reason });
+            fail_step(task, step, reason, false, &mut out);
+        }
+        Input::TimedOut { step, attempt } => {
+            let s = step_mut(task, step)?;
+            if !s.state.is_active() {
+                return Err(wrong_step(s, "time out"));
             }
+            if s.attempt != attempt {
+                return Err(TransitionError::StaleAttempt {
+                    step,
+                    attempt,
+                    current: s.attempt,
+                });
+            }
+            let reason = format!("timed out after {} on the device", secs(s.timeout_ms));
+            fail_step(task, step, reason, true, &mut out);
         }
         Input::Cancelled { step } => {
             let s = step_mut(task, step)?;
@@ -179,7 +209,7 @@ fn apply_inner(task: &mut Task, input: Input) -> Result<Transition, TransitionEr
             }
             s.state = StepState::Cancelled;
             out.events.push(EventKind::StepCancelled(step_ref(s)));
-            release(s, &mut out);
+            release(&task.spec.task_id, &task.steps[step as usize], &mut out);
             let reason = task
                 .cancel_requested
                 .clone()
@@ -198,8 +228,13 @@ fn apply_inner(task: &mut Task, input: Input) -> Result<Transition, TransitionEr
                 .map(|s| (s.index, s.device_id.clone().unwrap_or_default()));
             match active {
                 Some((step, device_id)) => {
+                    let command_id = task.steps[step as usize].command_id(&task.spec.task_id);
                     task.cancel_requested = Some(reason);
-                    out.effects.push(Effect::StopOnDevice { step, device_id });
+                    out.effects.push(Effect::StopOnDevice {
+                        step,
+                        device_id,
+                        command_id,
+                    });
                 }
                 None => cancel_rest(task, &reason, &mut out),
             }
@@ -241,10 +276,76 @@ fn cancel_rest(task: &mut Task, reason: &str, out: &mut Transition) {
     });
 }
 
-fn release(s: &Step, out: &mut Transition) {
+/// The active step `step` failed with `reason`; with `stop`, the device may
+/// still be at it and is told to stop first. The device is released either
+/// way: its outbox entry goes, and a later report for the old command id
+/// matches nothing.
+fn fail_step(task: &mut Task, step: u32, reason: String, stop: bool, out: &mut Transition) {
+    let task_id = task.spec.task_id.clone();
+    let s = &mut task.steps[step as usize];
+    s.state = StepState::Failed;
+    s.reason = reason.clone();
+    out.events.push(EventKind::StepFailed(step_ref(s)));
+    if stop {
+        if let Some(device_id) = s.device_id.clone() {
+            out.effects.push(Effect::StopOnDevice {
+                step,
+                device_id,
+                command_id: s.command_id(&task_id),
+            });
+        }
+    }
+    release(&task_id, s, out);
+    if let Some(cancel_reason) = task.cancel_requested.clone() {
+        cancel_rest(task, &cancel_reason, out);
+        return;
+    }
+    let s = &mut task.steps[step as usize];
+    if s.on_failure == OnFailure::RetryOtherDevice && s.attempt < s.max_reassignments {
+        let mut failed = s.failed_devices.clone();
+        if let Some(d) = &s.device_id {
+            if !failed.contains(d) {
+                failed.push(d.clone());
+            }
+        }
+        if s.candidates.iter().any(|c| !failed.contains(c)) {
+            // Planned again: the scheduler puts the next attempt on an
+            // untried candidate.
+            s.failed_devices = failed;
+            s.device_id = None;
+            s.state = StepState::Pending;
+            s.attempt += 1;
+            s.dispatched_unix_ms = None;
+            return;
+        }
+    }
+    let reason = format!("step {step} ({}) failed: {reason}", s.command);
+    for s in task
+        .steps
+        .iter_mut()
+        .filter(|s| s.state == StepState::Pending)
+    {
+        s.state = StepState::Cancelled;
+    }
+    task.state = TaskState::Failed;
+    task.reason = reason.clone();
+    out.events.push(EventKind::TaskFailed { reason });
+}
+
+/// A duration in milliseconds as people read it: `30 s`, `1.5 s`.
+fn secs(ms: u64) -> String {
+    if ms % 1000 == 0 {
+        format!("{} s", ms / 1000)
+    } else {
+        format!("{} s", ms as f64 / 1000.0)
+    }
+}
+
+fn release(task_id: &str, s: &Step, out: &mut Transition) {
     if let Some(d) = &s.device_id {
         out.effects.push(Effect::ReleaseDevice {
             device_id: d.clone(),
+            command_id: s.command_id(task_id),
         });
     }
 }
@@ -261,6 +362,7 @@ fn step_ref(s: &Step) -> StepRef {
         device_id: s.device_id.clone().unwrap_or_default(),
         command: s.command.clone(),
         reason: s.reason.clone(),
+        attempt: s.attempt,
     }
 }
 
@@ -286,6 +388,7 @@ fn input_name(input: &Input) -> &'static str {
         Input::Acknowledged { .. } => "acknowledge a step",
         Input::Completed { .. } => "complete a step",
         Input::Failed { .. } => "fail a step",
+        Input::TimedOut { .. } => "time out a step",
         Input::Cancelled { .. } => "cancel a step",
         Input::Cancel { .. } => "cancel",
     }

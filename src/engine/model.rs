@@ -126,7 +126,37 @@ impl StepState {
     }
 }
 
+/// What a step does when its device fails it (or it times out).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnFailure {
+    /// The task fails, naming the step and the reason.
+    #[default]
+    Fail,
+    /// The step is planned again onto another of its candidates (another
+    /// AMR, say), at most `max_reassignments` times; the task fails only
+    /// when no untried candidate is left.
+    RetryOtherDevice,
+}
+
+/// The command id of attempt `attempt` of a task's step: `{task}#{step}` for
+/// the first attempt (as before attempts existed, so an outbox written by an
+/// older build keeps its ids), `{task}#{step}.{attempt}` for a re-planned
+/// one. Stable across restarts and unique per dispatch: the protocols'
+/// idempotency keys derive from it (VDA 5050 `orderId`, the AS/RS task id).
+pub fn command_id(task_id: &str, step: u32, attempt: u32) -> String {
+    if attempt == 0 {
+        format!("{task_id}#{step}")
+    } else {
+        format!("{task_id}#{step}.{attempt}")
+    }
+}
+
 /// One device command of a task's plan.
+///
+/// Fields added after the first release carry serde defaults, so tasks and
+/// events written by an older build still load (a step without a persisted
+/// dispatch time or timeout simply has no timer).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Step {
     pub index: u32,
@@ -141,6 +171,33 @@ pub struct Step {
     pub to: String,
     pub state: StepState,
     pub reason: String,
+    /// How long the step may stay on its device, in milliseconds (0: no
+    /// limit). Fixed when the task is planned.
+    #[serde(default)]
+    pub timeout_ms: u64,
+    /// When the current attempt was dispatched (persisted with the
+    /// dispatch), so the timeout's deadline survives a restart.
+    #[serde(default)]
+    pub dispatched_unix_ms: Option<i64>,
+    #[serde(default)]
+    pub on_failure: OnFailure,
+    /// With [`OnFailure::RetryOtherDevice`]: how many times the step may be
+    /// planned onto another device.
+    #[serde(default)]
+    pub max_reassignments: u32,
+    /// 0 for the first dispatch, one more for each re-planning.
+    #[serde(default)]
+    pub attempt: u32,
+    /// Devices that failed this step; it is not planned onto them again.
+    #[serde(default)]
+    pub failed_devices: Vec<String>,
+}
+
+impl Step {
+    /// The command id of the step's current attempt.
+    pub fn command_id(&self, task_id: &str) -> String {
+        command_id(task_id, self.index, self.attempt)
+    }
 }
 
 /// A task as the gateway holds it.
@@ -199,6 +256,10 @@ pub struct StepRef {
     pub device_id: String,
     pub command: String,
     pub reason: String,
+    /// Which attempt of the step (0 for the first): a StepFailed of a step
+    /// with a fallback is followed by a StepDispatched of the next attempt.
+    #[serde(default)]
+    pub attempt: u32,
 }
 
 /// The current wall-clock time in Unix milliseconds.

@@ -7,10 +7,19 @@
 //! outbox is durable.
 //!
 //! After a restart the loop rebuilds its memory from the store: open tasks,
-//! devices busy with an outbox command, and re-sends every outbox command
-//! with its original id (the protocols make a repeat harmless).
+//! devices busy with an outbox command, step timers, and re-sends every
+//! outbox command with its original id (the protocols make a repeat
+//! harmless).
+//!
+//! Step timers: a dispatched step with a timeout has a deadline,
+//! `dispatched_unix_ms + timeout_ms`, both persisted in the task by the
+//! dispatch's own transaction. The loop keeps the deadlines of active steps
+//! in a set (rebuilt from the store at recovery, so a restart neither loses
+//! a timer nor restarts its clock) and feeds `Input::TimedOut` for the
+//! attempt the timer was set for; a timer whose step has moved on is refused
+//! by the state machine and dropped.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,7 +27,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::adapter::{Availability, DeviceAdapter, DeviceCommand, DeviceReport, ReportSink};
 use super::machine::{self, Effect, Input};
-use super::model::{now_unix_ms, DeviceKind, EventKind, Step, Task, TaskSpec, TaskState};
+use super::model::{
+    command_id, now_unix_ms, DeviceKind, EventKind, Step, Task, TaskSpec, TaskState,
+};
 use super::site::{DeviceSpec, Site};
 use crate::store::{Change, OutboxEntry, Store, StoreError, Ticket};
 
@@ -30,6 +41,8 @@ pub struct EngineConfig {
     pub max_unacked_events: u64,
     /// Attempts to put a command on the wire before its step fails.
     pub send_attempts: u32,
+    /// The first wait between two attempts; it doubles after each, up to 5 s.
+    pub send_backoff: Duration,
     /// Where commands sent / acknowledged / failed, the outbox's
     /// appended/acked pair and step durations are counted.
     pub metrics: Option<crate::admin::Metrics>,
@@ -40,6 +53,7 @@ impl Default for EngineConfig {
         EngineConfig {
             max_unacked_events: 5_000_000,
             send_attempts: 5,
+            send_backoff: Duration::from_millis(200),
             metrics: None,
         }
     }
@@ -197,6 +211,7 @@ pub fn start(
         commands: HashMap::new(),
         last_seq: 0,
         dispatched_at: HashMap::new(),
+        timers: BTreeSet::new(),
     };
     engine.recover()?;
     let join = tokio::spawn(engine.run(rx, reports, internal_rx));
@@ -220,12 +235,17 @@ struct Engine {
     /// When each command in the outbox was dispatched (this run), for the
     /// step-duration histogram.
     dispatched_at: HashMap<String, std::time::Instant>,
+    /// Deadlines of active steps: (unix ms, task id, step, attempt).
+    timers: BTreeSet<(i64, String, u32, u32)>,
 }
 
 impl Engine {
     fn recover(&mut self) -> Result<(), EngineError> {
         self.last_seq = self.store.position()?.last_seq;
         for t in self.store.open_tasks()? {
+            if let Some(s) = machine::active_step(&t) {
+                self.arm_timer(&t, s);
+            }
             self.open.insert(t.spec.task_id.clone(), t);
         }
         for e in self.store.outbox()? {
@@ -280,6 +300,10 @@ impl Engine {
         self.schedule();
         let mut reporting = true;
         loop {
+            let next_timer = self.timers.first().map(|t| {
+                let wait = (t.0 - now_unix_ms()).max(0) as u64;
+                tokio::time::Instant::now() + Duration::from_millis(wait)
+            });
             tokio::select! {
                 biased;
                 r = reports.recv(), if reporting => match r {
@@ -292,6 +316,8 @@ impl Engine {
                     Some(req) => self.on_request(req),
                     None => break,
                 },
+                _ = tokio::time::sleep_until(next_timer.unwrap_or_else(tokio::time::Instant::now)),
+                    if next_timer.is_some() => self.fire_timers(),
             }
             // Drain what queued up meanwhile before scheduling once.
             for _ in 0..256 {
@@ -422,22 +448,30 @@ impl Engine {
             events: tr.events.iter().map(|k| (id.clone(), k.clone())).collect(),
             ..Change::default()
         };
+        // Stops are sent with the command as it was persisted; take them
+        // before a release in the same change removes the entry.
         let mut stops = Vec::new();
         for effect in &tr.effects {
             match effect {
-                Effect::ReleaseDevice { device_id } => {
-                    let cid = command_id(&id, step_of(&task, device_id));
-                    change.outbox_delete.push(cid);
+                Effect::ReleaseDevice { command_id, .. } => {
+                    change.outbox_delete.push(command_id.clone());
                 }
-                Effect::StopOnDevice { step, .. } => stops.push(command_id(&id, *step)),
+                Effect::StopOnDevice { command_id, .. } => {
+                    if let Some(e) = self.commands.get(command_id) {
+                        stops.push(e.command.clone());
+                    }
+                }
             }
         }
         let ticket = self.commit(change)?;
         self.observe(&task, &tr.events);
         for effect in tr.effects {
-            if let Effect::ReleaseDevice { device_id } = effect {
-                let cid = command_id(&id, step_of(&task, &device_id));
-                self.commands.remove(&cid);
+            if let Effect::ReleaseDevice {
+                device_id,
+                command_id,
+            } = effect
+            {
+                self.commands.remove(&command_id);
                 if let Some(d) = self.devices.get_mut(&device_id) {
                     if d.current.as_ref().is_some_and(|c| c.task_id == id) {
                         d.current = None;
@@ -445,10 +479,8 @@ impl Engine {
                 }
             }
         }
-        for cid in stops {
-            if let Some(e) = self.commands.get(&cid) {
-                self.stop(e.command.clone());
-            }
+        for c in stops {
+            self.stop(c);
         }
         if task.state.is_terminal() {
             self.open.remove(&id);
@@ -496,9 +528,52 @@ impl Engine {
         let Some(task) = self.open.get(&task_id).cloned() else {
             return;
         };
+        // Only the step's current attempt may move it (a report about an
+        // earlier attempt on another device changes nothing).
+        let current = self.commands[&command_id].step;
+        if task.steps.get(current as usize).map(|s| s.command_id(&task_id))
+            != Some(command_id.clone())
+        {
+            tracing::debug!(%command_id, "report for an earlier attempt of the step; ignored");
+            return;
+        }
         if let Err(e) = self.transition(task, input) {
             tracing::debug!(%command_id, error = %e, "device report does not fit the task; ignored");
         }
+    }
+
+    /// Feeds `TimedOut` for every deadline that has passed.
+    fn fire_timers(&mut self) {
+        let now = now_unix_ms();
+        while self.timers.first().is_some_and(|t| t.0 <= now) {
+            let (_, task_id, step, attempt) = self.timers.pop_first().expect("checked");
+            let Some(task) = self.open.get(&task_id).cloned() else {
+                continue;
+            };
+            let live = task
+                .steps
+                .get(step as usize)
+                .is_some_and(|s| s.state.is_active() && s.attempt == attempt);
+            if !live {
+                continue;
+            }
+            tracing::warn!(%task_id, step, attempt, "step timed out");
+            if let Err(e) = self.transition(task, Input::TimedOut { step, attempt }) {
+                tracing::debug!(%task_id, step, error = %e, "timer does not fit the task; ignored");
+            }
+        }
+    }
+
+    /// Sets the timer of an active step that has a timeout. A step without
+    /// a persisted dispatch time (written by an older build) counts from now.
+    fn arm_timer(&mut self, task: &Task, s: &Step) {
+        if s.timeout_ms == 0 {
+            return;
+        }
+        let from = s.dispatched_unix_ms.unwrap_or_else(now_unix_ms);
+        let deadline = from.saturating_add(s.timeout_ms.min(i64::MAX as u64) as i64);
+        self.timers
+            .insert((deadline, task.spec.task_id.clone(), s.index, s.attempt));
     }
 
     fn step_of_command(&self, command_id: &str) -> Option<u32> {
@@ -582,6 +657,7 @@ impl Engine {
         let start = self.site.location(&s.from).and_then(|l| l.node.clone());
         s.candidates
             .iter()
+            .filter(|c| !s.failed_devices.contains(c))
             .filter_map(|c| self.devices.get(c))
             .filter(|d| d.availability == Availability::Online && d.current.is_none())
             .map(|d| {
@@ -612,7 +688,7 @@ impl Engine {
         .map_err(|e| EngineError::FailedPrecondition(e.to_string()))?;
         let dispatch_seq = self.last_seq + tr.events.len() as u64;
         let command = DeviceCommand {
-            command_id: command_id(&id, step),
+            command_id: s.command_id(&id),
             sequence: dispatch_seq as u32,
             device_id: device_id.clone(),
             device_kind: s.device_kind,
@@ -644,6 +720,7 @@ impl Engine {
         })?;
         debug_assert_eq!(self.last_seq, dispatch_seq);
         self.observe(&probe, &tr.events);
+        self.arm_timer(&probe, &probe.steps[step as usize]);
         self.open.insert(id.clone(), probe);
         self.commands.insert(command.command_id.clone(), entry);
         if let Some(d) = self.devices.get_mut(&device_id) {
@@ -668,7 +745,7 @@ impl Engine {
                     m.command_sent(task.steps[r.step_index as usize].device_kind);
                     m.outbox_appended();
                     self.dispatched_at.insert(
-                        command_id(&task.spec.task_id, r.step_index),
+                        command_id(&task.spec.task_id, r.step_index, r.attempt),
                         std::time::Instant::now(),
                     );
                     continue;
@@ -688,7 +765,7 @@ impl Engine {
             m.outbox_acked();
             if let Some(t) = self
                 .dispatched_at
-                .remove(&command_id(&task.spec.task_id, r.step_index))
+                .remove(&command_id(&task.spec.task_id, r.step_index, r.attempt))
             {
                 m.observe_step(&r.command, t.elapsed());
             }
@@ -703,12 +780,13 @@ impl Engine {
         };
         let store = self.store.clone();
         let attempts = self.config.send_attempts.max(1);
+        let first_backoff = self.config.send_backoff;
         let give_up = self.internal.clone();
         tokio::spawn(async move {
             if store.wait_durable(ticket).await.is_err() {
                 return;
             }
-            let mut backoff = Duration::from_millis(200);
+            let mut backoff = first_backoff;
             let mut last = String::new();
             for attempt in 1..=attempts {
                 match adapter.send(command.clone()).await {
@@ -740,8 +818,8 @@ impl Engine {
             return;
         };
         let attempts = self.config.send_attempts.max(1);
+        let mut backoff = self.config.send_backoff;
         tokio::spawn(async move {
-            let mut backoff = Duration::from_millis(200);
             for attempt in 1..=attempts {
                 match adapter.stop(command.clone()).await {
                     Ok(()) => return,
@@ -765,19 +843,4 @@ impl Engine {
         }
         Ok(c.ticket)
     }
-}
-
-/// The command id of a task's step: stable across restarts.
-pub fn command_id(task_id: &str, step: u32) -> String {
-    format!("{task_id}#{step}")
-}
-
-fn step_of(task: &Task, device_id: &str) -> u32 {
-    // The step that just ended on `device_id`: the last non-pending step on it.
-    task.steps
-        .iter()
-        .rev()
-        .find(|s| s.device_id.as_deref() == Some(device_id))
-        .map(|s| s.index)
-        .unwrap_or(0)
 }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::adapter::Endpoint;
-use super::model::{DeviceKind, Step, StepState, TaskKind, TaskSpec};
+use super::model::{DeviceKind, OnFailure, Step, StepState, TaskKind, TaskSpec};
 
 #[derive(Debug, Clone)]
 pub struct DeviceSpec {
@@ -56,6 +56,14 @@ pub struct RouteStep {
     pub devices: Vec<String>,
     pub from: Place,
     pub to: Place,
+    /// How long the step may stay on its device, in milliseconds (0: no
+    /// limit): the route step's `timeout_secs`, else the `[gateway]` default
+    /// for the device kind.
+    pub timeout_ms: u64,
+    pub on_failure: OnFailure,
+    /// Re-plannings onto another device allowed with
+    /// [`OnFailure::RetryOtherDevice`].
+    pub max_reassignments: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -152,6 +160,12 @@ impl Site {
                 to: self.resolve(&rs.to, spec),
                 state: StepState::Pending,
                 reason: String::new(),
+                timeout_ms: rs.timeout_ms,
+                dispatched_unix_ms: None,
+                on_failure: rs.on_failure,
+                max_reassignments: rs.max_reassignments,
+                attempt: 0,
+                failed_devices: Vec::new(),
             })
             .collect())
     }

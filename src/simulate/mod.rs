@@ -1,13 +1,19 @@
 //! `floorgate simulate`: a whole virtual site in one process, for demos, CI
 //! and benchmarks. Nothing is faked on the task path: the embedded MQTT
-//! broker, the simulated AMR fleet (VDA 5050) and conveyor PLC (Modbus TCP)
-//! speak the real protocols on 127.0.0.1, the gateway is the same
+//! broker, the simulated AMR fleet (VDA 5050), conveyor PLC (Modbus TCP)
+//! and AS/RS (OPC-UA) speak the real protocols on 127.0.0.1, the gateway is
+//! the same
 //! [`Gateway`] as `floorgate run` with its store in a temporary directory,
 //! and the demo tasks arrive over gRPC like the cloud's.
 //!
 //! * [`site`] — the embedded demo site and profiles, with the fleet size and
 //!   the simulators' addresses filled in.
-//! * [`workload`] — the seeded stream of demo tasks.
+//! * [`workload`] — the seeded stream of demo tasks, with the AS/RS
+//!   inventory it needs.
+//!
+//! The AS/RS output port is a conveyor location and the conveyor feeds its
+//! input port; `floorgate_sim::handoff` moves a tote from one simulator to
+//! the other when it is delivered there, as the steel would.
 //! * [`report`] — live progress and the closing summary.
 
 mod report;
@@ -64,11 +70,32 @@ pub async fn run(
         std::sync::Arc::new(crate::modbus::ModbusProfile::from_toml_str(
             site::CONVEYOR_PROFILE,
         )?),
-        floorgate_sim::plc::Machine::conveyor(Duration::from_secs(3)),
+        floorgate_sim::plc::Machine::conveyor(Duration::from_millis(1500)),
     )
     .await
     .context("starting the simulated conveyor PLC")?;
-    let cfg = site::write(dir.path(), opts.amrs, broker.addr(), plc.addr())?;
+    let plan = workload::plan(&opts);
+    let asrs = floorgate_sim::asrs::SimAsrs::start(
+        workload::asrs_stock(&plan, Duration::from_secs(2)),
+        floorgate_sim::asrs::SimOptions::default(),
+    )
+    .await
+    .context("starting the simulated AS/RS")?;
+    floorgate_sim::handoff::couple_asrs_and_conveyor(
+        &asrs,
+        &plc,
+        &floorgate_sim::handoff::AsrsConveyorLink {
+            output_ports: vec![("OUT-1".into(), 2)],
+            input_ports: vec![(3, "IN-1".into())],
+        },
+    );
+    let cfg = site::write(
+        dir.path(),
+        opts.amrs,
+        broker.addr(),
+        plc.addr(),
+        &asrs.url(),
+    )?;
     let fleet = floorgate_sim::amr::Fleet::spawn(&site::fleet(&cfg, &opts, broker.addr()));
     let gw = Gateway::start(cfg, RunOptions::default()).await?;
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", gw.addr()))?
@@ -77,7 +104,6 @@ pub async fn run(
     let mut tasks = pb::task_service_client::TaskServiceClient::new(channel.clone());
     let mut devices = pb::device_service_client::DeviceServiceClient::new(channel);
 
-    let plan = workload::plan(&opts);
     let started = Instant::now();
     let spread = opts.duration.mul_f64(0.6);
     let deadline = opts.duration + Duration::from_secs(30);
@@ -89,8 +115,8 @@ pub async fn run(
         // Submit what is due by now.
         while next < plan.len() && spread.mul_f64(next as f64 / plan.len() as f64) <= elapsed {
             let t = &plan[next];
-            if let Some(tote) = t.conveyor_tote {
-                plc.place_tote(tote, 1);
+            if let Some((tote, at)) = t.conveyor_tote {
+                plc.place_tote(tote, at);
             }
             tasks
                 .submit_task(pb::SubmitTaskRequest {

@@ -1,6 +1,7 @@
 //! The virtual site: the demo site file and its profiles, embedded in the
 //! binary so `floorgate simulate` needs nothing on disk, with the AMR fleet
-//! resized and the simulators' addresses filled in.
+//! resized and the simulators' addresses (broker, conveyor PLC, AS/RS)
+//! filled in.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -15,18 +16,23 @@ use crate::config::LoadedConfig;
 const SITE: &str = include_str!("../../devices/site-demo.toml");
 const AMR_PROFILE: &str = include_str!("../../devices/amr-vda5050.toml");
 pub(super) const CONVEYOR_PROFILE: &str = include_str!("../../devices/conveyor-modbus.toml");
+const ASRS_PROFILE: &str = include_str!("../../devices/asrs-opcua-method.toml");
+
+/// The demo site's AS/RS address, replaced by the simulator's.
+const ASRS_ADDRESS: &str = "opc.tcp://127.0.0.1:4840/";
 
 /// The manufacturer the demo site's AMRs are addressed by.
 const MANUFACTURER: &str = "acme";
 
 /// Writes the site file and profiles into `dir` and loads them, with `amrs`
-/// AMRs, the broker and the conveyor PLC at the given addresses, gRPC on a
-/// free loopback port and no admin listener.
+/// AMRs, the broker, the conveyor PLC and the AS/RS (`asrs_url`) at the
+/// given addresses, gRPC on a free loopback port and no admin listener.
 pub(super) fn write(
     dir: &Path,
     amrs: usize,
     broker: SocketAddr,
     plc: SocketAddr,
+    asrs_url: &str,
 ) -> anyhow::Result<LoadedConfig> {
     if amrs == 0 {
         bail!("--amrs must be at least 1");
@@ -49,6 +55,10 @@ pub(super) fn write(
         text = text.replace(&block, if n == 1 { &devices } else { "" });
     }
     text = text.replace("127.0.0.1:5020", &plc.to_string());
+    if !text.contains(ASRS_ADDRESS) {
+        bail!("the embedded demo site no longer has its AS/RS at {ASRS_ADDRESS}");
+    }
+    text = text.replace(ASRS_ADDRESS, asrs_url);
     text.push_str(&format!(
         "\n[gateway.mqtt]\nbroker = \"{broker}\"\nclient_id = \"floorgate-simulate\"\nkeep_alive_secs = 5\nresend_interval_ms = 500\n"
     ));
@@ -57,6 +67,7 @@ pub(super) fn write(
         ("site.toml", text.as_str()),
         ("amr-vda5050.toml", AMR_PROFILE),
         ("conveyor-modbus.toml", CONVEYOR_PROFILE),
+        ("asrs-opcua-method.toml", ASRS_PROFILE),
     ] {
         std::fs::write(dir.join(name), body).with_context(|| format!("writing {name}"))?;
     }

@@ -22,6 +22,15 @@ pub use security::{Mode, Policy, SecuritySettings};
 
 use opcua::types::StatusCode;
 
+/// A `tracing` filter directive for sites whose sessions all use security
+/// `None` (`floorgate simulate`): async-opcua logs a missing application
+/// instance certificate as an error on every connect, client and server
+/// side, even when no endpoint needs one. Not for a site with message
+/// security, where those lines matter.
+pub const QUIET_INSECURE_LOG_DIRECTIVE: &str = "opcua_crypto::certificate_store=off,\
+opcua_core::comms::secure_channel=off,opcua_server::server=off,\
+opcua_client::session::client=off,opcua_client::config=off";
+
 /// Why a request did not get the device's answer (retry), or why a
 /// session could not be had.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -38,7 +38,18 @@ pub enum DecodeError {
 }
 
 /// Decodes one message from a JSON payload.
+///
+/// A valid payload (nearly every one: a fleet's `state` messages are the gateway's hot path)
+/// is parsed once, without tracking the path; only a payload that fails is parsed again with
+/// `serde_path_to_error` to name the field. Both parses accept exactly the same input.
 pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, DecodeError> {
+    if let Ok(value) = serde_json::from_slice(payload) {
+        return Ok(value);
+    }
+    decode_naming_the_field(payload)
+}
+
+fn decode_naming_the_field<T: DeserializeOwned>(payload: &[u8]) -> Result<T, DecodeError> {
     let mut de = serde_json::Deserializer::from_slice(payload);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();

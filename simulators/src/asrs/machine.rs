@@ -29,9 +29,13 @@ pub const FAULT_PORT_BLOCKED: u32 = 3;
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum TaskState {
     Queued,
-    Running { due: Instant },
+    Running {
+        due: Instant,
+    },
     Done,
     Failed,
+    /// Cancelled before it finished: nothing moved.
+    Cancelled,
 }
 
 #[derive(Debug, Clone)]
@@ -77,6 +81,8 @@ pub struct Asrs {
     /// Executions (moves done) per task id.
     executions: HashMap<String, u32>,
     submissions: u32,
+    /// Totes put at an output port by a retrieval, not yet taken away.
+    deliveries: Vec<(String, Tote)>,
 }
 
 impl Asrs {
@@ -115,6 +121,7 @@ impl Asrs {
             crane_stuck: false,
             executions: HashMap::new(),
             submissions: 0,
+            deliveries: Vec::new(),
         }
     }
 
@@ -141,6 +148,49 @@ impl Asrs {
 
     pub fn at_port(&self, port: &str) -> Option<&Tote> {
         self.ports.get(port).and_then(|p| p.tote.as_ref())
+    }
+
+    /// Takes the tote off a port (a conveyor or a person carried it away).
+    pub fn take_at_port(&mut self, port: &str) -> Option<Tote> {
+        self.ports.get_mut(port).and_then(|p| p.tote.take())
+    }
+
+    /// The totes retrievals put at output ports since the last call, in
+    /// order: what a conveyor downstream receives.
+    pub fn take_deliveries(&mut self) -> Vec<(String, Tote)> {
+        std::mem::take(&mut self.deliveries)
+    }
+
+    /// Cancels a task: a queued one leaves the queue, a running one stops
+    /// and the crane puts its tote back where it came from (the move happens
+    /// only at the end of the task time, so nothing moved). Repeating a
+    /// cancel is accepted again. A task that already completed or failed,
+    /// or one the AS/RS never took, is refused with the reason.
+    pub fn cancel(&mut self, task_id: &str) -> Result<(), String> {
+        let Some(t) = self.tasks.get_mut(task_id) else {
+            return Err(format!("task {task_id} unknown"));
+        };
+        match t.state {
+            TaskState::Cancelled => Ok(()),
+            TaskState::Done => Err(format!("task {task_id} already completed")),
+            TaskState::Failed => Err(format!("task {task_id} failed")),
+            TaskState::Queued if t.answer.is_err() => Err(format!("task {task_id} was refused")),
+            TaskState::Queued | TaskState::Running { .. } => {
+                t.state = TaskState::Cancelled;
+                self.queue.retain(|q| q != task_id);
+                if self.running.as_deref() == Some(task_id) {
+                    self.running = None;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Whether the task was cancelled.
+    pub fn is_cancelled(&self, task_id: &str) -> bool {
+        self.tasks
+            .get(task_id)
+            .is_some_and(|t| t.state == TaskState::Cancelled)
     }
 
     /// Fault injection: the bin disappears from the grid.
@@ -291,6 +341,9 @@ impl Asrs {
         match t.kind {
             TaskKind::Retrieve => {
                 let tote = self.bins.get_mut(&t.location).expect("present").take();
+                if let Some(tote) = &tote {
+                    self.deliveries.push((t.port.clone(), tote.clone()));
+                }
                 port.tote = tote;
             }
             TaskKind::Store => {
@@ -386,6 +439,43 @@ mod tests {
             a.submit("C", TaskKind::Store, "ASRS1-01-01", "IN-1"),
             Err("bin ASRS1-01-01 is occupied".into())
         );
+    }
+
+    #[test]
+    fn a_cancelled_retrieval_leaves_the_tote_in_its_bin_and_the_crane_idle() {
+        let mut a = asrs();
+        let t0 = Instant::now();
+        a.submit("A", TaskKind::Retrieve, "ASRS1-01-01", "OUT-1")
+            .unwrap();
+        a.tick(t0);
+        assert_eq!(a.status().state, "Busy");
+        a.cancel("A").unwrap();
+        a.cancel("A").unwrap();
+        a.tick(t0 + Duration::from_secs(5));
+        assert_eq!(a.status().state, "Idle");
+        assert_eq!(a.status().last_completed_task_id, "");
+        assert_eq!(a.bin("ASRS1-01-01"), Some(&tote("T-1")));
+        assert_eq!(a.at_port("OUT-1"), None);
+        assert_eq!(a.executions("A"), 0);
+        // A re-sent command with the cancelled id does not run again.
+        a.submit("A", TaskKind::Retrieve, "ASRS1-01-01", "OUT-1")
+            .unwrap();
+        a.tick(t0 + Duration::from_secs(9));
+        assert_eq!(a.status().state, "Idle");
+        assert_eq!(a.cancel("B"), Err("task B unknown".into()));
+    }
+
+    #[test]
+    fn a_completed_retrieval_cannot_be_cancelled_and_is_delivered_once() {
+        let mut a = asrs();
+        let t0 = Instant::now();
+        a.submit("A", TaskKind::Retrieve, "ASRS1-01-01", "OUT-1")
+            .unwrap();
+        a.tick(t0);
+        a.tick(t0 + Duration::from_secs(2));
+        assert_eq!(a.cancel("A"), Err("task A already completed".into()));
+        assert_eq!(a.take_deliveries(), [("OUT-1".to_string(), tote("T-1"))]);
+        assert!(a.take_deliveries().is_empty());
     }
 
     #[test]

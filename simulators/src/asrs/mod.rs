@@ -16,5 +16,5 @@ pub use machine::{
     Asrs, Status, TaskKind, Tote, FAULT_BIN_NOT_FOUND, FAULT_CRANE_STUCK, FAULT_PORT_BLOCKED,
 };
 pub use server::{
-    make_certificate, trust_certificate, SimAsrs, SimOptions, SimSecurity, NAMESPACE,
+    make_certificate, trust_certificate, AsrsHandle, SimAsrs, SimOptions, SimSecurity, NAMESPACE,
 };

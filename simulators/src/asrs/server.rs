@@ -4,14 +4,21 @@
 //! handshake triggers, advances the machine and publishes its status.
 //!
 //! Address space (all in [`NAMESPACE`], string ids):
-//! - `ASRS` (object) with methods `ASRS.Retrieve(taskId, location, port)`
-//!   and `ASRS.Store(taskId, port, location)` → `[accepted, reason]`;
+//! - `ASRS` (object) with methods `ASRS.Retrieve(taskId, location, port)`,
+//!   `ASRS.Store(taskId, port, location)` and `ASRS.Cancel(taskId)` →
+//!   `[accepted, reason]`;
 //! - `ASRS.Status.{LastCompletedTaskId, CurrentTaskId, State, FaultText}`
 //!   (String), `ASRS.Status.FaultCode` (UInt32);
-//! - `ASRS.Cmd.{TaskId, Location, Port}` (String), `ASRS.Cmd.Command`
-//!   (Int32: 1 retrieve, 2 store), `ASRS.Cmd.Trigger` (Boolean), and the
+//! - `ASRS.Cmd.{TaskId, Location, Port, CancelTaskId}` (String),
+//!   `ASRS.Cmd.Command` (Int32: 1 retrieve, 2 store, 3 cancel the task named
+//!   in `CancelTaskId`), `ASRS.Cmd.Trigger` (Boolean), and the
 //!   acknowledgement `ASRS.Cmd.{AckTaskId, AckReason}` (String),
 //!   `ASRS.Cmd.AckResult` (Int32: 0 accepted, 1 refused).
+//!
+//! Hand-off: [`SimAsrs::on_delivered`] is told of every tote a retrieval
+//! puts at an output port, right after the move and before the status
+//! shows the task completed, so a conveyor downstream has the tote before
+//! anyone can send it a transfer.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -29,7 +36,7 @@ use opcua::types::{
 };
 use tokio::net::TcpListener;
 
-use super::machine::{Asrs, Status, TaskKind};
+use super::machine::{Asrs, Status, TaskKind, Tote};
 
 /// The namespace of every node the simulator serves.
 pub const NAMESPACE: &str = "urn:floorgate:sim:asrs";
@@ -100,8 +107,13 @@ struct Inbox {
     command: i32,
     location: String,
     port: String,
+    cancel_task_id: String,
     trigger: bool,
 }
+
+/// Told `(output port, tote)` when a retrieval delivers; `true` takes the
+/// tote off the port.
+type DeliveryHook = Arc<dyn Fn(&str, &Tote) -> bool + Send + Sync>;
 
 struct Running {
     handle: ServerHandle,
@@ -121,6 +133,7 @@ struct Inner {
     inbox: Mutex<Inbox>,
     bad_next_call: Mutex<Option<StatusCode>>,
     calls: AtomicU32,
+    on_delivered: Mutex<Option<DeliveryHook>>,
 }
 
 /// A running simulated AS/RS; stops when dropped.
@@ -164,6 +177,7 @@ impl SimAsrs {
             inbox: Mutex::new(Inbox::default()),
             bad_next_call: Mutex::new(None),
             calls: AtomicU32::new(0),
+            on_delivered: Mutex::new(None),
         });
         launch(&inner, listener).map_err(std::io::Error::other)?;
         let scan = tokio::spawn(scan(Arc::downgrade(&inner)));
@@ -184,7 +198,21 @@ impl SimAsrs {
         f(&mut self.inner.machine.lock().expect("poisoned"))
     }
 
-    /// Method calls received (Retrieve and Store), repeats included.
+    /// A handle that reaches this AS/RS without keeping it alive (for
+    /// another simulator's hand-off hook).
+    pub fn handle(&self) -> AsrsHandle {
+        AsrsHandle(Arc::downgrade(&self.inner))
+    }
+
+    /// Calls `f(port, tote)` for every tote a retrieval puts at an output
+    /// port, from the scan loop, after the move and before the status
+    /// publishes the completion; `f` returning `true` takes the tote off the
+    /// port (the conveyor downstream has it). Replaces an earlier hook.
+    pub fn on_delivered(&self, f: impl Fn(&str, &Tote) -> bool + Send + Sync + 'static) {
+        *self.inner.on_delivered.lock().expect("poisoned") = Some(Arc::new(f));
+    }
+
+    /// Method calls received (Retrieve, Store, Cancel), repeats included.
     pub fn calls(&self) -> u32 {
         self.inner.calls.load(Ordering::Relaxed)
     }
@@ -221,6 +249,25 @@ impl SimAsrs {
             r.handle.cancel();
             let _ = tokio::time::timeout(Duration::from_secs(5), r.task).await;
         }
+    }
+}
+
+/// Reaches a [`SimAsrs`]'s machine while it runs.
+#[derive(Clone)]
+pub struct AsrsHandle(Weak<Inner>);
+
+impl std::fmt::Debug for AsrsHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("AsrsHandle").finish()
+    }
+}
+
+impl AsrsHandle {
+    /// Reads or changes the machine; `None` once the simulator is dropped.
+    pub fn with<T>(&self, f: impl FnOnce(&mut Asrs) -> T) -> Option<T> {
+        let inner = self.0.upgrade()?;
+        let mut m = inner.machine.lock().expect("poisoned");
+        Some(f(&mut m))
     }
 }
 
@@ -358,7 +405,7 @@ fn build_address_space(inner: &Arc<Inner>, nm: &Arc<SimpleNodeManager>, ns: u16)
             DataTypeId::UInt32,
             false,
         );
-        for n in ["TaskId", "Location", "Port"] {
+        for n in ["TaskId", "Location", "Port", "CancelTaskId"] {
             var(
                 &mut sp,
                 &format!("ASRS.Cmd.{n}"),
@@ -413,8 +460,9 @@ fn build_address_space(inner: &Arc<Inner>, nm: &Arc<SimpleNodeManager>, ns: u16)
             ("Reason", DataTypeId::String).into(),
         ];
         for (name, ins) in [
-            ("Retrieve", ["TaskId", "Location", "Port"]),
-            ("Store", ["TaskId", "Port", "Location"]),
+            ("Retrieve", &["TaskId", "Location", "Port"][..]),
+            ("Store", &["TaskId", "Port", "Location"][..]),
+            ("Cancel", &["TaskId"][..]),
         ] {
             let m = id(ns, &format!("ASRS.{name}"));
             MethodBuilder::new(&m, name, name)
@@ -424,7 +472,7 @@ fn build_address_space(inner: &Arc<Inner>, nm: &Arc<SimpleNodeManager>, ns: u16)
                 .input_args(
                     &mut *sp,
                     &id(ns, &format!("ASRS.{name}.InputArguments")),
-                    &args(&ins),
+                    &args(ins),
                 )
                 .output_args(
                     &mut *sp,
@@ -462,6 +510,10 @@ fn build_address_space(inner: &Arc<Inner>, nm: &Arc<SimpleNodeManager>, ns: u16)
     i.add_write_callback(
         id(ns, "ASRS.Cmd.Port"),
         on_write(|b, v| set_string(&mut b.port, v)),
+    );
+    i.add_write_callback(
+        id(ns, "ASRS.Cmd.CancelTaskId"),
+        on_write(|b, v| set_string(&mut b.cancel_task_id, v)),
     );
     i.add_write_callback(
         id(ns, "ASRS.Cmd.Command"),
@@ -516,13 +568,34 @@ fn build_address_space(inner: &Arc<Inner>, nm: &Arc<SimpleNodeManager>, ns: u16)
                     .lock()
                     .expect("poisoned")
                     .submit(task_id, kind, location, port);
-                Ok(vec![
-                    Variant::Boolean(answer.is_ok()),
-                    Variant::String(answer.err().unwrap_or_default().into()),
-                ])
+                Ok(answer_of(answer))
             },
         );
     }
+    let w = w.clone();
+    i.add_method_callback(id(ns, "ASRS.Cancel"), move |args: &[Variant]| {
+        let inner = w.upgrade().ok_or(StatusCode::BadShutdown)?;
+        inner.calls.fetch_add(1, Ordering::Relaxed);
+        if let Some(code) = inner.bad_next_call.lock().expect("poisoned").take() {
+            return Err(code);
+        }
+        let task_id = match args {
+            [Variant::String(s)] => s.to_string(),
+            [] => return Err(StatusCode::BadArgumentsMissing),
+            [_] => return Err(StatusCode::BadTypeMismatch),
+            _ => return Err(StatusCode::BadTooManyArguments),
+        };
+        let answer = inner.machine.lock().expect("poisoned").cancel(&task_id);
+        Ok(answer_of(answer))
+    });
+}
+
+/// A method's `[accepted, reason]`.
+fn answer_of(answer: Result<(), String>) -> Vec<Variant> {
+    vec![
+        Variant::Boolean(answer.is_ok()),
+        Variant::String(answer.err().unwrap_or_default().into()),
+    ]
 }
 
 fn set_string(slot: &mut String, v: &Variant) -> bool {
@@ -568,7 +641,6 @@ async fn scan(inner: Weak<Inner>) {
     loop {
         tick.tick().await;
         let Some(inner) = inner.upgrade() else { return };
-        let running = inner.running.lock().expect("poisoned");
         let mut m = inner.machine.lock().expect("poisoned");
         let command = {
             let mut b = inner.inbox.lock().expect("poisoned");
@@ -578,20 +650,34 @@ async fn scan(inner: Weak<Inner>) {
                     b.command,
                     b.location.clone(),
                     b.port.clone(),
+                    b.cancel_task_id.clone(),
                 )
             })
         };
-        let ack = command.map(|(task_id, code, location, port)| {
+        let ack = command.map(|(task_id, code, location, port, cancel)| {
             let answer = match code {
                 1 => m.submit(&task_id, TaskKind::Retrieve, &location, &port),
                 2 => m.submit(&task_id, TaskKind::Store, &location, &port),
+                3 => m.cancel(&cancel),
                 other => Err(format!("unknown command code {other}")),
             };
             (task_id, answer)
         });
         m.tick(Instant::now());
-        let status = m.status();
+        let deliveries = m.take_deliveries();
         drop(m);
+        // The hand-off runs without the machine's lock: the hook may lock
+        // another simulator, whose own hook may lock this machine.
+        let hook = inner.on_delivered.lock().expect("poisoned").clone();
+        if let Some(hook) = hook {
+            for (port, tote) in deliveries {
+                if hook(&port, &tote) {
+                    inner.machine.lock().expect("poisoned").take_at_port(&port);
+                }
+            }
+        }
+        let status = inner.machine.lock().expect("poisoned").status();
+        let running = inner.running.lock().expect("poisoned");
         let Some(r) = running.as_ref() else { continue };
         if let Some((task_id, answer)) = ack {
             let values = [

@@ -281,6 +281,14 @@ impl Machine {
         }
     }
 
+    /// Takes a tote off the conveyor; where it was.
+    pub fn remove_tote(&mut self, tote: u32) -> Option<ToteLocation> {
+        match self {
+            Machine::Conveyor(c) => c.totes.remove(&tote),
+            Machine::Lift(_) => None,
+        }
+    }
+
     /// Named values for the profile's registers; `progress` is the running motion and its
     /// completed fraction.
     pub fn values(&self, progress: Option<(&Motion, f64)>) -> Vec<(&'static str, f64)> {

@@ -23,7 +23,7 @@ mod server;
 
 pub use machine::{Conveyor, Lift, Machine, Motion, Refusal, SetupError, ToteLocation};
 pub use program::{PlcProgram, Status};
-pub use server::{LoggedRequest, RequestKind, SimPlc, SimPlcError};
+pub use server::{LoggedRequest, PlcHandle, RequestKind, SimPlc, SimPlcError};
 
 #[cfg(test)]
 mod tests;

@@ -25,6 +25,9 @@ pub struct PlcProgram {
     /// The motion a jam stopped (a tote stuck on the belt), until reset with `stop`.
     jammed: Option<Motion>,
     executions: BTreeMap<u16, u32>,
+    /// Totes that reached the end of a transfer since the last
+    /// [`PlcProgram::take_arrivals`]: (tote, location).
+    arrivals: Vec<(u32, u16)>,
 }
 
 #[derive(Debug, Clone)]
@@ -50,6 +53,7 @@ impl PlcProgram {
             estop: false,
             jammed: None,
             executions: BTreeMap::new(),
+            arrivals: Vec::new(),
         };
         let idle = program.codes.idle;
         program.set_status(|s| s.state = idle);
@@ -174,6 +178,9 @@ impl PlcProgram {
     pub fn tick(&mut self, now: Instant) {
         if let Some(run) = self.running.take_if(|r| now >= r.finish_at) {
             self.machine.finish(&run.motion);
+            if let Motion::Transfer { tote, to, .. } = run.motion {
+                self.arrivals.push((tote, to));
+            }
             let idle = self.codes.idle;
             self.set_status(|s| {
                 s.state = idle;
@@ -250,9 +257,21 @@ impl PlcProgram {
         self.machine.tote_location(tote)
     }
 
-    /// Puts a tote on a conveyor location (for test setup).
+    /// Puts a tote on a conveyor location (for test setup, or a hand-off
+    /// from another machine).
     pub fn place_tote(&mut self, tote: u32, at: u16) {
         self.machine.place_tote(tote, at);
+    }
+
+    /// Takes a tote off the conveyor (a machine downstream took it over).
+    pub fn remove_tote(&mut self, tote: u32) -> Option<ToteLocation> {
+        self.machine.remove_tote(tote)
+    }
+
+    /// The transfers that ended since the last call: (tote, location), in
+    /// order.
+    pub fn take_arrivals(&mut self) -> Vec<(u32, u16)> {
+        std::mem::take(&mut self.arrivals)
     }
 
     /// The four handshake registers.

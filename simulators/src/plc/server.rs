@@ -58,7 +58,10 @@ pub enum SimPlcError {
     Io(#[from] io::Error),
 }
 
-#[derive(Debug)]
+/// Told `(tote, location)` when a transfer ends; `true` takes the tote off
+/// the conveyor.
+type ArrivalHook = Arc<dyn Fn(u32, u16) -> bool + Send + Sync>;
+
 struct Shared {
     program: Mutex<PlcProgram>,
     unit_id: u8,
@@ -68,6 +71,16 @@ struct Shared {
     conns: Mutex<BTreeMap<u64, std::net::TcpStream>>,
     next_conn: AtomicU64,
     connections_total: AtomicU64,
+    on_arrival: Mutex<Option<ArrivalHook>>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("program", &self.program)
+            .field("unit_id", &self.unit_id)
+            .finish_non_exhaustive()
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -105,9 +118,37 @@ impl Shared {
         if req.slave != self.unit_id {
             return Err(ExceptionCode::GatewayTargetDevice);
         }
-        let now = tokio::time::Instant::now().into_std();
         let mut program = lock(&self.program);
-        match req.request {
+        let answer = Self::serve(&mut program, req.request);
+        let arrivals = program.take_arrivals();
+        drop(program);
+        // Before the answer that may show the transfer done leaves.
+        self.hand_off(arrivals);
+        answer
+    }
+
+    /// Tells the arrival hook, without the program's lock (the hook may lock
+    /// another simulator, whose own hook may lock this PLC).
+    fn hand_off(&self, arrivals: Vec<(u32, u16)>) {
+        if arrivals.is_empty() {
+            return;
+        }
+        let Some(hook) = lock(&self.on_arrival).clone() else {
+            return;
+        };
+        for (tote, at) in arrivals {
+            if hook(tote, at) {
+                lock(&self.program).remove_tote(tote);
+            }
+        }
+    }
+
+    fn serve(
+        program: &mut PlcProgram,
+        request: Request<'static>,
+    ) -> Result<Response, ExceptionCode> {
+        let now = tokio::time::Instant::now().into_std();
+        match request {
             Request::ReadHoldingRegisters(addr, count) => program
                 .read(now, addr, count)
                 .map(Response::ReadHoldingRegisters),
@@ -196,6 +237,7 @@ impl SimPlc {
             conns: Mutex::new(BTreeMap::new()),
             next_conn: AtomicU64::new(0),
             connections_total: AtomicU64::new(0),
+            on_arrival: Mutex::new(None),
         });
         let server = Server::new(listener);
         let for_server = Arc::clone(&shared);
@@ -235,7 +277,30 @@ impl SimPlc {
     pub fn with_program<R>(&self, f: impl FnOnce(&mut PlcProgram) -> R) -> R {
         let mut program = lock(&self.shared.program);
         program.tick(tokio::time::Instant::now().into_std());
-        f(&mut program)
+        let r = f(&mut program);
+        let arrivals = program.take_arrivals();
+        drop(program);
+        self.shared.hand_off(arrivals);
+        r
+    }
+
+    /// A handle that reaches this PLC without keeping it alive (for another
+    /// simulator's hand-off hook).
+    pub fn handle(&self) -> PlcHandle {
+        PlcHandle(Arc::downgrade(&self.shared))
+    }
+
+    /// Calls `f(tote, location)` whenever a transfer ends, before the
+    /// answer that may show it done leaves the PLC; `f` returning `true`
+    /// takes the tote off the conveyor (a machine downstream has it).
+    /// Replaces an earlier hook.
+    pub fn on_arrival(&self, f: impl Fn(u32, u16) -> bool + Send + Sync + 'static) {
+        *lock(&self.shared.on_arrival) = Some(Arc::new(f));
+    }
+
+    /// Takes a tote off the conveyor; where it was.
+    pub fn remove_tote(&self, tote: u32) -> Option<ToteLocation> {
+        self.with_program(|p| p.remove_tote(tote))
     }
 
     /// Jams the running command now, or the next one when it starts.
@@ -302,6 +367,26 @@ impl SimPlc {
     /// The most recent requests (up to 10 000), in processing order.
     pub fn request_log(&self) -> Vec<LoggedRequest> {
         lock(&self.shared.log).iter().copied().collect()
+    }
+}
+
+/// Reaches a [`SimPlc`] while it runs; does nothing once it is dropped.
+#[derive(Debug, Clone)]
+pub struct PlcHandle(std::sync::Weak<Shared>);
+
+impl PlcHandle {
+    /// Puts a tote on a conveyor location; `false` when the PLC is gone.
+    pub fn place_tote(&self, tote: u32, at: u16) -> bool {
+        let Some(shared) = self.0.upgrade() else {
+            return false;
+        };
+        let mut program = lock(&shared.program);
+        program.tick(tokio::time::Instant::now().into_std());
+        program.place_tote(tote, at);
+        let arrivals = program.take_arrivals();
+        drop(program);
+        shared.hand_off(arrivals);
+        true
     }
 }
 

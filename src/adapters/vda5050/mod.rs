@@ -278,6 +278,7 @@ impl Shared {
             let Some(&(i, kind)) = fleet.by_topic.get(topic) else {
                 return;
             };
+            self.metrics.telemetry_received();
             let robot = &mut fleet.robots[i];
             if payload.is_empty() {
                 // A retained message being cleared.

@@ -362,6 +362,10 @@ impl Robot {
     fn report_position(&mut self, out: &mut Vec<Out>) {
         let Some(s) = &self.state else { return };
         let node = if !s.last_node_id.is_empty() {
+            // The usual case on every state message: the robot is where it was.
+            if self.position.as_deref() == Some(s.last_node_id.as_str()) {
+                return;
+            }
             Some(s.last_node_id.clone())
         } else {
             let (layout, p) = (self.layout.as_ref(), s.agv_position.as_ref());

@@ -119,7 +119,76 @@ fn exact_locations_win_over_prefix_areas_and_plans_follow_routes() {
     let put_from_buffer = TaskSpec {
         kind: TaskKind::Put,
         source: "BUF-1".into(),
-        ..spec
+        ..spec.clone()
     };
     assert!(c.site.plan(&put_from_buffer).is_err());
+}
+
+#[test]
+fn the_demo_site_lists_its_devices_and_routes_a_pick_out_of_the_asrs_across_three_protocols() {
+    let (p, t) = demo();
+    let c = load_str(&p, &t, &no_env).unwrap();
+    let devices: Vec<_> = c.site.devices.keys().map(String::as_str).collect();
+    assert_eq!(devices, ["amr-1", "amr-2", "amr-3", "asrs-1", "conv-1"]);
+    let spec = TaskSpec {
+        task_id: "T".into(),
+        kind: TaskKind::Pick,
+        sku: String::new(),
+        quantity: 1,
+        load_id: "TOTE-1".into(),
+        source: "ASRS1-03-02".into(),
+        destination: "PICK-1".into(),
+        priority: 0,
+        deadline_unix_ms: 0,
+        attributes: Default::default(),
+    };
+    let chain = |spec: &TaskSpec| -> Vec<(String, String, String, String)> {
+        c.site
+            .plan(spec)
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s.command.clone(),
+                    s.candidates.join(","),
+                    s.from.clone(),
+                    s.to.clone(),
+                )
+            })
+            .collect()
+    };
+    let row = |a: &str, b: &str, f: &str, t: &str| (a.into(), b.into(), f.into(), t.into());
+    assert_eq!(
+        chain(&spec),
+        [
+            row("retrieve", "asrs-1", "ASRS1-03-02", "ASRS1-OUT"),
+            row("transfer", "conv-1", "ASRS1-OUT", "CONV1-END"),
+            row("transport", "amr-1,amr-2,amr-3", "CONV1-END", "PICK-1"),
+        ]
+    );
+    let put = TaskSpec {
+        kind: TaskKind::Put,
+        source: "PICK-2".into(),
+        destination: "ASRS1-01-01".into(),
+        ..spec
+    };
+    assert_eq!(
+        chain(&put),
+        [
+            row("transport", "amr-1,amr-2,amr-3", "PICK-2", "CONV1-RETURN"),
+            row("transfer", "conv-1", "CONV1-RETURN", "ASRS1-IN"),
+            row("store", "asrs-1", "ASRS1-IN", "ASRS1-01-01"),
+        ]
+    );
+    // Each end of the hand-offs carries what its protocol needs.
+    let out = c.site.location("ASRS1-OUT").unwrap();
+    assert_eq!(
+        (out.station_type.as_deref(), out.plc_address),
+        (Some("OUT-1"), Some(2))
+    );
+    let back = c.site.location("CONV1-RETURN").unwrap();
+    assert_eq!(
+        (back.node.as_deref(), back.plc_address),
+        (Some("N2"), Some(13))
+    );
 }

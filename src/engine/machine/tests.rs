@@ -40,6 +40,12 @@ fn steps(n: u32) -> Vec<Step> {
             to: "b".into(),
             state: StepState::Pending,
             reason: String::new(),
+            timeout_ms: 0,
+            dispatched_unix_ms: None,
+            on_failure: OnFailure::Fail,
+            max_reassignments: 0,
+            attempt: 0,
+            failed_devices: Vec::new(),
         })
         .collect()
 }
@@ -99,7 +105,8 @@ fn steps_run_in_order_and_the_last_completion_completes_the_task() {
     assert_eq!(
         tr.effects,
         vec![Effect::ReleaseDevice {
-            device_id: "amr-1".into()
+            device_id: "amr-1".into(),
+            command_id: "T1#0".into(),
         }]
     );
     dispatch(&mut t, 1);
@@ -170,7 +177,8 @@ fn cancel_with_a_running_step_stops_the_device_first_and_dispatches_nothing_afte
         tr.effects,
         vec![Effect::StopOnDevice {
             step: 0,
-            device_id: "amr-1".into()
+            device_id: "amr-1".into(),
+            command_id: "T1#0".into(),
         }]
     );
     // A second cancel while stopping is harmless.
@@ -225,4 +233,209 @@ fn a_terminal_task_refuses_every_input() {
             Err(TransitionError::WrongTaskState { .. })
         ));
     }
+}
+
+/// One step on a fleet of three AMRs that may be re-planned twice.
+fn with_fallback(max_reassignments: u32) -> Task {
+    let mut s = steps(1);
+    s[0].candidates = vec!["amr-1".into(), "amr-2".into(), "amr-3".into()];
+    s[0].on_failure = OnFailure::RetryOtherDevice;
+    s[0].max_reassignments = max_reassignments;
+    s[0].timeout_ms = 30_000;
+    let mut t = task();
+    apply(&mut t, Input::Plan(s), 1).unwrap();
+    t
+}
+
+fn dispatch_to(t: &mut Task, device: &str, now: i64) -> Transition {
+    apply(
+        t,
+        Input::Dispatch {
+            step: 0,
+            device_id: device.into(),
+        },
+        now,
+    )
+    .unwrap()
+}
+
+fn fail(t: &mut Task, reason: &str) -> Transition {
+    apply(
+        t,
+        Input::Failed {
+            step: 0,
+            reason: reason.into(),
+        },
+        50,
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_dispatch_persists_its_time_so_the_deadline_survives_a_restart() {
+    // The deadline is dispatched_unix_ms + timeout_ms, both in the task the
+    // dispatch commits with its event: a restarted engine recomputes it from
+    // the store and does not restart the clock.
+    let mut t = with_fallback(0);
+    dispatch_to(&mut t, "amr-1", 1_000);
+    assert_eq!(t.steps[0].dispatched_unix_ms, Some(1_000));
+    let stored: Task = serde_json::from_str(&serde_json::to_string(&t).unwrap()).unwrap();
+    assert_eq!(stored.steps[0].dispatched_unix_ms, Some(1_000));
+    assert_eq!(stored.steps[0].timeout_ms, 30_000);
+}
+
+#[test]
+fn a_step_written_before_timeouts_and_attempts_existed_still_loads() {
+    let old = r#"{"index":0,"device_kind":"amr","candidates":["amr-1"],"device_id":"amr-1",
+        "command":"transport","from":"a","to":"b","state":"dispatched","reason":""}"#;
+    let s: Step = serde_json::from_str(old).unwrap();
+    assert_eq!(
+        (s.timeout_ms, s.dispatched_unix_ms, s.attempt, s.on_failure),
+        (0, None, 0, OnFailure::Fail)
+    );
+    assert_eq!(s.command_id("T1"), "T1#0", "the id the old outbox holds");
+}
+
+#[test]
+fn a_timed_out_step_fails_naming_the_timeout_and_the_device_is_told_to_stop() {
+    let mut t = planned(2);
+    t.steps[0].timeout_ms = 30_000;
+    dispatch(&mut t, 0);
+    let tr = apply(
+        &mut t,
+        Input::TimedOut {
+            step: 0,
+            attempt: 0,
+        },
+        40_000,
+    )
+    .unwrap();
+    assert_eq!(t.state, TaskState::Failed);
+    assert!(
+        t.reason.contains("step 0 (transport) failed: timed out after 30 s"),
+        "{}",
+        t.reason
+    );
+    assert!(
+        matches!(&tr.events[0], EventKind::StepFailed(r) if r.reason.contains("timed out after 30 s"))
+    );
+    // Stop first, then release: the outbox entry goes in the same change.
+    assert_eq!(
+        tr.effects,
+        vec![
+            Effect::StopOnDevice {
+                step: 0,
+                device_id: "amr-1".into(),
+                command_id: "T1#0".into(),
+            },
+            Effect::ReleaseDevice {
+                device_id: "amr-1".into(),
+                command_id: "T1#0".into(),
+            },
+        ]
+    );
+}
+
+#[test]
+fn a_timer_of_an_earlier_attempt_or_an_ended_step_is_refused() {
+    let mut t = with_fallback(2);
+    dispatch_to(&mut t, "amr-1", 2);
+    fail(&mut t, "FATAL");
+    dispatch_to(&mut t, "amr-2", 3);
+    let before = t.clone();
+    let stale = apply(
+        &mut t,
+        Input::TimedOut {
+            step: 0,
+            attempt: 0,
+        },
+        99,
+    );
+    assert!(matches!(stale, Err(TransitionError::StaleAttempt { .. })));
+    assert_eq!(t, before);
+    apply(&mut t, Input::Completed { step: 0 }, 4).unwrap();
+    assert!(apply(
+        &mut t,
+        Input::TimedOut {
+            step: 0,
+            attempt: 1
+        },
+        99
+    )
+    .is_err());
+}
+
+#[test]
+fn a_step_with_a_fallback_is_planned_again_onto_an_untried_device_with_a_new_command_id() {
+    let mut t = with_fallback(2);
+    dispatch_to(&mut t, "amr-1", 2);
+    let tr = fail(&mut t, "FATAL: lidar blocked");
+    // Journaled: the failure of attempt 0 on amr-1; the task goes on.
+    assert_eq!(t.state, TaskState::Running);
+    assert_eq!(tr.events.len(), 1);
+    assert!(matches!(&tr.events[0],
+        EventKind::StepFailed(r) if r.device_id == "amr-1" && r.attempt == 0 && r.reason.contains("lidar")));
+    assert_eq!(
+        tr.effects,
+        vec![Effect::ReleaseDevice {
+            device_id: "amr-1".into(),
+            command_id: "T1#0".into(),
+        }]
+    );
+    let s = &t.steps[0];
+    assert_eq!(
+        (s.state, s.attempt, s.device_id.clone()),
+        (StepState::Pending, 1, None)
+    );
+    assert_eq!(s.failed_devices, ["amr-1"]);
+    assert_eq!(next_pending(&t), Some(0));
+    // Not onto the device that failed it.
+    let again = apply(
+        &mut t,
+        Input::Dispatch {
+            step: 0,
+            device_id: "amr-1".into(),
+        },
+        3,
+    );
+    assert!(matches!(again, Err(TransitionError::FailedBefore { .. })));
+    let tr = dispatch_to(&mut t, "amr-2", 3);
+    assert!(matches!(&tr.events[0],
+        EventKind::StepDispatched(r) if r.device_id == "amr-2" && r.attempt == 1));
+    assert_eq!(t.steps[0].command_id("T1"), "T1#0.1");
+    apply(&mut t, Input::Completed { step: 0 }, 4).unwrap();
+    assert_eq!(t.state, TaskState::Completed);
+}
+
+#[test]
+fn a_fallback_gives_up_after_its_re_plannings_or_when_no_untried_device_is_left() {
+    let mut t = with_fallback(1);
+    dispatch_to(&mut t, "amr-1", 2);
+    fail(&mut t, "first");
+    dispatch_to(&mut t, "amr-3", 3);
+    let tr = fail(&mut t, "second");
+    assert_eq!(t.state, TaskState::Failed);
+    assert!(t.reason.contains("second"), "{}", t.reason);
+    assert!(tr.events.contains(&EventKind::TaskFailed {
+        reason: t.reason.clone()
+    }));
+
+    // One candidate: nothing else to try, the task fails at once.
+    let mut t = planned(1);
+    t.steps[0].on_failure = OnFailure::RetryOtherDevice;
+    t.steps[0].max_reassignments = 3;
+    dispatch(&mut t, 0);
+    fail(&mut t, "only one");
+    assert_eq!(t.state, TaskState::Failed);
+    assert_eq!(t.steps[0].device_id.as_deref(), Some("amr-1"));
+}
+
+#[test]
+fn a_failure_while_a_cancel_is_pending_cancels_instead_of_re_planning() {
+    let mut t = with_fallback(2);
+    dispatch_to(&mut t, "amr-1", 2);
+    apply(&mut t, Input::Cancel { reason: "r".into() }, 3).unwrap();
+    fail(&mut t, "stopped badly");
+    assert_eq!(t.state, TaskState::Cancelled);
+    assert_eq!(t.steps[0].attempt, 0);
 }

@@ -1,0 +1,395 @@
+//! AMR scale: 1,000 robots publishing VDA 5050 2.0 `state` at 10 Hz through the broker to a
+//! `floorgate run` child process; then a ramp of the rate to find where the gateway saturates
+//! one core.
+//!
+//! * The gateway runs as a child on a generated site file (the demo site with its AMRs
+//!   replaced by 1,000 AMRs of the 2.0 profile); its CPU is utime + stime of the process
+//!   (`/proc/<pid>/stat`) over the window, its RSS `VmRSS`, the messages it processed
+//!   `floorgate_telemetry_received_total` on its admin `/metrics`.
+//! * The robots are a lean publisher in this process (the simulated fleet is heavier than
+//!   the gateway at this size): one MQTT connection per robot with a last will
+//!   (`connection` CONNECTIONBROKEN, retained), `connection` ONLINE on connect, then a
+//!   `state` built by the simulator's robot model (schema-valid 2.0, `headerId` rising) at
+//!   the rate, from a few publishing tasks.
+//! * Baseline in the same run: a bare rumqttc subscriber that only counts the same messages,
+//!   a child process too (this binary re-executed as `count-subscriber`), CPU and RSS read
+//!   the same way.
+//! * Ceiling: the per-robot rate doubles while the gateway keeps up; the ceiling is the
+//!   processed rate divided by the gateway's share of one core at the highest step (both
+//!   gateway and publisher share this 2-core machine, so the publisher may be the limit
+//!   first; the figure then says so).
+//!
+//! Run with `cargo bench --bench amr_scale`; sizes: `FLOORGATE_BENCH_AMRS` (1000),
+//! `FLOORGATE_BENCH_HZ` (10), `FLOORGATE_BENCH_WINDOW_SECS` (10).
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use floorgate::vda5050::{encode, Connection, ConnectionState, ProtocolVersion, TopicKind};
+use floorgate_sim::amr::{Robot, RobotConfig};
+use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, QoS};
+use serde_json::json;
+
+const MANUFACTURER: &str = "bench";
+const GROUPS: usize = 4;
+const MARK: u32 = 987_654_321;
+
+fn serial(i: usize) -> String {
+    format!("R{i:04}")
+}
+
+fn topic(serial: &str, kind: TopicKind) -> String {
+    format!("uagv/v2/{MANUFACTURER}/{serial}/{kind}")
+}
+
+/// One robot's connection and its `state` payload around the `headerId`.
+struct Bot {
+    client: AsyncClient,
+    state_topic: String,
+    prefix: String,
+    suffix: String,
+}
+
+/// What the publishers share.
+struct Pace {
+    /// Microseconds between two states of one robot.
+    period_us: AtomicU64,
+    published: AtomicU64,
+    refused: AtomicU64,
+    running: AtomicBool,
+}
+
+async fn connect_fleet(host: &str, port: u16, n: usize, connected: Arc<AtomicU64>) -> Vec<Bot> {
+    let mut bots = Vec::with_capacity(n);
+    for i in 0..n {
+        let serial = serial(i);
+        let mut model = Robot::new(
+            RobotConfig::new(MANUFACTURER, &serial, ProtocolVersion::V2_0).at_node("N1", 0.0, 0.0),
+        );
+        let will = Connection {
+            header: model.next_header(TopicKind::Connection),
+            connection_state: ConnectionState::ConnectionBroken,
+        };
+        let mut opts = MqttOptions::new(format!("{MANUFACTURER}-{serial}"), host, port);
+        opts.set_keep_alive(Duration::from_secs(30))
+            .set_max_packet_size(1 << 20, 1 << 20)
+            .set_last_will(LastWill::new(
+                topic(&serial, TopicKind::Connection),
+                encode(&will),
+                QoS::AtLeastOnce,
+                true,
+            ));
+        let (client, mut events) = AsyncClient::new(opts, 64);
+        let up = connected.clone();
+        tokio::spawn(async move {
+            loop {
+                match events.poll().await {
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                        up.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(_) => {}
+                    Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+                }
+            }
+        });
+        let mut state = model.state_message();
+        state.header.header_id = MARK;
+        let text = serde_json::to_string(&state).expect("state serializes");
+        let (prefix, suffix) = text.split_once(&MARK.to_string()).expect("the marked headerId");
+        let online = Connection {
+            header: model.next_header(TopicKind::Connection),
+            connection_state: ConnectionState::Online,
+        };
+        client
+            .publish(
+                topic(&serial, TopicKind::Connection),
+                QoS::AtLeastOnce,
+                true,
+                encode(&online),
+            )
+            .await
+            .expect("queue the ONLINE connection message");
+        bots.push(Bot {
+            client,
+            state_topic: topic(&serial, TopicKind::State),
+            prefix: prefix.to_string(),
+            suffix: suffix.to_string(),
+        });
+        if i % 50 == 49 {
+            // Let the event loops connect instead of queueing a thousand CONNECTs at once.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    bots
+}
+
+async fn publish_group(bots: Vec<Bot>, pace: Arc<Pace>, offset: Duration) {
+    tokio::time::sleep(offset).await;
+    let mut header_id: u32 = 0;
+    let mut next = tokio::time::Instant::now();
+    while pace.running.load(Ordering::Relaxed) {
+        header_id = header_id.wrapping_add(1);
+        for b in &bots {
+            let payload = format!("{}{header_id}{}", b.prefix, b.suffix).into_bytes();
+            match b
+                .client
+                .try_publish(&b.state_topic, QoS::AtMostOnce, false, payload)
+            {
+                Ok(()) => pace.published.fetch_add(1, Ordering::Relaxed),
+                Err(_) => pace.refused.fetch_add(1, Ordering::Relaxed),
+            };
+        }
+        let period = Duration::from_micros(pace.period_us.load(Ordering::Relaxed));
+        next += period;
+        let now = tokio::time::Instant::now();
+        if next + period < now {
+            // Behind by more than a period: do not burst to catch up.
+            next = now;
+        }
+        tokio::time::sleep_until(next).await;
+    }
+}
+
+fn received(admin: u16) -> u64 {
+    metric(admin, "floorgate_telemetry_received_total").unwrap_or(0.0) as u64
+}
+
+struct Step {
+    target: f64,
+    published: f64,
+    processed: f64,
+    cpu: f64,
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("count-subscriber") {
+        count_subscriber(&args[2], args[3].parse().expect("a port"), MANUFACTURER);
+        return;
+    }
+    let n = size("AMRS", 1000);
+    let hz = size("HZ", 10) as u64;
+    let window = Duration::from_secs(size("WINDOW_SECS", 10) as u64);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let (host, port) = broker();
+    println!(
+        "AMR scale: {n} robots x {hz} Hz VDA 5050 2.0 state through the {} broker on {host}:{port}",
+        broker_name()
+    );
+
+    let dir = temp_dir("amr-scale-");
+    let site = dir.path().join("site.toml");
+    std::fs::write(
+        &site,
+        site_with_amrs(MANUFACTURER, n, "amr-vda5050-v20", serial),
+    )
+    .expect("write the site file");
+    let admin = free_port();
+    let mut gateway = spawn_gateway(
+        &site,
+        dir.path(),
+        admin,
+        &[("FLOORGATE_MQTT_BROKER", format!("{host}:{port}"))],
+    );
+    wait_listening(dir.path(), &mut gateway, Duration::from_secs(30));
+    // The gateway's subscriptions are in place once it counts the broker up.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while metric(admin, "floorgate_connection_up").unwrap_or(0.0) < 1.0 {
+        assert!(Instant::now() < deadline, "the gateway never reached the broker");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let idle_rss = rss_bytes(gateway.pid());
+
+    let (mut counter, counted) = spawn_self(&["count-subscriber", &host, &port.to_string()]);
+    std::thread::sleep(Duration::from_millis(500));
+
+    let connected = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let bots = runtime.block_on(connect_fleet(&host, port, n, connected.clone()));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while connected.load(Ordering::Relaxed) < n as u64 {
+        assert!(Instant::now() < deadline, "only {connected:?} robots connected");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    println!("{n} robots connected in {:.2?}", started.elapsed());
+
+    let pace = Arc::new(Pace {
+        period_us: AtomicU64::new(1_000_000 / hz),
+        published: AtomicU64::new(n as u64), // the ONLINE connection messages
+        refused: AtomicU64::new(0),
+        running: AtomicBool::new(true),
+    });
+    let per_group = n.div_ceil(GROUPS);
+    let mut bots = bots.into_iter();
+    let mut publishers = Vec::new();
+    for g in 0..GROUPS {
+        let group: Vec<Bot> = bots.by_ref().take(per_group).collect();
+        let offset = Duration::from_micros(1_000_000 / hz * g as u64 / GROUPS as u64);
+        publishers.push(runtime.spawn(publish_group(group, pace.clone(), offset)));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+
+    // The window at the nominal rate.
+    let (p0, g0, c0) = (
+        pace.published.load(Ordering::Relaxed),
+        received(admin),
+        counted.last(),
+    );
+    let (gw_cpu, base_cpu) = (
+        CpuWindow::start(gateway.pid()),
+        CpuWindow::start(counter.pid()),
+    );
+    let t0 = Instant::now();
+    std::thread::sleep(window);
+    let secs = t0.elapsed().as_secs_f64();
+    let (p1, g1, c1) = (
+        pace.published.load(Ordering::Relaxed),
+        received(admin),
+        counted.last(),
+    );
+    let (gw_pct, base_pct) = (gw_cpu.percent(), base_cpu.percent());
+    let (gw_rss, base_rss) = (rss_bytes(gateway.pid()), rss_bytes(counter.pid()));
+    let published_rate = (p1 - p0) as f64 / secs;
+    let gw_rate = (g1 - g0) as f64 / secs;
+    let base_rate = c1.saturating_sub(c0) as f64 / secs;
+    let backlog_at_end = (p1 as i64 - g1 as i64).max(0);
+    println!(
+        "published {published_rate:.0}/s; gateway processed {gw_rate:.0}/s at {gw_pct:.1}% of a core, RSS {} MB (idle {} MB)",
+        mb(gw_rss),
+        mb(idle_rss)
+    );
+    println!(
+        "baseline counting subscriber: {base_rate:.0}/s at {base_pct:.1}% of a core, RSS {} MB",
+        mb(base_rss)
+    );
+    println!(
+        "ratio gateway/baseline: CPU {:.2}x, RSS {:.2}x",
+        ratio(gw_pct, base_pct),
+        ratio(gw_rss as f64, base_rss as f64)
+    );
+
+    // The ramp.
+    let mut steps = Vec::new();
+    let mut rate_hz = hz * 2;
+    while rate_hz <= 400 {
+        pace.period_us.store(1_000_000 / rate_hz, Ordering::Relaxed);
+        std::thread::sleep(Duration::from_secs(1));
+        let (p0, g0) = (pace.published.load(Ordering::Relaxed), received(admin));
+        let cpu = CpuWindow::start(gateway.pid());
+        let t0 = Instant::now();
+        std::thread::sleep(Duration::from_secs(4));
+        let secs = t0.elapsed().as_secs_f64();
+        let (p1, g1) = (pace.published.load(Ordering::Relaxed), received(admin));
+        let step = Step {
+            target: (rate_hz as usize * n) as f64,
+            published: (p1 - p0) as f64 / secs,
+            processed: (g1 - g0) as f64 / secs,
+            cpu: cpu.percent(),
+        };
+        println!(
+            "ramp {rate_hz:>3} Hz: target {:>7.0}/s published {:>7.0}/s processed {:>7.0}/s gateway CPU {:>5.1}%",
+            step.target, step.published, step.processed, step.cpu
+        );
+        let publisher_limited = step.published < 0.8 * step.target;
+        let behind = step.processed < 0.95 * step.published;
+        steps.push(step);
+        if publisher_limited || behind || steps.last().map(|s| s.cpu).unwrap_or(0.0) > 90.0 {
+            break;
+        }
+        rate_hz *= 2;
+    }
+
+    // Stop, drain, count what never arrived.
+    pace.running.store(false, Ordering::Relaxed);
+    runtime.block_on(async {
+        for p in publishers {
+            let _ = p.await;
+        }
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let published_total = pace.published.load(Ordering::Relaxed);
+    let gw_total = received(admin);
+    let base_total = counted.last();
+    let dropped = published_total.saturating_sub(gw_total);
+    let base_dropped = published_total.saturating_sub(base_total);
+    let refused = pace.refused.load(Ordering::Relaxed);
+    let malformed = metric(admin, "floorgate_telemetry_dropped_total").unwrap_or(0.0);
+    println!(
+        "whole run: published {published_total}, gateway processed {gw_total} (dropped {dropped}, malformed {malformed}), baseline counted {base_total} (dropped {base_dropped}); publisher queue full {refused}"
+    );
+
+    let best = steps
+        .iter()
+        .filter(|s| s.processed >= 0.95 * s.published && s.cpu > 0.0)
+        .max_by(|a, b| a.processed.total_cmp(&b.processed));
+    let ceiling = best.map(|s| s.processed / (s.cpu / 100.0));
+    let publisher_bound = steps
+        .last()
+        .map(|s| s.published < 0.8 * s.target)
+        .unwrap_or(false);
+    if let (Some(b), Some(c)) = (best, ceiling) {
+        println!(
+            "ceiling: {c:.0} state messages/s on one core (extrapolated from {:.0}/s at {:.1}% of a core{})",
+            b.processed,
+            b.cpu,
+            if publisher_bound {
+                "; the publisher and broker on this machine could not push more"
+            } else {
+                ""
+            }
+        );
+    }
+
+    gateway.stop(Duration::from_secs(10));
+    counter.stop(Duration::from_secs(1));
+    record(
+        "amr_scale",
+        json!({
+            "command": "cargo bench --bench amr_scale",
+            "broker": broker_name(),
+            "robots": n,
+            "hz": hz,
+            "window_s": round(secs, 2),
+            "published_per_s": round(published_rate, 0),
+            "gateway": {
+                "processed_per_s": round(gw_rate, 0),
+                "cpu_percent_of_one_core": round(gw_pct, 1),
+                "rss_mb": mb(gw_rss),
+                "idle_rss_mb_before_robots": mb(idle_rss),
+                "backlog_at_window_end": backlog_at_end,
+            },
+            "baseline_counting_subscriber": {
+                "counted_per_s": round(base_rate, 0),
+                "cpu_percent_of_one_core": round(base_pct, 1),
+                "rss_mb": mb(base_rss),
+            },
+            "ratio_cpu_gateway_over_baseline": ratio(gw_pct, base_pct),
+            "ratio_rss_gateway_over_baseline": ratio(gw_rss as f64, base_rss as f64),
+            "whole_run": {
+                "published": published_total,
+                "gateway_processed": gw_total,
+                "gateway_dropped": dropped,
+                "gateway_malformed": malformed,
+                "baseline_counted": base_total,
+                "baseline_dropped": base_dropped,
+                "publisher_queue_full": refused,
+            },
+            "ramp": steps.iter().map(|s| json!({
+                "target_per_s": s.target,
+                "published_per_s": round(s.published, 0),
+                "processed_per_s": round(s.processed, 0),
+                "gateway_cpu_percent": round(s.cpu, 1),
+            })).collect::<Vec<_>>(),
+            "ceiling_per_s_one_core": ceiling.map(|c| round(c, 0)),
+            "ceiling_publisher_bound": publisher_bound,
+        }),
+    );
+}

@@ -1,0 +1,471 @@
+//! Crash safety of the whole task path, with a real process: 200 tasks of
+//! every route shape of the demo site — AMR transports (buffer → station),
+//! conveyor transfers (inbound → the conveyor-fed station), conveyor → AMR
+//! picks (inbound → conveyor outfeed → station) and AS/RS → conveyor → AMR
+//! picks (bin → AS/RS output port → outfeed → station) — run by the daemon
+//! as a child process, which is SIGKILLed at seeded random moments and
+//! restarted on the same data directory, five times.
+//!
+//! The simulators run in this process and outlive every kill, so they count
+//! what each device really did. At the end:
+//! - every task is COMPLETED;
+//! - every step ran exactly once on its device: each load was picked and
+//!   dropped once by the fleet (VDA 5050 counters per `loadId`); each
+//!   conveyor command's mailbox sequence started once on the PLC and the
+//!   PLC started no other, and each tote ended where its last conveyor step
+//!   put it; each retrieval ran once on the AS/RS (executions per task id)
+//!   and emptied its bin;
+//! - the journal has no gap: WatchEvents from 0 gives seqs 1..=n densely,
+//!   with one `step_dispatched` per step and one `task_completed` per task.
+//!
+//! The seed is `FLOORGATE_TEST_SEED` (printed on failure); the default is
+//! fixed so a run is repeatable.
+
+#[path = "common/amr.rs"]
+mod amr;
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use floorgate::adapters::modbus::mailbox_seq;
+use floorgate::api::pb;
+use floorgate_sim::amr::Fleet;
+use floorgate_sim::asrs::{Asrs, SimAsrs, SimOptions, Tote};
+use floorgate_sim::handoff::{couple_asrs_and_conveyor, AsrsConveyorLink};
+use floorgate_sim::plc::{Machine, SimPlc, ToteLocation};
+use pb::event::Kind;
+use pb::task_service_client::TaskServiceClient;
+use tonic::transport::Channel;
+
+const MANUFACTURER: &str = "t-crash-wf";
+const AMRS: usize = 6;
+const KILLS: usize = 5;
+
+/// The conveyor's numbers for the demo site's locations.
+const INBOUND: u16 = 1;
+const ASRS_OUT: u16 = 2;
+const ASRS_IN: u16 = 3;
+const STATION_3: u16 = 11;
+const OUTFEED: u16 = 14;
+
+/// A small deterministic generator (xorshift64*), so the kill moments and
+/// the task order follow the seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// The route shapes of the mix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Shape {
+    /// buffer → station: one AMR transport.
+    Amr,
+    /// inbound → conveyor-fed station: one conveyor transfer.
+    Conveyor,
+    /// inbound → outfeed → station: a transfer, then a transport.
+    ConveyorAmr,
+    /// bin → AS/RS output → outfeed → station: retrieve, transfer, transport.
+    AsrsConveyorAmr,
+}
+
+struct Job {
+    task: pb::Task,
+    shape: Shape,
+    tote: u32,
+    bin: Option<String>,
+}
+
+fn workload(rng: &mut Rng) -> Vec<Job> {
+    let mix = [
+        (Shape::Amr, 80),
+        (Shape::Conveyor, 40),
+        (Shape::ConveyorAmr, 60),
+        (Shape::AsrsConveyorAmr, 20),
+    ];
+    let mut jobs = Vec::new();
+    for (shape, n) in mix {
+        for i in 0..n {
+            let station = if rng.below(2) == 0 { "PICK-1" } else { "PICK-2" };
+            let (prefix, tote, source, destination, bin) = match shape {
+                Shape::Amr => ("A", 1000 + i, format!("BUF-{i:02}"), station, None),
+                Shape::Conveyor => ("C", 2000 + i, "INBOUND-1".to_string(), "PICK-3", None),
+                Shape::ConveyorAmr => ("M", 3000 + i, "INBOUND-1".to_string(), station, None),
+                Shape::AsrsConveyorAmr => {
+                    // The demo grid: ASRS1-01-01 … ASRS1-04-05.
+                    let bin = format!("ASRS1-{:02}-{:02}", i / 5 + 1, i % 5 + 1);
+                    ("S", 4000 + i, bin.clone(), station, Some(bin))
+                }
+            };
+            jobs.push(Job {
+                task: pb::Task {
+                    task_id: format!("{prefix}{i:03}"),
+                    kind: pb::TaskKind::Pick as i32,
+                    sku: "SKU-1".into(),
+                    quantity: 1,
+                    load_id: format!("TOTE-{tote}"),
+                    source,
+                    destination: destination.into(),
+                    ..Default::default()
+                },
+                shape,
+                tote,
+                bin,
+            });
+        }
+    }
+    // A seeded shuffle: the shapes interleave in the submit order.
+    for i in (1..jobs.len()).rev() {
+        let j = rng.below(i as u64 + 1) as usize;
+        jobs.swap(i, j);
+    }
+    jobs
+}
+
+/// The demo site on this test's simulators: `AMRS` robots of the test's
+/// manufacturer, the PLC and the AS/RS at their addresses, the test broker.
+fn write_site(dir: &Path, plc: std::net::SocketAddr, asrs: &str) -> PathBuf {
+    let mut text = std::fs::read_to_string(common::demo_site()).unwrap();
+    let mut robots = String::new();
+    for i in 0..AMRS {
+        robots.push_str(&format!(
+            "[[devices]]\nid = \"amr-{}\"\nkind = \"amr\"\nprofile = \"amr-vda5050\"\naddress = \"{MANUFACTURER}/AMR-{i:03}\"\n\n",
+            i + 1
+        ));
+    }
+    for n in 1..=3 {
+        let block = format!(
+            "[[devices]]\nid = \"amr-{n}\"\nkind = \"amr\"\nprofile = \"amr-vda5050\"\naddress = \"acme/AMR-000{n}\"\n\n"
+        );
+        assert!(text.contains(&block), "the demo site changed: {block}");
+        text = text.replace(&block, if n == 1 { &robots } else { "" });
+    }
+    for (from, to) in [
+        ("127.0.0.1:5020", plc.to_string()),
+        ("opc.tcp://127.0.0.1:4840/", asrs.to_string()),
+    ] {
+        assert!(text.contains(from), "the demo site has no {from}");
+        text = text.replace(from, &to);
+    }
+    let (host, port) = amr::broker();
+    text.push_str(&format!(
+        "\n[gateway.mqtt]\nbroker = \"{host}:{port}\"\nclient_id = \"floorgate-{MANUFACTURER}\"\nkeep_alive_secs = 5\noffline_timeout_secs = 60\nresend_interval_ms = 200\n"
+    ));
+    let path = dir.join("site.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// `floorgate run` on `site` with its data in `data`, its log appended to
+/// `log`; returns once it listens.
+fn spawn(site: &Path, data: &Path, log: &Path) -> (Child, String) {
+    let addr_file = data.with_extension("addr");
+    let _ = std::fs::remove_file(&addr_file);
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    let profiles = Path::new(env!("CARGO_MANIFEST_DIR")).join("devices");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_floorgate"))
+        .args(["run", "--config"])
+        .arg(site)
+        .arg("--listen-addr-file")
+        .arg(&addr_file)
+        .env("FLOORGATE_GRPC_LISTEN", "127.0.0.1:0")
+        .env("FLOORGATE_ADMIN_LISTEN", "off")
+        .env("FLOORGATE_DATA_DIR", data)
+        .env("FLOORGATE_PROFILES_DIR", &profiles)
+        .env("FLOORGATE_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(a) = std::fs::read_to_string(&addr_file) {
+            return (child, format!("http://{a}"));
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the daemon exited at start: {status}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the daemon did not start listening"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn kill(child: &mut Child) {
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+}
+
+/// Submits every job not yet acknowledged, in order; a job whose answer
+/// the kill swallowed is submitted again next time (idempotent by id).
+async fn submit_all(addr: &str, jobs: &[Job], acked: &mut BTreeSet<String>) {
+    let Ok(mut c) = TaskServiceClient::connect(addr.to_string()).await else {
+        return;
+    };
+    for j in jobs {
+        if acked.contains(&j.task.task_id) {
+            continue;
+        }
+        match common::submit(&mut c, j.task.clone()).await {
+            Ok(_) => {
+                acked.insert(j.task.task_id.clone());
+            }
+            Err(_) => return,
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+async fn states(c: &mut TaskServiceClient<Channel>, jobs: &[Job]) -> BTreeMap<String, i32> {
+    let mut out = BTreeMap::new();
+    for j in jobs {
+        let t = c
+            .get_task(pb::GetTaskRequest {
+                task_id: j.task.task_id.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        out.insert(t.task_id, t.state);
+    }
+    out
+}
+
+fn log_tail(log: &Path) -> String {
+    let mut s = String::new();
+    if let Ok(mut f) = std::fs::File::open(log) {
+        let _ = f.read_to_string(&mut s);
+    }
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_mixed_tasks_survive_five_sigkills_each_step_done_once_and_the_journal_dense()
+{
+    let seed: u64 = std::env::var("FLOORGATE_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5eed_f1a6);
+    eprintln!("crash_workflow seed: {seed} (FLOORGATE_TEST_SEED)");
+    let mut rng = Rng(seed | 1);
+    let jobs = workload(&mut rng);
+    let started = Instant::now();
+
+    // The floor: fast machines.
+    let mut grid = Asrs::demo(Duration::from_millis(40), Duration::from_millis(40));
+    for j in &jobs {
+        if let Some(bin) = &j.bin {
+            grid.put_in_bin(
+                bin,
+                Tote {
+                    id: j.task.load_id.clone(),
+                    sku: "SKU-1".into(),
+                    quantity: 1,
+                },
+            );
+        }
+    }
+    let asrs = SimAsrs::start(grid, SimOptions::default()).await.unwrap();
+    let profile = Path::new(env!("CARGO_MANIFEST_DIR")).join("devices/conveyor-modbus.toml");
+    let profile = Arc::new(floorgate::modbus::ModbusProfile::load(&profile).unwrap());
+    let plc = SimPlc::start(profile, Machine::conveyor(Duration::from_millis(30)))
+        .await
+        .unwrap();
+    couple_asrs_and_conveyor(
+        &asrs,
+        &plc,
+        &AsrsConveyorLink {
+            output_ports: vec![("OUT-1".into(), ASRS_OUT)],
+            input_ports: vec![(ASRS_IN, "IN-1".into())],
+        },
+    );
+    for j in &jobs {
+        if matches!(j.shape, Shape::Conveyor | Shape::ConveyorAmr) {
+            plc.place_tote(j.tote, INBOUND);
+        }
+    }
+    let mut fc = amr::fleet_config(MANUFACTURER, AMRS, &["N1", "N2", "N3", "N5", "N7", "N8"]);
+    fc.speed = 40.0;
+    fc.handling_s = 0.05;
+    fc.state_interval = Duration::from_secs(1);
+    let fleet = Fleet::spawn(&fc);
+
+    let dir = tempfile::tempdir().unwrap();
+    let site = write_site(dir.path(), plc.addr(), &asrs.url());
+    let data = dir.path().join("data");
+    let log = dir.path().join("daemon.log");
+
+    // Five lives ended by SIGKILL at a seeded moment: during submission,
+    // mid-step on any device, or right after a restart.
+    let mut acked = BTreeSet::new();
+    for life in 0..KILLS {
+        let (mut child, addr) = spawn(&site, &data, &log);
+        let at = Duration::from_millis(300 + rng.below(3_200));
+        let _ = tokio::time::timeout(at, async {
+            submit_all(&addr, &jobs, &mut acked).await;
+            std::future::pending::<()>().await
+        })
+        .await;
+        kill(&mut child);
+        eprintln!(
+            "life {life}: killed after {at:?}; {} tasks acknowledged; PLC started {}, fleet picked {}",
+            acked.len(),
+            plc.with_program(|p| p.executions_total()),
+            fleet
+                .robots()
+                .iter()
+                .map(|r| r.counters().picks.values().sum::<u32>())
+                .sum::<u32>()
+        );
+    }
+
+    // The last life runs everything to the end.
+    let (mut child, addr) = spawn(&site, &data, &log);
+    submit_all(&addr, &jobs, &mut acked).await;
+    assert_eq!(acked.len(), jobs.len(), "every task acknowledged");
+    let mut c = TaskServiceClient::connect(addr.clone()).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let done = pb::TaskState::Completed as i32;
+    loop {
+        let s = states(&mut c, &jobs).await;
+        let open: Vec<_> = s.iter().filter(|(_, st)| **st != done).collect();
+        if open.is_empty() {
+            break;
+        }
+        if Instant::now() > deadline {
+            kill(&mut child);
+            panic!(
+                "seed {seed}: {} tasks not completed, e.g. {:?}\n--- daemon log ---\n{}",
+                open.len(),
+                &open[..open.len().min(10)],
+                log_tail(&log)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    eprintln!("all completed after {:?}", started.elapsed());
+
+    // The journal: dense from 1, one dispatch per step, one completion per task.
+    let events = common::journal(&mut c, 0).await;
+    for (i, e) in events.iter().enumerate() {
+        assert_eq!(e.seq, i as u64 + 1, "seed {seed}: gap or duplicate in the journal");
+    }
+    let mut dispatched: BTreeMap<(String, u32), Vec<u64>> = BTreeMap::new();
+    let mut completed: BTreeMap<String, u32> = BTreeMap::new();
+    for e in &events {
+        match e.kind.as_ref().unwrap() {
+            Kind::StepDispatched(s) => dispatched
+                .entry((e.task_id.clone(), s.step_index))
+                .or_default()
+                .push(e.seq),
+            Kind::TaskCompleted(_) => *completed.entry(e.task_id.clone()).or_default() += 1,
+            Kind::StepFailed(s) => panic!("seed {seed}: {} step failed: {s:?}", e.task_id),
+            _ => {}
+        }
+    }
+
+    let fleet_counts = |load: &str| {
+        fleet.robots().iter().fold((0, 0), |(p, d), r| {
+            let c = r.counters();
+            (
+                p + c.picks.get(load).copied().unwrap_or(0),
+                d + c.drops.get(load).copied().unwrap_or(0),
+            )
+        })
+    };
+    let mut conveyor_steps = 0;
+    let mut amr_steps = 0;
+    for j in &jobs {
+        let id = &j.task.task_id;
+        assert_eq!(completed.get(id), Some(&1), "{id}: one task_completed");
+        let (retrieve, transfer, transport) = match j.shape {
+            Shape::Amr => (None, None, Some(0)),
+            Shape::Conveyor => (None, Some(0), None),
+            Shape::ConveyorAmr => (None, Some(0), Some(1)),
+            Shape::AsrsConveyorAmr => (Some(0), Some(1), Some(2)),
+        };
+        let steps = [retrieve, transfer, transport].iter().flatten().count() as u32;
+        for step in 0..steps {
+            let seqs = &dispatched[&(id.clone(), step)];
+            assert_eq!(seqs.len(), 1, "{id} step {step} dispatched {seqs:?}");
+        }
+        if let Some(step) = transport {
+            amr_steps += 1;
+            let _ = step;
+            assert_eq!(
+                fleet_counts(&j.task.load_id),
+                (1, 1),
+                "seed {seed}: {id}: {} picked and dropped once",
+                j.task.load_id
+            );
+        }
+        if let Some(step) = transfer {
+            conveyor_steps += 1;
+            // The dispatch event's seq is the command's sequence.
+            let seq = mailbox_seq(dispatched[&(id.clone(), step)][0] as u32);
+            assert_eq!(
+                plc.executions(seq),
+                1,
+                "seed {seed}: {id}: conveyor command {seq} started once"
+            );
+            let end = if j.shape == Shape::Conveyor {
+                STATION_3
+            } else {
+                OUTFEED
+            };
+            assert_eq!(
+                plc.tote_location(j.tote),
+                Some(ToteLocation::At(end)),
+                "{id}: tote {} at the end of its transfer",
+                j.tote
+            );
+        }
+        if retrieve.is_some() {
+            asrs.with(|m| {
+                assert_eq!(
+                    m.executions(&format!("{id}#0")),
+                    1,
+                    "seed {seed}: {id}: retrieved once"
+                );
+                assert!(m.bin(j.bin.as_deref().unwrap()).is_none(), "{id}: bin empty");
+            });
+        }
+    }
+    // Nothing ran that no step asked for.
+    assert_eq!(
+        plc.with_program(|p| p.executions_total()),
+        conveyor_steps,
+        "seed {seed}: the PLC started only the steps' commands"
+    );
+    let picks: u32 = fleet
+        .robots()
+        .iter()
+        .map(|r| r.counters().picks.values().sum::<u32>())
+        .sum();
+    assert_eq!(picks, amr_steps, "seed {seed}: the fleet picked only for steps");
+
+    kill(&mut child);
+    amr::stop_fleet(fleet).await;
+    eprintln!("crash_workflow: {:?} in all", started.elapsed());
+}
