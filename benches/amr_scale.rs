@@ -99,7 +99,9 @@ async fn connect_fleet(host: &str, port: u16, n: usize, connected: Arc<AtomicU64
         let mut state = model.state_message();
         state.header.header_id = MARK;
         let text = serde_json::to_string(&state).expect("state serializes");
-        let (prefix, suffix) = text.split_once(&MARK.to_string()).expect("the marked headerId");
+        let (prefix, suffix) = text
+            .split_once(&MARK.to_string())
+            .expect("the marked headerId");
         let online = Connection {
             header: model.next_header(TopicKind::Connection),
             connection_state: ConnectionState::Online,
@@ -202,7 +204,10 @@ fn main() {
     // The gateway's subscriptions are in place once it counts the broker up.
     let deadline = Instant::now() + Duration::from_secs(30);
     while metric(admin, "floorgate_connection_up").unwrap_or(0.0) < 1.0 {
-        assert!(Instant::now() < deadline, "the gateway never reached the broker");
+        assert!(
+            Instant::now() < deadline,
+            "the gateway never reached the broker"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(500));
@@ -216,7 +221,10 @@ fn main() {
     let bots = runtime.block_on(connect_fleet(&host, port, n, connected.clone()));
     let deadline = Instant::now() + Duration::from_secs(60);
     while connected.load(Ordering::Relaxed) < n as u64 {
-        assert!(Instant::now() < deadline, "only {connected:?} robots connected");
+        assert!(
+            Instant::now() < deadline,
+            "only {connected:?} robots connected"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     println!("{n} robots connected in {:.2?}", started.elapsed());

@@ -65,7 +65,9 @@ fn main() {
                     .push((id.clone(), EventKind::StepDispatched(step(task))));
                 n += 1;
                 if n < events {
-                    change.events.push((id, EventKind::StepCompleted(step(task))));
+                    change
+                        .events
+                        .push((id, EventKind::StepCompleted(step(task))));
                     n += 1;
                 }
                 task += 1;
@@ -104,7 +106,10 @@ fn main() {
             count += 1;
         }
         let rate = count as f64 / started.elapsed().as_secs_f64();
-        println!("baseline: bare sled scan of {count} events ({} MB of values): {rate:.0} events/s", mb(bytes));
+        println!(
+            "baseline: bare sled scan of {count} events ({} MB of values): {rate:.0} events/s",
+            mb(bytes)
+        );
         (count, rate)
     };
     assert_eq!(scanned, events as u64, "every event is in the tree");
@@ -144,7 +149,10 @@ fn main() {
     });
     let gw_rss = rss_bytes(gateway.pid());
     gateway.stop(Duration::from_secs(10));
-    println!("ratio replay / bare sled scan: {:.3}x", ratio(replay_rate, scan_rate));
+    println!(
+        "ratio replay / bare sled scan: {:.3}x",
+        ratio(replay_rate, scan_rate)
+    );
 
     record(
         "backlog",

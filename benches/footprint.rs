@@ -34,7 +34,10 @@ fn main() {
     }
     let (host, port) = broker();
     let broker_env = [("FLOORGATE_MQTT_BROKER", format!("{host}:{port}"))];
-    println!("footprint: floorgate run on the demo site ({} broker)", broker_name());
+    println!(
+        "footprint: floorgate run on the demo site ({} broker)",
+        broker_name()
+    );
 
     let mut starts = Vec::new();
     let mut idle = None;

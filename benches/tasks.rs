@@ -79,13 +79,21 @@ fn task(id: &str) -> pb::Task {
 }
 
 async fn submit(c: &mut Tasks, id: &str) {
-    c.submit_task(pb::SubmitTaskRequest { task: Some(task(id)) })
-        .await
-        .unwrap_or_else(|e| panic!("submit {id}: {e}"));
+    c.submit_task(pb::SubmitTaskRequest {
+        task: Some(task(id)),
+    })
+    .await
+    .unwrap_or_else(|e| panic!("submit {id}: {e}"));
 }
 
 /// A plain MQTT client on `filter`: (topic, arrival) of every message.
-async fn listen(client_id: &str, filter: &str) -> (AsyncClient, mpsc::UnboundedReceiver<(String, Vec<u8>, Instant)>) {
+async fn listen(
+    client_id: &str,
+    filter: &str,
+) -> (
+    AsyncClient,
+    mpsc::UnboundedReceiver<(String, Vec<u8>, Instant)>,
+) {
     let (host, port) = broker();
     let mut opts = MqttOptions::new(client_id, host, port);
     opts.set_keep_alive(Duration::from_secs(30))
@@ -167,7 +175,8 @@ async fn sled_insert_flush(samples: usize) -> (Summary, f64) {
     let started = Instant::now();
     for i in 0..samples as u64 {
         let t0 = Instant::now();
-        db.insert(i.to_be_bytes(), value.as_slice()).expect("insert");
+        db.insert(i.to_be_bytes(), value.as_slice())
+            .expect("insert");
         db.flush_async().await.expect("flush");
         out.push(t0.elapsed());
     }
@@ -221,14 +230,19 @@ async fn latency(samples: usize) -> (Summary, Summary) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let t = c
-                .get_task(pb::GetTaskRequest { task_id: id.clone() })
+                .get_task(pb::GetTaskRequest {
+                    task_id: id.clone(),
+                })
                 .await
                 .expect("get")
                 .into_inner();
             if t.state == pb::TaskState::Completed as i32 {
                 break;
             }
-            assert!(Instant::now() < deadline, "task {id} never completed: {t:?}");
+            assert!(
+                Instant::now() < deadline,
+                "task {id} never completed: {t:?}"
+            );
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
         while orders.try_recv().is_ok() {}

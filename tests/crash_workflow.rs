@@ -99,7 +99,11 @@ fn workload(rng: &mut Rng) -> Vec<Job> {
     let mut jobs = Vec::new();
     for (shape, n) in mix {
         for i in 0..n {
-            let station = if rng.below(2) == 0 { "PICK-1" } else { "PICK-2" };
+            let station = if rng.below(2) == 0 {
+                "PICK-1"
+            } else {
+                "PICK-2"
+            };
             let (prefix, tote, source, destination, bin) = match shape {
                 Shape::Amr => ("A", 1000 + i, format!("BUF-{i:02}"), station, None),
                 Shape::Conveyor => ("C", 2000 + i, "INBOUND-1".to_string(), "PICK-3", None),
@@ -261,8 +265,7 @@ fn log_tail(log: &Path) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_hundred_mixed_tasks_survive_five_sigkills_each_step_done_once_and_the_journal_dense()
-{
+async fn two_hundred_mixed_tasks_survive_five_sigkills_each_step_done_once_and_the_journal_dense() {
     let seed: u64 = std::env::var("FLOORGATE_TEST_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -369,7 +372,11 @@ async fn two_hundred_mixed_tasks_survive_five_sigkills_each_step_done_once_and_t
     // The journal: dense from 1, one dispatch per step, one completion per task.
     let events = common::journal(&mut c, 0).await;
     for (i, e) in events.iter().enumerate() {
-        assert_eq!(e.seq, i as u64 + 1, "seed {seed}: gap or duplicate in the journal");
+        assert_eq!(
+            e.seq,
+            i as u64 + 1,
+            "seed {seed}: gap or duplicate in the journal"
+        );
     }
     let mut dispatched: BTreeMap<(String, u32), Vec<u64>> = BTreeMap::new();
     let mut completed: BTreeMap<String, u32> = BTreeMap::new();
@@ -448,7 +455,10 @@ async fn two_hundred_mixed_tasks_survive_five_sigkills_each_step_done_once_and_t
                     1,
                     "seed {seed}: {id}: retrieved once"
                 );
-                assert!(m.bin(j.bin.as_deref().unwrap()).is_none(), "{id}: bin empty");
+                assert!(
+                    m.bin(j.bin.as_deref().unwrap()).is_none(),
+                    "{id}: bin empty"
+                );
             });
         }
     }
@@ -463,7 +473,10 @@ async fn two_hundred_mixed_tasks_survive_five_sigkills_each_step_done_once_and_t
         .iter()
         .map(|r| r.counters().picks.values().sum::<u32>())
         .sum();
-    assert_eq!(picks, amr_steps, "seed {seed}: the fleet picked only for steps");
+    assert_eq!(
+        picks, amr_steps,
+        "seed {seed}: the fleet picked only for steps"
+    );
 
     kill(&mut child);
     amr::stop_fleet(fleet).await;

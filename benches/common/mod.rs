@@ -172,7 +172,12 @@ pub fn cpu_time(pid: u32) -> Duration {
     // Fields after the command name (which may hold spaces) start at field 3.
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
     // utime is field 14, stime field 15: indexes 11 and 12 after the name.
     Duration::from_secs_f64((ticks(11) + ticks(12)) as f64 / clock_ticks())
 }
@@ -253,7 +258,12 @@ impl Drop for ChildGuard {
 
 /// A `floorgate run` child on `site`, with its gRPC address written to a file in `dir`, its
 /// admin listener on `admin_port`, its data in `dir/data`, and its log in `dir/gateway.log`.
-pub fn spawn_gateway(site: &Path, dir: &Path, admin_port: u16, env: &[(&str, String)]) -> ChildGuard {
+pub fn spawn_gateway(
+    site: &Path,
+    dir: &Path,
+    admin_port: u16,
+    env: &[(&str, String)],
+) -> ChildGuard {
     let log = std::fs::File::create(dir.join("gateway.log")).expect("create the gateway log");
     let mut cmd = Command::new(floorgate_bin());
     cmd.arg("run")
@@ -286,7 +296,10 @@ pub fn wait_listening(dir: &Path, child: &mut ChildGuard, within: Duration) -> S
             let log = std::fs::read_to_string(dir.join("gateway.log")).unwrap_or_default();
             panic!("the gateway exited ({status}):\n{log}");
         }
-        assert!(Instant::now() < deadline, "the gateway did not listen in {within:?}");
+        assert!(
+            Instant::now() < deadline,
+            "the gateway did not listen in {within:?}"
+        );
         std::thread::sleep(Duration::from_millis(1));
     }
 }
@@ -295,7 +308,11 @@ pub fn wait_listening(dir: &Path, child: &mut ChildGuard, within: Duration) -> S
 pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     let mut s = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut text = String::new();
     s.read_to_string(&mut text).ok()?;
     let code = text.split_whitespace().nth(1)?.parse().ok()?;
@@ -324,7 +341,10 @@ pub fn wait_ready(port: u16, within: Duration) -> Duration {
         if let Some((200, _)) = http_get(port, "/readyz") {
             return started.elapsed();
         }
-        assert!(started.elapsed() < within, "/readyz not 200 within {within:?}");
+        assert!(
+            started.elapsed() < within,
+            "/readyz not 200 within {within:?}"
+        );
         std::thread::sleep(Duration::from_millis(2));
     }
 }
@@ -424,8 +444,8 @@ pub fn site_with_amrs(
     let mut out = String::new();
     let mut placed = false;
     for s in sections {
-        let is_amr = s.starts_with("[[devices]]")
-            && s.lines().any(|l| l.replace(' ', "") == "kind=\"amr\"");
+        let is_amr =
+            s.starts_with("[[devices]]") && s.lines().any(|l| l.replace(' ', "") == "kind=\"amr\"");
         if !is_amr {
             out.push_str(&s);
             continue;
@@ -480,7 +500,8 @@ pub fn count_subscriber(host: &str, port: u16, manufacturer: &str) {
         .build()
         .expect("tokio runtime");
     rt.block_on(async move {
-        let mut opts = MqttOptions::new(format!("bench-counter-{}", std::process::id()), host, port);
+        let mut opts =
+            MqttOptions::new(format!("bench-counter-{}", std::process::id()), host, port);
         opts.set_keep_alive(Duration::from_secs(30))
             .set_max_packet_size(1 << 20, 1 << 20);
         let (client, mut events) = AsyncClient::new(opts, 16);

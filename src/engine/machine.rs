@@ -144,7 +144,10 @@ fn apply_inner(task: &mut Task, input: Input, now_ms: i64) -> Result<Transition,
             if task.steps.iter().any(|s| s.state.is_active()) {
                 return Err(wrong(task, "dispatch while a step is active"));
             }
-            if task.steps[step as usize].failed_devices.contains(&device_id) {
+            if task.steps[step as usize]
+                .failed_devices
+                .contains(&device_id)
+            {
                 return Err(TransitionError::FailedBefore { step, device_id });
             }
             if task.state == TaskState::Planned {

@@ -531,7 +531,10 @@ impl Engine {
         // Only the step's current attempt may move it (a report about an
         // earlier attempt on another device changes nothing).
         let current = self.commands[&command_id].step;
-        if task.steps.get(current as usize).map(|s| s.command_id(&task_id))
+        if task
+            .steps
+            .get(current as usize)
+            .map(|s| s.command_id(&task_id))
             != Some(command_id.clone())
         {
             tracing::debug!(%command_id, "report for an earlier attempt of the step; ignored");
@@ -763,9 +766,9 @@ impl Engine {
             };
             // The step ended: its outbox entry went in the same change.
             m.outbox_acked();
-            if let Some(t) = self
-                .dispatched_at
-                .remove(&command_id(&task.spec.task_id, r.step_index, r.attempt))
+            if let Some(t) =
+                self.dispatched_at
+                    .remove(&command_id(&task.spec.task_id, r.step_index, r.attempt))
             {
                 m.observe_step(&r.command, t.elapsed());
             }

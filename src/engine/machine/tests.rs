@@ -312,7 +312,8 @@ fn a_timed_out_step_fails_naming_the_timeout_and_the_device_is_told_to_stop() {
     .unwrap();
     assert_eq!(t.state, TaskState::Failed);
     assert!(
-        t.reason.contains("step 0 (transport) failed: timed out after 30 s"),
+        t.reason
+            .contains("step 0 (transport) failed: timed out after 30 s"),
         "{}",
         t.reason
     );
