@@ -61,6 +61,8 @@ struct Pace {
     published: AtomicU64,
     refused: AtomicU64,
     running: AtomicBool,
+    /// While set, the publishers skip their rounds (to count what arrived).
+    paused: AtomicBool,
 }
 
 async fn connect_fleet(host: &str, port: u16, n: usize, connected: Arc<AtomicU64>) -> Vec<Bot> {
@@ -135,7 +137,8 @@ async fn publish_group(bots: Vec<Bot>, pace: Arc<Pace>, offset: Duration) {
     let mut next = tokio::time::Instant::now();
     while pace.running.load(Ordering::Relaxed) {
         header_id = header_id.wrapping_add(1);
-        for b in &bots {
+        let paused = pace.paused.load(Ordering::Relaxed);
+        for b in bots.iter().filter(|_| !paused) {
             let payload = format!("{}{header_id}{}", b.prefix, b.suffix).into_bytes();
             match b
                 .client
@@ -234,6 +237,7 @@ fn main() {
         published: AtomicU64::new(n as u64), // the ONLINE connection messages
         refused: AtomicU64::new(0),
         running: AtomicBool::new(true),
+        paused: AtomicBool::new(false),
     });
     let per_group = n.div_ceil(GROUPS);
     let mut bots = bots.into_iter();
@@ -283,6 +287,17 @@ fn main() {
         ratio(gw_pct, base_pct),
         ratio(gw_rss as f64, base_rss as f64)
     );
+
+    // Everything published so far (at the nominal rate only) against what arrived.
+    pace.paused.store(true, Ordering::Relaxed);
+    std::thread::sleep(Duration::from_millis(1500));
+    let nominal_published = pace.published.load(Ordering::Relaxed);
+    let nominal_dropped = nominal_published.saturating_sub(received(admin));
+    let nominal_base_dropped = nominal_published.saturating_sub(counted.last());
+    println!(
+        "at {hz} Hz: published {nominal_published}, not processed by the gateway {nominal_dropped}, not counted by the baseline {nominal_base_dropped}"
+    );
+    pace.paused.store(false, Ordering::Relaxed);
 
     // The ramp.
     let mut steps = Vec::new();
@@ -373,15 +388,18 @@ fn main() {
                 "rss_mb": mb(gw_rss),
                 "idle_rss_mb_before_robots": mb(idle_rss),
                 "backlog_at_window_end": backlog_at_end,
+                "published_at_nominal_rate": nominal_published,
+                "dropped_at_nominal_rate": nominal_dropped,
             },
             "baseline_counting_subscriber": {
                 "counted_per_s": round(base_rate, 0),
                 "cpu_percent_of_one_core": round(base_pct, 1),
                 "rss_mb": mb(base_rss),
+                "dropped_at_nominal_rate": nominal_base_dropped,
             },
             "ratio_cpu_gateway_over_baseline": ratio(gw_pct, base_pct),
             "ratio_rss_gateway_over_baseline": ratio(gw_rss as f64, base_rss as f64),
-            "whole_run": {
+            "whole_run_including_ramp": {
                 "published": published_total,
                 "gateway_processed": gw_total,
                 "gateway_dropped": dropped,

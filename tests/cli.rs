@@ -80,6 +80,7 @@ steps = [{ device_kind = "amr", command = "transport", devices = ["amr-9"], from
     let f = file.display().to_string();
     for (line, field) in [
         (7, "devices[0].profile"),
+        (10, "locations[0].id"),
         (18, "routes[0].to_zone"),
         (19, "routes[0].steps[0].devices[0]"),
         (19, "routes[0].steps[0].to"),

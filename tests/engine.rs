@@ -4,8 +4,9 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use floorgate::engine::adapter::{
     Availability, BoxFuture, DeviceAdapter, DeviceCommand, DeviceReport, ReportSink, TransportError,
@@ -18,15 +19,34 @@ use floorgate::store::Store;
 struct Recorder {
     sent: Mutex<Vec<DeviceCommand>>,
     stopped: Mutex<Vec<DeviceCommand>>,
+    /// When each send was attempted, failed ones included.
+    attempts: Mutex<Vec<Instant>>,
+    /// This many sends fail with a transport error before any succeeds.
+    failing_sends: AtomicU32,
 }
 
+/// Stands in for the AMR and conveyor adapters.
 struct ScriptedAmrs(Arc<Recorder>);
 
 impl DeviceAdapter for ScriptedAmrs {
     fn kinds(&self) -> &[DeviceKind] {
-        &[DeviceKind::Amr]
+        &[DeviceKind::Amr, DeviceKind::Conveyor]
     }
     fn send(&self, c: DeviceCommand) -> BoxFuture<'_, Result<(), TransportError>> {
+        self.0.attempts.lock().unwrap().push(Instant::now());
+        let failing = self
+            .0
+            .failing_sends
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if failing {
+            return Box::pin(async move {
+                Err(TransportError {
+                    device_id: c.device_id,
+                    message: "connection reset".into(),
+                })
+            });
+        }
         self.0.sent.lock().unwrap().push(c);
         Box::pin(async { Ok(()) })
     }
@@ -45,7 +65,12 @@ struct Running {
 }
 
 fn start(dir: &std::path::Path) -> Running {
-    let cfg = common::demo_config(dir, &[]);
+    start_edited(dir, &[], EngineConfig::default())
+}
+
+/// The engine on the demo site with text replacements applied to it.
+fn start_edited(dir: &std::path::Path, replace: &[(&str, &str)], config: EngineConfig) -> Running {
+    let cfg = common::demo_config_edited(dir, &[], replace);
     let store = Store::open(&cfg.gateway.data_dir).unwrap();
     let rec = Arc::new(Recorder::default());
     let (sink, reports) = report_channel();
@@ -54,7 +79,7 @@ fn start(dir: &std::path::Path) -> Running {
         cfg.site.clone(),
         vec![Arc::new(ScriptedAmrs(rec.clone()))],
         reports,
-        EngineConfig::default(),
+        config,
     )
     .unwrap();
     Running {
@@ -335,5 +360,285 @@ async fn a_cancel_pending_at_a_restart_is_carried_out_by_stopping_the_device_aga
     })
     .await;
     assert_eq!(t.reason, "withdrawn");
+    stop(r).await;
+}
+
+/// The AMR route step of the buffer routes, as the demo site writes it.
+const BUFFER_STEP: &str =
+    r#"{ device_kind = "amr", command = "transport", from = "$source", to = "$destination" },"#;
+
+fn event_names(store: &Store, task_id: &str) -> Vec<String> {
+    store
+        .events_after(0, u64::MAX, 1000)
+        .unwrap()
+        .iter()
+        .filter(|e| e.task_id == task_id)
+        .map(|e| {
+            format!("{:?}", e.kind)
+                .split([' ', '(', '{'])
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
+async fn until_state(r: &Running, id: &str, state: TaskState) -> floorgate::engine::model::Task {
+    until(|| r.store.get_task(id).unwrap().filter(|t| t.state == state)).await
+}
+
+#[tokio::test]
+async fn a_step_still_on_its_device_at_its_timeout_fails_naming_it_and_the_device_is_told_to_stop()
+{
+    // Durability: the deadline is the persisted dispatch time plus the
+    // step's timeout, both written in the dispatch's own transaction; the
+    // failure, its events and the outbox deletion are one change.
+    let dir = tempfile::tempdir().unwrap();
+    let timed = BUFFER_STEP.replace(" },", ", timeout_secs = 1 },");
+    let r = start_edited(
+        dir.path(),
+        &[(BUFFER_STEP, &timed)],
+        EngineConfig::default(),
+    );
+    online(&r.sink, "amr-1");
+    r.engine.submit(spec("T1", 0)).await.unwrap();
+    let c = until(|| sent(&r).first().cloned()).await;
+    r.sink.report(DeviceReport::Acknowledged {
+        command_id: c.command_id.clone(),
+    });
+    let t = until_state(&r, "T1", TaskState::Failed).await;
+    assert!(
+        t.reason
+            .contains("step 0 (transport) failed: timed out after 1 s"),
+        "{}",
+        t.reason
+    );
+    let waited = t.updated_unix_ms - t.steps[0].dispatched_unix_ms.unwrap();
+    assert!(
+        (1000..2000).contains(&waited),
+        "failed {waited} ms after dispatch"
+    );
+    let stopped = until(|| r.rec.stopped.lock().unwrap().first().cloned()).await;
+    assert_eq!(stopped.command_id, c.command_id);
+    r.store.flush().await.unwrap();
+    assert!(r.store.outbox().unwrap().is_empty());
+    // A late completion of the abandoned command changes nothing.
+    r.sink.report(DeviceReport::Completed {
+        command_id: c.command_id.clone(),
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        r.store.get_task("T1").unwrap().unwrap().state,
+        TaskState::Failed
+    );
+    assert_eq!(
+        event_names(&r.store, "T1")[3..],
+        [
+            "StepDispatched",
+            "StepAcknowledged",
+            "StepFailed",
+            "TaskFailed"
+        ]
+    );
+    stop(r).await;
+}
+
+#[tokio::test]
+async fn a_step_timer_survives_a_restart_and_keeps_counting_from_the_dispatch() {
+    let dir = tempfile::tempdir().unwrap();
+    let timed = BUFFER_STEP.replace(" },", ", timeout_secs = 2 },");
+    let replace = [(BUFFER_STEP, timed.as_str())];
+    let r = start_edited(dir.path(), &replace, EngineConfig::default());
+    online(&r.sink, "amr-1");
+    r.engine.submit(spec("T1", 0)).await.unwrap();
+    let c = until(|| sent(&r).first().cloned()).await;
+    stop(r).await;
+    // Down for 1.2 s: a timer restarted at recovery would fire at +3.2 s.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+
+    let r = start_edited(dir.path(), &replace, EngineConfig::default());
+    let again = until(|| sent(&r).first().cloned()).await;
+    assert_eq!(again.command_id, c.command_id, "re-sent from the outbox");
+    let t = until_state(&r, "T1", TaskState::Failed).await;
+    let waited = t.updated_unix_ms - t.steps[0].dispatched_unix_ms.unwrap();
+    assert!(
+        (2000..3000).contains(&waited),
+        "failed {waited} ms after the dispatch, not 2 s"
+    );
+    assert!(t.reason.contains("timed out after 2 s"), "{}", t.reason);
+    let stopped = until(|| r.rec.stopped.lock().unwrap().first().cloned()).await;
+    assert_eq!(stopped.command_id, c.command_id);
+    stop(r).await;
+}
+
+#[tokio::test]
+async fn transport_errors_are_retried_with_growing_backoff_then_the_step_fails_saying_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = EngineConfig {
+        send_attempts: 4,
+        send_backoff: Duration::from_millis(50),
+        ..EngineConfig::default()
+    };
+    let r = start_edited(dir.path(), &[], config.clone());
+    // Two transport errors, then the send goes through: the step goes on.
+    r.rec.failing_sends.store(2, Ordering::SeqCst);
+    online(&r.sink, "amr-1");
+    r.engine.submit(spec("T1", 0)).await.unwrap();
+    let c = until(|| sent(&r).first().cloned()).await;
+    let at = r.rec.attempts.lock().unwrap().clone();
+    assert_eq!(at.len(), 3, "two failed attempts and one that went through");
+    let (gap1, gap2) = (at[1] - at[0], at[2] - at[1]);
+    assert!(gap1 >= Duration::from_millis(50), "{gap1:?}");
+    assert!(
+        gap2 >= Duration::from_millis(100),
+        "backoff doubles: {gap2:?}"
+    );
+    r.sink.report(DeviceReport::Completed {
+        command_id: c.command_id.clone(),
+    });
+    until_state(&r, "T1", TaskState::Completed).await;
+
+    // Every attempt fails: the step fails after the last one, saying the
+    // device may have taken it; a device's refusal is never retried.
+    r.rec.failing_sends.store(100, Ordering::SeqCst);
+    r.rec.attempts.lock().unwrap().clear();
+    r.engine.submit(spec("T2", 0)).await.unwrap();
+    let t = until_state(&r, "T2", TaskState::Failed).await;
+    assert_eq!(r.rec.attempts.lock().unwrap().len(), 4);
+    assert!(
+        t.reason
+            .contains("no confirmation from the device after 4 attempts"),
+        "{}",
+        t.reason
+    );
+    assert!(t.reason.contains("connection reset"), "{}", t.reason);
+    stop(r).await;
+}
+
+#[tokio::test]
+async fn a_step_with_a_fallback_moves_to_another_amr_with_a_new_command_id_and_the_failure_journaled(
+) {
+    // Durability: the failure (StepFailed, the step back to pending with its
+    // next attempt, the outbox entry deleted) is one transaction; the next
+    // dispatch is another, with its own outbox entry under the new command
+    // id, so a restart between the two re-plans nothing twice.
+    let dir = tempfile::tempdir().unwrap();
+    let fallback = BUFFER_STEP.replace(
+        " },",
+        r#", on_failure = "retry_other_device", max_reassignments = 2 },"#,
+    );
+    let replace = [(BUFFER_STEP, fallback.as_str())];
+    let r = start_edited(dir.path(), &replace, EngineConfig::default());
+    online(&r.sink, "amr-1");
+    r.engine.submit(spec("T1", 0)).await.unwrap();
+    let first = until(|| sent(&r).first().cloned()).await;
+    assert_eq!(
+        (first.command_id.as_str(), first.device_id.as_str()),
+        ("T1#0", "amr-1")
+    );
+    r.sink.report(DeviceReport::Failed {
+        command_id: first.command_id.clone(),
+        reason: "FATAL: lidar blocked".into(),
+    });
+    // No other AMR is online yet: the task waits, still running.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let t = r.store.get_task("T1").unwrap().unwrap();
+    assert_eq!(t.state, TaskState::Running);
+    assert_eq!(t.steps[0].failed_devices, ["amr-1"]);
+    stop(r).await;
+
+    // Across a restart, onto another AMR, never back onto amr-1.
+    let r = start_edited(dir.path(), &replace, EngineConfig::default());
+    online(&r.sink, "amr-1");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(sent(&r).is_empty(), "amr-1 failed this step once");
+    online(&r.sink, "amr-3");
+    let second = until(|| sent(&r).first().cloned()).await;
+    assert_eq!(
+        (second.command_id.as_str(), second.device_id.as_str()),
+        ("T1#0.1", "amr-3")
+    );
+    assert_ne!(second.sequence, first.sequence);
+    // A late report about the first attempt touches nothing.
+    r.sink.report(DeviceReport::Completed {
+        command_id: first.command_id.clone(),
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        r.store.get_task("T1").unwrap().unwrap().steps[0].state,
+        StepState::Dispatched
+    );
+    r.sink.report(DeviceReport::Completed {
+        command_id: second.command_id.clone(),
+    });
+    let t = until_state(&r, "T1", TaskState::Completed).await;
+    assert_eq!(t.steps[0].device_id.as_deref(), Some("amr-3"));
+    assert_eq!(t.steps[0].attempt, 1);
+    assert_eq!(
+        event_names(&r.store, "T1"),
+        [
+            "TaskAccepted",
+            "TaskPlanned",
+            "TaskStarted",
+            "StepDispatched",
+            "StepFailed",
+            "StepDispatched",
+            "StepCompleted",
+            "TaskCompleted"
+        ]
+    );
+    let events = r.store.events_after(0, u64::MAX, 1000).unwrap();
+    let refs: Vec<_> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            floorgate::engine::model::EventKind::StepDispatched(s)
+            | floorgate::engine::model::EventKind::StepFailed(s) => {
+                Some((s.step_index, s.device_id.as_str(), s.attempt))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(refs, [(0, "amr-1", 0), (0, "amr-1", 0), (0, "amr-3", 1)]);
+    stop(r).await;
+}
+
+/// A transfer from the inbound port to the conveyor-fed station: one step
+/// on the one conveyor.
+fn conveyor_spec(id: &str, priority: i32) -> TaskSpec {
+    TaskSpec {
+        source: "INBOUND-1".into(),
+        destination: "PICK-3".into(),
+        ..spec(id, priority)
+    }
+}
+
+#[tokio::test]
+async fn a_conveyor_with_waiting_tasks_serves_them_by_priority_one_command_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = start(dir.path());
+    for (id, priority) in [
+        ("LOW", 0),
+        ("HIGH", 9),
+        ("MID", 5),
+        ("MID2", 5),
+        ("LOW2", 0),
+    ] {
+        r.engine.submit(conveyor_spec(id, priority)).await.unwrap();
+    }
+    online(&r.sink, "conv-1");
+    let mut order = Vec::new();
+    for n in 1..=5 {
+        let c = until(|| sent(&r).get(n - 1).cloned()).await;
+        // While it runs, nothing else goes to the conveyor.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(sent(&r).len(), n, "a second command while one runs");
+        assert_eq!(r.store.outbox().unwrap().len(), 1);
+        order.push(c.load_id.trim_start_matches("TOTE-").to_string());
+        r.sink.report(DeviceReport::Completed {
+            command_id: c.command_id.clone(),
+        });
+    }
+    // By priority, then by age within a priority.
+    assert_eq!(order, ["HIGH", "MID", "MID2", "LOW", "LOW2"]);
     stop(r).await;
 }

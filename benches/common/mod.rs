@@ -512,17 +512,16 @@ pub fn count_subscriber(host: &str, port: u16, manufacturer: &str) {
                 .expect("queue the subscription");
         }
         let mut count: u64 = 0;
-        let mut last_print = Instant::now();
+        let mut every = tokio::time::interval(Duration::from_millis(100));
         loop {
-            match events.poll().await {
-                Ok(Event::Incoming(Packet::Publish(_))) => count += 1,
-                Ok(Event::Incoming(Packet::SubAck(_))) => println!("{count}"),
-                Ok(_) => {}
-                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-            }
-            if last_print.elapsed() >= Duration::from_millis(100) {
-                println!("{count}");
-                last_print = Instant::now();
+            tokio::select! {
+                event = events.poll() => match event {
+                    Ok(Event::Incoming(Packet::Publish(_))) => count += 1,
+                    Ok(Event::Incoming(Packet::SubAck(_))) => println!("{count}"),
+                    Ok(_) => {}
+                    Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+                },
+                _ = every.tick() => println!("{count}"),
             }
         }
     });

@@ -224,6 +224,7 @@ fn step_event(r: &StepRef) -> pb::StepEvent {
         device_id: r.device_id.clone(),
         command: r.command.clone(),
         reason: r.reason.clone(),
+        attempt: r.attempt,
     }
 }
 

@@ -212,6 +212,7 @@ pub fn start(
         last_seq: 0,
         dispatched_at: HashMap::new(),
         timers: BTreeSet::new(),
+        armed: HashMap::new(),
     };
     engine.recover()?;
     let join = tokio::spawn(engine.run(rx, reports, internal_rx));
@@ -237,6 +238,9 @@ struct Engine {
     dispatched_at: HashMap<String, std::time::Instant>,
     /// Deadlines of active steps: (unix ms, task id, step, attempt).
     timers: BTreeSet<(i64, String, u32, u32)>,
+    /// The one timer of each task with an active step, so a step's end
+    /// removes it (a task has at most one step on a device).
+    armed: HashMap<String, (i64, u32, u32)>,
 }
 
 impl Engine {
@@ -482,6 +486,9 @@ impl Engine {
         for c in stops {
             self.stop(c);
         }
+        if machine::active_step(&task).is_none() {
+            self.disarm(&id);
+        }
         if task.state.is_terminal() {
             self.open.remove(&id);
         } else {
@@ -549,7 +556,10 @@ impl Engine {
     fn fire_timers(&mut self) {
         let now = now_unix_ms();
         while self.timers.first().is_some_and(|t| t.0 <= now) {
-            let (_, task_id, step, attempt) = self.timers.pop_first().expect("checked");
+            let (deadline, task_id, step, attempt) = self.timers.pop_first().expect("checked");
+            if self.armed.get(&task_id) == Some(&(deadline, step, attempt)) {
+                self.armed.remove(&task_id);
+            }
             let Some(task) = self.open.get(&task_id).cloned() else {
                 continue;
             };
@@ -575,8 +585,19 @@ impl Engine {
         }
         let from = s.dispatched_unix_ms.unwrap_or_else(now_unix_ms);
         let deadline = from.saturating_add(s.timeout_ms.min(i64::MAX as u64) as i64);
-        self.timers
-            .insert((deadline, task.spec.task_id.clone(), s.index, s.attempt));
+        let id = task.spec.task_id.clone();
+        self.disarm(&id);
+        self.armed
+            .insert(id.clone(), (deadline, s.index, s.attempt));
+        self.timers.insert((deadline, id, s.index, s.attempt));
+    }
+
+    /// Removes a task's timer (its step left the device).
+    fn disarm(&mut self, task_id: &str) {
+        if let Some((deadline, step, attempt)) = self.armed.remove(task_id) {
+            self.timers
+                .remove(&(deadline, task_id.to_string(), step, attempt));
+        }
     }
 
     fn step_of_command(&self, command_id: &str) -> Option<u32> {

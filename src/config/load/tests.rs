@@ -192,3 +192,153 @@ fn the_demo_site_lists_its_devices_and_routes_a_pick_out_of_the_asrs_across_thre
         (Some("N2"), Some(13))
     );
 }
+
+/// The demo site with `from` replaced by `to` (which must occur).
+fn demo_with(edits: &[(&str, &str)]) -> (PathBuf, String) {
+    let (p, mut t) = demo();
+    for (from, to) in edits {
+        assert!(t.contains(from), "the demo site has no {from:?}");
+        t = t.replacen(from, to, 1);
+    }
+    (p, t)
+}
+
+/// The one error naming `field`, with its 1-based line.
+fn error_at(e: &ConfigErrors, field: &str) -> (usize, String) {
+    let found: Vec<_> = e.0.iter().filter(|x| x.field == field).collect();
+    assert_eq!(found.len(), 1, "one error naming {field} in:\n{e}");
+    (found[0].line, found[0].message.clone())
+}
+
+fn line_of(text: &str, needle: &str) -> usize {
+    text.lines()
+        .position(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no line with {needle:?}"))
+        + 1
+}
+
+#[test]
+fn a_route_naming_an_unknown_device_is_an_error_at_the_device() {
+    let (p, t) = demo_with(&[(
+        r#"devices = ["conv-1"], from = "$source", to = "CONV1-END""#,
+        r#"devices = ["conv-9"], from = "$source", to = "CONV1-END""#,
+    )]);
+    let e = load_str(&p, &t, &no_env).unwrap_err();
+    let (line, msg) = error_at(&e, "routes[1].steps[0].devices[0]");
+    assert_eq!(line, line_of(&t, "conv-9"));
+    assert!(msg.contains("unknown device \"conv-9\""), "{msg}");
+}
+
+#[test]
+fn a_station_no_route_reaches_is_an_error_at_the_location() {
+    // PICK-3's zone is served by one route; send that route elsewhere.
+    let (p, t) = demo_with(&[(
+        "id = \"PICK-3\"\nkind = \"station\"\nzone = \"conveyor-stations\"",
+        "id = \"PICK-3\"\nkind = \"station\"\nzone = \"dead-end\"",
+    )]);
+    let e = load_str(&p, &t, &no_env).unwrap_err();
+    let (line, msg) = error_at(&e, "locations[9].id");
+    assert_eq!(line, line_of(&t, "id = \"PICK-3\""));
+    assert!(
+        msg.contains("station \"PICK-3\" (zone \"dead-end\") is unreachable"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_step_command_the_device_profile_lacks_is_an_error_at_the_command() {
+    // Modbus: the conveyor's register map has no `lift_move`; AMR: the
+    // VDA 5050 adapter carries out `transport` only; AS/RS: the profile
+    // names retrieve, store and cancel.
+    let (p, t) = demo_with(&[
+        (
+            r#"command = "transfer", devices = ["conv-1"], from = "$source", to = "CONV1-END""#,
+            r#"command = "lift_move", devices = ["conv-1"], from = "$source", to = "CONV1-END""#,
+        ),
+        (
+            r#"command = "transport", from = "$source", to = "$destination" },"#,
+            r#"command = "fly", from = "$source", to = "$destination" },"#,
+        ),
+        (r#"command = "retrieve""#, r#"command = "teleport""#),
+    ]);
+    let e = load_str(&p, &t, &no_env).unwrap_err();
+    let (line, msg) = error_at(&e, "routes[1].steps[0].command");
+    assert_eq!(line, line_of(&t, "lift_move"));
+    assert!(msg.contains("has no command \"lift_move\""), "{msg}");
+    let amr: Vec<_> =
+        e.0.iter()
+            .filter(|x| x.field == "routes[0].steps[0].command")
+            .collect();
+    assert_eq!(amr.len(), 3, "one per AMR of the fleet:\n{e}");
+    assert_eq!(amr[0].line, line_of(&t, "\"fly\""));
+    assert!(amr[0]
+        .message
+        .contains("(profile \"amr-vda5050\") has no command \"fly\""));
+    let (line, msg) = error_at(&e, "routes[3].steps[0].command");
+    assert_eq!(line, line_of(&t, "teleport"));
+    assert!(msg.contains("has no command \"teleport\""), "{msg}");
+}
+
+#[test]
+fn step_timeouts_come_from_the_route_step_else_the_gateway_default_for_the_kind() {
+    let (p, t) = demo_with(&[
+        (
+            r#"command = "transport", from = "$source", to = "$destination" },"#,
+            r#"command = "transport", from = "$source", to = "$destination", timeout_secs = 90 },"#,
+        ),
+        (
+            "shutdown_grace_secs = 10\n",
+            "shutdown_grace_secs = 10\n\n[gateway.step_timeouts]\ndefault_secs = 300\nconveyor_secs = 45\n",
+        ),
+    ]);
+    let c = load_str(&p, &t, &no_env).unwrap();
+    let timeouts = |route: &str| -> Vec<u64> {
+        let r = c.site.routes.iter().find(|r| r.id == route).unwrap();
+        r.steps.iter().map(|s| s.timeout_ms).collect()
+    };
+    assert_eq!(timeouts("pick-from-buffer"), [90_000]);
+    assert_eq!(timeouts("pick-from-inbound"), [45_000, 300_000]);
+    assert_eq!(timeouts("pick-from-asrs"), [300_000, 45_000, 300_000]);
+    // Without a [gateway.step_timeouts]: ten minutes.
+    let (p, t) = demo();
+    let c = load_str(&p, &t, &no_env).unwrap();
+    assert!(c
+        .site
+        .routes
+        .iter()
+        .flat_map(|r| &r.steps)
+        .all(|s| s.timeout_ms == 600_000));
+}
+
+#[test]
+fn a_fallback_needs_another_device_and_max_reassignments_needs_a_fallback() {
+    let step =
+        r#"{ device_kind = "amr", command = "transport", from = "$source", to = "$destination" },"#;
+    let (p, t) = demo_with(&[(
+        step,
+        r#"{ device_kind = "amr", command = "transport", from = "$source", to = "$destination", on_failure = "retry_other_device", max_reassignments = 2 },"#,
+    )]);
+    let c = load_str(&p, &t, &no_env).unwrap();
+    let s = &c.site.routes[0].steps[0];
+    assert_eq!(
+        (s.on_failure, s.max_reassignments),
+        (OnFailure::RetryOtherDevice, 2)
+    );
+    let (p, t) = demo_with(&[
+        (
+            r#"devices = ["conv-1"], from = "$source", to = "CONV1-END" },"#,
+            r#"devices = ["conv-1"], from = "$source", to = "CONV1-END", on_failure = "retry_other_device" },"#,
+        ),
+        (
+            step,
+            r#"{ device_kind = "amr", command = "transport", from = "$source", to = "$destination", max_reassignments = 2 },"#,
+        ),
+    ]);
+    let e = load_str(&p, &t, &no_env).unwrap_err();
+    let (line, msg) = error_at(&e, "routes[1].steps[0].on_failure");
+    assert_eq!(line, line_of(&t, "retry_other_device"));
+    assert!(msg.contains("needs another device"), "{msg}");
+    let (line, msg) = error_at(&e, "routes[0].steps[0].max_reassignments");
+    assert_eq!(line, line_of(&t, "max_reassignments = 2"));
+    assert!(msg.contains("needs on_failure"), "{msg}");
+}
