@@ -642,6 +642,11 @@ impl Engine {
     /// Dispatches every waiting task whose next step has a free device, in
     /// priority order.
     fn schedule(&mut self) {
+        // Runs after every batch of inputs: with many tasks waiting and no
+        // device free (the usual case under load) it must cost nothing.
+        if !self.any_device_free() {
+            return;
+        }
         let mut waiting: Vec<&Task> = self
             .open
             .values()
@@ -660,19 +665,36 @@ impl Engine {
         });
         let ids: Vec<String> = waiting.iter().map(|t| t.spec.task_id.clone()).collect();
         for id in ids {
-            let task = self.open[&id].clone();
-            let step = machine::next_pending(&task).expect("filtered above");
-            let s = &task.steps[step as usize];
-            if !self.adapters.contains_key(&s.device_kind) {
-                continue;
-            }
-            let Some(device_id) = self.choose_device(s) else {
-                continue;
+            let (step, device_id) = {
+                let task = &self.open[&id];
+                let step = machine::next_pending(task).expect("filtered above");
+                let s = &task.steps[step as usize];
+                if !self.adapters.contains_key(&s.device_kind) {
+                    continue;
+                }
+                let Some(device_id) = self.choose_device(s) else {
+                    continue;
+                };
+                (step, device_id)
             };
+            let task = self.open[&id].clone();
             if let Err(e) = self.dispatch(task, step, device_id) {
                 tracing::error!(task_id = %id, error = %e, "dispatch failed");
             }
+            if !self.any_device_free() {
+                break;
+            }
         }
+    }
+
+    /// Whether some online device has no command (and an adapter to send
+    /// it one).
+    fn any_device_free(&self) -> bool {
+        self.devices.values().any(|d| {
+            d.availability == Availability::Online
+                && d.current.is_none()
+                && self.adapters.contains_key(&d.spec.kind)
+        })
     }
 
     /// The free, online candidate for a step: for a mobile device the one
