@@ -15,9 +15,6 @@ use floorgate::daemon::{Gateway, RunOptions};
 use floorgate_sim::asrs::{
     make_certificate, trust_certificate, Asrs, SimAsrs, SimOptions, SimSecurity, Tote,
 };
-use tonic::transport::Channel;
-
-type Client = pb::task_service_client::TaskServiceClient<Channel>;
 
 const METHOD: &str = "asrs-opcua-method";
 const HANDSHAKE: &str = "asrs-opcua-handshake";
@@ -149,38 +146,6 @@ fn put(id: &str, n: usize, to: &str) -> pb::Task {
         destination: to.into(),
         ..Default::default()
     }
-}
-
-async fn get(c: &mut Client, id: &str) -> pb::Task {
-    c.get_task(pb::GetTaskRequest { task_id: id.into() })
-        .await
-        .unwrap()
-        .into_inner()
-}
-
-/// Polls the task until `done` holds (bounded: 20 s).
-async fn wait_for(
-    c: &mut Client,
-    id: &str,
-    what: &str,
-    done: impl Fn(&pb::Task) -> bool,
-) -> pb::Task {
-    for _ in 0..400 {
-        let t = get(c, id).await;
-        if done(&t) {
-            return t;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("task {id} never became {what}: {:?}", get(c, id).await);
-}
-
-fn is(state: pb::TaskState) -> impl Fn(&pb::Task) -> bool {
-    move |t| t.state == state as i32
-}
-
-fn step_is(state: pb::StepState) -> impl Fn(&pb::Task) -> bool {
-    move |t| t.steps.first().is_some_and(|s| s.state == state as i32)
 }
 
 async fn device(addr: std::net::SocketAddr, id: &str) -> pb::Device {

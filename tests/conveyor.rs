@@ -12,9 +12,6 @@ use floorgate::api::pb;
 use floorgate::daemon::{Gateway, RunOptions};
 use floorgate::modbus::ModbusProfile;
 use floorgate_sim::plc::{Machine, SimPlc, ToteLocation};
-use tonic::transport::Channel;
-
-type Client = pb::task_service_client::TaskServiceClient<Channel>;
 
 async fn plc(travel: Duration) -> SimPlc {
     let path =
@@ -43,38 +40,6 @@ fn transfer(id: &str, tote: u32) -> pb::Task {
         destination: "PICK-3".into(),
         ..Default::default()
     }
-}
-
-async fn get(c: &mut Client, id: &str) -> pb::Task {
-    c.get_task(pb::GetTaskRequest { task_id: id.into() })
-        .await
-        .unwrap()
-        .into_inner()
-}
-
-/// Polls the task until `done` holds (bounded).
-async fn wait_for(
-    c: &mut Client,
-    id: &str,
-    what: &str,
-    done: impl Fn(&pb::Task) -> bool,
-) -> pb::Task {
-    for _ in 0..400 {
-        let t = get(c, id).await;
-        if done(&t) {
-            return t;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("task {id} never became {what}: {:?}", get(c, id).await);
-}
-
-fn is(state: pb::TaskState) -> impl Fn(&pb::Task) -> bool {
-    move |t| t.state == state as i32
-}
-
-fn step_is(state: pb::StepState) -> impl Fn(&pb::Task) -> bool {
-    move |t| t.steps.first().is_some_and(|s| s.state == state as i32)
 }
 
 #[tokio::test]

@@ -18,7 +18,8 @@ use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::Value;
 use tonic::transport::Channel;
 
-pub type Tasks = pb::task_service_client::TaskServiceClient<Channel>;
+#[allow(unused_imports)]
+pub use crate::common::{get, is, Tasks};
 pub type Devices = pb::device_service_client::DeviceServiceClient<Channel>;
 
 /// Positions of the demo site's layout nodes.
@@ -142,13 +143,6 @@ pub fn task(id: &str, kind: pb::TaskKind, source: &str, destination: &str) -> pb
     }
 }
 
-pub async fn get(c: &mut Tasks, id: &str) -> pb::Task {
-    c.get_task(pb::GetTaskRequest { task_id: id.into() })
-        .await
-        .unwrap()
-        .into_inner()
-}
-
 /// Polls until `done` holds for the task, at most `within`.
 pub async fn wait_task(
     c: &mut Tasks,
@@ -168,10 +162,6 @@ pub async fn wait_task(
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-pub fn is(state: pb::TaskState) -> impl Fn(&pb::Task) -> bool {
-    move |t| t.state == state as i32
 }
 
 pub async fn device(d: &mut Devices, id: &str) -> pb::Device {

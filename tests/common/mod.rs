@@ -202,3 +202,38 @@ pub fn spawn_with_env(
         addr: format!("http://{addr}"),
     }
 }
+
+pub type Tasks = TaskServiceClient<Channel>;
+
+pub async fn get(c: &mut Tasks, id: &str) -> pb::Task {
+    c.get_task(pb::GetTaskRequest { task_id: id.into() })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// Polls the task until `done` holds (bounded: 20 s).
+pub async fn wait_for(
+    c: &mut Tasks,
+    id: &str,
+    what: &str,
+    done: impl Fn(&pb::Task) -> bool,
+) -> pb::Task {
+    for _ in 0..400 {
+        let t = get(c, id).await;
+        if done(&t) {
+            return t;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("task {id} never became {what}: {:?}", get(c, id).await);
+}
+
+pub fn is(state: pb::TaskState) -> impl Fn(&pb::Task) -> bool {
+    move |t| t.state == state as i32
+}
+
+/// The first step is in `state`.
+pub fn step_is(state: pb::StepState) -> impl Fn(&pb::Task) -> bool {
+    move |t| t.steps.first().is_some_and(|s| s.state == state as i32)
+}
