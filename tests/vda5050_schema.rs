@@ -2,6 +2,8 @@
 //! validates against the official JSON schemas of its version (2.0 and 2.1, in
 //! `shared/vda5050/`), and malformed input gives a typed error, never a panic.
 
+mod common;
+
 use std::time::Duration;
 
 use floorgate::vda5050::codec::check_version;
@@ -17,8 +19,6 @@ use floorgate::vda5050::{
 use floorgate_sim::amr::{Robot, RobotConfig};
 use serde_json::Value;
 
-const SCHEMAS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vda5050");
-
 struct Schemas {
     version: ProtocolVersion,
     validators: Vec<(TopicKind, jsonschema::Validator)>,
@@ -26,27 +26,7 @@ struct Schemas {
 
 impl Schemas {
     fn load(version: ProtocolVersion) -> Schemas {
-        let files = [
-            (TopicKind::Order, "order"),
-            (TopicKind::InstantActions, "instantActions"),
-            (TopicKind::State, "state"),
-            (TopicKind::Visualization, "visualization"),
-            (TopicKind::Connection, "connection"),
-            (TopicKind::Factsheet, "factsheet"),
-        ];
-        let validators = files
-            .into_iter()
-            .map(|(kind, name)| {
-                let path = format!("{SCHEMAS}/{}/{name}.schema.json", version.as_str());
-                let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-                let schema: Value = serde_json::from_str(&text).unwrap();
-                let v = jsonschema::draft202012::options()
-                    .should_validate_formats(true)
-                    .build(&schema)
-                    .unwrap_or_else(|e| panic!("{path}: {e}"));
-                (kind, v)
-            })
-            .collect();
+        let validators = crate::common::vda5050_validators(version);
         Schemas {
             version,
             validators,

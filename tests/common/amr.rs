@@ -291,27 +291,7 @@ pub struct Schemas {
 
 impl Schemas {
     pub fn load(version: ProtocolVersion) -> Schemas {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vda5050");
-        let files = [
-            (TopicKind::Order, "order"),
-            (TopicKind::InstantActions, "instantActions"),
-            (TopicKind::State, "state"),
-            (TopicKind::Connection, "connection"),
-            (TopicKind::Factsheet, "factsheet"),
-        ];
-        let validators = files
-            .into_iter()
-            .map(|(kind, name)| {
-                let path = format!("{dir}/{}/{name}.schema.json", version.as_str());
-                let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-                let schema: Value = serde_json::from_str(&text).unwrap();
-                let v = jsonschema::draft202012::options()
-                    .should_validate_formats(true)
-                    .build(&schema)
-                    .unwrap_or_else(|e| panic!("{path}: {e}"));
-                (kind, v)
-            })
-            .collect();
+        let validators = crate::common::vda5050_validators(version);
         Schemas {
             version,
             validators,

@@ -237,3 +237,32 @@ pub fn is(state: pb::TaskState) -> impl Fn(&pb::Task) -> bool {
 pub fn step_is(state: pb::StepState) -> impl Fn(&pb::Task) -> bool {
     move |t| t.steps.first().is_some_and(|s| s.state == state as i32)
 }
+
+/// A validator for each message kind of `version`, from the official JSON
+/// schemas in `../shared/vda5050` (draft 2020-12, formats checked).
+pub fn vda5050_validators(
+    version: floorgate::vda5050::ProtocolVersion,
+) -> Vec<(floorgate::vda5050::TopicKind, jsonschema::Validator)> {
+    use floorgate::vda5050::TopicKind;
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vda5050");
+    [
+        (TopicKind::Order, "order"),
+        (TopicKind::InstantActions, "instantActions"),
+        (TopicKind::State, "state"),
+        (TopicKind::Visualization, "visualization"),
+        (TopicKind::Connection, "connection"),
+        (TopicKind::Factsheet, "factsheet"),
+    ]
+    .into_iter()
+    .map(|(kind, name)| {
+        let path = format!("{dir}/{}/{name}.schema.json", version.as_str());
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let schema: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let v = jsonschema::draft202012::options()
+            .should_validate_formats(true)
+            .build(&schema)
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+        (kind, v)
+    })
+    .collect()
+}
