@@ -163,6 +163,47 @@ async fn a_command_is_in_the_outbox_and_durable_before_the_device_sees_it() {
     stop(r).await;
 }
 
+/// Accepting a task and dispatching it to a free device happen in one pass
+/// of the engine loop, and one flush makes both durable: the command waits
+/// for one fsync, not two (the flusher runs on another worker and would
+/// otherwise race the dispatch).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_accepted_with_a_device_free_is_dispatched_after_a_single_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = start(dir.path());
+    online(&r.sink, "amr-1");
+    for _ in 0..500 {
+        let devices = r.engine.devices().await.unwrap();
+        if devices
+            .iter()
+            .any(|d| d.spec.id == "amr-1" && d.availability == Availability::Online)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    r.store.flush().await.unwrap();
+    for round in 0..5 {
+        let before = r.store.flushes();
+        let id = format!("T{round}");
+        let s = r.engine.submit(spec(&id, 0)).await.unwrap();
+        r.store.wait_durable(s.ticket).await.unwrap();
+        let c = until(|| sent(&r).into_iter().find(|c| c.command_id.starts_with(&id))).await;
+        assert!(*r.store.durable_seq().borrow() >= c.sequence as u64);
+        assert_eq!(
+            r.store.flushes() - before,
+            1,
+            "accepting and dispatching {id} took more than one flush"
+        );
+        r.sink.report(DeviceReport::Completed {
+            command_id: c.command_id.clone(),
+        });
+        until_state(&r, &id, TaskState::Completed).await;
+        r.store.flush().await.unwrap();
+    }
+    stop(r).await;
+}
+
 #[tokio::test]
 async fn completion_completes_the_task_and_clears_the_outbox_and_a_repeat_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();

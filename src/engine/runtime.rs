@@ -308,20 +308,27 @@ impl Engine {
                 let wait = (t.0 - now_unix_ms()).max(0) as u64;
                 tokio::time::Instant::now() + Duration::from_millis(wait)
             });
-            tokio::select! {
+            let woke = tokio::select! {
                 biased;
-                r = reports.recv(), if reporting => match r {
-                    Some(r) => self.on_report(r),
-                    // No adapter is left to report; requests still count.
-                    None => reporting = false,
-                },
-                Some(r) = internal.recv() => self.on_report(r),
+                r = reports.recv(), if reporting => Woke::Report(r),
+                Some(r) = internal.recv() => Woke::Report(Some(r)),
                 req = rx.recv() => match req {
-                    Some(req) => self.on_request(req),
+                    Some(req) => Woke::Request(req),
                     None => break,
                 },
                 _ = tokio::time::sleep_until(next_timer.unwrap_or_else(tokio::time::Instant::now)),
-                    if next_timer.is_some() => self.fire_timers(),
+                    if next_timer.is_some() => Woke::Timer,
+            };
+            // Everything this pass commits is made durable by one flush:
+            // a task accepted here and dispatched by `schedule` below costs
+            // one fsync before its command goes out, not two.
+            let batch = self.store.batch();
+            match woke {
+                Woke::Report(Some(r)) => self.on_report(r),
+                // No adapter is left to report; requests still count.
+                Woke::Report(None) => reporting = false,
+                Woke::Request(req) => self.on_request(req),
+                Woke::Timer => self.fire_timers(),
             }
             // Drain what queued up meanwhile before scheduling once.
             for _ in 0..256 {
@@ -337,6 +344,7 @@ impl Engine {
                 self.on_report(r);
             }
             self.schedule();
+            drop(batch);
         }
         tracing::debug!("engine loop stopped");
     }
@@ -889,4 +897,12 @@ impl Engine {
         }
         Ok(c.ticket)
     }
+}
+
+/// What woke the engine loop.
+enum Woke {
+    /// A device report, or `None` once every adapter's sender is gone.
+    Report(Option<DeviceReport>),
+    Request(Request),
+    Timer,
 }

@@ -4,6 +4,12 @@
 //! each committed transaction) and wait until the flushed counter reaches
 //! it. Writers that arrive while a flush runs share the next one, so N
 //! concurrent submits cost about two fsyncs, not N.
+//!
+//! A writer that makes several commits in a row which belong together (the
+//! engine accepting a task and dispatching its first step in the same pass)
+//! holds a [`Batch`] across them: no flush starts while one is held, so one
+//! flush makes them all durable, instead of the first flush racing the
+//! later commits and a second flush being needed for the rest.
 
 use std::sync::{Arc, Mutex};
 
@@ -15,10 +21,36 @@ use super::StoreError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Ticket(u64);
 
-/// Written state not yet flushed: (ticket counter, newest event seq).
+/// Written state not yet flushed: (ticket counter, newest event seq), and
+/// how many [`Batch`]es are open.
 struct Pending {
     ticket: u64,
     last_seq: u64,
+    batches: u32,
+}
+
+/// Holds back flushes while alive (see the module note). Dropping it lets
+/// the flusher cover everything committed meanwhile.
+#[must_use = "a batch holds back flushes only while alive"]
+pub struct Batch {
+    pending: Arc<Mutex<Pending>>,
+    kick: Arc<Notify>,
+}
+
+impl std::fmt::Debug for Batch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batch").finish_non_exhaustive()
+    }
+}
+
+impl Drop for Batch {
+    fn drop(&mut self) {
+        {
+            let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            p.batches -= 1;
+        }
+        self.kick.notify_one();
+    }
 }
 
 pub(super) struct GroupCommit {
@@ -40,6 +72,7 @@ impl GroupCommit {
         let pending = Arc::new(Mutex::new(Pending {
             ticket: 0,
             last_seq,
+            batches: 0,
         }));
         let kick = Arc::new(Notify::new());
         let (flushed_tx, flushed) = watch::channel(0u64);
@@ -53,6 +86,10 @@ impl GroupCommit {
                 k.notified().await;
                 let (ticket, seq) = {
                     let p = p.lock().expect("commit lock poisoned");
+                    if p.batches > 0 {
+                        // The last batch to close kicks again.
+                        continue;
+                    }
                     (p.ticket, p.last_seq)
                 };
                 if *flushed_tx.borrow() >= ticket {
@@ -94,14 +131,26 @@ impl GroupCommit {
 
     /// Records a committed transaction whose newest event has `last_seq`.
     pub(super) fn written(&self, last_seq: u64) -> Ticket {
-        let t = {
+        let (t, held) = {
             let mut p = self.pending.lock().expect("commit lock poisoned");
             p.ticket += 1;
             p.last_seq = p.last_seq.max(last_seq);
-            p.ticket
+            (p.ticket, p.batches > 0)
         };
-        self.kick.notify_one();
+        if !held {
+            // Else the batch kicks when it closes.
+            self.kick.notify_one();
+        }
         Ticket(t)
+    }
+
+    /// Holds back flushes until the returned batch is dropped.
+    pub(super) fn batch(&self) -> Batch {
+        self.pending.lock().expect("commit lock poisoned").batches += 1;
+        Batch {
+            pending: self.pending.clone(),
+            kick: self.kick.clone(),
+        }
     }
 
     /// Records a write that appended no event.

@@ -28,6 +28,8 @@
 //!   [`commit`]). Events become visible to watchers only when durable
 //!   ([`Store::durable_seq`]), so a seq a consumer has seen is never
 //!   reassigned after a crash.
+//!   A [`Batch`] ([`Store::batch`]) only delays the flush that covers its
+//!   commits; it never lets anything be acknowledged earlier.
 //! * A device command is written to `outbox` in the same transaction as the
 //!   step that dispatches it, and deleted in the same transaction as the
 //!   step's end.
@@ -45,7 +47,7 @@ use tokio::sync::watch;
 use crate::engine::adapter::DeviceCommand;
 use crate::engine::model::{Event, EventKind, Task, TaskState};
 
-pub use commit::Ticket;
+pub use commit::{Batch, Ticket};
 
 /// The layout version written in `meta/format`.
 pub const FORMAT: u64 = 1;
@@ -236,6 +238,13 @@ impl Store {
     /// concurrent callers share one flush.
     pub async fn wait_durable(&self, ticket: Ticket) -> Result<(), StoreError> {
         self.inner.commit.wait(ticket).await
+    }
+
+    /// Holds back flushes while the returned [`Batch`] lives, so commits
+    /// made under it become durable in one flush. Keep it for a pass of
+    /// synchronous work only: every durability waiter waits for it.
+    pub fn batch(&self) -> Batch {
+        self.inner.commit.batch()
     }
 
     /// A ticket covering everything committed so far.

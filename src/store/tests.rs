@@ -107,6 +107,30 @@ async fn a_commit_is_visible_to_watchers_only_once_flushed() {
     assert_eq!(*durable.borrow(), 1);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commits_under_a_batch_become_durable_in_one_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path()).unwrap();
+    let before = s.flushes();
+    let batch = s.batch();
+    let first = s.commit(accepted("T1")).unwrap();
+    let waiter = {
+        let s = s.clone();
+        tokio::spawn(async move { s.wait_durable(first.ticket).await })
+    };
+    // The flusher runs on the other worker; while the batch is open it must
+    // not flush, so the first commit is not durable however long we wait.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(!waiter.is_finished(), "a flush started inside the batch");
+    assert_eq!(*s.durable_seq().borrow(), 0);
+    let second = s.commit(accepted("T2")).unwrap();
+    drop(batch);
+    waiter.await.unwrap().unwrap();
+    s.wait_durable(second.ticket).await.unwrap();
+    assert_eq!(s.flushes() - before, 1, "both commits in one flush");
+    assert_eq!(*s.durable_seq().borrow(), 2);
+}
+
 #[tokio::test]
 async fn concurrent_commits_share_flushes() {
     let dir = tempfile::tempdir().unwrap();
