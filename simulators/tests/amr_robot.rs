@@ -388,5 +388,5 @@ fn factsheet_and_state_requests_are_answered() {
     assert!(sheet.max_order_nodes().is_some());
     let s1 = r.state_message();
     let s2 = r.state_message();
-    assert_eq!(s2.header.header_id, s1.header.header_id + 1);
+    assert_eq!(s2.header_id, s1.header_id + 1);
 }

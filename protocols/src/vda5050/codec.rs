@@ -141,7 +141,7 @@ impl Message {
         match self {
             Message::Order(m) => &m.header.version,
             Message::InstantActions(m) => &m.header.version,
-            Message::State(m) => &m.header.version,
+            Message::State(m) => &m.version,
             Message::Visualization(m) => &m.header.version,
             Message::Connection(m) => &m.header.version,
             Message::Factsheet(m) => &m.version,

@@ -78,8 +78,19 @@ impl Robot {
 
     fn build_state(&self, header: Header) -> State {
         let v = self.cfg.version;
+        let Header {
+            header_id,
+            timestamp,
+            version,
+            manufacturer,
+            serial_number,
+        } = header;
         State {
-            header,
+            header_id,
+            timestamp,
+            version,
+            manufacturer,
+            serial_number,
             maps: v.has_state_maps().then(Vec::new),
             order_id: self.order_id.clone(),
             order_update_id: self.order_update_id,

@@ -286,7 +286,7 @@ impl Shared {
             }
             let outcome = match kind {
                 TopicKind::State => decode::<State>(payload).and_then(|s| {
-                    check_version(&s.header.version)?;
+                    check_version(&s.version)?;
                     robot.on_state(s, now, out);
                     Ok(())
                 }),

@@ -29,6 +29,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod job;
+mod seen;
 
 use super::plan;
 use crate::engine::adapter::{Availability, DeviceCommand, DeviceReport};
@@ -39,6 +40,7 @@ use crate::vda5050::{
     HeaderFactory, InstantActions, LayoutGraph, Qos, State, TopicConfig, TopicKind,
 };
 use job::Job;
+use seen::Seen;
 
 /// Something to do after an input.
 #[derive(Debug, Clone, PartialEq)]
@@ -94,7 +96,8 @@ pub struct Robot {
     timing: Timing,
     broker_up: bool,
     connection: Option<ConnectionState>,
-    state: Option<State>,
+    /// What the latest `state` said.
+    state: Option<Seen>,
     factsheet: Option<Factsheet>,
     factsheet_asked: bool,
     state_asked: Option<Instant>,
@@ -190,7 +193,10 @@ impl Robot {
     /// A `state` message.
     pub fn on_state(&mut self, s: State, now: Instant, out: &mut Vec<Out>) {
         let first = self.state.is_none();
-        self.state = Some(s);
+        match &mut self.state {
+            Some(seen) => seen.update(s),
+            None => self.state = Some(Seen::new(s)),
+        }
         self.state_asked = None;
         if first && self.factsheet.is_none() && !self.factsheet_asked {
             self.factsheet_asked = true;
@@ -315,14 +321,10 @@ impl Robot {
         let Some(s) = &self.state else {
             return (Availability::Offline, "no state received yet".into());
         };
-        if let Some(e) = s
-            .errors
-            .iter()
-            .find(|e| e.error_level == crate::vda5050::ErrorLevel::Fatal)
-        {
+        if let Some(e) = s.fatal_error() {
             return (Availability::Fault, describe_error(e));
         }
-        let charge = s.battery_state.battery_charge;
+        let charge = s.battery_charge;
         if charge < self.profile.min_battery_percent {
             return (
                 Availability::Fault,

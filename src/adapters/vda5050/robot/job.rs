@@ -4,10 +4,10 @@
 
 use std::time::Instant;
 
-use super::{describe_error, Cancel, Out, Robot, REJECTIONS};
+use super::{describe_error, Cancel, Out, Robot, Seen, REJECTIONS};
 use crate::adapters::vda5050::plan::{self, Transport};
 use crate::engine::adapter::{DeviceCommand, DeviceReport};
-use crate::vda5050::{encode, ActionStatus, State, TopicKind};
+use crate::vda5050::{encode, ActionStatus, AgvError, TopicKind};
 
 #[derive(Debug)]
 pub(super) struct Job {
@@ -81,7 +81,7 @@ impl Robot {
     }
 
     /// Plans the job's order, or adopts the one the robot holds.
-    fn start_job(&self, s: &State) -> Result<Active, String> {
+    fn start_job(&self, s: &Seen) -> Result<Active, String> {
         let job = self.job.as_ref().expect("called with a job");
         let layout = self
             .layout
@@ -141,14 +141,10 @@ impl Robot {
         let order_id = active.t.plan.order_id().to_string();
         let mut ack = false;
         if let Some(s) = &self.state {
-            if let Some(reason) = rejection(s, &order_id, active.t.plan.order_update_id()) {
+            if let Some(reason) = rejection(&s.errors, &order_id, active.t.plan.order_update_id()) {
                 return self.fail(cid, format!("the robot rejected the order: {reason}"), out);
             }
-            if let Some(e) = s
-                .errors
-                .iter()
-                .find(|e| e.error_level == crate::vda5050::ErrorLevel::Fatal)
-            {
+            if let Some(e) = s.fatal_error() {
                 return self.fail(
                     cid,
                     format!("the robot reports a FATAL error: {}", describe_error(e)),
@@ -230,8 +226,8 @@ impl Robot {
 
 /// The order warning referencing `order_id` that means the robot refused it, if any. An
 /// `orderUpdateError` about an older update than `update_id` is stale and ignored.
-fn rejection(s: &State, order_id: &str, update_id: u32) -> Option<String> {
-    s.errors.iter().find_map(|e| {
+fn rejection(errors: &[AgvError], order_id: &str, update_id: u32) -> Option<String> {
+    errors.iter().find_map(|e| {
         if !REJECTIONS.contains(&e.error_type.as_str()) {
             return None;
         }

@@ -1,0 +1,74 @@
+//! Decoding VDA 5050 `state`, the gateway's per-message work at fleet scale, against a
+//! syntax-only scan of the same bytes (`serde_json` into `IgnoredAny`: what any subscriber
+//! that reads the JSON at all must do).
+//!
+//! * Payloads: 1,000 robots' `state` (VDA 5050 2.0, built by the simulator's robot model,
+//!   `headerId` rising), decoded round-robin, each decoded state kept until that robot's
+//!   next one replaces it — as the adapter keeps each robot's latest state, so the old one
+//!   is freed from a cold cache, as in the gateway.
+//! * Figures: ns per message, typed decode and baseline, and their ratio.
+//!
+//! Run with `cargo bench --bench vda5050_decode`; size: `FLOORGATE_BENCH_MESSAGES` (400,000).
+
+mod common;
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use common::*;
+use floorgate::vda5050::{decode, ProtocolVersion, State};
+use floorgate_sim::amr::{Robot, RobotConfig};
+use serde_json::json;
+
+const ROBOTS: usize = 1000;
+
+fn main() {
+    let messages = size("MESSAGES", 400_000);
+    let payloads: Vec<Vec<u8>> = (0..ROBOTS)
+        .map(|i| {
+            let mut model = Robot::new(
+                RobotConfig::new("bench", &format!("R{i:04}"), ProtocolVersion::V2_0)
+                    .at_node("N1", 0.0, 0.0),
+            );
+            serde_json::to_vec(&model.state_message()).expect("state serializes")
+        })
+        .collect();
+    let bytes = payloads.iter().map(Vec::len).sum::<usize>() / ROBOTS;
+    println!("VDA 5050 2.0 state, {bytes} bytes each, {ROBOTS} robots, {messages} messages");
+
+    // Warm up both paths once.
+    for p in &payloads {
+        black_box(serde_json::from_slice::<serde::de::IgnoredAny>(p).expect("valid JSON"));
+        black_box(decode::<State>(p).expect("valid state"));
+    }
+
+    let started = Instant::now();
+    for i in 0..messages {
+        let p = &payloads[i % ROBOTS];
+        black_box(serde_json::from_slice::<serde::de::IgnoredAny>(black_box(p)).expect("JSON"));
+    }
+    let scan = started.elapsed().as_nanos() as f64 / messages as f64;
+
+    let mut latest: Vec<Option<State>> = (0..ROBOTS).map(|_| None).collect();
+    let started = Instant::now();
+    for i in 0..messages {
+        let p = &payloads[i % ROBOTS];
+        latest[i % ROBOTS] = Some(decode::<State>(black_box(p)).expect("valid state"));
+    }
+    let typed = started.elapsed().as_nanos() as f64 / messages as f64;
+    black_box(&latest);
+
+    println!("syntax-only scan (baseline): {scan:.0} ns/message");
+    println!("typed decode into State:     {typed:.0} ns/message");
+    println!("ratio typed/scan: {:.2}x", ratio(typed, scan));
+    record(
+        "vda5050_decode",
+        json!({
+            "payload_bytes": bytes,
+            "messages": messages,
+            "scan_ns_per_message": round(scan, 0),
+            "decode_ns_per_message": round(typed, 0),
+            "ratio": round(ratio(typed, scan), 2),
+        }),
+    );
+}
