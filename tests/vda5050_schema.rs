@@ -164,16 +164,14 @@ fn messages_floorgate_builds_validate_for_both_versions() {
     }
 }
 
-#[test]
-fn a_state_with_every_optional_part_validates_for_both_versions() {
-    for version in ProtocolVersion::ALL {
-        let schemas = Schemas::load(version);
-        let mut robot =
-            Robot::new(RobotConfig::new("acme", "amr-001", version).at_node("N0", 0.0, 0.5));
-        let mut h = HeaderFactory::new(version, "acme", "amr-001");
-        let plan = OrderPlan::new("order-1", route(4), pick_and_drop()[..1].to_vec(), 3).unwrap();
-        robot.handle_order(plan.message(h.next(TopicKind::Order)));
-        let mut s: State = robot.state_message();
+/// A robot's `state` with every optional part filled in, mid-order.
+fn state_with_every_optional_part(version: ProtocolVersion) -> State {
+    let mut robot =
+        Robot::new(RobotConfig::new("acme", "amr-001", version).at_node("N0", 0.0, 0.5));
+    let mut h = HeaderFactory::new(version, "acme", "amr-001");
+    let plan = OrderPlan::new("order-1", route(4), pick_and_drop()[..1].to_vec(), 3).unwrap();
+    robot.handle_order(plan.message(h.next(TopicKind::Order)));
+    let mut s: State = robot.state_message();
         s.loads = Some(vec![Load {
             load_id: Some("T".into()),
             load_type: Some("tote".into()),
@@ -206,7 +204,70 @@ fn a_state_with_every_optional_part_validates_for_both_versions() {
         s.battery_state.battery_health = Some(97);
         s.battery_state.battery_voltage = Some(48.1);
         s.battery_state.reach = Some(1200);
-        schemas.check(TopicKind::State, &encode(&s));
+    s
+}
+
+#[test]
+fn a_state_with_every_optional_part_validates_for_both_versions() {
+    for version in ProtocolVersion::ALL {
+        let schemas = Schemas::load(version);
+        schemas.check(
+            TopicKind::State,
+            &encode(&state_with_every_optional_part(version)),
+        );
+    }
+}
+
+/// The gateway decodes each robot's `state` into the buffer of the one before
+/// (`decode_in_place`); whatever that buffer held, the result must be what a fresh decode
+/// gives, and a payload that does not decode must give the same error.
+#[test]
+fn a_state_decoded_into_the_buffer_of_another_equals_a_fresh_decode() {
+    let mut payloads = Vec::new();
+    for version in ProtocolVersion::ALL {
+        let at_rest = Robot::new(RobotConfig::new("acme", "amr-001", version)).state_message();
+        let mut fewer_parts = state_with_every_optional_part(version);
+        fewer_parts.loads = Some(vec![]);
+        fewer_parts.errors.clear();
+        fewer_parts.node_states.truncate(1);
+        fewer_parts.order_id = "a much longer order id than the one before".into();
+        payloads.push(encode(&at_rest));
+        payloads.push(encode(&state_with_every_optional_part(version)));
+        payloads.push(encode(&fewer_parts));
+    }
+    // The same state with its keys in another order, and with an escaped string.
+    let mut reordered: Vec<(String, Value)> = serde_json::from_slice::<serde_json::Map<_, _>>(&payloads[1])
+        .unwrap()
+        .into_iter()
+        .collect();
+    reordered.reverse();
+    reordered.push(("lastNodeId".into(), Value::from("N\"\u{e9}")));
+    payloads.push(
+        serde_json::to_vec(&reordered.into_iter().collect::<serde_json::Map<_, _>>()).unwrap(),
+    );
+    let fresh: Vec<State> = payloads.iter().map(|p| decode(p).unwrap()).collect();
+    let mut bad_type: Value = serde_json::from_slice(&payloads[1]).unwrap();
+    bad_type["agvPosition"]["x"] = Value::from("1.0");
+    let bad = [
+        serde_json::to_vec(&bad_type).unwrap(),
+        payloads[1][..payloads[1].len() / 2].to_vec(),
+        [&payloads[0][..20], &[0xff, 0xfe], &payloads[0][20..]].concat(),
+    ];
+    for (i, before) in fresh.iter().enumerate() {
+        for (j, payload) in payloads.iter().enumerate() {
+            let mut place = before.clone();
+            floorgate::vda5050::decode_in_place(payload, &mut place).unwrap();
+            assert_eq!(place, fresh[j], "state {j} decoded over state {i}");
+        }
+        for payload in &bad {
+            let mut place = before.clone();
+            assert_eq!(
+                floorgate::vda5050::decode_in_place(payload, &mut place),
+                decode::<State>(payload).map(|_| ()),
+                "the same error in place as fresh"
+            );
+            assert!(decode::<State>(payload).is_err());
+        }
     }
 }
 

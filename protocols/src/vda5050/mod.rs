@@ -52,7 +52,7 @@ pub mod topic;
 pub mod validate;
 
 pub use builder::{BuildError, LoadHandling, OrderPlan, PathEdge, PathNode, Route};
-pub use codec::{decode, encode, DecodeError, Message};
+pub use codec::{decode, decode_in_place, encode, DecodeError, Message};
 pub use connection::{Connection, ConnectionState, Visualization};
 pub use factsheet::Factsheet;
 pub use header::{format_timestamp, Header, HeaderFactory, ProtocolVersion};

@@ -89,7 +89,12 @@ impl State {
 
     /// Whether an error of level FATAL is active.
     pub fn has_fatal_error(&self) -> bool {
-        fatal_error(&self.errors).is_some()
+        self.fatal_error().is_some()
+    }
+
+    /// The first active error of level FATAL.
+    pub fn fatal_error(&self) -> Option<&AgvError> {
+        fatal_error(&self.errors)
     }
 }
 

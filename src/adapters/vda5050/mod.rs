@@ -43,7 +43,9 @@ use crate::engine::model::DeviceKind;
 use crate::engine::site::Site;
 use crate::vda5050::codec::check_version;
 use crate::vda5050::topic::check_level;
-use crate::vda5050::{decode, AmrProfile, Connection, DecodeError, Factsheet, State, TopicKind};
+use crate::vda5050::{
+    decode, decode_in_place, AmrProfile, Connection, DecodeError, Factsheet, State, TopicKind,
+};
 use robot::{Out, Robot, Timing};
 
 const KINDS: [DeviceKind; 1] = [DeviceKind::Amr];
@@ -285,11 +287,17 @@ impl Shared {
                 return;
             }
             let outcome = match kind {
-                TopicKind::State => decode::<State>(payload).and_then(|s| {
-                    check_version(&s.version)?;
-                    robot.on_state(s, now, out);
-                    Ok(())
-                }),
+                // The hot path: decoded into the robot's spare buffer when it has one.
+                TopicKind::State => match robot.spare_state() {
+                    Some(spare) => decode_in_place(payload, spare)
+                        .and_then(|()| check_version(&spare.version))
+                        .map(|_| robot.on_spare_state(now, out)),
+                    None => decode::<State>(payload).and_then(|s| {
+                        check_version(&s.version)?;
+                        robot.on_state(s, now, out);
+                        Ok(())
+                    }),
+                },
                 TopicKind::Connection => decode::<Connection>(payload).and_then(|c| {
                     check_version(&c.header.version)?;
                     robot.on_connection(c, now, out);

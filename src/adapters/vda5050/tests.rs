@@ -310,3 +310,49 @@ fn a_rejected_order_fails_the_command_with_the_robots_reason() {
         other => panic!("{other:?}"),
     }
 }
+
+fn availabilities(out: &[Out]) -> Vec<String> {
+    out.iter()
+        .filter_map(|o| match o {
+            Out::Report(DeviceReport::Availability {
+                availability,
+                reason,
+                ..
+            }) => Some(format!("{availability:?}: {reason}")),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The adapter decodes each `state` into the robot's spare buffer (the state before the
+/// latest). What that decode leaves behind when it fails is never taken as the robot's
+/// state; one that succeeds is acted on like any other.
+#[test]
+fn a_state_decoded_into_the_spare_buffer_counts_only_once_it_decoded() {
+    let t = Instant::now();
+    let mut r = robot();
+    assert!(r.spare_state().is_none(), "no spare before the first state");
+    ready(&mut r, t);
+    let mut out = Vec::new();
+    r.on_state(state("", 0, "N0", 0, 0, &[]), t, &mut out);
+    let payload = |charge: f64, mode: &str| {
+        let mut v = serde_json::to_value(state("", 0, "N0", 0, 0, &[])).unwrap();
+        v["batteryState"]["batteryCharge"] = json!(charge);
+        v["operatingMode"] = json!(mode);
+        serde_json::to_vec(&v).unwrap()
+    };
+
+    // A low battery, then an unknown operating mode after it: the decode fails half-way.
+    let spare = r.spare_state().expect("a spare after two states");
+    assert!(crate::vda5050::decode_in_place(&payload(5.0, "DANCING"), spare).is_err());
+    let mut out = Vec::new();
+    r.tick(t, &mut out);
+    assert_eq!(availabilities(&out), Vec::<String>::new(), "still online");
+
+    // The same low battery in a state that decodes: the robot is faulted.
+    let spare = r.spare_state().expect("a spare");
+    crate::vda5050::decode_in_place(&payload(5.0, "AUTOMATIC"), spare).unwrap();
+    r.on_spare_state(t, &mut out);
+    assert_eq!(availabilities(&out).len(), 1, "{out:?}");
+    assert!(availabilities(&out)[0].starts_with("Fault: battery at 5 %"));
+}
