@@ -84,6 +84,31 @@ struct Fleet {
     robots: Vec<Robot>,
     by_device: HashMap<String, usize>,
     by_topic: HashMap<String, (usize, TopicKind)>,
+    /// Every robot's `state` is decoded into this one (see [`take_state`]).
+    scratch: Option<State>,
+}
+
+/// The hot path: a `state` payload decoded into `scratch`, the one buffer shared by the
+/// fleet (hot in cache, its strings and lists reused: `decode_in_place`), then handed to
+/// the robot, which copies what changed (`robot/seen.rs`). A payload that does not decode
+/// leaves `scratch` half-written and the robot untouched.
+fn take_state(
+    robot: &mut Robot,
+    scratch: &mut Option<State>,
+    payload: &[u8],
+    now: Instant,
+    out: &mut Vec<Out>,
+) -> Result<(), DecodeError> {
+    let s = match scratch {
+        Some(s) => {
+            decode_in_place(payload, s)?;
+            s
+        }
+        None => scratch.insert(decode(payload)?),
+    };
+    check_version(&s.version)?;
+    robot.on_state(s, now, out);
+    Ok(())
 }
 
 impl Vda5050Adapter {
@@ -107,6 +132,7 @@ impl Vda5050Adapter {
             robots: Vec::new(),
             by_device: HashMap::new(),
             by_topic: HashMap::new(),
+            scratch: None,
         };
         for d in site.devices.values().filter(|d| d.kind == DeviceKind::Amr) {
             let err = |message: String| AdapterError::Device {
@@ -287,17 +313,7 @@ impl Shared {
                 return;
             }
             let outcome = match kind {
-                // The hot path: decoded into the robot's spare buffer when it has one.
-                TopicKind::State => match robot.spare_state() {
-                    Some(spare) => decode_in_place(payload, spare)
-                        .and_then(|()| check_version(&spare.version))
-                        .map(|_| robot.on_spare_state(now, out)),
-                    None => decode::<State>(payload).and_then(|s| {
-                        check_version(&s.version)?;
-                        robot.on_state(s, now, out);
-                        Ok(())
-                    }),
-                },
+                TopicKind::State => take_state(robot, &mut fleet.scratch, payload, now, out),
                 TopicKind::Connection => decode::<Connection>(payload).and_then(|c| {
                     check_version(&c.header.version)?;
                     robot.on_connection(c, now, out);

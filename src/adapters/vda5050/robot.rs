@@ -29,6 +29,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod job;
+mod seen;
 
 use super::plan;
 use crate::engine::adapter::{Availability, DeviceCommand, DeviceReport};
@@ -39,6 +40,7 @@ use crate::vda5050::{
     HeaderFactory, InstantActions, LayoutGraph, Qos, State, TopicConfig, TopicKind,
 };
 use job::Job;
+use seen::Seen;
 
 /// Something to do after an input.
 #[derive(Debug, Clone, PartialEq)]
@@ -94,11 +96,8 @@ pub struct Robot {
     timing: Timing,
     broker_up: bool,
     connection: Option<ConnectionState>,
-    /// The latest `state`.
-    state: Option<State>,
-    /// The `state` before it: the buffer the next one is decoded into
-    /// ([`Robot::spare_state`]), so a state costs no allocation.
-    spare: Option<State>,
+    /// What the latest `state` said.
+    state: Option<Seen>,
     factsheet: Option<Factsheet>,
     factsheet_asked: bool,
     state_asked: Option<Instant>,
@@ -132,7 +131,6 @@ impl Robot {
             broker_up: false,
             connection: None,
             state: None,
-            spare: None,
             factsheet: None,
             factsheet_asked: false,
             state_asked: None,
@@ -193,28 +191,12 @@ impl Robot {
     }
 
     /// A `state` message.
-    pub fn on_state(&mut self, s: State, now: Instant, out: &mut Vec<Out>) {
-        self.spare = self.state.replace(s);
-        self.took_state(now, out);
-    }
-
-    /// The buffer to decode the next `state` into (the state before the latest, whose
-    /// strings and lists it reuses), once the robot has sent two. Whatever it holds after a
-    /// failed decode is never read: [`Robot::on_spare_state`] is the only way in.
-    pub fn spare_state(&mut self) -> Option<&mut State> {
-        self.spare.as_mut()
-    }
-
-    /// A `state` message, decoded into [`Robot::spare_state`]: it becomes the latest.
-    pub fn on_spare_state(&mut self, now: Instant, out: &mut Vec<Out>) {
-        if self.spare.is_some() {
-            std::mem::swap(&mut self.state, &mut self.spare);
-            self.took_state(now, out);
+    pub fn on_state(&mut self, s: &State, now: Instant, out: &mut Vec<Out>) {
+        let first = self.state.is_none();
+        match &mut self.state {
+            Some(seen) => seen.update(s),
+            None => self.state = Some(Seen::new(s)),
         }
-    }
-
-    fn took_state(&mut self, now: Instant, out: &mut Vec<Out>) {
-        let first = self.spare.is_none();
         self.state_asked = None;
         if first && self.factsheet.is_none() && !self.factsheet_asked {
             self.factsheet_asked = true;
@@ -342,7 +324,7 @@ impl Robot {
         if let Some(e) = s.fatal_error() {
             return (Availability::Fault, describe_error(e));
         }
-        let charge = s.battery_state.battery_charge;
+        let charge = s.battery_charge;
         if charge < self.profile.min_battery_percent {
             return (
                 Availability::Fault,

@@ -153,7 +153,7 @@ fn ready(r: &mut Robot, t: Instant) {
     let mut out = Vec::new();
     r.on_broker(true, t, &mut out);
     r.on_connection(online(), t, &mut out);
-    r.on_state(state("", 0, "N0", 0, 0, &[]), t, &mut out);
+    r.on_state(&state("", 0, "N0", 0, 0, &[]), t, &mut out);
 }
 
 #[test]
@@ -175,7 +175,7 @@ fn an_order_is_re_sent_until_the_state_echoes_it_and_the_echo_acknowledges_it() 
     assert_eq!(orders(&out).len(), 1, "re-sent, same ids");
     let mut out = Vec::new();
     r.on_state(
-        state("T1#0@N0", 0, "N0", 0, 3, &[]),
+        &state("T1#0@N0", 0, "N0", 0, 3, &[]),
         t + Duration::from_millis(200),
         &mut out,
     );
@@ -212,7 +212,7 @@ fn after_a_restart_the_robots_order_is_adopted_and_not_sent_again() {
         &[("T1#0/pick", "FINISHED"), ("T1#0/drop", "WAITING")],
     );
     let mut out = Vec::new();
-    r.on_state(s, t, &mut out);
+    r.on_state(&s, t, &mut out);
     assert!(orders(&out).is_empty(), "{out:?}");
     assert_eq!(
         reports(&out),
@@ -229,7 +229,7 @@ fn after_a_restart_the_robots_order_is_adopted_and_not_sent_again() {
         &[("T1#0/pick", "FINISHED"), ("T1#0/drop", "FINISHED")],
     );
     let mut out = Vec::new();
-    r.on_state(done, t, &mut out);
+    r.on_state(&done, t, &mut out);
     assert_eq!(
         reports(&out),
         [DeviceReport::Completed {
@@ -245,7 +245,7 @@ fn a_stop_is_reported_only_once_the_cancel_is_finished() {
     let mut out = Vec::new();
     r.send(command(), t, &mut out);
     r.on_state(
-        state("T1#0@N0", 0, "N0", 0, 3, &[("T1#0/pick", "WAITING")]),
+        &state("T1#0@N0", 0, "N0", 0, 3, &[("T1#0/pick", "WAITING")]),
         t,
         &mut out,
     );
@@ -262,7 +262,7 @@ fn a_stop_is_reported_only_once_the_cancel_is_finished() {
         0,
         &[("T1#0/pick", "FAILED"), ("T1#0/cancel", "RUNNING")],
     );
-    r.on_state(running, t, &mut out);
+    r.on_state(&running, t, &mut out);
     assert!(
         reports(&out).is_empty(),
         "a failed pick while cancelling is no failure: {out:?}"
@@ -276,7 +276,7 @@ fn a_stop_is_reported_only_once_the_cancel_is_finished() {
         &[("T1#0/pick", "FAILED"), ("T1#0/cancel", "FINISHED")],
     );
     let mut out = Vec::new();
-    r.on_state(finished, t, &mut out);
+    r.on_state(&finished, t, &mut out);
     assert_eq!(
         reports(&out),
         [DeviceReport::Stopped {
@@ -302,7 +302,7 @@ fn a_rejected_order_fails_the_command_with_the_robots_reason() {
         error_level: crate::vda5050::ErrorLevel::Warning,
     });
     let mut out = Vec::new();
-    r.on_state(s, t, &mut out);
+    r.on_state(&s, t, &mut out);
     match &reports(&out)[..] {
         [DeviceReport::Failed { reason, .. }] => {
             assert!(reason.contains("noRouteError"), "{reason}")
@@ -324,35 +324,54 @@ fn availabilities(out: &[Out]) -> Vec<String> {
         .collect()
 }
 
-/// The adapter decodes each `state` into the robot's spare buffer (the state before the
-/// latest). What that decode leaves behind when it fails is never taken as the robot's
-/// state; one that succeeds is acted on like any other.
+/// The adapter decodes every robot's `state` into one shared scratch buffer
+/// (`take_state`). What a failed decode leaves there is never taken as any robot's state;
+/// a decode that succeeds is acted on like any other, whichever robot's state the buffer
+/// held before.
 #[test]
-fn a_state_decoded_into_the_spare_buffer_counts_only_once_it_decoded() {
+fn a_state_decoded_into_the_shared_scratch_counts_only_once_it_decoded() {
     let t = Instant::now();
-    let mut r = robot();
-    assert!(r.spare_state().is_none(), "no spare before the first state");
+    let (mut r, mut other) = (robot(), robot());
     ready(&mut r, t);
-    let mut out = Vec::new();
-    r.on_state(state("", 0, "N0", 0, 0, &[]), t, &mut out);
-    let payload = |charge: f64, mode: &str| {
-        let mut v = serde_json::to_value(state("", 0, "N0", 0, 0, &[])).unwrap();
+    let payload = |charge: f64, mode: &str, last: &str| {
+        let mut v = serde_json::to_value(state("", 0, last, 0, 0, &[])).unwrap();
         v["batteryState"]["batteryCharge"] = json!(charge);
         v["operatingMode"] = json!(mode);
         serde_json::to_vec(&v).unwrap()
     };
+    let mut scratch = None;
+    let mut out = Vec::new();
+    super::take_state(
+        &mut other,
+        &mut scratch,
+        &payload(50.0, "AUTOMATIC", "N3"),
+        t,
+        &mut out,
+    )
+    .unwrap();
 
     // A low battery, then an unknown operating mode after it: the decode fails half-way.
-    let spare = r.spare_state().expect("a spare after two states");
-    assert!(crate::vda5050::decode_in_place(&payload(5.0, "DANCING"), spare).is_err());
     let mut out = Vec::new();
+    let bad = payload(5.0, "DANCING", "N0");
+    assert!(super::take_state(&mut r, &mut scratch, &bad, t, &mut out).is_err());
     r.tick(t, &mut out);
     assert_eq!(availabilities(&out), Vec::<String>::new(), "still online");
 
     // The same low battery in a state that decodes: the robot is faulted.
-    let spare = r.spare_state().expect("a spare");
-    crate::vda5050::decode_in_place(&payload(5.0, "AUTOMATIC"), spare).unwrap();
-    r.on_spare_state(t, &mut out);
+    super::take_state(
+        &mut r,
+        &mut scratch,
+        &payload(5.0, "AUTOMATIC", "N0"),
+        t,
+        &mut out,
+    )
+    .unwrap();
     assert_eq!(availabilities(&out).len(), 1, "{out:?}");
     assert!(availabilities(&out)[0].starts_with("Fault: battery at 5 %"));
+    // Nothing of the other robot's state stayed behind: `r` is still at N0.
+    let positions: Vec<_> = out
+        .iter()
+        .filter(|o| matches!(o, Out::Report(DeviceReport::Position { .. })))
+        .collect();
+    assert!(positions.is_empty(), "{positions:?}");
 }

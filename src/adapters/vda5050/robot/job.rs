@@ -4,10 +4,10 @@
 
 use std::time::Instant;
 
-use super::{describe_error, Cancel, Out, Robot, REJECTIONS};
+use super::{describe_error, Cancel, Out, Robot, Seen, REJECTIONS};
 use crate::adapters::vda5050::plan::{self, Transport};
 use crate::engine::adapter::{DeviceCommand, DeviceReport};
-use crate::vda5050::{encode, ActionStatus, AgvError, State, TopicKind};
+use crate::vda5050::{encode, ActionStatus, AgvError, TopicKind};
 
 #[derive(Debug)]
 pub(super) struct Job {
@@ -81,7 +81,7 @@ impl Robot {
     }
 
     /// Plans the job's order, or adopts the one the robot holds.
-    fn start_job(&self, s: &State) -> Result<Active, String> {
+    fn start_job(&self, s: &Seen) -> Result<Active, String> {
         let job = self.job.as_ref().expect("called with a job");
         let layout = self
             .layout
