@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Runs every benchmark of BENCHMARKS.md at its default size and writes bench/results.json.
+# Runs every benchmark of BENCHMARKS.md at its default size.
 #
-#   bench/run.sh               # against the embedded broker (rumqttd, in the bench process)
-#   bench/run.sh --mosquitto   # against a mosquitto started here on a free loopback port
+#   bench/run.sh               # embedded broker (rumqttd, in the bench process): bench/results.json
+#   bench/run.sh --mosquitto   # a mosquitto started here on a free loopback port:
+#                              #   bench/results-mosquitto.json
 #
 # Sizes: FLOORGATE_BENCH_{TASKS,CONCURRENCY,SAMPLES,AMRS,HZ,WINDOW_SECS,EVENTS}.
 set -euo pipefail
@@ -21,10 +22,17 @@ if [ "${1:-}" = "--mosquitto" ]; then
   broker_pid=$!
   for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
   export FLOORGATE_BENCH_MQTT_BROKER="127.0.0.1:$port"
+  export FLOORGATE_BENCH_RESULTS="${FLOORGATE_BENCH_RESULTS:-$PWD/bench/results-mosquitto.json}"
 fi
+results="${FLOORGATE_BENCH_RESULTS:-$PWD/bench/results.json}"
 
-rm -f bench/results.json
+rm -f "$results"
 started=$(date +%s)
+# The gateway the benchmarks run is the edge binary, as a site runs it (no simulators
+# linked in); cargo builds it next to the default one and keeps both.
+cargo build --release --no-default-features -p floorgate --bin floorgate
+cp target/release/floorgate target/release/floorgate-edge
+export FLOORGATE_BENCH_GATEWAY_BIN="$PWD/target/release/floorgate-edge"
 # One cargo invocation: one build, then each benchmark in turn.
-cargo bench --bench tasks --bench amr_scale --bench backlog --bench footprint
-echo "all benchmarks in $(( $(date +%s) - started )) s; results in bench/results.json"
+cargo bench --bench tasks --bench amr_scale --bench backlog --bench footprint --bench vda5050_decode
+echo "all benchmarks in $(( $(date +%s) - started )) s; results in $results"

@@ -14,13 +14,17 @@
 //! * Baseline in the same run: a bare rumqttc subscriber that only counts the same messages,
 //!   a child process too (this binary re-executed as `count-subscriber`), CPU and RSS read
 //!   the same way.
-//! * Ceiling: the per-robot rate doubles while the gateway keeps up; the ceiling is the
-//!   processed rate divided by the gateway's share of one core at the highest step (both
-//!   gateway and publisher share this 2-core machine, so the publisher may be the limit
-//!   first; the figure then says so).
+//! * Ramp through the broker: the per-robot rate doubles while the gateway keeps up, until
+//!   the publisher and broker (sharing this 2-core machine with the gateway) cannot push
+//!   more; it shows how far the whole broker path goes.
+//! * Ceiling on one core: the broker runs out of CPU long before the gateway does, so a
+//!   fresh gateway on the same site is pinned to CPU 0 and fed prepared `state` PUBLISH
+//!   packets from CPU 1 as fast as its socket takes them (`common/feed.rs`): its processed
+//!   rate at 100 % of CPU 0 is the ceiling. Baseline: the counting subscriber, fed the same.
 //!
 //! Run with `cargo bench --bench amr_scale`; sizes: `FLOORGATE_BENCH_AMRS` (1000),
-//! `FLOORGATE_BENCH_HZ` (10), `FLOORGATE_BENCH_WINDOW_SECS` (10).
+//! `FLOORGATE_BENCH_HZ` (10), `FLOORGATE_BENCH_WINDOW_SECS` (20: CPU time is read in 10 ms
+//! ticks, and the counting subscriber uses about one tick in ten).
 
 mod common;
 
@@ -28,6 +32,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::feed::{pin, Feed};
 use common::*;
 use floorgate::vda5050::{encode, Connection, ConnectionState, ProtocolVersion, TopicKind};
 use floorgate_sim::amr::{Robot, RobotConfig};
@@ -98,12 +103,7 @@ async fn connect_fleet(host: &str, port: u16, n: usize, connected: Arc<AtomicU64
                 }
             }
         });
-        let mut state = model.state_message();
-        state.header.header_id = MARK;
-        let text = serde_json::to_string(&state).expect("state serializes");
-        let (prefix, suffix) = text
-            .split_once(&MARK.to_string())
-            .expect("the marked headerId");
+        let (prefix, suffix) = state_template(&mut model);
         let online = Connection {
             header: model.next_header(TopicKind::Connection),
             connection_state: ConnectionState::Online,
@@ -120,8 +120,8 @@ async fn connect_fleet(host: &str, port: u16, n: usize, connected: Arc<AtomicU64
         bots.push(Bot {
             client,
             state_topic: topic(&serial, TopicKind::State),
-            prefix: prefix.to_string(),
-            suffix: suffix.to_string(),
+            prefix,
+            suffix,
         });
         if i % 50 == 49 {
             // Let the event loops connect instead of queueing a thousand CONNECTs at once.
@@ -129,6 +129,18 @@ async fn connect_fleet(host: &str, port: u16, n: usize, connected: Arc<AtomicU64
         }
     }
     bots
+}
+
+/// A robot's `state` text (schema-valid 2.0, from the simulator's model) before and after
+/// its `headerId`.
+fn state_template(model: &mut Robot) -> (String, String) {
+    let mut state = model.state_message();
+    state.header_id = MARK;
+    let text = serde_json::to_string(&state).expect("state serializes");
+    let (prefix, suffix) = text
+        .split_once(&MARK.to_string())
+        .expect("the marked headerId");
+    (prefix.to_string(), suffix.to_string())
 }
 
 async fn publish_group(bots: Vec<Bot>, pace: Arc<Pace>, offset: Duration) {
@@ -159,6 +171,41 @@ async fn publish_group(bots: Vec<Bot>, pace: Arc<Pace>, offset: Duration) {
     }
 }
 
+/// Rounds of every robot's `state` in the feed (`headerId` 1..=FEED_ROUNDS).
+const FEED_ROUNDS: usize = 4;
+
+/// A subscriber's rate and CPU while the feed pushes at it.
+struct Saturated {
+    rate: f64,
+    cpu: f64,
+}
+
+fn wait_covered(feed: &Feed) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !feed.covered() {
+        assert!(
+            Instant::now() < deadline,
+            "the subscriber never subscribed to the feed's topics"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Lets the feed flow at the subscriber `pid` for a warm-up second and a 4 s window;
+/// `processed` reads the subscriber's count.
+fn saturate(feed: &Feed, pid: u32, processed: impl Fn() -> u64) -> Saturated {
+    feed.set_flowing(true);
+    std::thread::sleep(Duration::from_secs(1));
+    let (c0, cpu, t0) = (processed(), CpuWindow::start(pid), Instant::now());
+    std::thread::sleep(Duration::from_secs(4));
+    let (c1, secs, pct) = (processed(), t0.elapsed().as_secs_f64(), cpu.percent());
+    feed.set_flowing(false);
+    Saturated {
+        rate: c1.saturating_sub(c0) as f64 / secs,
+        cpu: pct,
+    }
+}
+
 fn received(admin: u16) -> u64 {
     metric(admin, "floorgate_telemetry_received_total").unwrap_or(0.0) as u64
 }
@@ -178,7 +225,7 @@ fn main() {
     }
     let n = size("AMRS", 1000);
     let hz = size("HZ", 10) as u64;
-    let window = Duration::from_secs(size("WINDOW_SECS", 10) as u64);
+    let window = Duration::from_secs(size("WINDOW_SECS", 20) as u64);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -222,6 +269,10 @@ fn main() {
     let connected = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let bots = runtime.block_on(connect_fleet(&host, port, n, connected.clone()));
+    let templates: Vec<(String, String, String)> = bots
+        .iter()
+        .map(|b| (b.state_topic.clone(), b.prefix.clone(), b.suffix.clone()))
+        .collect();
     let deadline = Instant::now() + Duration::from_secs(60);
     while connected.load(Ordering::Relaxed) < n as u64 {
         assert!(
@@ -349,30 +400,62 @@ fn main() {
         "whole run: published {published_total}, gateway processed {gw_total} (dropped {dropped}, malformed {malformed}), baseline counted {base_total} (dropped {base_dropped}); publisher queue full {refused}"
     );
 
-    let best = steps
+    let broker_best = steps
         .iter()
-        .filter(|s| s.processed >= 0.95 * s.published && s.cpu > 0.0)
-        .max_by(|a, b| a.processed.total_cmp(&b.processed));
-    let ceiling = best.map(|s| s.processed / (s.cpu / 100.0));
-    let publisher_bound = steps
-        .last()
-        .map(|s| s.published < 0.8 * s.target)
-        .unwrap_or(false);
-    if let (Some(b), Some(c)) = (best, ceiling) {
-        println!(
-            "ceiling: {c:.0} state messages/s on one core (extrapolated from {:.0}/s at {:.1}% of a core{})",
-            b.processed,
-            b.cpu,
-            if publisher_bound {
-                "; the publisher and broker on this machine could not push more"
-            } else {
-                ""
-            }
-        );
-    }
-
+        .filter(|s| s.processed >= 0.95 * s.published)
+        .map(|s| s.processed)
+        .fold(0.0, f64::max);
     gateway.stop(Duration::from_secs(10));
     counter.stop(Duration::from_secs(1));
+
+    // The ceiling: no broker on this machine can push a one-core subscriber to its limit, so
+    // the feed (prepared PUBLISH packets, see common/feed.rs) on CPU 1 pushes at a fresh
+    // gateway on the same site pinned to CPU 0, then at a fresh counting subscriber.
+    let feed_messages: Vec<(String, Vec<u8>)> = (0..FEED_ROUNDS)
+        .flat_map(|round| {
+            templates.iter().map(move |(topic, prefix, suffix)| {
+                (
+                    topic.clone(),
+                    format!("{prefix}{}{suffix}", round + 1).into_bytes(),
+                )
+            })
+        })
+        .collect();
+    let feed = runtime.block_on(Feed::start(&feed_messages));
+    pin(std::process::id(), 1);
+    let cdir = temp_dir("amr-ceiling-");
+    let cadmin = free_port();
+    let mut cgateway = spawn_gateway(
+        &site,
+        cdir.path(),
+        cadmin,
+        &[("FLOORGATE_MQTT_BROKER", format!("127.0.0.1:{}", feed.port))],
+    );
+    pin(cgateway.pid(), 0);
+    wait_listening(cdir.path(), &mut cgateway, Duration::from_secs(30));
+    wait_covered(&feed);
+    let gw_ceiling = saturate(&feed, cgateway.pid(), || received(cadmin));
+    let ceiling_malformed = metric(cadmin, "floorgate_telemetry_dropped_total").unwrap_or(0.0);
+    cgateway.stop(Duration::from_secs(10));
+    feed.forget_filters();
+    let (mut ccounter, ccounted) =
+        spawn_self(&["count-subscriber", "127.0.0.1", &feed.port.to_string()]);
+    pin(ccounter.pid(), 0);
+    wait_covered(&feed);
+    let base_ceiling = saturate(&feed, ccounter.pid(), || ccounted.last());
+    ccounter.stop(Duration::from_secs(1));
+    println!(
+        "ceiling on one core: gateway {:.0} state messages/s at {:.1}% of CPU 0; bare counting subscriber {:.0}/s at {:.1}%; ratio {:.2}",
+        gw_ceiling.rate, gw_ceiling.cpu, base_ceiling.rate, base_ceiling.cpu,
+        ratio(gw_ceiling.rate, base_ceiling.rate)
+    );
+    if gw_ceiling.cpu < 90.0 {
+        println!("  (the gateway used less than 90% of its core: the feed was the limit, the ceiling is higher)");
+    }
+    if ceiling_malformed > 0.0 {
+        println!("  ({ceiling_malformed} messages counted malformed by the gateway)");
+    }
+
     record(
         "amr_scale",
         json!({
@@ -414,8 +497,16 @@ fn main() {
                 "processed_per_s": round(s.processed, 0),
                 "gateway_cpu_percent": round(s.cpu, 1),
             })).collect::<Vec<_>>(),
-            "ceiling_per_s_one_core": ceiling.map(|c| round(c, 0)),
-            "ceiling_publisher_bound": publisher_bound,
+            "broker_path_highest_rate_kept_up_per_s": round(broker_best, 0),
+            "ceiling_one_core": {
+                "how": "gateway pinned to CPU 0, fed prepared state PUBLISH packets as fast as its socket takes them from CPU 1 (benches/common/feed.rs)",
+                "gateway_processed_per_s": round(gw_ceiling.rate, 0),
+                "gateway_cpu_percent": round(gw_ceiling.cpu, 1),
+                "gateway_malformed": ceiling_malformed,
+                "baseline_counting_subscriber_per_s": round(base_ceiling.rate, 0),
+                "baseline_cpu_percent": round(base_ceiling.cpu, 1),
+                "ratio_gateway_over_baseline": ratio(gw_ceiling.rate, base_ceiling.rate),
+            },
         }),
     );
 }

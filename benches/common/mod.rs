@@ -10,6 +10,8 @@
 
 #![allow(dead_code)]
 
+pub mod feed;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -26,9 +28,22 @@ pub fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The release `floorgate` binary cargo built for this benchmark.
+/// The `floorgate` binary the benchmarks run: `FLOORGATE_BENCH_GATEWAY_BIN` (`bench/run.sh`
+/// builds the edge binary, `--no-default-features`, as a site runs it, and names it here),
+/// else the release binary cargo built for this benchmark (default features).
 pub fn floorgate_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_floorgate"))
+    std::env::var_os("FLOORGATE_BENCH_GATEWAY_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_floorgate")))
+}
+
+/// Which build [`floorgate_bin`] is, for the results.
+pub fn floorgate_bin_features() -> &'static str {
+    if std::env::var_os("FLOORGATE_BENCH_GATEWAY_BIN").is_some() {
+        "edge (--no-default-features: no simulators)"
+    } else {
+        "default (simulate)"
+    }
 }
 
 /// A size from the environment (`FLOORGATE_BENCH_<NAME>`), or `default`.
@@ -140,6 +155,7 @@ fn machine() -> Value {
         "cpu_model": model,
         "arch": std::env::consts::ARCH,
         "broker": broker_name(),
+        "gateway_binary": floorgate_bin_features(),
     })
 }
 
@@ -184,10 +200,15 @@ pub fn cpu_time(pid: u32) -> Duration {
 
 /// Resident set size of a process, in bytes.
 pub fn rss_bytes(pid: u32) -> u64 {
+    status_kb(pid, "VmRSS:")
+}
+
+/// A `kB` field of `/proc/<pid>/status` (`VmRSS:`, `RssAnon:`, `RssFile:`), in bytes.
+pub fn status_kb(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .map(|kb| kb * 1024)
         .unwrap_or(0)
