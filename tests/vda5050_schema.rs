@@ -172,38 +172,38 @@ fn state_with_every_optional_part(version: ProtocolVersion) -> State {
     let plan = OrderPlan::new("order-1", route(4), pick_and_drop()[..1].to_vec(), 3).unwrap();
     robot.handle_order(plan.message(h.next(TopicKind::Order)));
     let mut s: State = robot.state_message();
-        s.loads = Some(vec![Load {
-            load_id: Some("T".into()),
-            load_type: Some("tote".into()),
-            load_position: Some("LHD1".into()),
-            weight: Some(4.5),
+    s.loads = Some(vec![Load {
+        load_id: Some("T".into()),
+        load_type: Some("tote".into()),
+        load_position: Some("LHD1".into()),
+        weight: Some(4.5),
+    }]);
+    s.errors.push(AgvError {
+        error_type: "orderUpdateError".into(),
+        error_references: Some(vec![Reference::new("orderId", "order-1")]),
+        error_description: Some("lower orderUpdateId".into()),
+        error_hint: version.has_error_hint().then(|| "send a higher one".into()),
+        error_level: ErrorLevel::Warning,
+    });
+    s.information = Some(vec![Info {
+        info_type: "note".into(),
+        info_references: None,
+        info_description: Some("x".into()),
+        info_level: InfoLevel::Debug,
+    }]);
+    if version.has_state_maps() {
+        s.maps = Some(vec![MapState {
+            map_id: "floor-1".into(),
+            map_version: "3".into(),
+            map_description: None,
+            map_status: MapStatus::Enabled,
         }]);
-        s.errors.push(AgvError {
-            error_type: "orderUpdateError".into(),
-            error_references: Some(vec![Reference::new("orderId", "order-1")]),
-            error_description: Some("lower orderUpdateId".into()),
-            error_hint: version.has_error_hint().then(|| "send a higher one".into()),
-            error_level: ErrorLevel::Warning,
-        });
-        s.information = Some(vec![Info {
-            info_type: "note".into(),
-            info_references: None,
-            info_description: Some("x".into()),
-            info_level: InfoLevel::Debug,
-        }]);
-        if version.has_state_maps() {
-            s.maps = Some(vec![MapState {
-                map_id: "floor-1".into(),
-                map_version: "3".into(),
-                map_description: None,
-                map_status: MapStatus::Enabled,
-            }]);
-        }
-        s.distance_since_last_node = Some(0.3);
-        s.zone_set_id = Some("zones".into());
-        s.battery_state.battery_health = Some(97);
-        s.battery_state.battery_voltage = Some(48.1);
-        s.battery_state.reach = Some(1200);
+    }
+    s.distance_since_last_node = Some(0.3);
+    s.zone_set_id = Some("zones".into());
+    s.battery_state.battery_health = Some(97);
+    s.battery_state.battery_voltage = Some(48.1);
+    s.battery_state.reach = Some(1200);
     s
 }
 
@@ -236,10 +236,11 @@ fn a_state_decoded_into_the_buffer_of_another_equals_a_fresh_decode() {
         payloads.push(encode(&fewer_parts));
     }
     // The same state with its keys in another order, and with an escaped string.
-    let mut reordered: Vec<(String, Value)> = serde_json::from_slice::<serde_json::Map<_, _>>(&payloads[1])
-        .unwrap()
-        .into_iter()
-        .collect();
+    let mut reordered: Vec<(String, Value)> =
+        serde_json::from_slice::<serde_json::Map<_, _>>(&payloads[1])
+            .unwrap()
+            .into_iter()
+            .collect();
     reordered.reverse();
     reordered.push(("lastNodeId".into(), Value::from("N\"\u{e9}")));
     payloads.push(
