@@ -10,7 +10,7 @@
 //!
 //! Replies are written between whole prepared chunks, never inside a packet.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -29,12 +29,11 @@ pub struct Feed {
 }
 
 struct Shared {
-    /// Whole PUBLISH packets, `PER_CHUNK` (or fewer, last) per chunk, and how many.
-    chunks: Vec<(Vec<u8>, u64)>,
+    /// Whole PUBLISH packets, `PER_CHUNK` (or fewer, last) per chunk.
+    chunks: Vec<Vec<u8>>,
     topics: Vec<String>,
     filters: Mutex<Vec<String>>,
     flowing: AtomicBool,
-    written: AtomicU64,
 }
 
 impl Feed {
@@ -48,7 +47,7 @@ impl Feed {
                 for (topic, payload) in c {
                     encode_publish(&mut buf, topic, payload);
                 }
-                (buf, c.len() as u64)
+                buf
             })
             .collect();
         let mut topics: Vec<String> = messages.iter().map(|(t, _)| t.clone()).collect();
@@ -59,7 +58,6 @@ impl Feed {
             topics,
             filters: Mutex::new(Vec::new()),
             flowing: AtomicBool::new(false),
-            written: AtomicU64::new(0),
         });
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
@@ -88,11 +86,6 @@ impl Feed {
         self.shared.flowing.store(on, Ordering::Relaxed);
     }
 
-    /// Messages written to sockets so far, all clients.
-    pub fn written(&self) -> u64 {
-        self.shared.written.load(Ordering::Relaxed)
-    }
-
     /// Forgets the filters of earlier clients (before the next one subscribes).
     pub fn forget_filters(&self) {
         self.shared.filters.lock().unwrap().clear();
@@ -112,12 +105,11 @@ async fn serve(stream: TcpStream, shared: Arc<Shared>) {
             }
         }
         if shared.flowing.load(Ordering::Relaxed) {
-            let (chunk, count) = &shared.chunks[next];
+            let chunk = &shared.chunks[next];
             next = (next + 1) % shared.chunks.len();
             if wr.write_all(chunk).await.is_err() {
                 return;
             }
-            shared.written.fetch_add(*count, Ordering::Relaxed);
         } else {
             match tokio::time::timeout(Duration::from_millis(10), replies.recv()).await {
                 Ok(Some(reply)) => {

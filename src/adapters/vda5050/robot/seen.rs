@@ -13,7 +13,7 @@ use crate::vda5050::state::{self, AgvPosition, NodeState};
 use crate::vda5050::{ActionState, ActionStatus, AgvError, State};
 
 /// The members of the latest `state` that master control acts on.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(super) struct Seen {
     pub(super) order_id: String,
     pub(super) order_update_id: u32,
@@ -29,18 +29,9 @@ pub(super) struct Seen {
 
 impl Seen {
     pub(super) fn new(s: &State) -> Seen {
-        Seen {
-            order_id: s.order_id.clone(),
-            order_update_id: s.order_update_id,
-            last_node_id: s.last_node_id.clone(),
-            last_node_sequence_id: s.last_node_sequence_id,
-            node_states: s.node_states.clone(),
-            action_states: s.action_states.clone(),
-            errors: s.errors.clone(),
-            battery_charge: s.battery_state.battery_charge,
-            agv_position: s.agv_position.clone(),
-            new_base_request: s.new_base_request,
-        }
+        let mut seen = Seen::default();
+        seen.update(s);
+        seen
     }
 
     /// Takes the members of `s` that differ from what is kept.
