@@ -23,6 +23,8 @@ struct Recorder {
     attempts: Mutex<Vec<Instant>>,
     /// This many sends fail with a transport error before any succeeds.
     failing_sends: AtomicU32,
+    /// Failing sends never left floorgate (else: unconfirmed).
+    not_sent: std::sync::atomic::AtomicBool,
 }
 
 /// Stands in for the AMR and conveyor adapters.
@@ -40,11 +42,13 @@ impl DeviceAdapter for ScriptedAmrs {
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok();
         if failing {
+            let not_sent = self.0.not_sent.load(Ordering::SeqCst);
             return Box::pin(async move {
-                Err(TransportError {
-                    device_id: c.device_id,
-                    message: "connection reset".into(),
-                })
+                if not_sent {
+                    Err(TransportError::not_sent(c.device_id, "not connected"))
+                } else {
+                    Err(TransportError::unconfirmed(c.device_id, "connection reset"))
+                }
             });
         }
         self.0.sent.lock().unwrap().push(c);
@@ -429,11 +433,12 @@ async fn until_state(r: &Running, id: &str, state: TaskState) -> floorgate::engi
 }
 
 #[tokio::test]
-async fn a_step_still_on_its_device_at_its_timeout_fails_naming_it_and_the_device_is_told_to_stop()
-{
+async fn a_step_still_on_its_device_at_its_timeout_is_stopped_and_fails_once_the_device_confirms() {
     // Durability: the deadline is the persisted dispatch time plus the
-    // step's timeout, both written in the dispatch's own transaction; the
-    // failure, its events and the outbox deletion are one change.
+    // step's timeout, both written in the dispatch's own transaction. The
+    // stop request is one change (the step keeps its device and its outbox
+    // entry: the device may still be at it); the failure, its events and
+    // the outbox deletion are the next, made only once the device stopped.
     let dir = tempfile::tempdir().unwrap();
     let timed = BUFFER_STEP.replace(" },", ", timeout_secs = 1 },");
     let r = start_edited(
@@ -447,6 +452,29 @@ async fn a_step_still_on_its_device_at_its_timeout_fails_naming_it_and_the_devic
     r.sink.report(DeviceReport::Acknowledged {
         command_id: c.command_id.clone(),
     });
+    let stopped = until(|| r.rec.stopped.lock().unwrap().first().cloned()).await;
+    assert_eq!(stopped.command_id, c.command_id);
+    let requested = until(|| stop_requested_at(&r.store, "T1")).await;
+    let t = r.store.get_task("T1").unwrap().unwrap();
+    let waited = requested - t.steps[0].dispatched_unix_ms.unwrap();
+    assert!(
+        (1000..2000).contains(&waited),
+        "stop requested {waited} ms after dispatch"
+    );
+    // Not failed yet, and no other task may take amr-1.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let t = r.store.get_task("T1").unwrap().unwrap();
+    assert_eq!(t.state, TaskState::Running);
+    assert_eq!(t.steps[0].state, StepState::Acknowledged);
+    r.store.flush().await.unwrap();
+    assert_eq!(r.store.outbox().unwrap().len(), 1);
+    r.engine.submit(spec("T2", 0)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(sent(&r).len(), 1, "amr-1 is still held by T1");
+
+    r.sink.report(DeviceReport::Stopped {
+        command_id: c.command_id.clone(),
+    });
     let t = until_state(&r, "T1", TaskState::Failed).await;
     assert!(
         t.reason
@@ -454,16 +482,7 @@ async fn a_step_still_on_its_device_at_its_timeout_fails_naming_it_and_the_devic
         "{}",
         t.reason
     );
-    let waited = t.updated_unix_ms - t.steps[0].dispatched_unix_ms.unwrap();
-    assert!(
-        (1000..2000).contains(&waited),
-        "failed {waited} ms after dispatch"
-    );
-    let stopped = until(|| r.rec.stopped.lock().unwrap().first().cloned()).await;
-    assert_eq!(stopped.command_id, c.command_id);
-    r.store.flush().await.unwrap();
-    assert!(r.store.outbox().unwrap().is_empty());
-    // A late completion of the abandoned command changes nothing.
+    // A late completion of the stopped command changes nothing.
     r.sink.report(DeviceReport::Completed {
         command_id: c.command_id.clone(),
     });
@@ -477,11 +496,31 @@ async fn a_step_still_on_its_device_at_its_timeout_fails_naming_it_and_the_devic
         [
             "StepDispatched",
             "StepAcknowledged",
+            "StepStopRequested",
             "StepFailed",
             "TaskFailed"
         ]
     );
+    // Now the device is free for the next task.
+    let next = until(|| sent(&r).get(1).cloned()).await;
+    assert_eq!(next.load_id, "TOTE-T2");
     stop(r).await;
+}
+
+/// When the engine asked the device to stop `task_id`'s step.
+fn stop_requested_at(store: &Store, task_id: &str) -> Option<i64> {
+    store
+        .events_after(0, u64::MAX, 1000)
+        .unwrap()
+        .into_iter()
+        .find(|e| {
+            e.task_id == task_id
+                && matches!(
+                    e.kind,
+                    floorgate::engine::model::EventKind::StepStopRequested(_)
+                )
+        })
+        .map(|e| e.time_unix_ms)
 }
 
 #[tokio::test]
@@ -500,15 +539,43 @@ async fn a_step_timer_survives_a_restart_and_keeps_counting_from_the_dispatch() 
     let r = start_edited(dir.path(), &replace, EngineConfig::default());
     let again = until(|| sent(&r).first().cloned()).await;
     assert_eq!(again.command_id, c.command_id, "re-sent from the outbox");
-    let t = until_state(&r, "T1", TaskState::Failed).await;
-    let waited = t.updated_unix_ms - t.steps[0].dispatched_unix_ms.unwrap();
+    let requested = until(|| stop_requested_at(&r.store, "T1")).await;
+    let t = r.store.get_task("T1").unwrap().unwrap();
+    let waited = requested - t.steps[0].dispatched_unix_ms.unwrap();
     assert!(
         (2000..3000).contains(&waited),
-        "failed {waited} ms after the dispatch, not 2 s"
+        "stopped {waited} ms after the dispatch, not 2 s"
     );
-    assert!(t.reason.contains("timed out after 2 s"), "{}", t.reason);
     let stopped = until(|| r.rec.stopped.lock().unwrap().first().cloned()).await;
     assert_eq!(stopped.command_id, c.command_id);
+    r.sink.report(DeviceReport::Stopped {
+        command_id: c.command_id.clone(),
+    });
+    let t = until_state(&r, "T1", TaskState::Failed).await;
+    assert!(t.reason.contains("timed out after 2 s"), "{}", t.reason);
+    stop(r).await;
+}
+
+#[tokio::test]
+async fn a_stop_requested_before_a_restart_is_sent_again_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let timed = BUFFER_STEP.replace(" },", ", timeout_secs = 1 },");
+    let replace = [(BUFFER_STEP, timed.as_str())];
+    let r = start_edited(dir.path(), &replace, EngineConfig::default());
+    online(&r.sink, "amr-1");
+    r.engine.submit(spec("T1", 0)).await.unwrap();
+    let c = until(|| sent(&r).first().cloned()).await;
+    until(|| stop_requested_at(&r.store, "T1")).await;
+    stop(r).await;
+
+    let r = start_edited(dir.path(), &replace, EngineConfig::default());
+    let stopped = until(|| r.rec.stopped.lock().unwrap().first().cloned()).await;
+    assert_eq!(stopped.command_id, c.command_id);
+    r.sink.report(DeviceReport::Stopped {
+        command_id: c.command_id.clone(),
+    });
+    let t = until_state(&r, "T1", TaskState::Failed).await;
+    assert!(t.reason.contains("timed out after 1 s"), "{}", t.reason);
     stop(r).await;
 }
 
@@ -539,21 +606,220 @@ async fn transport_errors_are_retried_with_growing_backoff_then_the_step_fails_s
     });
     until_state(&r, "T1", TaskState::Completed).await;
 
-    // Every attempt fails: the step fails after the last one, saying the
-    // device may have taken it; a device's refusal is never retried.
-    r.rec.failing_sends.store(100, Ordering::SeqCst);
+    // Every attempt fails before anything left floorgate: the device
+    // certainly lacks the command, and the step fails saying so.
+    r.rec.not_sent.store(true, Ordering::SeqCst);
+    r.rec.failing_sends.store(4, Ordering::SeqCst);
     r.rec.attempts.lock().unwrap().clear();
     r.engine.submit(spec("T2", 0)).await.unwrap();
     let t = until_state(&r, "T2", TaskState::Failed).await;
     assert_eq!(r.rec.attempts.lock().unwrap().len(), 4);
     assert!(
         t.reason
-            .contains("no confirmation from the device after 4 attempts"),
+            .contains("could not reach the device after 4 attempts: not connected"),
         "{}",
         t.reason
     );
-    assert!(t.reason.contains("connection reset"), "{}", t.reason);
     stop(r).await;
+}
+
+#[tokio::test]
+async fn an_unconfirmed_send_holds_the_step_on_its_device_and_is_re_sent_until_the_device_answers()
+{
+    // A write whose answer was lost may have been taken: the step never
+    // moves to another device (it has a fallback here), it is journaled as
+    // outcome unknown, and the same command is sent again until it goes
+    // through and the device's own reports decide.
+    let dir = tempfile::tempdir().unwrap();
+    let config = EngineConfig {
+        send_attempts: 2,
+        send_backoff: Duration::from_millis(20),
+        ..EngineConfig::default()
+    };
+    let fallback = BUFFER_STEP.replace(
+        " },",
+        r#", on_failure = "retry_other_device", max_reassignments = 2 },"#,
+    );
+    let r = start_edited(dir.path(), &[(BUFFER_STEP, fallback.as_str())], config);
+    r.rec.failing_sends.store(4, Ordering::SeqCst);
+    online(&r.sink, "amr-1");
+    online(&r.sink, "amr-3");
+    r.engine.submit(spec("T1", 0)).await.unwrap();
+    let t = until(|| {
+        r.store
+            .get_task("T1")
+            .unwrap()
+            .filter(|t| t.steps[0].state == StepState::OutcomeUnknown)
+    })
+    .await;
+    let held = t.steps[0].device_id.clone().unwrap();
+    assert!(
+        t.steps[0].reason.contains("it may have taken the command"),
+        "{}",
+        t.steps[0].reason
+    );
+    // Re-sent under the same id to the same device until it goes through.
+    let c = until(|| sent(&r).first().cloned()).await;
+    assert_eq!((c.command_id.as_str(), c.device_id.as_str()), ("T1#0", held.as_str()));
+    assert_eq!(r.rec.attempts.lock().unwrap().len(), 5);
+    r.sink.report(DeviceReport::Acknowledged {
+        command_id: c.command_id.clone(),
+    });
+    r.sink.report(DeviceReport::Completed {
+        command_id: c.command_id.clone(),
+    });
+    let t = until_state(&r, "T1", TaskState::Completed).await;
+    assert_eq!(t.steps[0].attempt, 0, "never re-planned");
+    assert_eq!(
+        event_names(&r.store, "T1")[3..],
+        [
+            "StepDispatched",
+            "StepOutcomeUnknown",
+            "StepAcknowledged",
+            "StepCompleted",
+            "TaskCompleted"
+        ]
+    );
+    stop(r).await;
+}
+
+#[tokio::test]
+async fn an_unknown_outcome_is_resolved_by_an_operator_and_journaled_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = start(dir.path());
+    online(&r.sink, "amr-1");
+    r.engine.submit(spec("T1", 0)).await.unwrap();
+    let c = until(|| sent(&r).first().cloned()).await;
+    // Resolving a step the device still reports on is refused.
+    let e = r
+        .engine
+        .resolve("amr-1".into(), true, "looked".into())
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("not outcome unknown"), "{e}");
+    r.sink.report(DeviceReport::OutcomeUnknown {
+        command_id: c.command_id.clone(),
+        reason: "finished while the gateway was away".into(),
+    });
+    until(|| {
+        r.store
+            .get_task("T1")
+            .unwrap()
+            .filter(|t| t.steps[0].state == StepState::OutcomeUnknown)
+    })
+    .await;
+    // The device is held: a second task waits.
+    r.engine.submit(spec("T2", 0)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(sent(&r).len(), 1);
+    let (t, _) = r
+        .engine
+        .resolve("amr-1".into(), true, "load seen at PICK-1".into())
+        .await
+        .unwrap();
+    assert_eq!(t.state, TaskState::Completed);
+    let commanded: Vec<_> = r
+        .store
+        .events_after(0, u64::MAX, 1000)
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| match e.kind {
+            floorgate::engine::model::EventKind::DeviceCommanded {
+                device_id,
+                operation,
+                reason,
+            } => Some((device_id, operation, reason)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        commanded,
+        [(
+            "amr-1".to_string(),
+            "resolve_completed".to_string(),
+            "load seen at PICK-1".to_string()
+        )]
+    );
+    let next = until(|| sent(&r).get(1).cloned()).await;
+    assert_eq!(next.load_id, "TOTE-T2");
+    stop(r).await;
+}
+
+#[tokio::test]
+async fn an_operator_stop_of_a_busy_device_stops_its_step_and_an_unsupported_command_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = start(dir.path());
+    online(&r.sink, "amr-1");
+    // The scripted adapter has no reset: refused, nothing journaled.
+    let before = r.store.position().unwrap().last_seq;
+    let e = r
+        .engine
+        .operate(
+            "amr-1".into(),
+            floorgate::engine::adapter::DeviceOperation::Reset,
+            "try".into(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, floorgate::engine::EngineError::FailedPrecondition(ref m) if m.contains("no reset command")),
+        "{e}"
+    );
+    assert_eq!(r.store.position().unwrap().last_seq, before);
+    r.engine.submit(spec("T1", 0)).await.unwrap();
+    let c = until(|| sent(&r).first().cloned()).await;
+    r.engine
+        .operate(
+            "amr-1".into(),
+            floorgate::engine::adapter::DeviceOperation::Stop,
+            "aisle blocked".into(),
+        )
+        .await
+        .unwrap();
+    let stopped = until(|| r.rec.stopped.lock().unwrap().first().cloned()).await;
+    assert_eq!(stopped.command_id, c.command_id);
+    r.sink.report(DeviceReport::Stopped {
+        command_id: c.command_id.clone(),
+    });
+    let t = until_state(&r, "T1", TaskState::Failed).await;
+    assert!(t.reason.contains("stopped by an operator: aisle blocked"), "{}", t.reason);
+    stop(r).await;
+}
+
+#[tokio::test]
+async fn each_device_numbers_its_commands_itself_and_the_numbers_survive_a_restart() {
+    // The Modbus mailbox keys commands by a 16-bit sequence: allocated per
+    // device (command, then its stop), committed with the dispatch, so no
+    // two commands to one device share one, whatever the journal's seq.
+    let dir = tempfile::tempdir().unwrap();
+    let r = start(dir.path());
+    online(&r.sink, "amr-1");
+    r.engine.submit(spec("T1", 0)).await.unwrap();
+    let first = until(|| sent(&r).first().cloned()).await;
+    assert_eq!((first.sequence, first.stop_sequence), (1, 2));
+    r.sink.report(DeviceReport::Completed {
+        command_id: first.command_id.clone(),
+    });
+    r.engine.submit(spec("T2", 0)).await.unwrap();
+    let second = until(|| sent(&r).get(1).cloned()).await;
+    assert_eq!((second.sequence, second.stop_sequence), (3, 4));
+    r.sink.report(DeviceReport::Completed {
+        command_id: second.command_id.clone(),
+    });
+    until_state(&r, "T2", TaskState::Completed).await;
+    stop(r).await;
+
+    let r = start(dir.path());
+    online(&r.sink, "amr-1");
+    r.engine.submit(spec("T3", 0)).await.unwrap();
+    let third = until(|| sent(&r).first().cloned()).await;
+    assert_eq!((third.sequence, third.stop_sequence), (5, 6));
+    stop(r).await;
+    // The wrap skips 0 and never repeats the previous value.
+    use floorgate::engine::adapter::next_device_sequence;
+    assert_eq!(next_device_sequence(0), 1);
+    assert_eq!(next_device_sequence(65_534), 65_535);
+    assert_eq!(next_device_sequence(65_535), 1);
 }
 
 #[tokio::test]

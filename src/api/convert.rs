@@ -172,6 +172,7 @@ fn step_state_to_pb(s: StepState) -> pb::StepState {
         StepState::Completed => pb::StepState::Completed,
         StepState::Failed => pb::StepState::Failed,
         StepState::Cancelled => pb::StepState::Cancelled,
+        StepState::OutcomeUnknown => pb::StepState::OutcomeUnknown,
     }
 }
 
@@ -250,6 +251,8 @@ pub fn event_to_pb(e: &Event) -> pb::Event {
         EventKind::StepCompleted(r) => Kind::StepCompleted(step_event(r)),
         EventKind::StepFailed(r) => Kind::StepFailed(step_event(r)),
         EventKind::StepCancelled(r) => Kind::StepCancelled(step_event(r)),
+        EventKind::StepStopRequested(r) => Kind::StepStopRequested(step_event(r)),
+        EventKind::StepOutcomeUnknown(r) => Kind::StepOutcomeUnknown(step_event(r)),
         EventKind::TaskCompleted => Kind::TaskCompleted(ended("")),
         EventKind::TaskFailed { reason } => Kind::TaskFailed(ended(reason)),
         EventKind::TaskCancelled { reason } => Kind::TaskCancelled(ended(reason)),
@@ -260,6 +263,15 @@ pub fn event_to_pb(e: &Event) -> pb::Event {
         EventKind::DeviceFault { device_id, reason } => {
             Kind::DeviceFault(device(device_id, reason))
         }
+        EventKind::DeviceCommanded {
+            device_id,
+            operation,
+            reason,
+        } => Kind::DeviceCommanded(pb::DeviceCommanded {
+            device_id: device_id.clone(),
+            operation: operation.clone(),
+            reason: reason.clone(),
+        }),
     };
     pb::Event {
         seq: e.seq,

@@ -2,14 +2,17 @@
 
 use tonic::{Request, Response, Status};
 
-use super::convert::device_to_pb;
+use super::convert::{device_to_pb, task_to_pb};
 use super::pb;
 use super::task_service::engine_status;
+use crate::engine::adapter::DeviceOperation;
 use crate::engine::EngineHandle;
+use crate::store::Store;
 
 #[derive(Clone)]
 pub struct DeviceApi {
     engine: EngineHandle,
+    store: Store,
 }
 
 impl std::fmt::Debug for DeviceApi {
@@ -19,9 +22,52 @@ impl std::fmt::Debug for DeviceApi {
 }
 
 impl DeviceApi {
-    pub fn new(engine: EngineHandle) -> DeviceApi {
-        DeviceApi { engine }
+    pub fn new(engine: EngineHandle, store: Store) -> DeviceApi {
+        DeviceApi { engine, store }
     }
+
+    async fn command(
+        &self,
+        req: Request<pb::DeviceCommandRequest>,
+        operation: DeviceOperation,
+    ) -> Result<Response<pb::DeviceCommandResponse>, Status> {
+        let pb::DeviceCommandRequest { device_id, reason } = req.into_inner();
+        check_device_id(&device_id)?;
+        let ticket = self
+            .engine
+            .operate(device_id.clone(), operation, reason)
+            .await
+            .map_err(engine_status)?;
+        self.store
+            .wait_durable(ticket)
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        let device = self.device(&device_id).await?;
+        Ok(Response::new(pb::DeviceCommandResponse {
+            device: Some(device),
+        }))
+    }
+
+    async fn device(&self, device_id: &str) -> Result<pb::Device, Status> {
+        let devices = self.engine.devices().await.map_err(engine_status)?;
+        devices
+            .iter()
+            .find(|d| d.spec.id == device_id)
+            .map(device_to_pb)
+            .ok_or_else(|| Status::not_found(format!("device {device_id:?} not found")))
+    }
+}
+
+fn check_device_id(device_id: &str) -> Result<(), Status> {
+    if device_id.is_empty() {
+        return Err(Status::invalid_argument("device_id: must not be empty"));
+    }
+    if device_id.len() > 128 {
+        return Err(Status::invalid_argument(
+            "device_id: longer than 128 bytes",
+        ));
+    }
+    Ok(())
 }
 
 #[tonic::async_trait]
@@ -41,11 +87,59 @@ impl pb::device_service_server::DeviceService for DeviceApi {
         req: Request<pb::GetDeviceRequest>,
     ) -> Result<Response<pb::Device>, Status> {
         let pb::GetDeviceRequest { device_id } = req.into_inner();
-        let devices = self.engine.devices().await.map_err(engine_status)?;
-        devices
-            .iter()
-            .find(|d| d.spec.id == device_id)
-            .map(|d| Response::new(device_to_pb(d)))
-            .ok_or_else(|| Status::not_found(format!("device {device_id:?} not found")))
+        check_device_id(&device_id)?;
+        self.device(&device_id).await.map(Response::new)
+    }
+
+    async fn reset_device(
+        &self,
+        req: Request<pb::DeviceCommandRequest>,
+    ) -> Result<Response<pb::DeviceCommandResponse>, Status> {
+        self.command(req, DeviceOperation::Reset).await
+    }
+
+    async fn stop_device(
+        &self,
+        req: Request<pb::DeviceCommandRequest>,
+    ) -> Result<Response<pb::DeviceCommandResponse>, Status> {
+        self.command(req, DeviceOperation::Stop).await
+    }
+
+    async fn pause_device(
+        &self,
+        req: Request<pb::DeviceCommandRequest>,
+    ) -> Result<Response<pb::DeviceCommandResponse>, Status> {
+        self.command(req, DeviceOperation::Pause).await
+    }
+
+    async fn resume_device(
+        &self,
+        req: Request<pb::DeviceCommandRequest>,
+    ) -> Result<Response<pb::DeviceCommandResponse>, Status> {
+        self.command(req, DeviceOperation::Resume).await
+    }
+
+    async fn resolve_step(
+        &self,
+        req: Request<pb::ResolveStepRequest>,
+    ) -> Result<Response<pb::ResolveStepResponse>, Status> {
+        let pb::ResolveStepRequest {
+            device_id,
+            completed,
+            reason,
+        } = req.into_inner();
+        check_device_id(&device_id)?;
+        let (task, ticket) = self
+            .engine
+            .resolve(device_id, completed, reason)
+            .await
+            .map_err(engine_status)?;
+        self.store
+            .wait_durable(ticket)
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        Ok(Response::new(pb::ResolveStepResponse {
+            task: Some(task_to_pb(&task)),
+        }))
     }
 }

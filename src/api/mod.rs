@@ -45,8 +45,8 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .expect("the embedded descriptor sets are valid");
-    let tasks = TaskApi::new(engine.clone(), store, stop_rx);
-    let devices = DeviceApi::new(engine);
+    let devices = DeviceApi::new(engine.clone(), store.clone());
+    let tasks = TaskApi::new(engine, store, stop_rx);
     health
         .set_serving::<pb::task_service_server::TaskServiceServer<TaskApi>>()
         .await;

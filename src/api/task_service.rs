@@ -48,6 +48,7 @@ pub(super) fn engine_status(e: EngineError) -> Status {
         e @ EngineError::NotFound(_) => Status::not_found(e.to_string()),
         EngineError::FailedPrecondition(m) => Status::failed_precondition(m),
         EngineError::ResourceExhausted(m) => Status::resource_exhausted(m),
+        EngineError::Unavailable(m) => Status::unavailable(m),
         EngineError::Store(e) => store_status(e),
         EngineError::Stopped => Status::unavailable("the gateway is shutting down"),
     }

@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Context};
 
-use super::{Command, TaskCommand};
+use super::{Command, DeviceCommand, ResolvedOutcome, TaskCommand};
 use crate::api::pb;
 use crate::api::pb::device_service_client::DeviceServiceClient;
 use crate::api::pb::task_service_client::TaskServiceClient;
@@ -15,7 +15,15 @@ pub async fn run_client(command: Command) -> anyhow::Result<()> {
             let mut c = TaskServiceClient::new(server.connect().await?);
             task(&mut c, command).await
         }
-        Command::Devices { server, id } => {
+        Command::Devices {
+            server,
+            command: Some(command),
+            ..
+        } => {
+            let mut c = DeviceServiceClient::new(server.connect().await?);
+            device_command(&mut c, command).await
+        }
+        Command::Devices { server, id, .. } => {
             let mut c = DeviceServiceClient::new(server.connect().await?);
             let devices = match id {
                 Some(device_id) => vec![c
@@ -36,6 +44,41 @@ pub async fn run_client(command: Command) -> anyhow::Result<()> {
         }
         _ => bail!("not a client command"),
     }
+}
+
+async fn device_command(
+    c: &mut DeviceServiceClient<tonic::transport::Channel>,
+    command: DeviceCommand,
+) -> anyhow::Result<()> {
+    let request = |a: super::DeviceCommandArgs| pb::DeviceCommandRequest {
+        device_id: a.device,
+        reason: a.reason,
+    };
+    let device = match command {
+        DeviceCommand::Reset(a) => c.reset_device(request(a)).await?,
+        DeviceCommand::Stop(a) => c.stop_device(request(a)).await?,
+        DeviceCommand::Pause(a) => c.pause_device(request(a)).await?,
+        DeviceCommand::Resume(a) => c.resume_device(request(a)).await?,
+        DeviceCommand::Resolve { args, outcome } => {
+            let task = c
+                .resolve_step(pb::ResolveStepRequest {
+                    device_id: args.device,
+                    completed: outcome == ResolvedOutcome::Completed,
+                    reason: args.reason,
+                })
+                .await?
+                .into_inner()
+                .task
+                .context("the gateway answered without the task")?;
+            println!("{}", task_line(&task));
+            return Ok(());
+        }
+    }
+    .into_inner()
+    .device
+    .context("the gateway answered without the device")?;
+    println!("{}", device_line(&device));
+    Ok(())
 }
 
 async fn task(
@@ -248,6 +291,18 @@ fn event_line(e: &pb::Event) -> String {
         Some(Kind::StepCancelled(s)) => {
             format!("step {} cancelled on {}", s.step_index, s.device_id)
         }
+        Some(Kind::StepStopRequested(s)) => format!(
+            "step {} stop requested on {}: {}",
+            s.step_index, s.device_id, s.reason
+        ),
+        Some(Kind::StepOutcomeUnknown(s)) => format!(
+            "step {} outcome unknown on {}: {}",
+            s.step_index, s.device_id, s.reason
+        ),
+        Some(Kind::DeviceCommanded(d)) => format!(
+            "device {} {} by an operator: {}",
+            d.device_id, d.operation, d.reason
+        ),
         Some(Kind::TaskCompleted(_)) => "task completed".to_string(),
         Some(Kind::TaskFailed(t)) => format!("task failed: {}", t.reason),
         Some(Kind::TaskCancelled(t)) => format!("task cancelled: {}", t.reason),

@@ -75,13 +75,56 @@ pub enum Command {
         #[command(subcommand)]
         command: TaskCommand,
     },
-    /// List the devices of a running gateway, or show one.
+    /// List the devices of a running gateway, or show one; operator
+    /// commands to a device (reset, stop, pause, resume, resolve).
+    #[command(args_conflicts_with_subcommands = true)]
     Devices {
         #[command(flatten)]
         server: ServerArg,
         /// Show only this device.
         id: Option<String>,
+        #[command(subcommand)]
+        command: Option<DeviceCommand>,
     },
+}
+
+/// An operator's command to one device, journaled with its reason.
+#[derive(Debug, Subcommand)]
+pub enum DeviceCommand {
+    /// Clear a fault (the profile's reset).
+    Reset(DeviceCommandArgs),
+    /// Stop the device; a step on it fails once the device confirms.
+    Stop(DeviceCommandArgs),
+    /// Pause motion (VDA 5050 startPause).
+    Pause(DeviceCommandArgs),
+    /// Resume motion (VDA 5050 stopPause).
+    Resume(DeviceCommandArgs),
+    /// Say how a step whose outcome is unknown ended, after looking at the
+    /// device.
+    Resolve {
+        #[command(flatten)]
+        args: DeviceCommandArgs,
+        /// What the device did.
+        #[arg(long, value_enum)]
+        outcome: ResolvedOutcome,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DeviceCommandArgs {
+    /// The device id from the site file.
+    pub device: String,
+    /// Why; journaled with the command.
+    #[arg(long, default_value = "")]
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ResolvedOutcome {
+    /// The device did the step.
+    Completed,
+    /// It did not: the step fails (and may move to another device).
+    Failed,
 }
 
 #[derive(Debug, clap::Args)]

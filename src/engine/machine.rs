@@ -13,9 +13,18 @@
 //! ```
 //!
 //! A step fails when its device refuses or fails the command, when the
-//! engine gives up sending it, or when it is still on its device at its
-//! deadline (`dispatched_unix_ms + timeout_ms`; the device is then told to
-//! stop). A step whose route declares `on_failure = "retry_other_device"`
+//! engine could not reach the device at all, or — once the device confirms
+//! it stopped — when floorgate stopped it: still on its device at its
+//! deadline (`dispatched_unix_ms + timeout_ms`), or stopped by an operator.
+//! Until the device confirms, the step stays on it (`StepStopRequested`
+//! journals the stop); a device that finishes first completes the step. A
+//! step whose outcome floorgate cannot observe (a send or stop the device
+//! never confirmed, a command that ended unseen) becomes `OutcomeUnknown`
+//! and holds its device until the device reports or an operator resolves it
+//! ([`Input::Resolve`]). Nothing here ever moves a step off a device that
+//! may still be running it (DESIGN.md invariant 8).
+//!
+//! A step whose route declares `on_failure = "retry_other_device"`
 //! is planned again instead of failing the task, while it has re-plannings
 //! left and an untried candidate: `StepFailed` (attempt n, the failed
 //! device, the reason) is journaled, the step goes back to pending with
@@ -45,10 +54,23 @@ pub enum Input {
     /// The step's deadline passed while attempt `attempt` was still on its
     /// device. Refused when the step has moved on since the timer was set.
     TimedOut { step: u32, attempt: u32 },
-    /// The device stopped the command because floorgate cancelled it.
+    /// The device stopped the command because floorgate told it to (a
+    /// cancel, the step's timeout, an operator's stop).
     Cancelled { step: u32 },
     /// The cloud (or an operator) cancels the task.
     Cancel { reason: String },
+    /// An operator stops the step on its device: it fails with `reason`
+    /// once the device confirms it stopped (and may then fall back).
+    Stop { step: u32, reason: String },
+    /// floorgate cannot tell what the device did with the step's command.
+    OutcomeUnknown { step: u32, reason: String },
+    /// An operator, having looked at the device, says how the step ended:
+    /// `completed` or not (failed, the device does not have it).
+    Resolve {
+        step: u32,
+        completed: bool,
+        reason: String,
+    },
 }
 
 /// What the runtime must do besides persisting the events.
@@ -162,7 +184,8 @@ fn apply_inner(task: &mut Task, input: Input, now_ms: i64) -> Result<Transition,
         }
         Input::Acknowledged { step } => {
             let s = step_mut(task, step)?;
-            if s.state != StepState::Dispatched {
+            // An unconfirmed send the device answers after all.
+            if !matches!(s.state, StepState::Dispatched | StepState::OutcomeUnknown) {
                 return Err(wrong_step(s, "acknowledge"));
             }
             s.state = StepState::Acknowledged;
@@ -173,22 +196,15 @@ fn apply_inner(task: &mut Task, input: Input, now_ms: i64) -> Result<Transition,
             if !s.state.is_active() {
                 return Err(wrong_step(s, "complete"));
             }
-            s.state = StepState::Completed;
-            out.events.push(EventKind::StepCompleted(step_ref(s)));
-            release(&task.spec.task_id, &task.steps[step as usize], &mut out);
-            if let Some(reason) = task.cancel_requested.clone() {
-                cancel_rest(task, &reason, &mut out);
-            } else if next_pending(task).is_none() {
-                task.state = TaskState::Completed;
-                out.events.push(EventKind::TaskCompleted);
-            }
+            s.reason.clear();
+            complete_step(task, step, &mut out);
         }
         Input::Failed { step, reason } => {
             let s = step_mut(task, step)?;
             if !s.state.is_active() {
                 return Err(wrong_step(s, "fail"));
             }
-            fail_step(task, step, reason, false, &mut out);
+            fail_step(task, step, reason, &mut out);
         }
         Input::TimedOut { step, attempt } => {
             let s = step_mut(task, step)?;
@@ -202,13 +218,62 @@ fn apply_inner(task: &mut Task, input: Input, now_ms: i64) -> Result<Transition,
                     current: s.attempt,
                 });
             }
+            if s.stop_reason.is_some() {
+                return Err(wrong_step(s, "time out while stopping"));
+            }
             let reason = format!("timed out after {} on the device", secs(s.timeout_ms));
-            fail_step(task, step, reason, true, &mut out);
+            request_stop(task, step, reason, &mut out);
+        }
+        Input::Stop { step, reason } => {
+            let s = step_mut(task, step)?;
+            if !s.state.is_active() {
+                return Err(wrong_step(s, "stop"));
+            }
+            if s.stop_reason.is_some() {
+                // Already stopping; a repeated stop changes nothing.
+                return Ok(out);
+            }
+            request_stop(task, step, reason, &mut out);
+        }
+        Input::OutcomeUnknown { step, reason } => {
+            let s = step_mut(task, step)?;
+            if !s.state.is_active() {
+                return Err(wrong_step(s, "mark unknown"));
+            }
+            if s.state == StepState::OutcomeUnknown {
+                return Err(wrong_step(s, "mark unknown again"));
+            }
+            s.state = StepState::OutcomeUnknown;
+            s.reason = reason;
+            out.events.push(EventKind::StepOutcomeUnknown(step_ref(s)));
+        }
+        Input::Resolve {
+            step,
+            completed,
+            reason,
+        } => {
+            let s = step_mut(task, step)?;
+            if !s.state.is_active() {
+                return Err(wrong_step(s, "resolve"));
+            }
+            let reason = format!("resolved by an operator: {reason}");
+            if completed {
+                s.reason = reason;
+                complete_step(task, step, &mut out);
+            } else {
+                fail_step(task, step, reason, &mut out);
+            }
         }
         Input::Cancelled { step } => {
             let s = step_mut(task, step)?;
             if !s.state.is_active() {
                 return Err(wrong_step(s, "cancel"));
+            }
+            if let Some(reason) = s.stop_reason.clone() {
+                // Stopped for a timeout or an operator: now that the device
+                // confirmed it, the step fails (and may fall back).
+                fail_step(task, step, reason, &mut out);
+                return Ok(out);
             }
             s.state = StepState::Cancelled;
             out.events.push(EventKind::StepCancelled(step_ref(s)));
@@ -264,6 +329,43 @@ pub fn active_step(task: &Task) -> Option<&Step> {
     task.steps.iter().find(|s| s.state.is_active())
 }
 
+/// The active step `step` is done on its device. The task completes when
+/// it was the last step — even with a cancel pending: the device did the
+/// work, and the journal says so — and is cancelled when a cancel is
+/// pending and steps remain (nothing after it starts).
+fn complete_step(task: &mut Task, step: u32, out: &mut Transition) {
+    let s = &mut task.steps[step as usize];
+    s.state = StepState::Completed;
+    s.stop_reason = None;
+    out.events.push(EventKind::StepCompleted(step_ref(s)));
+    release(&task.spec.task_id, &task.steps[step as usize], out);
+    if next_pending(task).is_none() {
+        task.state = TaskState::Completed;
+        out.events.push(EventKind::TaskCompleted);
+    } else if let Some(reason) = task.cancel_requested.clone() {
+        cancel_rest(task, &reason, out);
+    }
+}
+
+/// Tells the device to stop the active step `step`; it fails with `reason`
+/// once the device confirms ([`Input::Cancelled`]), completes if the device
+/// finished it first.
+fn request_stop(task: &mut Task, step: u32, reason: String, out: &mut Transition) {
+    let task_id = task.spec.task_id.clone();
+    let s = &mut task.steps[step as usize];
+    s.stop_reason = Some(reason.clone());
+    let mut r = step_ref(s);
+    r.reason = reason;
+    out.events.push(EventKind::StepStopRequested(r));
+    if let Some(device_id) = s.device_id.clone() {
+        out.effects.push(Effect::StopOnDevice {
+            step,
+            device_id,
+            command_id: s.command_id(&task_id),
+        });
+    }
+}
+
 fn cancel_rest(task: &mut Task, reason: &str, out: &mut Transition) {
     for s in task
         .steps
@@ -279,25 +381,17 @@ fn cancel_rest(task: &mut Task, reason: &str, out: &mut Transition) {
     });
 }
 
-/// The active step `step` failed with `reason`; with `stop`, the device may
-/// still be at it and is told to stop first. The device is released either
-/// way: its outbox entry goes, and a later report for the old command id
-/// matches nothing.
-fn fail_step(task: &mut Task, step: u32, reason: String, stop: bool, out: &mut Transition) {
+/// The active step `step` failed with `reason`: the device said so, or
+/// confirmed it stopped, or an operator resolved it. The device is released:
+/// its outbox entry goes, and a later report for the old command id matches
+/// nothing.
+fn fail_step(task: &mut Task, step: u32, reason: String, out: &mut Transition) {
     let task_id = task.spec.task_id.clone();
     let s = &mut task.steps[step as usize];
     s.state = StepState::Failed;
     s.reason = reason.clone();
+    s.stop_reason = None;
     out.events.push(EventKind::StepFailed(step_ref(s)));
-    if stop {
-        if let Some(device_id) = s.device_id.clone() {
-            out.effects.push(Effect::StopOnDevice {
-                step,
-                device_id,
-                command_id: s.command_id(&task_id),
-            });
-        }
-    }
     release(&task_id, s, out);
     if let Some(cancel_reason) = task.cancel_requested.clone() {
         cancel_rest(task, &cancel_reason, out);
@@ -394,6 +488,9 @@ fn input_name(input: &Input) -> &'static str {
         Input::TimedOut { .. } => "time out a step",
         Input::Cancelled { .. } => "cancel a step",
         Input::Cancel { .. } => "cancel",
+        Input::Stop { .. } => "stop a step",
+        Input::OutcomeUnknown { .. } => "mark a step's outcome unknown",
+        Input::Resolve { .. } => "resolve a step",
     }
 }
 

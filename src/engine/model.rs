@@ -118,11 +118,21 @@ pub enum StepState {
     Completed,
     Failed,
     Cancelled,
+    /// The device may have the command, and floorgate cannot tell what it
+    /// did with it (a send it never confirmed, a stop it never confirmed, a
+    /// command that ended while floorgate was away on a device with no
+    /// per-command record). The device stays held for the step until it
+    /// reports the command's end or an operator resolves the step.
+    OutcomeUnknown,
 }
 
 impl StepState {
+    /// On a device: the device is held for the step.
     pub fn is_active(self) -> bool {
-        matches!(self, StepState::Dispatched | StepState::Acknowledged)
+        matches!(
+            self,
+            StepState::Dispatched | StepState::Acknowledged | StepState::OutcomeUnknown
+        )
     }
 }
 
@@ -191,6 +201,13 @@ pub struct Step {
     /// Devices that failed this step; it is not planned onto them again.
     #[serde(default)]
     pub failed_devices: Vec<String>,
+    /// Set when floorgate told the device to stop the step for its own
+    /// reasons (the step's timeout, an operator's stop): the step fails with
+    /// this reason once the device confirms it stopped — not before, so a
+    /// fallback never puts the step on a second device while the first may
+    /// still be at it.
+    #[serde(default)]
+    pub stop_reason: Option<String>,
 }
 
 impl Step {
@@ -242,12 +259,26 @@ pub enum EventKind {
     StepCompleted(StepRef),
     StepFailed(StepRef),
     StepCancelled(StepRef),
+    /// floorgate told the device to stop the step (`reason`: the timeout,
+    /// an operator); the step ends when the device says how it ended.
+    StepStopRequested(StepRef),
+    /// floorgate cannot tell what the device did with the step's command
+    /// (`reason` says why); the device is held until it reports or an
+    /// operator resolves the step.
+    StepOutcomeUnknown(StepRef),
     TaskCompleted,
     TaskFailed { reason: String },
     TaskCancelled { reason: String },
     DeviceOnline { device_id: String },
     DeviceOffline { device_id: String, reason: String },
     DeviceFault { device_id: String, reason: String },
+    /// An operator's command to a device (reset, stop, pause, resume,
+    /// resolve), journaled once carried out, with the operator's reason.
+    DeviceCommanded {
+        device_id: String,
+        operation: String,
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

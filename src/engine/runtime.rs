@@ -25,13 +25,21 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::adapter::{Availability, DeviceAdapter, DeviceCommand, DeviceReport, ReportSink};
+use super::adapter::{
+    next_device_sequence, Availability, DeviceAdapter, DeviceCommand, DeviceOperation,
+    DeviceReport, ReportSink,
+};
 use super::machine::{self, Effect, Input};
 use super::model::{
     command_id, now_unix_ms, DeviceKind, EventKind, Step, Task, TaskSpec, TaskState,
 };
 use super::site::{DeviceSpec, Site};
 use crate::store::{Change, OutboxEntry, Store, StoreError, Ticket};
+
+mod operator;
+mod send;
+
+use operator::OperatorDone;
 
 /// Limits the engine enforces.
 #[derive(Debug, Clone)]
@@ -71,6 +79,9 @@ pub enum EngineError {
     FailedPrecondition(String),
     #[error("{0}")]
     ResourceExhausted(String),
+    /// The device did not answer an operator's command.
+    #[error("{0}")]
+    Unavailable(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("the engine has stopped")]
@@ -118,6 +129,18 @@ enum Request {
     Devices {
         reply: oneshot::Sender<Vec<DeviceStatus>>,
     },
+    Operate {
+        device_id: String,
+        operation: DeviceOperation,
+        reason: String,
+        reply: oneshot::Sender<Result<Ticket, EngineError>>,
+    },
+    Resolve {
+        device_id: String,
+        completed: bool,
+        reason: String,
+        reply: oneshot::Sender<Result<(Task, Ticket), EngineError>>,
+    },
 }
 
 /// Talks to the engine loop. Cheap to clone.
@@ -146,6 +169,41 @@ impl EngineHandle {
 
     pub async fn devices(&self) -> Result<Vec<DeviceStatus>, EngineError> {
         self.call(|reply| Request::Devices { reply }).await
+    }
+
+    /// An operator's command to a device, journaled with `reason` once the
+    /// device carried it out. `Stop` of a device running a step stops the
+    /// step in the device's own way (the step fails once it confirmed).
+    pub async fn operate(
+        &self,
+        device_id: String,
+        operation: DeviceOperation,
+        reason: String,
+    ) -> Result<Ticket, EngineError> {
+        self.call(|reply| Request::Operate {
+            device_id,
+            operation,
+            reason,
+            reply,
+        })
+        .await?
+    }
+
+    /// An operator says how the step held on `device_id` with an unknown
+    /// outcome ended (`completed`, or not done).
+    pub async fn resolve(
+        &self,
+        device_id: String,
+        completed: bool,
+        reason: String,
+    ) -> Result<(Task, Ticket), EngineError> {
+        self.call(|reply| Request::Resolve {
+            device_id,
+            completed,
+            reason,
+            reply,
+        })
+        .await?
     }
 
     async fn call<T>(
@@ -200,8 +258,12 @@ pub fn start(
         })
         .collect();
     let (internal, internal_rx) = report_channel();
+    let (operator_done, operator_rx) = mpsc::unbounded_channel();
     let mut engine = Engine {
         internal,
+        operator_done,
+        device_seq: HashMap::new(),
+        live: send::LiveCommands::default(),
         store,
         site,
         adapters: by_kind,
@@ -215,13 +277,20 @@ pub fn start(
         armed: HashMap::new(),
     };
     engine.recover()?;
-    let join = tokio::spawn(engine.run(rx, reports, internal_rx));
+    let join = tokio::spawn(engine.run(rx, reports, internal_rx, operator_rx));
     Ok((EngineHandle { tx }, join))
 }
 
 struct Engine {
     /// Reports the engine makes itself (a command that could not be sent).
     internal: ReportSink,
+    /// Operator commands a device has answered, back into the loop.
+    operator_done: mpsc::UnboundedSender<OperatorDone>,
+    /// Each device's last command sequence, as committed.
+    device_seq: HashMap<String, u32>,
+    /// Commands in the outbox, for the send tasks that keep re-sending an
+    /// unconfirmed command while it is there.
+    live: send::LiveCommands,
     store: Store,
     site: Arc<Site>,
     adapters: HashMap<DeviceKind, Arc<dyn DeviceAdapter>>,
@@ -246,6 +315,7 @@ struct Engine {
 impl Engine {
     fn recover(&mut self) -> Result<(), EngineError> {
         self.last_seq = self.store.position()?.last_seq;
+        self.device_seq = self.store.device_sequences()?.into_iter().collect();
         for t in self.store.open_tasks()? {
             if let Some(s) = machine::active_step(&t) {
                 self.arm_timer(&t, s);
@@ -260,6 +330,7 @@ impl Engine {
                     command: e.command.command.clone(),
                 });
             }
+            self.live.insert(&e.command.command_id);
             self.commands.insert(e.command.command_id.clone(), e);
         }
         if !self.open.is_empty() || !self.commands.is_empty() {
@@ -277,6 +348,7 @@ impl Engine {
         mut rx: mpsc::Receiver<Request>,
         mut reports: mpsc::UnboundedReceiver<DeviceReport>,
         mut internal: mpsc::UnboundedReceiver<DeviceReport>,
+        mut operator_rx: mpsc::UnboundedReceiver<OperatorDone>,
     ) {
         // Re-send what was in flight when the gateway stopped, in its
         // original order; a command whose task was being cancelled is
@@ -285,10 +357,11 @@ impl Engine {
             .commands
             .values()
             .map(|e| {
-                let cancelling = self
-                    .open
-                    .get(&e.task_id)
-                    .is_some_and(|t| t.cancel_requested.is_some());
+                // Cancelling, or stopping for a timeout or an operator.
+                let cancelling = self.open.get(&e.task_id).is_some_and(|t| {
+                    t.cancel_requested.is_some()
+                        || machine::active_step(t).is_some_and(|s| s.stop_reason.is_some())
+                });
                 (e.command.clone(), cancelling)
             })
             .collect();
@@ -312,6 +385,7 @@ impl Engine {
                 biased;
                 r = reports.recv(), if reporting => Woke::Report(r),
                 Some(r) = internal.recv() => Woke::Report(Some(r)),
+                Some(done) = operator_rx.recv() => Woke::Operator(done),
                 req = rx.recv() => match req {
                     Some(req) => Woke::Request(req),
                     None => break,
@@ -329,6 +403,7 @@ impl Engine {
                 Woke::Report(None) => reporting = false,
                 Woke::Request(req) => self.on_request(req),
                 Woke::Timer => self.fire_timers(),
+                Woke::Operator(done) => self.operator_done(done),
             }
             // Drain what queued up meanwhile before scheduling once.
             for _ in 0..256 {
@@ -363,6 +438,20 @@ impl Engine {
             }
             Request::Devices { reply } => {
                 let _ = reply.send(self.devices.values().cloned().collect());
+            }
+            Request::Operate {
+                device_id,
+                operation,
+                reason,
+                reply,
+            } => self.operate(device_id, operation, reason, reply),
+            Request::Resolve {
+                device_id,
+                completed,
+                reason,
+                reply,
+            } => {
+                let _ = reply.send(self.resolve(&device_id, completed, reason));
             }
         }
     }
@@ -449,7 +538,18 @@ impl Engine {
 
     /// Applies an input to an open task, commits the change, and carries out
     /// its effects.
-    fn transition(&mut self, mut task: Task, input: Input) -> Result<(Task, Ticket), EngineError> {
+    fn transition(&mut self, task: Task, input: Input) -> Result<(Task, Ticket), EngineError> {
+        self.transition_with(task, input, Vec::new())
+    }
+
+    /// [`Self::transition`], journaling `extra` device events (an
+    /// operator's command) in the same transaction, after the task's.
+    fn transition_with(
+        &mut self,
+        mut task: Task,
+        input: Input,
+        extra: Vec<EventKind>,
+    ) -> Result<(Task, Ticket), EngineError> {
         let tr = match machine::apply(&mut task, input, now_unix_ms()) {
             Ok(tr) => tr,
             Err(e) => return Err(EngineError::FailedPrecondition(e.to_string())),
@@ -460,6 +560,9 @@ impl Engine {
             events: tr.events.iter().map(|k| (id.clone(), k.clone())).collect(),
             ..Change::default()
         };
+        change
+            .events
+            .extend(extra.into_iter().map(|k| (String::new(), k)));
         // Stops are sent with the command as it was persisted; take them
         // before a release in the same change removes the entry.
         let mut stops = Vec::new();
@@ -484,6 +587,7 @@ impl Engine {
             } = effect
             {
                 self.commands.remove(&command_id);
+                self.live.remove(&command_id);
                 if let Some(d) = self.devices.get_mut(&device_id) {
                     if d.current.as_ref().is_some_and(|c| c.task_id == id) {
                         d.current = None;
@@ -529,6 +633,13 @@ impl Engine {
             DeviceReport::Failed { command_id, reason } => {
                 let step = self.step_of_command(&command_id);
                 (command_id, step.map(|step| Input::Failed { step, reason }))
+            }
+            DeviceReport::OutcomeUnknown { command_id, reason } => {
+                let step = self.step_of_command(&command_id);
+                (
+                    command_id,
+                    step.map(|step| Input::OutcomeUnknown { step, reason }),
+                )
             }
             DeviceReport::Stopped { command_id } => {
                 let step = self.step_of_command(&command_id);
@@ -728,8 +839,6 @@ impl Engine {
     fn dispatch(&mut self, task: Task, step: u32, device_id: String) -> Result<(), EngineError> {
         let id = task.spec.task_id.clone();
         let s = &task.steps[step as usize];
-        // The dispatch event is the change's last; its seq doubles as the
-        // command's protocol sequence number (unique, never reused).
         let mut probe = task.clone();
         let tr = machine::apply(
             &mut probe,
@@ -740,10 +849,14 @@ impl Engine {
             now_unix_ms(),
         )
         .map_err(|e| EngineError::FailedPrecondition(e.to_string()))?;
-        let dispatch_seq = self.last_seq + tr.events.len() as u64;
+        // The device's own sequences: one for the command, the next for its
+        // stop, committed with the dispatch.
+        let sequence = next_device_sequence(self.device_seq.get(&device_id).copied().unwrap_or(0));
+        let stop_sequence = next_device_sequence(sequence);
         let command = DeviceCommand {
             command_id: s.command_id(&id),
-            sequence: dispatch_seq as u32,
+            sequence,
+            stop_sequence,
             device_id: device_id.clone(),
             device_kind: s.device_kind,
             command: s.command.clone(),
@@ -770,9 +883,11 @@ impl Engine {
             task: Some(probe.clone()),
             events: tr.events.iter().map(|k| (id.clone(), k.clone())).collect(),
             outbox_put: vec![entry.clone()],
+            device_sequences: vec![(device_id.clone(), stop_sequence)],
             ..Change::default()
         })?;
-        debug_assert_eq!(self.last_seq, dispatch_seq);
+        self.device_seq.insert(device_id.clone(), stop_sequence);
+        self.live.insert(&command.command_id);
         self.observe(&probe, &tr.events);
         self.arm_timer(&probe, &probe.steps[step as usize]);
         self.open.insert(id.clone(), probe);
@@ -826,70 +941,6 @@ impl Engine {
         }
     }
 
-    /// Sends a command once its outbox entry is durable, retrying transport
-    /// errors with backoff.
-    fn send(&self, command: DeviceCommand, ticket: Ticket) {
-        let Some(adapter) = self.adapters.get(&command.device_kind).cloned() else {
-            return;
-        };
-        let store = self.store.clone();
-        let attempts = self.config.send_attempts.max(1);
-        let first_backoff = self.config.send_backoff;
-        let give_up = self.internal.clone();
-        tokio::spawn(async move {
-            if store.wait_durable(ticket).await.is_err() {
-                return;
-            }
-            let mut backoff = first_backoff;
-            let mut last = String::new();
-            for attempt in 1..=attempts {
-                match adapter.send(command.clone()).await {
-                    Ok(()) => return,
-                    Err(e) => {
-                        tracing::warn!(command_id = %command.command_id, attempt, error = %e, "sending a command failed");
-                        last = e.message;
-                        if attempt < attempts {
-                            tokio::time::sleep(backoff).await;
-                            backoff = (backoff * 2).min(Duration::from_secs(5));
-                        }
-                    }
-                }
-            }
-            // Transport errors only: the device never said no, but a write
-            // whose answer was lost may still have been taken. After the
-            // last attempt the step fails, saying exactly that.
-            give_up.report(DeviceReport::Failed {
-                command_id: command.command_id.clone(),
-                reason: format!(
-                    "no confirmation from the device after {attempts} attempts (it may have taken the command): {last}"
-                ),
-            });
-        });
-    }
-
-    fn stop(&self, command: DeviceCommand) {
-        let Some(adapter) = self.adapters.get(&command.device_kind).cloned() else {
-            return;
-        };
-        let attempts = self.config.send_attempts.max(1);
-        let mut backoff = self.config.send_backoff;
-        tokio::spawn(async move {
-            for attempt in 1..=attempts {
-                match adapter.stop(command.clone()).await {
-                    Ok(()) => return,
-                    Err(e) => {
-                        tracing::warn!(command_id = %command.command_id, attempt, error = %e, "stopping a command failed");
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(Duration::from_secs(5));
-                    }
-                }
-            }
-            // The task stays cancelling until the device reports the
-            // command's end; an operator sees why in the log and on the
-            // device.
-        });
-    }
-
     fn commit(&mut self, change: Change) -> Result<Ticket, EngineError> {
         let c = self.store.commit(change)?;
         if let Some(e) = c.events.last() {
@@ -905,4 +956,5 @@ enum Woke {
     Report(Option<DeviceReport>),
     Request(Request),
     Timer,
+    Operator(OperatorDone),
 }

@@ -166,6 +166,7 @@ impl Site {
                 max_reassignments: rs.max_reassignments,
                 attempt: 0,
                 failed_devices: Vec::new(),
+                stop_reason: None,
             })
             .collect())
     }

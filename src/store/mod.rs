@@ -9,6 +9,7 @@
 //! | `outbox` | command id, UTF-8                    | [`OutboxEntry`] as JSON                |
 //! | `meta`   | `last_seq`, `acked_seq`: `u64` BE    | see the key                            |
 //! |          | `format`: `u64` BE                   | the layout version ([`FORMAT`])        |
+//! |          | `device_seq/{device id}`: `u32` BE   | the device's last command sequence     |
 //!
 //! Big-endian seq keys make sled's key order the journal order, so a replay
 //! is one range scan. `last_seq` is the seq of the newest event ever written
@@ -33,6 +34,10 @@
 //! * A device command is written to `outbox` in the same transaction as the
 //!   step that dispatches it, and deleted in the same transaction as the
 //!   step's end.
+//! * A device's command sequence (`device_seq/…`, the Modbus mailbox `seq`)
+//!   is written in the same transaction as the command or operator event
+//!   that uses it, so a sequence handed to a device is never handed out
+//!   again after a crash.
 
 mod commit;
 
@@ -55,6 +60,7 @@ pub const FORMAT: u64 = 1;
 const LAST_SEQ: &[u8] = b"last_seq";
 const ACKED_SEQ: &[u8] = b"acked_seq";
 const FORMAT_KEY: &[u8] = b"format";
+const DEVICE_SEQ_PREFIX: &[u8] = b"device_seq/";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -89,6 +95,8 @@ pub struct Change {
     pub outbox_put: Vec<OutboxEntry>,
     /// Command ids whose outbox entries are removed.
     pub outbox_delete: Vec<String>,
+    /// Devices' new last command sequences (device id, sequence).
+    pub device_sequences: Vec<(String, u32)>,
 }
 
 /// What a committed change produced.
@@ -217,6 +225,9 @@ impl Store {
                 for id in &change.outbox_delete {
                     outbox.remove(id.as_bytes())?;
                 }
+                for (device, n) in &change.device_sequences {
+                    meta.insert(device_seq_key(device), &n.to_be_bytes())?;
+                }
                 Ok((appended, seq))
             },
         );
@@ -343,6 +354,20 @@ impl Store {
         Ok(out)
     }
 
+    /// Every device's last command sequence, as committed.
+    pub fn device_sequences(&self) -> Result<Vec<(String, u32)>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.inner.meta.scan_prefix(DEVICE_SEQ_PREFIX) {
+            let (k, v) = kv?;
+            let id = String::from_utf8_lossy(&k[DEVICE_SEQ_PREFIX.len()..]).into_owned();
+            let n = <[u8; 4]>::try_from(v.as_ref()).map(u32::from_be_bytes);
+            if let Ok(n) = n {
+                out.push((id, n));
+            }
+        }
+        Ok(out)
+    }
+
     pub fn position(&self) -> Result<JournalPosition, StoreError> {
         let m = &self.inner.meta;
         Ok(JournalPosition {
@@ -394,6 +419,10 @@ impl Store {
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
         Ok(self.inner.db.size_on_disk()?)
     }
+}
+
+fn device_seq_key(device: &str) -> Vec<u8> {
+    [DEVICE_SEQ_PREFIX, device.as_bytes()].concat()
 }
 
 /// Opens sled, waiting up to two seconds for the directory's file lock: a

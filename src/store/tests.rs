@@ -56,6 +56,7 @@ fn command(id: &str) -> OutboxEntry {
         command: DeviceCommand {
             command_id: id.into(),
             sequence: 7,
+            stop_sequence: 0,
             device_id: "amr-1".into(),
             device_kind: DeviceKind::Amr,
             command: "transport".into(),

@@ -6,7 +6,9 @@
 //! the start node makes the plan rebuildable: after a restart the robot's `state` names the
 //! order it holds, and [`start_of`] gives back the node the route was planned from, so the
 //! same route, sequence ids and action ids come out again (shortest paths on the same layout
-//! are deterministic). Action ids are `{command_id}/pick` and `{command_id}/drop`.
+//! are deterministic). Action ids are `{command_id}/pick` and `{command_id}/drop`, and the
+//! `cancelOrder` that stops the command is `{command_id}/cancel` ([`cancel_id`]), so after a
+//! restart the robot's `state` still says what became of each of them.
 
 use crate::engine::adapter::DeviceCommand;
 use crate::vda5050::factsheet::ActionScope;
@@ -37,6 +39,16 @@ pub fn order_id(command_id: &str, start: &str) -> String {
 /// The start node of an order id built by [`order_id`] for `command_id`, if it is one.
 pub fn start_of<'a>(order_id: &'a str, command_id: &str) -> Option<&'a str> {
     order_id.strip_prefix(command_id)?.strip_prefix('@')
+}
+
+/// The `actionId` of the pick (`what` = `"pick"`) or the drop (`"drop"`) of `command_id`.
+pub fn action_id(command_id: &str, what: &str) -> String {
+    format!("{command_id}/{what}")
+}
+
+/// The `actionId` of the `cancelOrder` that stops `command_id`: the same in every process.
+pub fn cancel_id(command_id: &str) -> String {
+    action_id(command_id, "cancel")
 }
 
 /// Whether the profile and, when the robot sent one, its factsheet allow a pick and a drop
@@ -103,7 +115,7 @@ pub fn plan_transport(
     let load_id = (!c.load_id.is_empty()).then(|| c.load_id.clone());
     let height = c.params.get("height").and_then(|h| h.parse::<f64>().ok());
     let handling = |suffix: &str, e: &crate::engine::adapter::Endpoint| LoadHandling {
-        action_id: format!("{}/{suffix}", c.command_id),
+        action_id: action_id(&c.command_id, suffix),
         load_id: load_id.clone(),
         load_type: c.params.get("load_type").cloned(),
         station_name: Some(e.location.clone()),
@@ -203,6 +215,7 @@ mod tests {
         DeviceCommand {
             command_id: "T1#0".into(),
             sequence: 7,
+            stop_sequence: 0,
             device_id: "amr-1".into(),
             device_kind: DeviceKind::Amr,
             command: TRANSPORT.into(),

@@ -65,6 +65,7 @@ fn command() -> DeviceCommand {
     DeviceCommand {
         command_id: "T1#0".into(),
         sequence: 1,
+        stop_sequence: 0,
         device_id: "amr-1".into(),
         device_kind: DeviceKind::Amr,
         command: "transport".into(),

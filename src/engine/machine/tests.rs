@@ -46,6 +46,7 @@ fn steps(n: u32) -> Vec<Step> {
             max_reassignments: 0,
             attempt: 0,
             failed_devices: Vec::new(),
+            stop_reason: None,
         })
         .collect()
 }
@@ -220,6 +221,21 @@ fn a_step_that_completes_while_a_cancel_is_pending_still_ends_the_task_cancelled
 }
 
 #[test]
+fn a_last_step_that_completes_while_a_cancel_is_pending_completes_the_task() {
+    // The robot refused the cancel and dropped the load: the journal says
+    // the load is at its destination, not that the task was cancelled.
+    let mut t = planned(1);
+    dispatch(&mut t, 0);
+    apply(&mut t, Input::Cancel { reason: "r".into() }, 3).unwrap();
+    let tr = apply(&mut t, Input::Completed { step: 0 }, 4).unwrap();
+    assert_eq!(t.state, TaskState::Completed);
+    assert!(matches!(
+        &tr.events[..],
+        [EventKind::StepCompleted(_), EventKind::TaskCompleted]
+    ));
+}
+
+#[test]
 fn a_terminal_task_refuses_every_input() {
     let mut t = planned(1);
     apply(&mut t, Input::Cancel { reason: "r".into() }, 3).unwrap();
@@ -297,7 +313,7 @@ fn a_step_written_before_timeouts_and_attempts_existed_still_loads() {
 }
 
 #[test]
-fn a_timed_out_step_fails_naming_the_timeout_and_the_device_is_told_to_stop() {
+fn a_timed_out_step_stays_on_its_device_until_it_confirms_the_stop_then_fails_naming_the_timeout() {
     let mut t = planned(2);
     t.steps[0].timeout_ms = 30_000;
     dispatch(&mut t, 0);
@@ -310,6 +326,33 @@ fn a_timed_out_step_fails_naming_the_timeout_and_the_device_is_told_to_stop() {
         40_000,
     )
     .unwrap();
+    // Told to stop, not released: the device may still be at it.
+    assert_eq!(t.state, TaskState::Running);
+    assert!(t.steps[0].state.is_active());
+    assert!(
+        matches!(&tr.events[..], [EventKind::StepStopRequested(r)] if r.reason.contains("timed out after 30 s"))
+    );
+    assert_eq!(
+        tr.effects,
+        vec![Effect::StopOnDevice {
+            step: 0,
+            device_id: "amr-1".into(),
+            command_id: "T1#0".into(),
+        }]
+    );
+    // A second timer for the same attempt changes nothing.
+    assert!(apply(
+        &mut t,
+        Input::TimedOut {
+            step: 0,
+            attempt: 0
+        },
+        41_000
+    )
+    .is_err());
+    // The device confirms: now the step fails, and the device is released
+    // in the same change.
+    let tr = apply(&mut t, Input::Cancelled { step: 0 }, 42_000).unwrap();
     assert_eq!(t.state, TaskState::Failed);
     assert!(
         t.reason
@@ -320,21 +363,137 @@ fn a_timed_out_step_fails_naming_the_timeout_and_the_device_is_told_to_stop() {
     assert!(
         matches!(&tr.events[0], EventKind::StepFailed(r) if r.reason.contains("timed out after 30 s"))
     );
-    // Stop first, then release: the outbox entry goes in the same change.
     assert_eq!(
         tr.effects,
-        vec![
-            Effect::StopOnDevice {
-                step: 0,
-                device_id: "amr-1".into(),
-                command_id: "T1#0".into(),
-            },
-            Effect::ReleaseDevice {
-                device_id: "amr-1".into(),
-                command_id: "T1#0".into(),
-            },
-        ]
+        vec![Effect::ReleaseDevice {
+            device_id: "amr-1".into(),
+            command_id: "T1#0".into(),
+        }]
     );
+}
+
+#[test]
+fn a_timed_out_step_the_device_finishes_before_stopping_is_completed() {
+    let mut t = planned(1);
+    t.steps[0].timeout_ms = 30_000;
+    dispatch(&mut t, 0);
+    apply(
+        &mut t,
+        Input::TimedOut {
+            step: 0,
+            attempt: 0,
+        },
+        40_000,
+    )
+    .unwrap();
+    apply(&mut t, Input::Completed { step: 0 }, 41_000).unwrap();
+    assert_eq!(t.state, TaskState::Completed);
+    assert_eq!(t.steps[0].state, StepState::Completed);
+    assert_eq!(t.steps[0].stop_reason, None);
+}
+
+#[test]
+fn a_timed_out_step_with_a_fallback_moves_only_once_its_device_stopped() {
+    let mut t = with_fallback(1);
+    t.steps[0].timeout_ms = 1_000;
+    dispatch_to(&mut t, "amr-1", 2);
+    apply(
+        &mut t,
+        Input::TimedOut {
+            step: 0,
+            attempt: 0,
+        },
+        2_000,
+    )
+    .unwrap();
+    // Still amr-1's: no second device may be chosen yet.
+    assert_eq!(t.steps[0].device_id.as_deref(), Some("amr-1"));
+    assert!(t.steps[0].state.is_active());
+    assert!(apply(
+        &mut t,
+        Input::Dispatch {
+            step: 0,
+            device_id: "amr-2".into()
+        },
+        2_100
+    )
+    .is_err());
+    apply(&mut t, Input::Cancelled { step: 0 }, 2_200).unwrap();
+    assert_eq!(t.steps[0].state, StepState::Pending);
+    assert_eq!(t.steps[0].attempt, 1);
+    dispatch_to(&mut t, "amr-2", 2_300);
+    assert_eq!(t.steps[0].device_id.as_deref(), Some("amr-2"));
+}
+
+#[test]
+fn an_unknown_outcome_holds_the_device_until_it_reports_or_an_operator_resolves_it() {
+    let mut t = with_fallback(1);
+    dispatch_to(&mut t, "amr-1", 2);
+    let tr = apply(
+        &mut t,
+        Input::OutcomeUnknown {
+            step: 0,
+            reason: "no confirmation".into(),
+        },
+        3,
+    )
+    .unwrap();
+    assert!(matches!(&tr.events[..], [EventKind::StepOutcomeUnknown(r)] if r.reason == "no confirmation"));
+    assert!(tr.effects.is_empty(), "the device stays held");
+    assert_eq!(t.steps[0].state, StepState::OutcomeUnknown);
+    assert!(t.steps[0].state.is_active());
+    // Repeating it journals nothing new.
+    assert!(apply(
+        &mut t,
+        Input::OutcomeUnknown {
+            step: 0,
+            reason: "again".into()
+        },
+        4
+    )
+    .is_err());
+    // The device answers after all: its own report decides.
+    let mut answered = t.clone();
+    apply(&mut answered, Input::Acknowledged { step: 0 }, 5).unwrap();
+    apply(&mut answered, Input::Completed { step: 0 }, 6).unwrap();
+    assert_eq!(answered.state, TaskState::Completed);
+    // Or an operator who looked at the robot says it did not do it: the
+    // step fails and, with a fallback, moves on.
+    let tr = apply(
+        &mut t,
+        Input::Resolve {
+            step: 0,
+            completed: false,
+            reason: "load still at the pickup".into(),
+        },
+        7,
+    )
+    .unwrap();
+    assert!(
+        matches!(&tr.events[0], EventKind::StepFailed(r) if r.reason == "resolved by an operator: load still at the pickup")
+    );
+    assert_eq!(t.steps[0].state, StepState::Pending);
+    assert_eq!(t.steps[0].attempt, 1);
+}
+
+#[test]
+fn an_operator_stop_fails_the_step_once_the_device_stopped() {
+    let mut t = planned(1);
+    dispatch(&mut t, 0);
+    let tr = apply(
+        &mut t,
+        Input::Stop {
+            step: 0,
+            reason: "stopped by an operator: aisle blocked".into(),
+        },
+        3,
+    )
+    .unwrap();
+    assert!(matches!(&tr.events[..], [EventKind::StepStopRequested(_)]));
+    assert!(matches!(&tr.effects[..], [Effect::StopOnDevice { .. }]));
+    apply(&mut t, Input::Cancelled { step: 0 }, 4).unwrap();
+    assert_eq!(t.state, TaskState::Failed);
+    assert!(t.reason.contains("aisle blocked"), "{}", t.reason);
 }
 
 #[test]
