@@ -32,7 +32,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use floorgate::adapters::modbus::mailbox_seq;
 use floorgate::api::pb;
 use floorgate_sim::amr::Fleet;
 use floorgate_sim::asrs::{Asrs, SimAsrs, SimOptions, Tote};
@@ -379,13 +378,24 @@ async fn two_hundred_mixed_tasks_survive_five_sigkills_each_step_done_once_and_t
         );
     }
     let mut dispatched: BTreeMap<(String, u32), Vec<u64>> = BTreeMap::new();
+    // The conveyor's own command sequences: the engine numbers each
+    // device's commands (a command, then its stop) in the dispatch's own
+    // transaction, so the k-th dispatch to conv-1 in the journal carries
+    // mailbox seq 2k - 1, whatever happened between the kills.
+    let mut conveyor_seq: BTreeMap<(String, u32), u16> = BTreeMap::new();
     let mut completed: BTreeMap<String, u32> = BTreeMap::new();
     for e in &events {
         match e.kind.as_ref().unwrap() {
-            Kind::StepDispatched(s) => dispatched
-                .entry((e.task_id.clone(), s.step_index))
-                .or_default()
-                .push(e.seq),
+            Kind::StepDispatched(s) => {
+                if s.device_id == "conv-1" {
+                    let k = conveyor_seq.len() as u16 + 1;
+                    conveyor_seq.insert((e.task_id.clone(), s.step_index), 2 * k - 1);
+                }
+                dispatched
+                    .entry((e.task_id.clone(), s.step_index))
+                    .or_default()
+                    .push(e.seq)
+            }
             Kind::TaskCompleted(_) => *completed.entry(e.task_id.clone()).or_default() += 1,
             Kind::StepFailed(s) => panic!("seed {seed}: {} step failed: {s:?}", e.task_id),
             _ => {}
@@ -429,8 +439,7 @@ async fn two_hundred_mixed_tasks_survive_five_sigkills_each_step_done_once_and_t
         }
         if let Some(step) = transfer {
             conveyor_steps += 1;
-            // The dispatch event's seq is the command's sequence.
-            let seq = mailbox_seq(dispatched[&(id.clone(), step)][0] as u32);
+            let seq = conveyor_seq[&(id.clone(), step)];
             assert_eq!(
                 plc.executions(seq),
                 1,
