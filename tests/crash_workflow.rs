@@ -24,11 +24,11 @@
 #[path = "common/amr.rs"]
 mod amr;
 mod common;
+#[path = "common/floor.rs"]
+mod floor;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -37,9 +37,9 @@ use floorgate_sim::amr::Fleet;
 use floorgate_sim::asrs::{Asrs, SimAsrs, SimOptions, Tote};
 use floorgate_sim::handoff::{couple_asrs_and_conveyor, AsrsConveyorLink};
 use floorgate_sim::plc::{Machine, SimPlc, ToteLocation};
+use floor::{kill, log_tail, spawn, states, submit_all, Rng};
 use pb::event::Kind;
 use pb::task_service_client::TaskServiceClient;
-use tonic::transport::Channel;
 
 const MANUFACTURER: &str = "t-crash-wf";
 const AMRS: usize = 6;
@@ -51,22 +51,6 @@ const ASRS_OUT: u16 = 2;
 const ASRS_IN: u16 = 3;
 const STATION_3: u16 = 11;
 const OUTFEED: u16 = 14;
-
-/// A small deterministic generator (xorshift64*), so the kill moments and
-/// the task order follow the seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// The route shapes of the mix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -172,97 +156,6 @@ fn write_site(dir: &Path, plc: std::net::SocketAddr, asrs: &str) -> PathBuf {
     path
 }
 
-/// `floorgate run` on `site` with its data in `data`, its log appended to
-/// `log`; returns once it listens.
-fn spawn(site: &Path, data: &Path, log: &Path) -> (Child, String) {
-    let addr_file = data.with_extension("addr");
-    let _ = std::fs::remove_file(&addr_file);
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .unwrap();
-    let profiles = Path::new(env!("CARGO_MANIFEST_DIR")).join("devices");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_floorgate"))
-        .args(["run", "--config"])
-        .arg(site)
-        .arg("--listen-addr-file")
-        .arg(&addr_file)
-        .env("FLOORGATE_GRPC_LISTEN", "127.0.0.1:0")
-        .env("FLOORGATE_ADMIN_LISTEN", "off")
-        .env("FLOORGATE_DATA_DIR", data)
-        .env("FLOORGATE_PROFILES_DIR", &profiles)
-        .env("FLOORGATE_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(a) = std::fs::read_to_string(&addr_file) {
-            return (child, format!("http://{a}"));
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("the daemon exited at start: {status}");
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the daemon did not start listening"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn kill(child: &mut Child) {
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
-}
-
-/// Submits every job not yet acknowledged, in order; a job whose answer
-/// the kill swallowed is submitted again next time (idempotent by id).
-async fn submit_all(addr: &str, jobs: &[Job], acked: &mut BTreeSet<String>) {
-    let Ok(mut c) = TaskServiceClient::connect(addr.to_string()).await else {
-        return;
-    };
-    for j in jobs {
-        if acked.contains(&j.task.task_id) {
-            continue;
-        }
-        match common::submit(&mut c, j.task.clone()).await {
-            Ok(_) => {
-                acked.insert(j.task.task_id.clone());
-            }
-            Err(_) => return,
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
-async fn states(c: &mut TaskServiceClient<Channel>, jobs: &[Job]) -> BTreeMap<String, i32> {
-    let mut out = BTreeMap::new();
-    for j in jobs {
-        let t = c
-            .get_task(pb::GetTaskRequest {
-                task_id: j.task.task_id.clone(),
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        out.insert(t.task_id, t.state);
-    }
-    out
-}
-
-fn log_tail(log: &Path) -> String {
-    let mut s = String::new();
-    if let Ok(mut f) = std::fs::File::open(log) {
-        let _ = f.read_to_string(&mut s);
-    }
-    let lines: Vec<&str> = s.lines().collect();
-    lines[lines.len().saturating_sub(40)..].join("\n")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_mixed_tasks_survive_five_sigkills_each_step_done_once_and_the_journal_dense() {
     let seed: u64 = std::env::var("FLOORGATE_TEST_SEED")
@@ -272,6 +165,7 @@ async fn two_hundred_mixed_tasks_survive_five_sigkills_each_step_done_once_and_t
     eprintln!("crash_workflow seed: {seed} (FLOORGATE_TEST_SEED)");
     let mut rng = Rng(seed | 1);
     let jobs = workload(&mut rng);
+    let tasks: Vec<pb::Task> = jobs.iter().map(|j| j.task.clone()).collect();
     let started = Instant::now();
 
     // The floor: fast machines.
@@ -325,7 +219,7 @@ async fn two_hundred_mixed_tasks_survive_five_sigkills_each_step_done_once_and_t
         let (mut child, addr) = spawn(&site, &data, &log);
         let at = Duration::from_millis(300 + rng.below(3_200));
         let _ = tokio::time::timeout(at, async {
-            submit_all(&addr, &jobs, &mut acked).await;
+            submit_all(&addr, &tasks, &mut acked).await;
             std::future::pending::<()>().await
         })
         .await;
@@ -344,13 +238,13 @@ async fn two_hundred_mixed_tasks_survive_five_sigkills_each_step_done_once_and_t
 
     // The last life runs everything to the end.
     let (mut child, addr) = spawn(&site, &data, &log);
-    submit_all(&addr, &jobs, &mut acked).await;
+    submit_all(&addr, &tasks, &mut acked).await;
     assert_eq!(acked.len(), jobs.len(), "every task acknowledged");
     let mut c = TaskServiceClient::connect(addr.clone()).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(90);
     let done = pb::TaskState::Completed as i32;
     loop {
-        let s = states(&mut c, &jobs).await;
+        let s = states(&mut c, &tasks).await;
         let open: Vec<_> = s.iter().filter(|(_, st)| **st != done).collect();
         if open.is_empty() {
             break;
