@@ -1,6 +1,6 @@
 //! Every VDA 5050 message floorgate builds and every message the simulated AMR publishes
 //! validates against the official JSON schemas of its version (2.0 and 2.1, in
-//! `shared/vda5050/`), and malformed input gives a typed error, never a panic.
+//! `protocols/schemas/vda5050/`), and malformed input gives a typed error, never a panic.
 
 mod common;
 

@@ -242,12 +242,13 @@ pub fn step_is(state: pb::StepState) -> impl Fn(&pb::Task) -> bool {
 }
 
 /// A validator for each message kind of `version`, from the official JSON
-/// schemas in `../shared/vda5050` (draft 2020-12, formats checked).
+/// schemas vendored in `protocols/schemas/vda5050` (draft 2020-12, formats
+/// checked).
 pub fn vda5050_validators(
     version: floorgate::vda5050::ProtocolVersion,
 ) -> Vec<(floorgate::vda5050::TopicKind, jsonschema::Validator)> {
     use floorgate::vda5050::TopicKind;
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vda5050");
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/protocols/schemas/vda5050");
     [
         (TopicKind::Order, "order"),
         (TopicKind::InstantActions, "instantActions"),
