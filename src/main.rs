@@ -124,8 +124,13 @@ fn init_logging(format: LogFormat, default_level: &str, quiet: &str) {
             }
             EnvFilter::new(directives)
         });
+    // Colour only for a person at a terminal: a log file, journald or a
+    // pipe gets plain text (`NO_COLOR` is honoured as well).
+    use std::io::IsTerminal;
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => b.init(),

@@ -261,3 +261,14 @@ fn json_logs_are_one_object_per_line() {
         serde_json::from_str(first).unwrap_or_else(|e| panic!("{first:?}: {e}"));
     assert!(v.get("level").is_some() && v.get("fields").is_some(), "{v}");
 }
+
+#[test]
+fn text_logs_written_to_a_file_or_pipe_carry_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = common::spawn_with(&dir.path().join("data"), &[], Stdio::piped());
+    d.child.kill().unwrap();
+    let out = d.child.wait_with_output().unwrap();
+    let text = String::from_utf8(out.stderr).unwrap();
+    assert!(text.lines().next().is_some(), "a log line");
+    assert!(!text.contains('\u{1b}'), "ANSI escape in a piped log: {text:?}");
+}
