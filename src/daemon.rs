@@ -127,11 +127,11 @@ impl Gateway {
             .with_context(|| format!("binding the gRPC listener on {}", g.grpc_listen))?;
         let addr: SocketAddr = listener.local_addr()?;
         let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        edge.serving(&store, &handle);
         let tls = match &g.grpc_tls {
             Some(t) => Some(crate::api::server_tls(t).context("loading the gRPC TLS files")?),
             None => None,
         };
+        let edge_engine = handle.clone();
         let server = tokio::spawn(crate::api::serve(
             listener,
             tls,
@@ -141,6 +141,9 @@ impl Gateway {
                 let _ = stop_rx.await;
             },
         ));
+        // Ready (and `READY=1`) only once the server task with its TLS
+        // configuration runs on the bound listener.
+        edge.serving(&store, &edge_engine);
         if let Some(p) = &opts.listen_addr_file {
             write_atomically(p, &addr.to_string())?;
         }

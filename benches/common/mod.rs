@@ -355,12 +355,15 @@ pub fn metric(port: u16, name: &str) -> Option<f64> {
     sum
 }
 
-/// Polls `/readyz` until 200; the time it took.
+/// Polls `/readyz?verbose` until the gateway is ready and every device
+/// endpoint (broker, PLC, AS/RS) was reached; the time it took.
 pub fn wait_ready(port: u16, within: Duration) -> Duration {
     let started = Instant::now();
     loop {
-        if let Some((200, _)) = http_get(port, "/readyz") {
-            return started.elapsed();
+        if let Some((200, body)) = http_get(port, "/readyz?verbose") {
+            if !body.contains("not reached") {
+                return started.elapsed();
+            }
         }
         assert!(
             started.elapsed() < within,

@@ -4,7 +4,7 @@
 //! | path | answer |
 //! |---|---|
 //! | `/healthz` | `200 ok` while the process serves HTTP at all (liveness) |
-//! | `/readyz` | `503` listing the pending conditions until the [`Readiness`] latch opens, then `200 ready` |
+//! | `/readyz` | `503` until the store is open and the gRPC server serves, then `200 ready` (devices away do not count: tasks wait for them); `?verbose` adds one line per device endpoint, reached once or not |
 //! | `/metrics` | [`Metrics`] in the Prometheus text format |
 //!
 //! Plain HTTP/1.1 on its own port (`[gateway] admin_listen`, default
@@ -19,7 +19,7 @@ pub mod sampler;
 use std::future::Future;
 use std::net::SocketAddr;
 
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -113,8 +113,17 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-async fn readyz(State(s): State<AdminState>) -> impl IntoResponse {
-    if s.readiness.is_ready() {
+/// `200 ready` once the cloud can submit (store open, gRPC serving), else
+/// `503`. With `?verbose`, one line per device endpoint: reached once or
+/// not (devices away never make the gateway unready: tasks wait for them).
+async fn readyz(
+    State(s): State<AdminState>,
+    RawQuery(query): RawQuery,
+) -> impl IntoResponse {
+    let verbose = query
+        .as_deref()
+        .is_some_and(|q| q.split('&').any(|p| p == "verbose" || p.starts_with("verbose=")));
+    let (status, mut body) = if s.readiness.is_ready() {
         (StatusCode::OK, "ready\n".to_string())
     } else {
         (
@@ -124,7 +133,14 @@ async fn readyz(State(s): State<AdminState>) -> impl IntoResponse {
                 s.readiness.pending().join(", ")
             ),
         )
+    };
+    if verbose {
+        for (name, reached) in s.readiness.endpoints() {
+            let what = if reached { "reached" } else { "not reached yet" };
+            body.push_str(&format!("{name}: {what}\n"));
+        }
     }
+    (status, body)
 }
 
 async fn metrics(State(s): State<AdminState>) -> impl IntoResponse {

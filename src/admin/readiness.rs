@@ -1,17 +1,16 @@
-//! The readiness latch behind `/readyz`.
+//! The readiness latch behind `/readyz`: "the cloud can submit".
 //!
-//! A set of named conditions that must all be met once. The latch starts
-//! with one condition, [`Readiness::LISTENING`], which the daemon meets with
-//! [`Readiness::set_ready`] once the store is open and the gRPC server
-//! listens. Components that must reach something before the gateway is
-//! useful (an adapter's broker or PLC) add their own with
-//! [`Readiness::require`] during construction, before `set_ready`, and meet
-//! them with [`Condition::met`] the first time they get through.
+//! The gateway is ready once the store is open and the gRPC server serves
+//! ([`Readiness::set_ready`], the one gating condition
+//! [`Readiness::LISTENING`]). Devices being away is the normal case the
+//! journal is for — tasks are accepted and wait — so device endpoints never
+//! gate readiness: an adapter registers each endpoint it must reach (a
+//! broker, a PLC, an AS/RS) with [`Readiness::require`] and marks it with
+//! [`Condition::met`] the first time it gets through, and `/readyz?verbose`
+//! lists them (reachability now is `floorgate_connection_up` and
+//! DeviceService's availability).
 //!
-//! It is a latch: once every condition has been met the gateway stays ready,
-//! even if a broker drops later (that is what `floorgate_connection_up` and
-//! the device gauges report). A condition added after the latch opened does
-//! not close it again.
+//! It is a latch: once ready the gateway stays ready.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -26,12 +25,12 @@ pub struct Readiness {
 
 #[derive(Debug)]
 struct Inner {
-    /// Condition name → met.
-    conditions: Mutex<BTreeMap<String, bool>>,
+    /// Endpoint name → reached once.
+    endpoints: Mutex<BTreeMap<String, bool>>,
     ready: watch::Sender<bool>,
 }
 
-/// One named condition of a [`Readiness`] latch.
+/// One endpoint registered with a [`Readiness`] latch.
 #[derive(Debug, Clone)]
 pub struct Condition {
     latch: Readiness,
@@ -45,23 +44,21 @@ impl Default for Readiness {
 }
 
 impl Readiness {
-    /// The condition [`Readiness::set_ready`] meets.
+    /// The gating condition [`Readiness::set_ready`] meets.
     pub const LISTENING: &'static str = "listening";
 
-    /// A closed latch with the single condition [`Readiness::LISTENING`].
+    /// A closed latch.
     pub fn new() -> Readiness {
-        let r = Readiness {
+        Readiness {
             inner: Arc::new(Inner {
-                conditions: Mutex::new(BTreeMap::new()),
+                endpoints: Mutex::new(BTreeMap::new()),
                 ready: watch::Sender::new(false),
             }),
-        };
-        r.lock().insert(Self::LISTENING.to_string(), false);
-        r
+        }
     }
 
-    /// Adds a condition that must be met before the latch opens. Requiring
-    /// the same name twice returns the same condition.
+    /// Registers an endpoint to report on (it does not gate readiness).
+    /// Registering the same name twice returns the same condition.
     pub fn require(&self, name: impl Into<String>) -> Condition {
         let name = name.into();
         self.lock().entry(name.clone()).or_insert(false);
@@ -71,18 +68,14 @@ impl Readiness {
         }
     }
 
-    /// Meets [`Readiness::LISTENING`]: the store is open and the API serves.
+    /// The store is open and the API serves: the latch opens.
     pub fn set_ready(&self) {
-        self.meet(Self::LISTENING);
+        self.inner.ready.send_replace(true);
     }
 
-    /// Meets the condition `name` (adding it if it was not required).
+    /// Marks the endpoint `name` reached (registering it if needed).
     pub fn meet(&self, name: &str) {
-        let mut c = self.lock();
-        c.insert(name.to_string(), true);
-        if c.values().all(|met| *met) {
-            self.inner.ready.send_replace(true);
-        }
+        self.lock().insert(name.to_string(), true);
     }
 
     /// Whether the latch has opened.
@@ -90,16 +83,19 @@ impl Readiness {
         *self.inner.ready.borrow()
     }
 
-    /// The conditions not met yet, in name order (empty once ready).
+    /// What the latch waits for, in name order (empty once ready).
     pub fn pending(&self) -> Vec<String> {
         if self.is_ready() {
-            return Vec::new();
+            Vec::new()
+        } else {
+            vec![Self::LISTENING.to_string()]
         }
-        self.lock()
-            .iter()
-            .filter(|(_, met)| !**met)
-            .map(|(n, _)| n.clone())
-            .collect()
+    }
+
+    /// Every registered endpoint and whether it was reached once, in name
+    /// order.
+    pub fn endpoints(&self) -> Vec<(String, bool)> {
+        self.lock().iter().map(|(n, m)| (n.clone(), *m)).collect()
     }
 
     /// Resolves once the latch has opened.
@@ -112,19 +108,19 @@ impl Readiness {
     fn lock(&self) -> MutexGuard<'_, BTreeMap<String, bool>> {
         // A panic while holding the lock leaves a map that is still valid.
         self.inner
-            .conditions
+            .endpoints
             .lock()
             .unwrap_or_else(|e| e.into_inner())
     }
 }
 
 impl Condition {
-    /// The condition's name, as `/readyz` lists it while pending.
+    /// The endpoint's name, as `/readyz?verbose` lists it.
     pub fn name(&self) -> &str {
         &self.name
     }
 
-    /// Meets the condition; later calls do nothing.
+    /// Marks the endpoint reached; later calls do nothing.
     pub fn met(&self) {
         self.latch.meet(&self.name);
     }
@@ -135,20 +131,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_latch_opens_only_once_every_condition_is_met_and_stays_open() {
+    fn only_serving_opens_the_latch_and_endpoints_are_reported_not_awaited() {
         let r = Readiness::new();
-        let broker = r.require("broker");
+        let plc = r.require("plc:conv-1");
         assert!(!r.is_ready());
+        assert_eq!(r.pending(), vec!["listening".to_string()]);
         r.set_ready();
-        assert!(!r.is_ready());
-        assert_eq!(r.pending(), vec!["broker".to_string()]);
-        broker.met();
-        assert!(r.is_ready());
+        assert!(r.is_ready(), "a PLC that is away does not hold readiness");
         assert!(r.pending().is_empty());
-        r.require("late");
-        assert!(
-            r.is_ready(),
-            "a condition added after opening does not close the latch"
-        );
+        assert_eq!(r.endpoints(), vec![("plc:conv-1".to_string(), false)]);
+        plc.met();
+        assert_eq!(r.endpoints(), vec![("plc:conv-1".to_string(), true)]);
     }
 }
