@@ -1,5 +1,6 @@
 //! The deployment files say what the daemon needs: the k3s manifests probe
-//! the right paths on the admin port, keep the journal on the node, run
+//! the right paths on the admin port, run one gateway per site with its
+//! journal on a volume one node attaches, run
 //! locked down, and ship a site file that passes `check-config`; the systemd
 //! unit is `Type=notify` with a watchdog and its hardening.
 
@@ -27,9 +28,9 @@ fn str_at<'a>(v: &'a Value, p: &str) -> &'a str {
         .unwrap_or_else(|| panic!("{p} is not a string"))
 }
 
-fn daemonset() -> Value {
-    let d = yaml("deploy/k3s/daemonset.yaml");
-    assert_eq!(str_at(&d, "/kind"), "DaemonSet");
+fn deployment() -> Value {
+    let d = yaml("deploy/k3s/deployment.yaml");
+    assert_eq!(str_at(&d, "/kind"), "Deployment");
     d
 }
 
@@ -63,8 +64,8 @@ fn env_of<'a>(c: &'a Value, name: &str) -> &'a str {
 }
 
 #[test]
-fn the_daemonset_probes_healthz_and_readyz_on_the_admin_port_it_listens_on() {
-    let d = daemonset();
+fn the_deployment_probes_healthz_and_readyz_on_the_admin_port_it_listens_on() {
+    let d = deployment();
     let c = container(&d);
     assert_eq!(str_at(c, "/livenessProbe/httpGet/path"), "/healthz");
     assert_eq!(str_at(c, "/readinessProbe/httpGet/path"), "/readyz");
@@ -93,9 +94,13 @@ fn the_daemonset_probes_healthz_and_readyz_on_the_admin_port_it_listens_on() {
 }
 
 #[test]
-fn the_journal_is_a_host_path_mounted_at_the_data_dir() {
-    let d = daemonset();
+fn one_gateway_per_site_on_a_journal_volume_only_one_node_attaches() {
+    let d = deployment();
     let c = container(&d);
+    // Never two masters: one replica, and the old pod is gone before the
+    // new one starts.
+    assert_eq!(at(&d, "/spec/replicas"), 1);
+    assert_eq!(str_at(&d, "/spec/strategy/type"), "Recreate");
     let data_dir = env_of(c, "FLOORGATE_DATA_DIR");
     let mount = c["volumeMounts"]
         .as_array()
@@ -110,24 +115,31 @@ fn the_journal_is_a_host_path_mounted_at_the_data_dir() {
         .iter()
         .find(|v| v["name"] == mount["name"])
         .unwrap();
+    let claim = str_at(volume, "/persistentVolumeClaim/claimName");
+    let pvc = yaml("deploy/k3s/persistentvolumeclaim.yaml");
+    assert_eq!(str_at(&pvc, "/kind"), "PersistentVolumeClaim");
+    assert_eq!(str_at(&pvc, "/metadata/name"), claim);
+    let modes = at(&pvc, "/spec/accessModes").as_array().unwrap();
     assert!(
-        volume["hostPath"]["path"].is_string(),
-        "the journal outlives the pod: {volume}"
+        modes
+            .iter()
+            .all(|m| m == "ReadWriteOnce" || m == "ReadWriteOncePod"),
+        "one node at a time: {modes:?}"
     );
     assert_eq!(
         str_at(&d, "/spec/template/spec/nodeSelector/floorgate.io~1edge"),
         "true"
     );
-    assert_eq!(
-        at(&d, "/spec/updateStrategy/rollingUpdate/maxSurge"),
-        0,
-        "two pods never share a journal"
-    );
+    // No manifest of the directory starts a gateway per node.
+    for entry in std::fs::read_dir(repo("deploy/k3s")).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        assert!(!text.contains("kind: DaemonSet"), "a DaemonSet would start one master per node");
+    }
 }
 
 #[test]
 fn the_container_runs_the_image_as_non_root_on_a_read_only_root() {
-    let d = daemonset();
+    let d = deployment();
     let c = container(&d);
     assert!(str_at(c, "/image").contains("/floorgate:"));
     let sc = &c["securityContext"];
@@ -172,7 +184,7 @@ fn the_configmap_site_file_passes_check_config() {
         text.contains("client_ca_file = \"/etc/floorgate-tls/ca.crt\""),
         "the pod serves gRPC with mutual TLS from the mounted Secret"
     );
-    let d = daemonset();
+    let d = deployment();
     assert_eq!(
         cfg.gateway.data_dir.to_str().unwrap(),
         env_of(container(&d), "FLOORGATE_DATA_DIR")
