@@ -12,6 +12,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/floorgate/v1/event.proto",
         "proto/floorgate/v1/task_service.proto",
         "proto/floorgate/v1/device_service.proto",
+        "proto/floorgate/v1/site_service.proto",
     ];
     for f in files {
         println!("cargo:rerun-if-changed={f}");

@@ -124,7 +124,10 @@ fn main() {
             .expect("connect");
         let started = Instant::now();
         let mut stream = c
-            .watch_events(pb::WatchEventsRequest { after_seq: 0 })
+            .watch_events(pb::WatchEventsRequest {
+            after_seq: 0,
+            ..Default::default()
+        })
             .await
             .expect("watch")
             .into_inner();

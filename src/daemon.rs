@@ -137,6 +137,7 @@ impl Gateway {
             tls,
             handle,
             store.clone(),
+            cfg.site.clone(),
             async move {
                 let _ = stop_rx.await;
             },

@@ -92,7 +92,10 @@ async fn readyz_is_503_until_the_gateway_serves_and_verbose_lists_the_endpoints(
 
     readiness.set_ready();
     let r = get(addr, "/readyz").await;
-    assert_eq!(r.status, 200, "a broker that is away does not hold readiness");
+    assert_eq!(
+        r.status, 200,
+        "a broker that is away does not hold readiness"
+    );
     assert_eq!(r.body, "ready\n");
     let r = get(addr, "/readyz?verbose").await;
     assert_eq!(r.status, 200);

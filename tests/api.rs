@@ -266,7 +266,10 @@ async fn watch_replays_the_journal_then_follows_live_events_in_order() {
     let mut c = client(gw.addr()).await;
     submit(&mut c, pick("T1")).await.unwrap();
     let mut s = c
-        .watch_events(pb::WatchEventsRequest { after_seq: 0 })
+        .watch_events(pb::WatchEventsRequest {
+            after_seq: 0,
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
@@ -304,7 +307,10 @@ async fn after_a_restart_a_watcher_resuming_from_its_last_seq_sees_every_later_e
     }
     // The watcher processed up to seq 4, then lost its connection.
     let mut s = c
-        .watch_events(pb::WatchEventsRequest { after_seq: 0 })
+        .watch_events(pb::WatchEventsRequest {
+            after_seq: 0,
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
@@ -340,20 +346,29 @@ async fn acknowledged_events_are_compacted_and_a_resume_before_them_is_out_of_ra
         submit(&mut c, pick(&format!("T{i}"))).await.unwrap();
     }
     let r = c
-        .ack_events(pb::AckEventsRequest { up_to_seq: 4 })
+        .ack_events(pb::AckEventsRequest {
+            up_to_seq: 4,
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
     assert_eq!((r.acked_seq, r.first_seq), (4, 5));
     // Acknowledging beyond the journal's end clamps; an older ack changes nothing.
     let r = c
-        .ack_events(pb::AckEventsRequest { up_to_seq: 2 })
+        .ack_events(pb::AckEventsRequest {
+            up_to_seq: 2,
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
     assert_eq!(r.acked_seq, 4);
     let err = c
-        .watch_events(pb::WatchEventsRequest { after_seq: 1 })
+        .watch_events(pb::WatchEventsRequest {
+            after_seq: 1,
+            ..Default::default()
+        })
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::OutOfRange);
@@ -373,7 +388,10 @@ async fn a_full_journal_refuses_new_tasks_until_the_cloud_acknowledges() {
     assert_eq!(err.code(), Code::ResourceExhausted);
     // A retry of an accepted task is still answered.
     assert!(!submit(&mut c, pick("T1")).await.unwrap().created);
-    c.ack_events(pb::AckEventsRequest { up_to_seq: 4 })
+    c.ack_events(pb::AckEventsRequest {
+            up_to_seq: 4,
+            ..Default::default()
+        })
         .await
         .unwrap();
     assert!(submit(&mut c, pick("T3")).await.unwrap().created);

@@ -270,5 +270,8 @@ fn text_logs_written_to_a_file_or_pipe_carry_no_colour_codes() {
     let out = d.child.wait_with_output().unwrap();
     let text = String::from_utf8(out.stderr).unwrap();
     assert!(text.lines().next().is_some(), "a log line");
-    assert!(!text.contains('\u{1b}'), "ANSI escape in a piped log: {text:?}");
+    assert!(
+        !text.contains('\u{1b}'),
+        "ANSI escape in a piped log: {text:?}"
+    );
 }

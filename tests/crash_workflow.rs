@@ -28,133 +28,25 @@ mod common;
 mod floor;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use floor::{
+    kill, log_tail, spawn, states, submit_all, workload, Rng, Shape, ASRS_IN, ASRS_OUT, INBOUND,
+    OUTFEED, STATION_3,
+};
 use floorgate::api::pb;
 use floorgate_sim::amr::Fleet;
 use floorgate_sim::asrs::{Asrs, SimAsrs, SimOptions, Tote};
 use floorgate_sim::handoff::{couple_asrs_and_conveyor, AsrsConveyorLink};
 use floorgate_sim::plc::{Machine, SimPlc, ToteLocation};
-use floor::{kill, log_tail, spawn, states, submit_all, Rng};
 use pb::event::Kind;
 use pb::task_service_client::TaskServiceClient;
 
 const MANUFACTURER: &str = "t-crash-wf";
 const AMRS: usize = 6;
 const KILLS: usize = 5;
-
-/// The conveyor's numbers for the demo site's locations.
-const INBOUND: u16 = 1;
-const ASRS_OUT: u16 = 2;
-const ASRS_IN: u16 = 3;
-const STATION_3: u16 = 11;
-const OUTFEED: u16 = 14;
-
-/// The route shapes of the mix.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Shape {
-    /// buffer → station: one AMR transport.
-    Amr,
-    /// inbound → conveyor-fed station: one conveyor transfer.
-    Conveyor,
-    /// inbound → outfeed → station: a transfer, then a transport.
-    ConveyorAmr,
-    /// bin → AS/RS output → outfeed → station: retrieve, transfer, transport.
-    AsrsConveyorAmr,
-}
-
-struct Job {
-    task: pb::Task,
-    shape: Shape,
-    tote: u32,
-    bin: Option<String>,
-}
-
-fn workload(rng: &mut Rng) -> Vec<Job> {
-    let mix = [
-        (Shape::Amr, 80),
-        (Shape::Conveyor, 40),
-        (Shape::ConveyorAmr, 60),
-        (Shape::AsrsConveyorAmr, 20),
-    ];
-    let mut jobs = Vec::new();
-    for (shape, n) in mix {
-        for i in 0..n {
-            let station = if rng.below(2) == 0 {
-                "PICK-1"
-            } else {
-                "PICK-2"
-            };
-            let (prefix, tote, source, destination, bin) = match shape {
-                Shape::Amr => ("A", 1000 + i, format!("BUF-{i:02}"), station, None),
-                Shape::Conveyor => ("C", 2000 + i, "INBOUND-1".to_string(), "PICK-3", None),
-                Shape::ConveyorAmr => ("M", 3000 + i, "INBOUND-1".to_string(), station, None),
-                Shape::AsrsConveyorAmr => {
-                    // The demo grid: ASRS1-01-01 … ASRS1-04-05.
-                    let bin = format!("ASRS1-{:02}-{:02}", i / 5 + 1, i % 5 + 1);
-                    ("S", 4000 + i, bin.clone(), station, Some(bin))
-                }
-            };
-            jobs.push(Job {
-                task: pb::Task {
-                    task_id: format!("{prefix}{i:03}"),
-                    kind: pb::TaskKind::Pick as i32,
-                    sku: "SKU-1".into(),
-                    quantity: 1,
-                    load_id: format!("TOTE-{tote}"),
-                    source,
-                    destination: destination.into(),
-                    ..Default::default()
-                },
-                shape,
-                tote,
-                bin,
-            });
-        }
-    }
-    // A seeded shuffle: the shapes interleave in the submit order.
-    for i in (1..jobs.len()).rev() {
-        let j = rng.below(i as u64 + 1) as usize;
-        jobs.swap(i, j);
-    }
-    jobs
-}
-
-/// The demo site on this test's simulators: `AMRS` robots of the test's
-/// manufacturer, the PLC and the AS/RS at their addresses, the test broker.
-fn write_site(dir: &Path, plc: std::net::SocketAddr, asrs: &str) -> PathBuf {
-    let mut text = std::fs::read_to_string(common::demo_site()).unwrap();
-    let mut robots = String::new();
-    for i in 0..AMRS {
-        robots.push_str(&format!(
-            "[[devices]]\nid = \"amr-{}\"\nkind = \"amr\"\nprofile = \"amr-vda5050\"\naddress = \"{MANUFACTURER}/AMR-{i:03}\"\n\n",
-            i + 1
-        ));
-    }
-    for n in 1..=3 {
-        let block = format!(
-            "[[devices]]\nid = \"amr-{n}\"\nkind = \"amr\"\nprofile = \"amr-vda5050\"\naddress = \"acme/AMR-000{n}\"\n\n"
-        );
-        assert!(text.contains(&block), "the demo site changed: {block}");
-        text = text.replace(&block, if n == 1 { &robots } else { "" });
-    }
-    for (from, to) in [
-        ("127.0.0.1:5020", plc.to_string()),
-        ("opc.tcp://127.0.0.1:4840/", asrs.to_string()),
-    ] {
-        assert!(text.contains(from), "the demo site has no {from}");
-        text = text.replace(from, &to);
-    }
-    let (host, port) = amr::broker();
-    text.push_str(&format!(
-        "\n[gateway.mqtt]\nbroker = \"{host}:{port}\"\nclient_id = \"floorgate-{MANUFACTURER}\"\nkeep_alive_secs = 5\noffline_timeout_secs = 60\nresend_interval_ms = 200\n"
-    ));
-    let path = dir.join("site.toml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_mixed_tasks_survive_five_sigkills_each_step_done_once_and_the_journal_dense() {
@@ -164,7 +56,15 @@ async fn two_hundred_mixed_tasks_survive_five_sigkills_each_step_done_once_and_t
         .unwrap_or(0x5eed_f1a6);
     eprintln!("crash_workflow seed: {seed} (FLOORGATE_TEST_SEED)");
     let mut rng = Rng(seed | 1);
-    let jobs = workload(&mut rng);
+    let jobs = workload(
+        &mut rng,
+        &[
+            (Shape::Amr, 80),
+            (Shape::Conveyor, 40),
+            (Shape::ConveyorAmr, 60),
+            (Shape::AsrsConveyorAmr, 20),
+        ],
+    );
     let tasks: Vec<pb::Task> = jobs.iter().map(|j| j.task.clone()).collect();
     let started = Instant::now();
 
@@ -208,7 +108,7 @@ async fn two_hundred_mixed_tasks_survive_five_sigkills_each_step_done_once_and_t
     let fleet = Fleet::spawn(&fc);
 
     let dir = tempfile::tempdir().unwrap();
-    let site = write_site(dir.path(), plc.addr(), &asrs.url());
+    let site = floor::write_site(dir.path(), MANUFACTURER, AMRS, plc.addr(), &asrs.url());
     let data = dir.path().join("data");
     let log = dir.path().join("daemon.log");
 

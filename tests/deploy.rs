@@ -133,7 +133,10 @@ fn one_gateway_per_site_on_a_journal_volume_only_one_node_attaches() {
     // No manifest of the directory starts a gateway per node.
     for entry in std::fs::read_dir(repo("deploy/k3s")).unwrap() {
         let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
-        assert!(!text.contains("kind: DaemonSet"), "a DaemonSet would start one master per node");
+        assert!(
+            !text.contains("kind: DaemonSet"),
+            "a DaemonSet would start one master per node"
+        );
     }
 }
 

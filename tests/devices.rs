@@ -8,7 +8,9 @@ use floorgate::api::pb;
 use pb::device_service_client::DeviceServiceClient;
 use tonic::Code;
 
-async fn devices(gw: &floorgate::daemon::Gateway) -> DeviceServiceClient<tonic::transport::Channel> {
+async fn devices(
+    gw: &floorgate::daemon::Gateway,
+) -> DeviceServiceClient<tonic::transport::Channel> {
     DeviceServiceClient::connect(format!("http://{}", gw.addr()))
         .await
         .unwrap()

@@ -660,7 +660,10 @@ async fn an_unconfirmed_send_holds_the_step_on_its_device_and_is_re_sent_until_t
     );
     // Re-sent under the same id to the same device until it goes through.
     let c = until(|| sent(&r).first().cloned()).await;
-    assert_eq!((c.command_id.as_str(), c.device_id.as_str()), ("T1#0", held.as_str()));
+    assert_eq!(
+        (c.command_id.as_str(), c.device_id.as_str()),
+        ("T1#0", held.as_str())
+    );
     assert_eq!(r.rec.attempts.lock().unwrap().len(), 5);
     r.sink.report(DeviceReport::Acknowledged {
         command_id: c.command_id.clone(),
@@ -794,8 +797,16 @@ async fn an_operator_stop_of_a_busy_device_stops_its_step_and_an_unsupported_com
         command_id: c.command_id.clone(),
     });
     let t = until_state(&r, "T1", TaskState::Failed).await;
-    assert!(t.reason.contains("stopped by an operator: aisle blocked"), "{}", t.reason);
-    assert_eq!(commanded(&r.store), 1, "the stop is journaled with its reason");
+    assert!(
+        t.reason.contains("stopped by an operator: aisle blocked"),
+        "{}",
+        t.reason
+    );
+    assert_eq!(
+        commanded(&r.store),
+        1,
+        "the stop is journaled with its reason"
+    );
     stop(r).await;
 }
 
@@ -961,5 +972,34 @@ async fn a_conveyor_with_waiting_tasks_serves_them_by_priority_one_command_at_a_
     }
     // By priority, then by age within a priority.
     assert_eq!(order, ["HIGH", "MID", "MID2", "LOW", "LOW2"]);
+    stop(r).await;
+}
+
+#[tokio::test]
+async fn a_task_started_before_its_deadline_is_not_interrupted_when_it_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = start(dir.path());
+    online(&r.sink, "amr-1");
+    let mut s = spec("T1", 0);
+    s.deadline_unix_ms = floorgate::engine::model::now_unix_ms() + 300;
+    r.engine.submit(s).await.unwrap();
+    let c = until(|| sent(&r).first().cloned()).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        r.store.get_task("T1").unwrap().unwrap().state,
+        TaskState::Running
+    );
+    r.sink.report(DeviceReport::Completed {
+        command_id: c.command_id.clone(),
+    });
+    until_state(&r, "T1", TaskState::Completed).await;
+    // One not started by then expires.
+    let mut late = spec("T2", 0);
+    late.deadline_unix_ms = floorgate::engine::model::now_unix_ms() - 1;
+    let t2 = r.engine.submit(late).await.unwrap();
+    assert!(t2.created);
+    let t = until_state(&r, "T2", TaskState::Expired).await;
+    assert!(t.steps.iter().all(|s| s.state == StepState::Cancelled));
+    assert_eq!(sent(&r).len(), 1, "an expired task starts nothing");
     stop(r).await;
 }

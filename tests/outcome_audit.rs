@@ -143,7 +143,12 @@ async fn audit(seed: u64) -> Vec<String> {
     for life in 0..KILLS {
         let (mut child, addr) = spawn(&site, &data, &log);
         let at = Duration::from_millis(800 + rng.below(2_500));
-        let chaos = tokio::spawn(chaos(floor.clone(), addr.clone(), jobs_of(&jobs), rng.next()));
+        let chaos = tokio::spawn(chaos(
+            floor.clone(),
+            addr.clone(),
+            jobs_of(&jobs),
+            rng.next(),
+        ));
         let _ = tokio::time::timeout(at, async {
             submit_all(&addr, &tasks, &mut acked).await;
             std::future::pending::<()>().await
@@ -155,7 +160,10 @@ async fn audit(seed: u64) -> Vec<String> {
         // Work the floor finishes — or fails — while nobody watches.
         if rng.below(2) == 0 {
             floor.asrs.with(|m| m.jam_crane(true));
-            floor.injected.jams_while_down.fetch_add(1, Ordering::SeqCst);
+            floor
+                .injected
+                .jams_while_down
+                .fetch_add(1, Ordering::SeqCst);
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
         eprintln!(
@@ -167,7 +175,12 @@ async fn audit(seed: u64) -> Vec<String> {
     // The last life: chaos for a while, then the floor settles and an
     // operator clears what is left faulted.
     let (mut child, addr) = spawn(&site, &data, &log);
-    let chaos_task = tokio::spawn(chaos(floor.clone(), addr.clone(), jobs_of(&jobs), rng.next()));
+    let chaos_task = tokio::spawn(chaos(
+        floor.clone(),
+        addr.clone(),
+        jobs_of(&jobs),
+        rng.next(),
+    ));
     submit_all(&addr, &tasks, &mut acked).await;
     assert_eq!(acked.len(), jobs.len(), "every task acknowledged");
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -211,12 +224,7 @@ async fn audit(seed: u64) -> Vec<String> {
     kill(&mut child);
 
     let divergences = compare(&floor, &jobs, &final_tasks, &events);
-    let count = |s: pb::TaskState| {
-        final_tasks
-            .iter()
-            .filter(|t| t.state == s as i32)
-            .count()
-    };
+    let count = |s: pb::TaskState| final_tasks.iter().filter(|t| t.state == s as i32).count();
     let steps: usize = final_tasks.iter().map(|t| t.steps.len()).sum();
     let unknown = events
         .iter()
@@ -271,8 +279,7 @@ fn settled(t: &pb::Task) -> bool {
     .iter()
     .any(|s| t.state == *s as i32);
     terminal
-        || t
-            .steps
+        || t.steps
             .iter()
             .any(|s| s.state == pb::StepState::OutcomeUnknown as i32)
 }
@@ -294,9 +301,12 @@ async fn start_floor(jobs: &[Job], manufacturer: &str) -> Floor {
     let asrs = SimAsrs::start(grid, SimOptions::default()).await.unwrap();
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("devices/conveyor-modbus.toml");
     let profile = Arc::new(floorgate::modbus::ModbusProfile::load(&path).unwrap());
-    let plc = SimPlc::start(profile.clone(), Machine::conveyor(Duration::from_millis(60)))
-        .await
-        .unwrap();
+    let plc = SimPlc::start(
+        profile.clone(),
+        Machine::conveyor(Duration::from_millis(60)),
+    )
+    .await
+    .unwrap();
     couple_asrs_and_conveyor(
         &asrs,
         &plc,
@@ -430,7 +440,10 @@ async fn settle_floor(floor: &Floor, d: &mut DeviceServiceClient<tonic::transpor
                 })
                 .await;
             if reset.is_ok() {
-                floor.injected.operator_resets.fetch_add(1, Ordering::SeqCst);
+                floor
+                    .injected
+                    .operator_resets
+                    .fetch_add(1, Ordering::SeqCst);
             } else {
                 let _ = floor.asrs.with(|m| m.reset());
             }
@@ -485,7 +498,10 @@ fn compare(floor: &Floor, jobs: &[Job], tasks: &[pb::Task], events: &[pb::Event]
             let state = pb::StepState::try_from(s.state).unwrap();
             if state == pb::StepState::OutcomeUnknown {
                 if !unknown.contains(&(id.to_string(), s.index)) {
-                    out.push(format!("{id} step {}: unknown outcome without its event", s.index));
+                    out.push(format!(
+                        "{id} step {}: unknown outcome without its event",
+                        s.index
+                    ));
                 }
                 continue;
             }
@@ -502,7 +518,10 @@ fn compare(floor: &Floor, jobs: &[Job], tasks: &[pb::Task], events: &[pb::Event]
                         .filter(|r| seqs.contains(&r.seq) && r.outcome == CommandOutcome::Done)
                         .count();
                     if done > 1 {
-                        out.push(format!("{id} step {}: the PLC did it {done} times", s.index));
+                        out.push(format!(
+                            "{id} step {}: the PLC did it {done} times",
+                            s.index
+                        ));
                     }
                     done == 1
                 }
@@ -516,7 +535,10 @@ fn compare(floor: &Floor, jobs: &[Job], tasks: &[pb::Task], events: &[pb::Event]
                         .map(|(n, _)| n)
                         .collect();
                     if moved.len() > 1 {
-                        out.push(format!("{id}: load {} picked by robots {moved:?}", j.task.load_id));
+                        out.push(format!(
+                            "{id}: load {} picked by robots {moved:?}",
+                            j.task.load_id
+                        ));
                     }
                     let drops = robots
                         .iter()
@@ -524,7 +546,10 @@ fn compare(floor: &Floor, jobs: &[Job], tasks: &[pb::Task], events: &[pb::Event]
                         .filter(|h| matches!(h, Happened::Dropped { load_id, .. } if *load_id == j.task.load_id))
                         .count();
                     if drops > 1 {
-                        out.push(format!("{id}: load {} dropped {drops} times", j.task.load_id));
+                        out.push(format!(
+                            "{id}: load {} dropped {drops} times",
+                            j.task.load_id
+                        ));
                     }
                     drops == 1
                 }
@@ -545,11 +570,7 @@ fn compare(floor: &Floor, jobs: &[Job], tasks: &[pb::Task], events: &[pb::Event]
             if did != journal_says_done {
                 out.push(format!(
                     "{id} step {} ({}) on {}: journal {:?} ({}), device did it: {did}",
-                    s.index,
-                    s.command,
-                    s.device_id,
-                    state,
-                    s.reason
+                    s.index, s.command, s.device_id, state, s.reason
                 ));
             }
         }

@@ -116,13 +116,11 @@ async fn healthz() -> &'static str {
 /// `200 ready` once the cloud can submit (store open, gRPC serving), else
 /// `503`. With `?verbose`, one line per device endpoint: reached once or
 /// not (devices away never make the gateway unready: tasks wait for them).
-async fn readyz(
-    State(s): State<AdminState>,
-    RawQuery(query): RawQuery,
-) -> impl IntoResponse {
-    let verbose = query
-        .as_deref()
-        .is_some_and(|q| q.split('&').any(|p| p == "verbose" || p.starts_with("verbose=")));
+async fn readyz(State(s): State<AdminState>, RawQuery(query): RawQuery) -> impl IntoResponse {
+    let verbose = query.as_deref().is_some_and(|q| {
+        q.split('&')
+            .any(|p| p == "verbose" || p.starts_with("verbose="))
+    });
     let (status, mut body) = if s.readiness.is_ready() {
         (StatusCode::OK, "ready\n".to_string())
     } else {
@@ -136,7 +134,11 @@ async fn readyz(
     };
     if verbose {
         for (name, reached) in s.readiness.endpoints() {
-            let what = if reached { "reached" } else { "not reached yet" };
+            let what = if reached {
+                "reached"
+            } else {
+                "not reached yet"
+            };
             body.push_str(&format!("{name}: {what}\n"));
         }
     }

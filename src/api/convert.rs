@@ -39,6 +39,51 @@ fn invalid(field: &'static str, message: impl Into<String>) -> InvalidTask {
     }
 }
 
+/// The longest piece of a client's value an error message repeats.
+pub const MAX_ECHO: usize = 128;
+/// Reasons (cancel, operator commands) are journaled: at most this long.
+pub const MAX_REASON_LEN: usize = 1024;
+
+/// `v` cut to [`MAX_ECHO`] bytes (on a character boundary, marked with
+/// `…`), for error messages: a client's 100 kB value must not come back in
+/// a status message its own metadata limit refuses.
+pub fn clip(v: &str) -> std::borrow::Cow<'_, str> {
+    if v.len() <= MAX_ECHO {
+        return std::borrow::Cow::Borrowed(v);
+    }
+    let mut end = MAX_ECHO;
+    while !v.is_char_boundary(end) {
+        end -= 1;
+    }
+    std::borrow::Cow::Owned(format!("{}…", &v[..end]))
+}
+
+/// An id a request names (task_id, device_id): required, at most
+/// [`MAX_ID_LEN`] bytes. The message never repeats the value.
+pub fn check_request_id(field: &str, v: &str) -> Result<(), Status> {
+    if v.is_empty() {
+        return Err(Status::invalid_argument(format!(
+            "{field}: must not be empty"
+        )));
+    }
+    if v.len() > MAX_ID_LEN {
+        return Err(Status::invalid_argument(format!(
+            "{field}: longer than {MAX_ID_LEN} bytes"
+        )));
+    }
+    Ok(())
+}
+
+/// A reason a request carries: at most [`MAX_REASON_LEN`] bytes.
+pub fn check_reason(v: &str) -> Result<(), Status> {
+    if v.len() > MAX_REASON_LEN {
+        return Err(Status::invalid_argument(format!(
+            "reason: longer than {MAX_REASON_LEN} bytes"
+        )));
+    }
+    Ok(())
+}
+
 fn check_id(field: &'static str, v: &str, required: bool) -> Result<(), InvalidTask> {
     if v.is_empty() {
         return if required {
@@ -111,13 +156,19 @@ impl TryFrom<pb::Task> for TaskSpec {
             if k.is_empty() || k.len() > MAX_ATTRIBUTE_KEY_LEN {
                 return Err(invalid(
                     "attributes",
-                    format!("key {k:?} must be 1 to {MAX_ATTRIBUTE_KEY_LEN} bytes"),
+                    format!(
+                        "key {:?} must be 1 to {MAX_ATTRIBUTE_KEY_LEN} bytes",
+                        clip(k)
+                    ),
                 ));
             }
             if v.len() > MAX_ATTRIBUTE_VALUE_LEN {
                 return Err(invalid(
                     "attributes",
-                    format!("value of {k:?} is longer than {MAX_ATTRIBUTE_VALUE_LEN} bytes"),
+                    format!(
+                        "value of {:?} is longer than {MAX_ATTRIBUTE_VALUE_LEN} bytes",
+                        clip(k)
+                    ),
                 ));
             }
         }
@@ -144,6 +195,7 @@ pub fn task_state_to_pb(s: TaskState) -> pb::TaskState {
         TaskState::Completed => pb::TaskState::Completed,
         TaskState::Failed => pb::TaskState::Failed,
         TaskState::Cancelled => pb::TaskState::Cancelled,
+        TaskState::Expired => pb::TaskState::Expired,
     }
 }
 
@@ -156,6 +208,7 @@ pub fn task_state_from_pb(v: i32) -> Result<TaskState, Status> {
         Ok(pb::TaskState::Completed) => TaskState::Completed,
         Ok(pb::TaskState::Failed) => TaskState::Failed,
         Ok(pb::TaskState::Cancelled) => TaskState::Cancelled,
+        Ok(pb::TaskState::Expired) => TaskState::Expired,
         _ => {
             return Err(Status::invalid_argument(format!(
                 "states: unknown task state {v}"
@@ -229,7 +282,8 @@ fn step_event(r: &StepRef) -> pb::StepEvent {
     }
 }
 
-pub fn event_to_pb(e: &Event) -> pb::Event {
+/// The event as the wire carries it, stamped with its journal's id.
+pub fn event_to_pb(e: &Event, journal_id: &str) -> pb::Event {
     use pb::event::Kind;
     let ended = |reason: &str| pb::TaskEnded {
         reason: reason.to_string(),
@@ -256,6 +310,7 @@ pub fn event_to_pb(e: &Event) -> pb::Event {
         EventKind::TaskCompleted => Kind::TaskCompleted(ended("")),
         EventKind::TaskFailed { reason } => Kind::TaskFailed(ended(reason)),
         EventKind::TaskCancelled { reason } => Kind::TaskCancelled(ended(reason)),
+        EventKind::TaskExpired { reason } => Kind::TaskExpired(ended(reason)),
         EventKind::DeviceOnline { device_id } => Kind::DeviceOnline(device(device_id, "")),
         EventKind::DeviceOffline { device_id, reason } => {
             Kind::DeviceOffline(device(device_id, reason))
@@ -277,6 +332,7 @@ pub fn event_to_pb(e: &Event) -> pb::Event {
         seq: e.seq,
         time_unix_ms: e.time_unix_ms,
         task_id: e.task_id.clone(),
+        journal_id: journal_id.to_string(),
         kind: Some(kind),
     }
 }

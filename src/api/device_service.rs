@@ -33,6 +33,7 @@ impl DeviceApi {
     ) -> Result<Response<pb::DeviceCommandResponse>, Status> {
         let pb::DeviceCommandRequest { device_id, reason } = req.into_inner();
         check_device_id(&device_id)?;
+        super::convert::check_reason(&reason)?;
         let ticket = self
             .engine
             .operate(device_id.clone(), operation, reason)
@@ -59,15 +60,7 @@ impl DeviceApi {
 }
 
 fn check_device_id(device_id: &str) -> Result<(), Status> {
-    if device_id.is_empty() {
-        return Err(Status::invalid_argument("device_id: must not be empty"));
-    }
-    if device_id.len() > 128 {
-        return Err(Status::invalid_argument(
-            "device_id: longer than 128 bytes",
-        ));
-    }
-    Ok(())
+    super::convert::check_request_id("device_id", device_id)
 }
 
 #[tonic::async_trait]
@@ -129,6 +122,7 @@ impl pb::device_service_server::DeviceService for DeviceApi {
             reason,
         } = req.into_inner();
         check_device_id(&device_id)?;
+        super::convert::check_reason(&reason)?;
         let (task, ticket) = self
             .engine
             .resolve(device_id, completed, reason)

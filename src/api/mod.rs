@@ -5,19 +5,27 @@
 
 pub mod convert;
 mod device_service;
+mod site_service;
 mod task_service;
+pub mod watch;
 
 use std::future::Future;
 
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::engine::EngineHandle;
 use crate::store::Store;
 
 pub use device_service::DeviceApi;
+pub use site_service::SiteApi;
 pub use task_service::TaskApi;
+
+/// The largest request the gateway decodes (a SubmitTasks of 500 tasks
+/// with full attributes fits); larger is RESOURCE_EXHAUSTED.
+pub const MAX_DECODING_MESSAGE_SIZE: usize = 4 << 20;
+/// The largest reply it encodes (ListTasks pages stay under 1 MiB).
+pub const MAX_ENCODING_MESSAGE_SIZE: usize = 4 << 20;
 
 /// The generated protobuf types and service stubs.
 #[allow(clippy::all, missing_debug_implementations, rust_2018_idioms)]
@@ -36,16 +44,26 @@ pub async fn serve(
     tls: Option<tonic::transport::ServerTlsConfig>,
     engine: EngineHandle,
     store: Store,
+    site: std::sync::Arc<crate::engine::site::Site>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
-    let (stop_tx, stop_rx) = watch::channel(false);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let (health, health_service) = tonic_health::server::health_reporter();
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    // Reflection v1 and v1alpha (older grpcurl, Python's
+    // ProtoReflectionDescriptorDatabase) from one descriptor set.
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1 = reflection()
         .build_v1()
         .expect("the embedded descriptor sets are valid");
+    let reflection_v1alpha = reflection()
+        .build_v1alpha()
+        .expect("the embedded descriptor sets are valid");
     let devices = DeviceApi::new(engine.clone(), store.clone());
+    let sites = SiteApi::new(&site, store.journal_id());
     let tasks = TaskApi::new(engine, store, stop_rx);
     health
         .set_serving::<pb::task_service_server::TaskServiceServer<TaskApi>>()
@@ -63,9 +81,19 @@ pub async fn serve(
     }
     builder
         .add_service(health_service)
-        .add_service(reflection)
-        .add_service(pb::task_service_server::TaskServiceServer::new(tasks))
-        .add_service(pb::device_service_server::DeviceServiceServer::new(devices))
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(
+            pb::task_service_server::TaskServiceServer::new(tasks)
+                .max_decoding_message_size(MAX_DECODING_MESSAGE_SIZE)
+                .max_encoding_message_size(MAX_ENCODING_MESSAGE_SIZE),
+        )
+        .add_service(
+            pb::device_service_server::DeviceServiceServer::new(devices)
+                .max_decoding_message_size(MAX_DECODING_MESSAGE_SIZE)
+                .max_encoding_message_size(MAX_ENCODING_MESSAGE_SIZE),
+        )
+        .add_service(pb::site_service_server::SiteServiceServer::new(sites))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await
 }

@@ -3,26 +3,32 @@
 
 use std::pin::Pin;
 
-use tokio::sync::{mpsc, watch};
-use tokio_stream::wrappers::ReceiverStream;
+use prost::Message;
+use tokio::sync::watch as signal;
 use tonic::{Request, Response, Status};
 
-use super::convert::{event_to_pb, task_state_from_pb, task_to_pb};
+use super::convert::{check_reason, check_request_id, task_state_from_pb, task_to_pb};
 use super::pb;
+use super::watch::{self, Watch};
 use crate::engine::model::TaskSpec;
 use crate::engine::{EngineError, EngineHandle};
 use crate::store::{Store, StoreError};
 
 const DEFAULT_PAGE: usize = 100;
 const MAX_PAGE: usize = 1000;
-/// Events read from the store per batch while replaying.
-const REPLAY_BATCH: usize = 512;
+/// A page of tasks is cut at this many encoded bytes (a default client
+/// accepts 4 MiB).
+pub const MAX_PAGE_BYTES: usize = 1 << 20;
+/// At most this many tasks per SubmitTasks.
+pub const MAX_BATCH: usize = 500;
+/// Page tokens: this prefix, then the last task id of the page, in hex.
+const PAGE_TOKEN_PREFIX: &str = "p1.";
 
 #[derive(Clone)]
 pub struct TaskApi {
     engine: EngineHandle,
     store: Store,
-    stop: watch::Receiver<bool>,
+    stop: signal::Receiver<bool>,
 }
 
 impl std::fmt::Debug for TaskApi {
@@ -32,7 +38,7 @@ impl std::fmt::Debug for TaskApi {
 }
 
 impl TaskApi {
-    pub fn new(engine: EngineHandle, store: Store, stop: watch::Receiver<bool>) -> TaskApi {
+    pub fn new(engine: EngineHandle, store: Store, stop: signal::Receiver<bool>) -> TaskApi {
         TaskApi {
             engine,
             store,
@@ -54,12 +60,64 @@ pub(super) fn engine_status(e: EngineError) -> Status {
     }
 }
 
-fn store_status(e: StoreError) -> Status {
+pub(super) fn store_status(e: StoreError) -> Status {
     tracing::error!(error = %e, "store error");
     Status::internal(format!("store: {e}"))
 }
 
 type EventStream = Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::Event, Status>> + Send>>;
+
+impl TaskApi {
+    /// One submit, answered once durable.
+    async fn submit_one(&self, task: Option<pb::Task>) -> Result<(pb::Task, bool), Status> {
+        let task = task.ok_or_else(|| Status::invalid_argument("task: missing"))?;
+        let spec = TaskSpec::try_from(task)?;
+        let done = self.engine.submit(spec).await.map_err(engine_status)?;
+        self.store
+            .wait_durable(done.ticket)
+            .await
+            .map_err(store_status)?;
+        Ok((task_to_pb(&done.task), done.created))
+    }
+
+    /// `Some(id)` unless the request names another journal.
+    fn check_journal(&self, journal_id: &str) -> Result<(), Status> {
+        if journal_id.is_empty() || journal_id == self.store.journal_id() {
+            return Ok(());
+        }
+        Err(Status::failed_precondition(format!(
+            "journal_id {:?} is not this gateway's journal ({}): its data directory was replaced; start over from after_seq 0 with the new id",
+            super::convert::clip(journal_id),
+            self.store.journal_id()
+        )))
+    }
+}
+
+/// The opaque token that continues a listing after `task_id`.
+fn next_token(task_id: &str) -> String {
+    let mut t = String::with_capacity(PAGE_TOKEN_PREFIX.len() + 2 * task_id.len());
+    t.push_str(PAGE_TOKEN_PREFIX);
+    for b in task_id.as_bytes() {
+        t.push_str(&format!("{b:02x}"));
+    }
+    t
+}
+
+/// The task id a page token continues after; INVALID_ARGUMENT for anything
+/// this gateway did not issue.
+fn parse_page_token(token: &str) -> Result<String, Status> {
+    let bad = || Status::invalid_argument("page_token: not a token this gateway issued");
+    let hex = token.strip_prefix(PAGE_TOKEN_PREFIX).ok_or_else(bad)?;
+    if hex.len() % 2 != 0 || hex.len() > 2 * super::convert::MAX_ID_LEN {
+        return Err(bad());
+    }
+    let bytes = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16))
+        .collect::<Result<Vec<u8>, _>>()
+        .map_err(|_| bad())?;
+    String::from_utf8(bytes).map_err(|_| bad())
+}
 
 #[tonic::async_trait]
 impl pb::task_service_server::TaskService for TaskApi {
@@ -68,17 +126,51 @@ impl pb::task_service_server::TaskService for TaskApi {
         req: Request<pb::SubmitTaskRequest>,
     ) -> Result<Response<pb::SubmitTaskResponse>, Status> {
         let pb::SubmitTaskRequest { task } = req.into_inner();
-        let task = task.ok_or_else(|| Status::invalid_argument("task: missing"))?;
-        let spec = TaskSpec::try_from(task)?;
-        let done = self.engine.submit(spec).await.map_err(engine_status)?;
-        self.store
-            .wait_durable(done.ticket)
-            .await
-            .map_err(store_status)?;
+        let (task, created) = self.submit_one(task).await?;
         Ok(Response::new(pb::SubmitTaskResponse {
-            task: Some(task_to_pb(&done.task)),
-            created: done.created,
+            task: Some(task),
+            created,
         }))
+    }
+
+    async fn submit_tasks(
+        &self,
+        req: Request<pb::SubmitTasksRequest>,
+    ) -> Result<Response<pb::SubmitTasksResponse>, Status> {
+        let pb::SubmitTasksRequest { tasks } = req.into_inner();
+        if tasks.len() > MAX_BATCH {
+            return Err(Status::invalid_argument(format!(
+                "tasks: {} tasks, at most {MAX_BATCH} per call",
+                tasks.len()
+            )));
+        }
+        // All at once: the engine takes them in one pass and one flush makes
+        // them durable together.
+        let ids: Vec<String> = tasks.iter().map(|t| t.task_id.clone()).collect();
+        let answers =
+            futures_util::future::join_all(tasks.into_iter().map(|t| self.submit_one(Some(t))))
+                .await;
+        let results = ids
+            .into_iter()
+            .zip(answers)
+            .map(|(task_id, a)| match a {
+                Ok((task, created)) => pb::SubmitTaskResult {
+                    task_id,
+                    code: 0,
+                    message: String::new(),
+                    task: Some(task),
+                    created,
+                },
+                Err(s) => pb::SubmitTaskResult {
+                    task_id: super::convert::clip(&task_id).into_owned(),
+                    code: s.code() as i32,
+                    message: s.message().to_string(),
+                    task: None,
+                    created: false,
+                },
+            })
+            .collect();
+        Ok(Response::new(pb::SubmitTasksResponse { results }))
     }
 
     async fn cancel_task(
@@ -86,9 +178,8 @@ impl pb::task_service_server::TaskService for TaskApi {
         req: Request<pb::CancelTaskRequest>,
     ) -> Result<Response<pb::CancelTaskResponse>, Status> {
         let pb::CancelTaskRequest { task_id, reason } = req.into_inner();
-        if task_id.is_empty() {
-            return Err(Status::invalid_argument("task_id: must not be empty"));
-        }
+        check_request_id("task_id", &task_id)?;
+        check_reason(&reason)?;
         let (task, ticket) = self
             .engine
             .cancel(task_id, reason)
@@ -108,9 +199,7 @@ impl pb::task_service_server::TaskService for TaskApi {
         req: Request<pb::GetTaskRequest>,
     ) -> Result<Response<pb::Task>, Status> {
         let pb::GetTaskRequest { task_id } = req.into_inner();
-        if task_id.is_empty() {
-            return Err(Status::invalid_argument("task_id: must not be empty"));
-        }
+        check_request_id("task_id", &task_id)?;
         match self.store.get_task(&task_id).map_err(store_status)? {
             Some(t) => Ok(Response::new(task_to_pb(&t))),
             None => Err(Status::not_found(format!("task {task_id:?} not found"))),
@@ -134,17 +223,33 @@ impl pb::task_service_server::TaskService for TaskApi {
             0 => DEFAULT_PAGE,
             n => n.min(MAX_PAGE),
         };
-        let after = (!page_token.is_empty()).then_some(page_token.as_str());
-        let (tasks, more) = self
+        let after = match page_token.as_str() {
+            "" => None,
+            t => Some(parse_page_token(t)?),
+        };
+        let (tasks, mut more) = self
             .store
-            .list_tasks(&states, after, limit)
+            .list_tasks(&states, after.as_deref(), limit)
             .map_err(store_status)?;
-        let next_page_token = match (more, tasks.last()) {
-            (true, Some(t)) => t.spec.task_id.clone(),
+        // Cut the page at MAX_PAGE_BYTES of encoded tasks (never below one).
+        let mut out = Vec::with_capacity(tasks.len());
+        let mut bytes = 0;
+        for t in &tasks {
+            let pb = task_to_pb(t);
+            let len = pb.encoded_len();
+            if !out.is_empty() && bytes + len > MAX_PAGE_BYTES {
+                more = true;
+                break;
+            }
+            bytes += len;
+            out.push(pb);
+        }
+        let next_page_token = match (more, out.last()) {
+            (true, Some(t)) => next_token(&t.task_id),
             _ => String::new(),
         };
         Ok(Response::new(pb::ListTasksResponse {
-            tasks: tasks.iter().map(task_to_pb).collect(),
+            tasks: out,
             next_page_token,
         }))
     }
@@ -155,7 +260,13 @@ impl pb::task_service_server::TaskService for TaskApi {
         &self,
         req: Request<pb::WatchEventsRequest>,
     ) -> Result<Response<EventStream>, Status> {
-        let pb::WatchEventsRequest { after_seq } = req.into_inner();
+        let pb::WatchEventsRequest {
+            after_seq,
+            journal_id,
+            task_ids,
+            kinds,
+        } = req.into_inner();
+        self.check_journal(&journal_id)?;
         let pos = self.store.position().map_err(store_status)?;
         if after_seq < pos.acked_seq {
             return Err(Status::out_of_range(format!(
@@ -163,53 +274,36 @@ impl pb::task_service_server::TaskService for TaskApi {
                 pos.acked_seq, pos.acked_seq
             )));
         }
-        let (tx, rx) = mpsc::channel(256);
-        let store = self.store.clone();
-        let mut stop = self.stop.clone();
-        tokio::spawn(async move {
-            let mut durable = store.durable_seq();
-            let mut cursor = after_seq;
-            loop {
-                let up_to = *durable.borrow_and_update();
-                while cursor < up_to {
-                    let batch = match store.events_after(cursor, up_to, REPLAY_BATCH) {
-                        Ok(b) => b,
-                        Err(e) => {
-                            let _ = tx.send(Err(store_status(e))).await;
-                            return;
-                        }
-                    };
-                    if batch.is_empty() {
-                        // Compacted by an acknowledgement meanwhile.
-                        cursor = up_to;
-                        break;
-                    }
-                    for e in &batch {
-                        if tx.send(Ok(event_to_pb(e))).await.is_err() {
-                            return;
-                        }
-                        cursor = e.seq;
-                    }
-                }
-                tokio::select! {
-                    r = durable.changed() => if r.is_err() { return },
-                    _ = tx.closed() => return,
-                    _ = stop.wait_for(|s| *s) => return,
-                }
-            }
-        });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        let end = *self.store.durable_seq().borrow();
+        if after_seq > end {
+            return Err(Status::out_of_range(format!(
+                "after_seq {after_seq} is beyond the journal's end (seq {end}); is the cursor from another journal?"
+            )));
+        }
+        let filter = watch::Filter::new(task_ids, kinds)?;
+        let w = Watch {
+            store: self.store.clone(),
+            stop: self.stop.clone(),
+            after_seq,
+            filter,
+        };
+        Ok(Response::new(Box::pin(w.spawn())))
     }
 
     async fn ack_events(
         &self,
         req: Request<pb::AckEventsRequest>,
     ) -> Result<Response<pb::AckEventsResponse>, Status> {
-        let pb::AckEventsRequest { up_to_seq } = req.into_inner();
+        let pb::AckEventsRequest {
+            up_to_seq,
+            journal_id,
+        } = req.into_inner();
+        self.check_journal(&journal_id)?;
         let pos = self.store.ack(up_to_seq).await.map_err(store_status)?;
         Ok(Response::new(pb::AckEventsResponse {
             acked_seq: pos.acked_seq,
             first_seq: pos.acked_seq + 1,
+            journal_id: self.store.journal_id().to_string(),
         }))
     }
 }

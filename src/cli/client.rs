@@ -179,14 +179,20 @@ async fn task(
                 Some(a) => a,
                 // AckEvents(0) acknowledges nothing and tells where the log starts.
                 None => {
-                    c.ack_events(pb::AckEventsRequest { up_to_seq: 0 })
-                        .await?
-                        .into_inner()
-                        .acked_seq
+                    c.ack_events(pb::AckEventsRequest {
+                        up_to_seq: 0,
+                        ..Default::default()
+                    })
+                    .await?
+                    .into_inner()
+                    .acked_seq
                 }
             };
             let mut s = c
-                .watch_events(pb::WatchEventsRequest { after_seq })
+                .watch_events(pb::WatchEventsRequest {
+                    after_seq,
+                    ..Default::default()
+                })
                 .await?
                 .into_inner();
             while let Some(e) = s.message().await? {
@@ -306,6 +312,7 @@ fn event_line(e: &pb::Event) -> String {
         Some(Kind::TaskCompleted(_)) => "task completed".to_string(),
         Some(Kind::TaskFailed(t)) => format!("task failed: {}", t.reason),
         Some(Kind::TaskCancelled(t)) => format!("task cancelled: {}", t.reason),
+        Some(Kind::TaskExpired(t)) => format!("task expired: {}", t.reason),
         Some(Kind::DeviceOnline(d)) => format!("device {} online", d.device_id),
         Some(Kind::DeviceOffline(d)) => format!("device {} offline: {}", d.device_id, d.reason),
         Some(Kind::DeviceFault(d)) => format!("device {} fault: {}", d.device_id, d.reason),

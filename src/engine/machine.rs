@@ -59,6 +59,9 @@ pub enum Input {
     Cancelled { step: u32 },
     /// The cloud (or an operator) cancels the task.
     Cancel { reason: String },
+    /// The task's deadline passed: a task that has not started ends
+    /// EXPIRED; one that started is not interrupted (refused).
+    Expire,
     /// An operator stops the step on its device: it fails with `reason`
     /// once the device confirms it stopped (and may then fall back).
     Stop { step: u32, reason: String },
@@ -223,6 +226,24 @@ fn apply_inner(task: &mut Task, input: Input, now_ms: i64) -> Result<Transition,
             }
             let reason = format!("timed out after {} on the device", secs(s.timeout_ms));
             request_stop(task, step, reason, &mut out);
+        }
+        Input::Expire => {
+            if task.state != TaskState::Planned || task.cancel_requested.is_some() {
+                return Err(wrong(task, "expire"));
+            }
+            if task.steps.iter().any(|s| s.state != StepState::Pending) {
+                return Err(wrong(task, "expire a started task"));
+            }
+            for s in &mut task.steps {
+                s.state = StepState::Cancelled;
+            }
+            let reason = format!(
+                "not started by its deadline ({} ms after the Unix epoch)",
+                task.spec.deadline_unix_ms
+            );
+            task.state = TaskState::Expired;
+            task.reason = reason.clone();
+            out.events.push(EventKind::TaskExpired { reason });
         }
         Input::Stop { step, reason } => {
             let s = step_mut(task, step)?;
@@ -488,6 +509,7 @@ fn input_name(input: &Input) -> &'static str {
         Input::TimedOut { .. } => "time out a step",
         Input::Cancelled { .. } => "cancel a step",
         Input::Cancel { .. } => "cancel",
+        Input::Expire => "expire",
         Input::Stop { .. } => "stop a step",
         Input::OutcomeUnknown { .. } => "mark a step's outcome unknown",
         Input::Resolve { .. } => "resolve a step",

@@ -51,22 +51,25 @@ pub enum TaskState {
     Completed,
     Failed,
     Cancelled,
+    /// Not started by its deadline; nothing was done.
+    Expired,
 }
 
 impl TaskState {
-    pub const ALL: [TaskState; 6] = [
+    pub const ALL: [TaskState; 7] = [
         TaskState::Accepted,
         TaskState::Planned,
         TaskState::Running,
         TaskState::Completed,
         TaskState::Failed,
         TaskState::Cancelled,
+        TaskState::Expired,
     ];
 
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
-            TaskState::Completed | TaskState::Failed | TaskState::Cancelled
+            TaskState::Completed | TaskState::Failed | TaskState::Cancelled | TaskState::Expired
         )
     }
 
@@ -78,6 +81,7 @@ impl TaskState {
             TaskState::Completed => "completed",
             TaskState::Failed => "failed",
             TaskState::Cancelled => "cancelled",
+            TaskState::Expired => "expired",
         }
     }
 }
@@ -251,8 +255,12 @@ pub struct Event {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
-    TaskAccepted { spec: TaskSpec },
-    TaskPlanned { steps: Vec<Step> },
+    TaskAccepted {
+        spec: TaskSpec,
+    },
+    TaskPlanned {
+        steps: Vec<Step>,
+    },
     TaskStarted,
     StepDispatched(StepRef),
     StepAcknowledged(StepRef),
@@ -267,11 +275,27 @@ pub enum EventKind {
     /// operator resolves the step.
     StepOutcomeUnknown(StepRef),
     TaskCompleted,
-    TaskFailed { reason: String },
-    TaskCancelled { reason: String },
-    DeviceOnline { device_id: String },
-    DeviceOffline { device_id: String, reason: String },
-    DeviceFault { device_id: String, reason: String },
+    TaskFailed {
+        reason: String,
+    },
+    TaskCancelled {
+        reason: String,
+    },
+    /// Not started by its deadline.
+    TaskExpired {
+        reason: String,
+    },
+    DeviceOnline {
+        device_id: String,
+    },
+    DeviceOffline {
+        device_id: String,
+        reason: String,
+    },
+    DeviceFault {
+        device_id: String,
+        reason: String,
+    },
     /// An operator's command to a device (reset, stop, pause, resume,
     /// resolve), journaled once carried out, with the operator's reason.
     DeviceCommanded {

@@ -274,6 +274,7 @@ pub fn start(
         last_seq: 0,
         dispatched_at: HashMap::new(),
         timers: BTreeSet::new(),
+        deadlines: BTreeSet::new(),
         armed: HashMap::new(),
     };
     engine.recover()?;
@@ -307,6 +308,8 @@ struct Engine {
     dispatched_at: HashMap<String, std::time::Instant>,
     /// Deadlines of active steps: (unix ms, task id, step, attempt).
     timers: BTreeSet<(i64, String, u32, u32)>,
+    /// Deadlines of tasks not started yet: (unix ms, task id).
+    deadlines: BTreeSet<(i64, String)>,
     /// The one timer of each task with an active step, so a step's end
     /// removes it (a task has at most one step on a device).
     armed: HashMap<String, (i64, u32, u32)>,
@@ -319,6 +322,10 @@ impl Engine {
         for t in self.store.open_tasks()? {
             if let Some(s) = machine::active_step(&t) {
                 self.arm_timer(&t, s);
+            }
+            if t.state == TaskState::Planned && t.spec.deadline_unix_ms > 0 {
+                self.deadlines
+                    .insert((t.spec.deadline_unix_ms, t.spec.task_id.clone()));
             }
             self.open.insert(t.spec.task_id.clone(), t);
         }
@@ -377,8 +384,15 @@ impl Engine {
         self.schedule();
         let mut reporting = true;
         loop {
-            let next_timer = self.timers.first().map(|t| {
-                let wait = (t.0 - now_unix_ms()).max(0) as u64;
+            let next = [
+                self.timers.first().map(|t| t.0),
+                self.deadlines.first().map(|d| d.0),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            let next_timer = next.map(|at| {
+                let wait = (at - now_unix_ms()).max(0) as u64;
                 tokio::time::Instant::now() + Duration::from_millis(wait)
             });
             let woke = tokio::select! {
@@ -508,6 +522,10 @@ impl Engine {
             events,
             ..Change::default()
         })?;
+        if task.spec.deadline_unix_ms > 0 {
+            self.deadlines
+                .insert((task.spec.deadline_unix_ms, task.spec.task_id.clone()));
+        }
         self.open.insert(task.spec.task_id.clone(), task.clone());
         Ok(Submitted {
             task,
@@ -674,6 +692,7 @@ impl Engine {
     /// Feeds `TimedOut` for every deadline that has passed.
     fn fire_timers(&mut self) {
         let now = now_unix_ms();
+        self.expire_late(now);
         while self.timers.first().is_some_and(|t| t.0 <= now) {
             let (deadline, task_id, step, attempt) = self.timers.pop_first().expect("checked");
             if self.armed.get(&task_id) == Some(&(deadline, step, attempt)) {
@@ -692,6 +711,24 @@ impl Engine {
             tracing::warn!(%task_id, step, attempt, "step timed out");
             if let Err(e) = self.transition(task, Input::TimedOut { step, attempt }) {
                 tracing::debug!(%task_id, step, error = %e, "timer does not fit the task; ignored");
+            }
+        }
+    }
+
+    /// Ends every task not started by its deadline (EXPIRED); a task that
+    /// started meanwhile is left alone (the machine refuses it).
+    fn expire_late(&mut self, now: i64) {
+        while self.deadlines.first().is_some_and(|d| d.0 <= now) {
+            let (_, task_id) = self.deadlines.pop_first().expect("checked");
+            let Some(task) = self.open.get(&task_id).cloned() else {
+                continue;
+            };
+            if task.state != TaskState::Planned {
+                continue;
+            }
+            tracing::info!(%task_id, "task expired before it started");
+            if let Err(e) = self.transition(task, Input::Expire) {
+                tracing::debug!(%task_id, error = %e, "deadline does not fit the task; ignored");
             }
         }
     }
@@ -766,10 +803,18 @@ impl Engine {
         if !self.any_device_free() {
             return;
         }
+        let now = now_unix_ms();
         let mut waiting: Vec<&Task> = self
             .open
             .values()
             .filter(|t| t.cancel_requested.is_none() && machine::active_step(t).is_none())
+            // A task past its deadline that has not started is expired by
+            // the timer, never started here.
+            .filter(|t| {
+                !(t.state == TaskState::Planned
+                    && t.spec.deadline_unix_ms > 0
+                    && t.spec.deadline_unix_ms <= now)
+            })
             .filter(|t| machine::next_pending(t).is_some())
             .collect();
         if waiting.is_empty() {

@@ -13,6 +13,9 @@ pub struct DeviceSpec {
     pub kind: DeviceKind,
     pub profile: String,
     pub address: String,
+    /// Modbus unit id from the site file, overriding the profile's (`None`:
+    /// the profile's).
+    pub unit_id: Option<u8>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -223,7 +223,10 @@ async fn utilisation(
 ) -> anyhow::Result<BTreeMap<String, f64>> {
     use pb::event::Kind;
     let mut stream = tasks
-        .watch_events(pb::WatchEventsRequest { after_seq: 0 })
+        .watch_events(pb::WatchEventsRequest {
+            after_seq: 0,
+            ..Default::default()
+        })
         .await?
         .into_inner();
     let mut started: BTreeMap<(String, u32), i64> = BTreeMap::new();

@@ -10,6 +10,12 @@
 //! | `meta`   | `last_seq`, `acked_seq`: `u64` BE    | see the key                            |
 //! |          | `format`: `u64` BE                   | the layout version ([`FORMAT`])        |
 //! |          | `device_seq/{device id}`: `u32` BE   | the device's last command sequence     |
+//! |          | `journal_id`: UTF-8                  | this journal's id, made at creation    |
+//!
+//! The journal id is made when the data directory is (32 random hex digits)
+//! and flushed before anything else is written: a wiped or replaced
+//! directory has another id, so a consumer's cursor cannot silently apply
+//! to a journal it was not taken from.
 //!
 //! Big-endian seq keys make sled's key order the journal order, so a replay
 //! is one range scan. `last_seq` is the seq of the newest event ever written
@@ -61,6 +67,7 @@ const LAST_SEQ: &[u8] = b"last_seq";
 const ACKED_SEQ: &[u8] = b"acked_seq";
 const FORMAT_KEY: &[u8] = b"format";
 const DEVICE_SEQ_PREFIX: &[u8] = b"device_seq/";
+const JOURNAL_ID: &[u8] = b"journal_id";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -131,6 +138,7 @@ impl std::fmt::Debug for Store {
 }
 
 struct Inner {
+    journal_id: String,
     db: sled::Db,
     tasks: sled::Tree,
     events: sled::Tree,
@@ -155,10 +163,20 @@ impl Store {
                 meta.insert(FORMAT_KEY, &FORMAT.to_be_bytes())?;
             }
         }
+        let journal_id = match meta.get(JOURNAL_ID)? {
+            Some(v) => String::from_utf8_lossy(&v).into_owned(),
+            None => {
+                let id = new_journal_id();
+                meta.insert(JOURNAL_ID, id.as_bytes())?;
+                db.flush()?;
+                id
+            }
+        };
         let last_seq = meta.get(LAST_SEQ)?.map(|v| be(&v)).unwrap_or(0);
         let inner = Arc::new_cyclic(|weak: &std::sync::Weak<Inner>| {
             let weak = weak.clone();
             Inner {
+                journal_id,
                 db,
                 tasks,
                 events,
@@ -354,6 +372,11 @@ impl Store {
         Ok(out)
     }
 
+    /// This journal's id, made with the data directory.
+    pub fn journal_id(&self) -> &str {
+        &self.inner.journal_id
+    }
+
     /// Every device's last command sequence, as committed.
     pub fn device_sequences(&self) -> Result<Vec<(String, u32)>, StoreError> {
         let mut out = Vec::new();
@@ -419,6 +442,25 @@ impl Store {
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
         Ok(self.inner.db.size_on_disk()?)
     }
+}
+
+/// 128 bits from the process's random hash keys, the clock and the pid, as
+/// 32 hex digits.
+fn new_journal_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let mut out = String::with_capacity(32);
+    for round in 0u8..2 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(nanos);
+        h.write_u32(std::process::id());
+        h.write_u8(round);
+        out.push_str(&format!("{:016x}", h.finish()));
+    }
+    out
 }
 
 fn device_seq_key(device: &str) -> Vec<u8> {

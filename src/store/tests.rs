@@ -267,3 +267,26 @@ fn a_data_directory_of_another_layout_version_is_refused() {
         Err(StoreError::Format { found: 99 })
     ));
 }
+
+#[tokio::test]
+async fn a_journal_keeps_its_id_across_reopens_and_a_new_directory_gets_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = {
+        let s = Store::open(dir.path()).unwrap();
+        let id = s.journal_id().to_string();
+        assert_eq!(id.len(), 32);
+        assert!(id.chars().all(|c| c.is_ascii_hexdigit()), "{id}");
+        s.flush().await.unwrap();
+        id
+    };
+    // sled releases the directory lock once its own flusher stops.
+    let again = Store::open(dir.path()).unwrap();
+    assert_eq!(again.journal_id(), id);
+    let other = tempfile::tempdir().unwrap();
+    let fresh = Store::open(other.path()).unwrap();
+    assert_ne!(
+        fresh.journal_id(),
+        id,
+        "a replaced data directory is told apart"
+    );
+}

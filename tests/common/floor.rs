@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -98,7 +98,10 @@ pub async fn submit_all(addr: &str, tasks: &[pb::Task], acked: &mut BTreeSet<Str
     }
 }
 
-pub async fn states(c: &mut TaskServiceClient<Channel>, tasks: &[pb::Task]) -> BTreeMap<String, i32> {
+pub async fn states(
+    c: &mut TaskServiceClient<Channel>,
+    tasks: &[pb::Task],
+) -> BTreeMap<String, i32> {
     let mut out = BTreeMap::new();
     for task in tasks {
         let t = c
@@ -122,3 +125,119 @@ pub fn log_tail(log: &Path) -> String {
     lines[lines.len().saturating_sub(40)..].join("\n")
 }
 
+/// The demo site on a test's simulators: `amrs` robots of `manufacturer`
+/// (serials `AMR-000`…), the PLC and the AS/RS at their addresses, the test
+/// broker.
+pub fn write_site(
+    dir: &Path,
+    manufacturer: &str,
+    amrs: usize,
+    plc: std::net::SocketAddr,
+    asrs: &str,
+) -> PathBuf {
+    let mut text = std::fs::read_to_string(super::common::demo_site()).unwrap();
+    let mut robots = String::new();
+    for i in 0..amrs {
+        robots.push_str(&format!(
+            "[[devices]]\nid = \"amr-{}\"\nkind = \"amr\"\nprofile = \"amr-vda5050\"\naddress = \"{manufacturer}/AMR-{i:03}\"\n\n",
+            i + 1
+        ));
+    }
+    for n in 1..=3 {
+        let block = format!(
+            "[[devices]]\nid = \"amr-{n}\"\nkind = \"amr\"\nprofile = \"amr-vda5050\"\naddress = \"acme/AMR-000{n}\"\n\n"
+        );
+        assert!(text.contains(&block), "the demo site changed: {block}");
+        text = text.replace(&block, if n == 1 { &robots } else { "" });
+    }
+    for (from, to) in [
+        ("127.0.0.1:5020", plc.to_string()),
+        ("opc.tcp://127.0.0.1:4840/", asrs.to_string()),
+    ] {
+        assert!(text.contains(from), "the demo site has no {from}");
+        text = text.replace(from, &to);
+    }
+    let (host, port) = super::amr::broker();
+    text.push_str(&format!(
+        "\n[gateway.mqtt]\nbroker = \"{host}:{port}\"\nclient_id = \"floorgate-{manufacturer}\"\nkeep_alive_secs = 5\noffline_timeout_secs = 60\nresend_interval_ms = 200\n"
+    ));
+    let path = dir.join("site.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The conveyor's numbers for the demo site's locations.
+pub const INBOUND: u16 = 1;
+pub const ASRS_OUT: u16 = 2;
+pub const ASRS_IN: u16 = 3;
+pub const STATION_3: u16 = 11;
+pub const OUTFEED: u16 = 14;
+
+/// The route shapes of the mix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Shape {
+    /// buffer → station: one AMR transport.
+    Amr,
+    /// inbound → conveyor-fed station: one conveyor transfer.
+    Conveyor,
+    /// inbound → outfeed → station: a transfer, then a transport.
+    ConveyorAmr,
+    /// bin → AS/RS output → outfeed → station: retrieve, transfer, transport.
+    AsrsConveyorAmr,
+}
+
+/// One task of a workload, with what the floor needs to serve it.
+pub struct Job {
+    pub task: pb::Task,
+    pub shape: Shape,
+    /// The tote's number on the PLC.
+    pub tote: u32,
+    /// The AS/RS bin it starts in.
+    pub bin: Option<String>,
+}
+
+/// `n` tasks of each shape in `mix`, shuffled by `rng`. At most 20 of
+/// the AS/RS shape (the demo grid's bins).
+pub fn workload(rng: &mut Rng, mix: &[(Shape, u32)]) -> Vec<Job> {
+    let mut jobs = Vec::new();
+    for &(shape, n) in mix {
+        for i in 0..n {
+            let station = if rng.below(2) == 0 {
+                "PICK-1"
+            } else {
+                "PICK-2"
+            };
+            let (prefix, tote, source, destination, bin) = match shape {
+                Shape::Amr => ("A", 1000 + i, format!("BUF-{i:02}"), station, None),
+                Shape::Conveyor => ("C", 2000 + i, "INBOUND-1".to_string(), "PICK-3", None),
+                Shape::ConveyorAmr => ("M", 3000 + i, "INBOUND-1".to_string(), station, None),
+                Shape::AsrsConveyorAmr => {
+                    // The demo grid: ASRS1-01-01 … ASRS1-04-05.
+                    let bin = format!("ASRS1-{:02}-{:02}", i / 5 + 1, i % 5 + 1);
+                    ("S", 4000 + i, bin.clone(), station, Some(bin))
+                }
+            };
+            jobs.push(Job {
+                task: pb::Task {
+                    task_id: format!("{prefix}{i:03}"),
+                    kind: pb::TaskKind::Pick as i32,
+                    sku: "SKU-1".into(),
+                    quantity: 1,
+                    load_id: format!("TOTE-{tote}"),
+                    source,
+                    destination: destination.into(),
+                    ..Default::default()
+                },
+                shape,
+                tote,
+                bin,
+            });
+        }
+    }
+    // A seeded shuffle: the shapes interleave in the submit order.
+    for i in (1..jobs.len()).rev() {
+        let j = rng.below(i as u64 + 1) as usize;
+        jobs.swap(i, j);
+    }
+    jobs
+}

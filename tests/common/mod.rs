@@ -110,7 +110,10 @@ pub async fn take_events(s: &mut tonic::Streaming<pb::Event>, n: usize) -> Vec<p
 /// watch that is dropped once it goes quiet.
 pub async fn journal(c: &mut TaskServiceClient<Channel>, after: u64) -> Vec<pb::Event> {
     let mut s = c
-        .watch_events(pb::WatchEventsRequest { after_seq: after })
+        .watch_events(pb::WatchEventsRequest {
+            after_seq: after,
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
@@ -141,6 +144,7 @@ pub fn kind_name(e: &pb::Event) -> &'static str {
         Kind::TaskCompleted(_) => "task_completed",
         Kind::TaskFailed(_) => "task_failed",
         Kind::TaskCancelled(_) => "task_cancelled",
+        Kind::TaskExpired(_) => "task_expired",
         Kind::DeviceOnline(_) => "device_online",
         Kind::DeviceOffline(_) => "device_offline",
         Kind::DeviceFault(_) => "device_fault",

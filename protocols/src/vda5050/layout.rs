@@ -237,6 +237,11 @@ impl LayoutGraph {
         self.graph.node_count()
     }
 
+    /// Number of directed edges (a two-way lane counts twice).
+    pub fn edge_count(&self) -> usize {
+        self.graph.edge_count()
+    }
+
     /// A node by id.
     pub fn node(&self, id: &str) -> Option<&NodeInfo> {
         self.index.get(id).map(|&i| &self.graph[i])

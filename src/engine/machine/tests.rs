@@ -438,7 +438,9 @@ fn an_unknown_outcome_holds_the_device_until_it_reports_or_an_operator_resolves_
         3,
     )
     .unwrap();
-    assert!(matches!(&tr.events[..], [EventKind::StepOutcomeUnknown(r)] if r.reason == "no confirmation"));
+    assert!(
+        matches!(&tr.events[..], [EventKind::StepOutcomeUnknown(r)] if r.reason == "no confirmation")
+    );
     assert!(tr.effects.is_empty(), "the device stays held");
     assert_eq!(t.steps[0].state, StepState::OutcomeUnknown);
     assert!(t.steps[0].state.is_active());
@@ -598,4 +600,20 @@ fn a_failure_while_a_cancel_is_pending_cancels_instead_of_re_planning() {
     fail(&mut t, "stopped badly");
     assert_eq!(t.state, TaskState::Cancelled);
     assert_eq!(t.steps[0].attempt, 0);
+}
+
+#[test]
+fn a_task_not_started_by_its_deadline_expires_and_a_started_one_is_not_interrupted() {
+    let mut t = planned(2);
+    let tr = apply(&mut t, Input::Expire, 10).unwrap();
+    assert_eq!(t.state, TaskState::Expired);
+    assert!(t.state.is_terminal());
+    assert!(t.steps.iter().all(|s| s.state == StepState::Cancelled));
+    assert!(matches!(&tr.events[..], [EventKind::TaskExpired { .. }]));
+    assert!(tr.effects.is_empty());
+
+    let mut running = planned(2);
+    dispatch(&mut running, 0);
+    assert!(apply(&mut running, Input::Expire, 10).is_err());
+    assert_eq!(running.state, TaskState::Running);
 }

@@ -164,7 +164,9 @@ impl Engine {
             // until it reports the command's end or an operator resolves it.
             sink.report(DeviceReport::OutcomeUnknown {
                 command_id: command.command_id.clone(),
-                reason: format!("the device did not confirm the stop after {attempts} attempts: {last}"),
+                reason: format!(
+                    "the device did not confirm the stop after {attempts} attempts: {last}"
+                ),
             });
         });
     }
