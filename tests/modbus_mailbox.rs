@@ -223,9 +223,8 @@ async fn an_illegal_address_is_an_exception_not_a_transport_error() {
 #[tokio::test]
 async fn a_jam_is_a_fault_with_the_profile_reason_and_stop_resets_it() {
     bounded(async {
-        let rig = Rig::conveyor(Duration::from_millis(100)).await;
+        let rig = Rig::conveyor(Duration::from_secs(2)).await;
         rig.plc.place_tote(7, 1);
-        rig.plc.inject_jam();
 
         let acked = rig
             .mailbox
@@ -233,6 +232,8 @@ async fn a_jam_is_a_fault_with_the_profile_reason_and_stop_resets_it() {
             .await
             .unwrap()
             .unwrap();
+        // The tote jams while it moves.
+        rig.plc.inject_jam();
         match rig.mailbox.wait_completion(&acked).await.unwrap() {
             Err(PlcFault::Fault {
                 seq: 1,
@@ -282,9 +283,44 @@ async fn a_jam_is_a_fault_with_the_profile_reason_and_stop_resets_it() {
 }
 
 #[tokio::test]
-async fn a_second_command_while_one_runs_is_refused_as_busy() {
+async fn a_second_command_while_one_runs_is_refused_per_seq_and_the_first_goes_on() {
     bounded(async {
-        let rig = Rig::conveyor(Duration::from_secs(2)).await;
+        let rig = Rig::conveyor(Duration::from_millis(300)).await;
+        rig.plc.place_tote(7, 1);
+        rig.plc.place_tote(8, 2);
+        let first = rig
+            .mailbox
+            .send_named("transfer", &transfer(7, 1, 11), 1)
+            .await
+            .unwrap()
+            .unwrap();
+        let busy = rig
+            .mailbox
+            .send_named("transfer", &transfer(8, 2, 12), 2)
+            .await
+            .unwrap();
+        assert!(
+            matches!(
+                &busy,
+                Err(PlcFault::Fault { seq: 2, refused: true, fault, .. }) if fault.name.as_deref() == Some("busy")
+            ),
+            "{busy:?}"
+        );
+        assert_eq!(rig.plc.executions(2), 0);
+        // The refusal of seq 2 (acked_seq 2 now) does not end seq 1.
+        rig.mailbox.wait_completion(&first).await.unwrap().unwrap();
+        assert_eq!(rig.plc.tote_location(7), Some(ToteLocation::At(11)));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_second_command_while_one_runs_is_refused_as_busy_by_a_legacy_plc() {
+    bounded(async {
+        let mut p = profile("conveyor-modbus.toml");
+        p.status.result = None;
+        p.status.active_seq = None;
+        let rig = Rig::with(p, Machine::conveyor(Duration::from_secs(2))).await;
         rig.plc.place_tote(7, 1);
         rig.plc.place_tote(8, 2);
         rig.mailbox
@@ -382,7 +418,9 @@ async fn a_dropped_connection_comes_back_and_polling_and_commands_resume() {
                 Err(
                     ModbusError::NotConnected(_)
                     | ModbusError::Timeout { .. }
-                    | ModbusError::Transport(_),
+                    | ModbusError::Transport(_)
+                    | ModbusError::Unconfirmed { .. }
+                    | ModbusError::AckTimeout { .. },
                 ) => {
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
@@ -403,11 +441,11 @@ async fn commands_go_ahead_of_queued_status_polls() {
         let mut p = profile("conveyor-modbus.toml");
         p.poll.max_gap = 0;
         p.poll.period_ms = 1;
-        for i in 0..6u16 {
+        for i in 0..8u16 {
             p.registers.insert(
                 format!("spare_{i}"),
                 RegisterDef {
-                    address: 30 + 10 * i,
+                    address: 130 + 10 * i,
                     ty: floorgate::modbus::codec::RegisterType::U16,
                     word_order: Default::default(),
                     scale: 1.0,
@@ -452,9 +490,10 @@ async fn commands_go_ahead_of_queued_status_polls() {
             "{write} requests went ahead of the command: {log:?}"
         );
         // The ack read-back follows, again ahead of the poll (behind at most the read in flight).
-        let readback = log[write + 1..]
-            .iter()
-            .position(|r| (r.kind, r.addr, r.count) == (RequestKind::Read, 0, 4));
+        let (first, last) = rig.client().profile().status.span();
+        let readback = log[write + 1..].iter().position(|r| {
+            (r.kind, r.addr, r.count) == (RequestKind::Read, first, last - first + 1)
+        });
         assert!(readback.is_some_and(|at| at <= 1), "{log:?}");
     })
     .await;

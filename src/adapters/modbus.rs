@@ -2,19 +2,37 @@
 //! [`crate::modbus`] behind the engine's [`DeviceAdapter`].
 //!
 //! * One [`ModbusClient`] + [`Mailbox`] per PLC, started at construction; the
-//!   client reconnects by itself.
-//! * Availability follows the link (connected → online) and the status
-//!   block (a state named `fault` or `estop` → fault).
+//!   client reconnects by itself. The unit id is the device's `unit_id` from
+//!   the site file, else the profile's.
+//! * Availability ([`availability`]): the link, refused status polls
+//!   (offline, naming device, unit and exception), the profile's
+//!   `fault_states` (fault). An idle PLC whose last command failed is online.
 //! * A command's arguments come from the command: `tote` is the load id's
 //!   number, `from`/`to` (and a lift's `level`) the locations' `plc_address`
 //!   from the site file, anything else a numeric task attribute of that name.
-//! * The mailbox sequence is derived from the command's persisted sequence
-//!   ([`mailbox_seq`]), so a re-send after a restart carries the same one and
-//!   the PLC ignores it. A transport error (no connection, no
-//!   acknowledgement in time) goes back to the engine, which retries; the PLC
-//!   saying no (exception, fault code) fails the step with the reason.
-//! * Stop: the profile's `stop` command with a sequence of its own
-//!   ([`stop_seq`]); once acknowledged the step is reported stopped.
+//! * The mailbox `seq` is the command's persisted device sequence
+//!   ([`command_seq`]; older commands: [`mailbox_seq`]), so a re-send after a
+//!   restart or an unconfirmed write carries the same one and the PLC ignores
+//!   it.
+//! * Three send outcomes: nothing written (no connection) →
+//!   [`TransportError::not_sent`]; written but not confirmed (timeout,
+//!   connection lost after the write) → [`TransportError::unconfirmed`], the
+//!   engine re-sends with the same `seq`; the PLC saying no (exception,
+//!   refusal) → [`DeviceReport::Failed`] with the profile's reason.
+//! * The outcome (`ModbusAdapter::follow`) is decided by
+//!   `protocols/src/modbus/outcome.rs` (`judge`): `done_seq` + `result`, or
+//!   the PLC's completion log, for profiles with a result register; an
+//!   outcome the PLC no longer shows, or one that did not come within the
+//!   profile's completion timeout, is [`DeviceReport::OutcomeUnknown`].
+//! * Stop: the profile's `stop` command with the command's stop sequence
+//!   ([`stop_command_seq`]); once acknowledged the step is reported stopped,
+//!   unless the PLC shows the command already ended (read before the stop,
+//!   and in the completion log read back with the stop's acknowledgement:
+//!   then that outcome).
+//! * Operator commands ([`DeviceAdapter::operate`]): `reset` and `stop` from
+//!   the profile; pause and resume are not Modbus conveyor commands.
+
+mod availability;
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -23,21 +41,51 @@ use std::sync::{Arc, Mutex};
 
 use super::{AdapterContext, AdapterError};
 use crate::engine::adapter::{
-    Availability, BoxFuture, DeviceAdapter, DeviceCommand, DeviceReport, ReportSink, TransportError,
+    BoxFuture, DeviceAdapter, DeviceCommand, DeviceOperation, DeviceReport, OperateError,
+    ReportSink, TransportError,
 };
 use crate::engine::model::DeviceKind;
 use crate::engine::site::Site;
-use crate::modbus::{LinkState, Mailbox, ModbusClient, ModbusProfile, PlcFault};
+use crate::modbus::outcome::{self, Verdict};
+use crate::modbus::{Acked, Mailbox, ModbusClient, ModbusError, ModbusProfile, PlcFault};
 
-/// Maps the engine's command sequence onto the mailbox's non-zero u16.
+pub use availability::availability;
+
+/// The older derivation of the mailbox sequence from the command's sequence
+/// (for commands persisted before per-device sequences): a non-zero u16.
 pub fn mailbox_seq(sequence: u32) -> u16 {
     (sequence % 65_535) as u16 + 1
 }
 
-/// The sequence of the stop that cancels the command with `sequence`: half
-/// the range away from it, so it never equals a command's own.
+/// The older derivation of a stop's sequence: half the range away from the
+/// command's own.
 pub fn stop_seq(sequence: u32) -> u16 {
     mailbox_seq(sequence.wrapping_add(32_767))
+}
+
+/// Whether a command carries the engine's per-device sequences (1..=65535,
+/// with a stop sequence allocated alongside).
+fn per_device(c: &DeviceCommand) -> bool {
+    c.stop_sequence != 0 && (1..=65_535).contains(&c.sequence)
+}
+
+/// The mailbox `seq` of a command: its device sequence itself; for commands
+/// written by an older build, [`mailbox_seq`].
+pub fn command_seq(c: &DeviceCommand) -> u16 {
+    if per_device(c) {
+        c.sequence as u16
+    } else {
+        mailbox_seq(c.sequence)
+    }
+}
+
+/// The mailbox `seq` of a command's stop: its stop sequence; for commands
+/// written by an older build, [`stop_seq`].
+pub fn stop_command_seq(c: &DeviceCommand) -> u16 {
+    match u16::try_from(c.stop_sequence) {
+        Ok(s) if s != 0 && per_device(c) => s,
+        _ => stop_seq(c.sequence),
+    }
 }
 
 struct Plc {
@@ -49,8 +97,10 @@ struct Plc {
 pub struct ModbusAdapter {
     plcs: HashMap<String, Plc>,
     sink: ReportSink,
-    /// Commands being stopped: their superseded completion is not a failure.
+    /// Commands being stopped: their aborted end is reported by the stop.
     stopping: Arc<Mutex<HashSet<String>>>,
+    /// Commands whose completion is being followed (a re-send adds no second follower).
+    following: Arc<Mutex<HashSet<String>>>,
 }
 
 impl std::fmt::Debug for ModbusAdapter {
@@ -62,6 +112,11 @@ impl std::fmt::Debug for ModbusAdapter {
 }
 
 const KINDS: [DeviceKind; 2] = [DeviceKind::Conveyor, DeviceKind::Lift];
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Plain sets of ids: a panic elsewhere leaves them usable.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 impl ModbusAdapter {
     /// Starts a client for every conveyor and lift in `site`, with profiles
@@ -83,15 +138,17 @@ impl ModbusAdapter {
                 .parse()
                 .map_err(|e| err(format!("address {:?} is not host:port: {e}", d.address)))?;
             let path = profiles_dir.join(format!("{}.toml", d.profile));
-            let profile = Arc::new(
-                ModbusProfile::load(&path)
-                    .map_err(|e| err(format!("profile {}: {e}", path.display())))?,
-            );
+            let mut profile = ModbusProfile::load(&path)
+                .map_err(|e| err(format!("profile {}: {e}", path.display())))?;
+            if let Some(unit) = d.unit_id {
+                profile.unit_id = unit;
+            }
+            let profile = Arc::new(profile);
             let client = ModbusClient::spawn(addr, profile.clone());
             let endpoint = format!("plc:{}", d.id);
             let reached = cx.readiness.require(endpoint.clone());
             let metrics = cx.metrics.clone();
-            watch_availability(d.id.clone(), client.clone(), sink.clone(), move |up| {
+            availability::watch(d.id.clone(), client.clone(), sink.clone(), move |up| {
                 metrics.set_connection_up(&endpoint, up);
                 if up {
                     reached.met();
@@ -109,14 +166,82 @@ impl ModbusAdapter {
             plcs,
             sink,
             stopping: Arc::default(),
+            following: Arc::default(),
         })
     }
 
     fn plc(&self, c: &DeviceCommand) -> Result<&Plc, TransportError> {
-        self.plcs.get(&c.device_id).ok_or_else(|| TransportError {
-            device_id: c.device_id.clone(),
-            message: "not a Modbus device of this site".into(),
+        self.plcs.get(&c.device_id).ok_or_else(|| {
+            TransportError::not_sent(c.device_id.clone(), "not a Modbus device of this site")
         })
+    }
+
+    fn failed(&self, c: &DeviceCommand, reason: String) {
+        self.sink.report(DeviceReport::Failed {
+            command_id: c.command_id.clone(),
+            reason,
+        });
+    }
+
+    /// Follows an acknowledged command until the PLC shows how it ended.
+    fn follow(&self, c: &DeviceCommand, mailbox: Mailbox, acked: Acked) {
+        if !lock(&self.following).insert(c.command_id.clone()) {
+            return;
+        }
+        let (sink, stopping, following) = (
+            self.sink.clone(),
+            self.stopping.clone(),
+            self.following.clone(),
+        );
+        let command_id = c.command_id.clone();
+        let device_id = c.device_id.clone();
+        tokio::spawn(async move {
+            let outcome = mailbox.wait_completion(&acked).await;
+            lock(&following).remove(&command_id);
+            let stopped = lock(&stopping).contains(&command_id);
+            let report = match outcome {
+                Ok(Ok(_done)) => DeviceReport::Completed {
+                    command_id: command_id.clone(),
+                },
+                // The stop reports the step; the aborted end is its echo.
+                Ok(Err(_)) | Err(ModbusError::OutcomeLost { .. }) if stopped => return,
+                Ok(Err(fault)) => DeviceReport::Failed {
+                    command_id: command_id.clone(),
+                    reason: describe(&fault),
+                },
+                Err(ModbusError::Closed) => return,
+                Err(e) => DeviceReport::OutcomeUnknown {
+                    command_id: command_id.clone(),
+                    reason: format!("{device_id}: {e}"),
+                },
+            };
+            lock(&stopping).remove(&command_id);
+            sink.report(report);
+        });
+    }
+}
+
+/// A PLC's refusal or failure as an operator reads it: the profile's reason,
+/// its fault name and code, the sequence.
+pub fn describe(fault: &PlcFault) -> String {
+    match fault {
+        PlcFault::Fault {
+            seq,
+            fault,
+            refused,
+            ..
+        } => format!(
+            "{}{} (fault {} = {}, seq {seq})",
+            if *refused { "refused: " } else { "" },
+            fault.reason,
+            fault.name.as_deref().unwrap_or("unknown"),
+            fault.code
+        ),
+        PlcFault::Exception { op, exception } => format!(
+            "the PLC answered the {op} with exception {exception:?} ({})",
+            crate::modbus::exception_text(*exception)
+        ),
+        other => other.to_string(),
     }
 }
 
@@ -163,6 +288,15 @@ pub fn tote_number(load_id: &str) -> Result<u32, String> {
         .map_err(|_| format!("load id {load_id:?} has no number that fits the PLC's tote register"))
 }
 
+/// A transport error as the engine needs it: did the request leave?
+fn transport(device_id: &str, e: &ModbusError) -> TransportError {
+    if e.may_have_reached_plc() {
+        TransportError::unconfirmed(device_id, e.to_string())
+    } else {
+        TransportError::not_sent(device_id, e.to_string())
+    }
+}
+
 impl DeviceAdapter for ModbusAdapter {
     fn kinds(&self) -> &[DeviceKind] {
         &KINDS
@@ -174,34 +308,20 @@ impl DeviceAdapter for ModbusAdapter {
             let args = match command_args(&plc.profile, &c) {
                 Ok(a) => a,
                 Err(reason) => {
-                    self.sink.report(DeviceReport::Failed {
-                        command_id: c.command_id,
-                        reason,
-                    });
+                    self.failed(&c, reason);
                     return Ok(());
                 }
             };
             let args: Vec<(&str, f64)> = args.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-            let seq = mailbox_seq(c.sequence);
+            let seq = command_seq(&c);
             let acked = match plc.mailbox.send_named(&c.command, &args, seq).await {
-                Err(crate::modbus::ModbusError::InvalidCommand(reason)) => {
-                    self.sink.report(DeviceReport::Failed {
-                        command_id: c.command_id,
-                        reason,
-                    });
+                Err(ModbusError::InvalidCommand(reason)) => {
+                    self.failed(&c, reason);
                     return Ok(());
                 }
-                Err(e) => {
-                    return Err(TransportError {
-                        device_id: c.device_id,
-                        message: e.to_string(),
-                    })
-                }
+                Err(e) => return Err(transport(&c.device_id, &e)),
                 Ok(Err(fault)) => {
-                    self.sink.report(DeviceReport::Failed {
-                        command_id: c.command_id,
-                        reason: fault.to_string(),
-                    });
+                    self.failed(&c, describe(&fault));
                     return Ok(());
                 }
                 Ok(Ok(acked)) => acked,
@@ -209,31 +329,7 @@ impl DeviceAdapter for ModbusAdapter {
             self.sink.report(DeviceReport::Acknowledged {
                 command_id: c.command_id.clone(),
             });
-            let mailbox = plc.mailbox.clone();
-            let sink = self.sink.clone();
-            let stopping = self.stopping.clone();
-            tokio::spawn(async move {
-                let report = match mailbox.wait_completion(&acked).await {
-                    Ok(Ok(_done)) => DeviceReport::Completed {
-                        command_id: c.command_id.clone(),
-                    },
-                    Ok(Err(PlcFault::Superseded { .. }))
-                        if stopping.lock().expect("poisoned").contains(&c.command_id) =>
-                    {
-                        return;
-                    }
-                    Ok(Err(fault)) => DeviceReport::Failed {
-                        command_id: c.command_id.clone(),
-                        reason: fault.to_string(),
-                    },
-                    Err(crate::modbus::ModbusError::Closed) => return,
-                    Err(e) => DeviceReport::Failed {
-                        command_id: c.command_id.clone(),
-                        reason: e.to_string(),
-                    },
-                };
-                sink.report(report);
-            });
+            self.follow(&c, plc.mailbox.clone(), acked);
             Ok(())
         })
     }
@@ -241,81 +337,103 @@ impl DeviceAdapter for ModbusAdapter {
     fn stop(&self, c: DeviceCommand) -> BoxFuture<'_, Result<(), TransportError>> {
         Box::pin(async move {
             let plc = self.plc(&c)?;
-            let transport = |message: String| TransportError {
-                device_id: c.device_id.clone(),
-                message,
-            };
             if plc.profile.command_code("stop").is_none() {
-                return Err(transport(format!(
-                    "profile {} has no stop command",
-                    plc.profile.model
-                )));
+                return Err(TransportError::not_sent(
+                    c.device_id.clone(),
+                    format!("profile {} has no stop command", plc.profile.model),
+                ));
             }
-            self.stopping
-                .lock()
-                .expect("poisoned")
-                .insert(c.command_id.clone());
+            let seq = command_seq(&c);
+            // With per-command results: a command that already ended keeps its outcome.
+            if plc.profile.status.result.is_some() {
+                if let Ok(Ok(h)) = plc.mailbox.read_handshake().await {
+                    match outcome::judge(&plc.profile, seq, &h) {
+                        Verdict::Done => {
+                            self.sink.report(DeviceReport::Completed {
+                                command_id: c.command_id.clone(),
+                            });
+                            return Ok(());
+                        }
+                        Verdict::Failed { fault, .. } => {
+                            self.failed(
+                                &c,
+                                describe(&PlcFault::Fault {
+                                    seq,
+                                    fault,
+                                    state: h.state,
+                                    refused: false,
+                                }),
+                            );
+                            return Ok(());
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            lock(&self.stopping).insert(c.command_id.clone());
             match plc
                 .mailbox
-                .send_named("stop", &[], stop_seq(c.sequence))
+                .send_named("stop", &[], stop_command_seq(&c))
                 .await
             {
-                Ok(Ok(_)) => {
-                    self.sink.report(DeviceReport::Stopped {
-                        command_id: c.command_id.clone(),
+                Ok(Ok(stop)) => {
+                    // The completion log, read back with the stop's acknowledgement, says
+                    // whether the command finished before the stop reached the PLC.
+                    let finished = plc.profile.status.history.is_some()
+                        && outcome::judge(&plc.profile, seq, &stop.handshake) == Verdict::Done;
+                    let command_id = c.command_id.clone();
+                    self.sink.report(if finished {
+                        DeviceReport::Completed { command_id }
+                    } else {
+                        DeviceReport::Stopped { command_id }
                     });
                     Ok(())
                 }
-                Ok(Err(fault)) => Err(transport(format!("stop refused: {fault}"))),
-                Err(e) => Err(transport(e.to_string())),
+                Ok(Err(fault)) => {
+                    // The PLC refused the stop: the command goes on and ends its own way.
+                    lock(&self.stopping).remove(&c.command_id);
+                    tracing::warn!(device = %c.device_id, command = %c.command_id, reason = %describe(&fault), "stop refused by the PLC");
+                    Ok(())
+                }
+                Err(e) => Err(transport(&c.device_id, &e)),
             }
         })
     }
-}
 
-/// Reports the PLC online while connected, in fault while its state is
-/// named `fault` or `estop`, offline otherwise; tells `on_link` whether the
-/// link is up at every change.
-fn watch_availability(
-    device_id: String,
-    client: ModbusClient,
-    sink: ReportSink,
-    on_link: impl Fn(bool) + Send + 'static,
-) {
-    tokio::spawn(async move {
-        let mut link = client.link();
-        let mut status = client.status();
-        let mut last: Option<(Availability, String)> = None;
-        loop {
-            on_link(matches!(&*link.borrow(), LinkState::Connected { .. }));
-            let (availability, reason) = match &*link.borrow_and_update() {
-                LinkState::Connected { .. } => match &*status.borrow_and_update() {
-                    Some(s) if matches!(s.state_name.as_deref(), Some("fault" | "estop")) => (
-                        Availability::Fault,
-                        s.fault
-                            .as_ref()
-                            .map(|f| f.reason.clone())
-                            .unwrap_or_else(|| {
-                                format!("state {}", s.state_name.as_deref().unwrap_or("?"))
-                            }),
-                    ),
-                    _ => (Availability::Online, String::new()),
-                },
-                LinkState::Connecting => (Availability::Offline, "connecting".into()),
-                LinkState::Disconnected { error, .. } => (Availability::Offline, error.clone()),
+    fn operate(
+        &self,
+        device_id: &str,
+        operation: DeviceOperation,
+        sequence: u32,
+    ) -> BoxFuture<'_, Result<(), OperateError>> {
+        let device_id = device_id.to_owned();
+        Box::pin(async move {
+            let Some(plc) = self.plcs.get(&device_id) else {
+                return Err(OperateError::Unsupported(format!(
+                    "device {device_id}: not a Modbus device of this site"
+                )));
             };
-            if last.as_ref() != Some(&(availability, reason.clone())) {
-                sink.report(DeviceReport::Availability {
-                    device_id: device_id.clone(),
-                    availability,
-                    reason: reason.clone(),
-                });
-                last = Some((availability, reason));
+            let name = operation.as_str();
+            let supported = matches!(operation, DeviceOperation::Reset | DeviceOperation::Stop)
+                && plc.profile.command_code(name).is_some();
+            if !supported {
+                return Err(OperateError::Unsupported(format!(
+                    "device {device_id}: its profile {} has no {name} command",
+                    plc.profile.model
+                )));
             }
-            tokio::select! {
-                r = link.changed() => if r.is_err() { return },
-                r = status.changed() => if r.is_err() { return },
+            let seq = match u16::try_from(sequence) {
+                Ok(s) if s != 0 => s,
+                _ => mailbox_seq(sequence),
+            };
+            match plc.mailbox.send_named(name, &[], seq).await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(fault)) => Err(OperateError::Refused(format!(
+                    "device {device_id}: {name} {}",
+                    describe(&fault)
+                ))),
+                Err(e) => Err(OperateError::Transport(transport(&device_id, &e))),
             }
-        }
-    });
+        })
+    }
 }

@@ -179,6 +179,34 @@ impl Cx<'_> {
         self.at(Some(v.span()), &field, message);
     }
 
+    /// The `unit_id` of device `i`: Modbus devices only, 1..=247 or 255.
+    fn unit_id(&mut self, i: usize, d: &DeviceEntry) -> Option<u8> {
+        let v = d.unit_id.as_ref()?;
+        let field = format!("devices[{i}].unit_id");
+        if !matches!(d.kind.get_ref(), DeviceKind::Conveyor | DeviceKind::Lift) {
+            self.err(
+                v,
+                field,
+                "only Modbus devices (conveyor, lift) have a unit id".into(),
+            );
+            return None;
+        }
+        match u8::try_from(*v.get_ref()) {
+            Ok(u) if (1..=247).contains(&u) || u == 255 => Some(u),
+            _ => {
+                self.err(
+                    v,
+                    field,
+                    format!(
+                        "{} is not a unit id a PLC answers to (1..=247, or 255)",
+                        v.get_ref()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
     /// The gRPC API is served over TLS, or in plaintext only when the file
     /// says so; the PEM files must be readable.
     fn check_grpc_security(&mut self, g: &GatewaySection) {
@@ -333,6 +361,7 @@ impl Cx<'_> {
                     kind: *d.kind.get_ref(),
                     profile: d.profile.get_ref().clone(),
                     address: d.address.clone(),
+                    unit_id: self.unit_id(i, d),
                 },
             );
         }

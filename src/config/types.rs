@@ -154,6 +154,11 @@ pub struct DeviceEntry {
     /// `opc.tcp://` URL for AS/RS, `host:port` for Modbus PLCs.
     #[serde(default)]
     pub address: String,
+    /// Modbus PLCs only: the unit id (slave id) this PLC answers to, 1..=247
+    /// or 255; absent: the profile's `unit_id`. Read wide so that an out of
+    /// range value gets a message of its own, not a parse error.
+    #[serde(default)]
+    pub unit_id: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

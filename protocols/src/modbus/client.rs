@@ -17,7 +17,8 @@ use tokio_modbus::client::{tcp, Context, Reader, Writer};
 use tokio_modbus::{ExceptionCode, Slave};
 
 use super::error::ModbusError;
-pub use super::link::{ClientCounters, LinkState};
+use super::link::WarnLimiter;
+pub use super::link::{ClientCounters, LinkState, PollRefusal};
 use super::plan::{poll_plan, ReadBlock, RegisterImage};
 use super::profile::ModbusProfile;
 use super::status::StatusSnapshot;
@@ -52,6 +53,7 @@ pub struct ModbusClient {
     lane: mpsc::Sender<Job>,
     status: watch::Receiver<Option<Arc<StatusSnapshot>>>,
     link: watch::Receiver<LinkState>,
+    refusal: watch::Receiver<Option<PollRefusal>>,
     counters: Arc<ClientCounters>,
 }
 
@@ -68,6 +70,7 @@ impl ModbusClient {
         let (lane_tx, lane_rx) = mpsc::channel(LANE_CAPACITY);
         let (status_tx, status_rx) = watch::channel(None);
         let (link_tx, link_rx) = watch::channel(LinkState::Connecting);
+        let (refusal_tx, refusal_rx) = watch::channel(None);
         let counters = Arc::new(ClientCounters::default());
         let task = Task {
             addr,
@@ -76,8 +79,10 @@ impl ModbusClient {
             lane: lane_rx,
             status: status_tx,
             link: link_tx,
+            refusal: refusal_tx,
             counters: Arc::clone(&counters),
             polls: 0,
+            warnings: WarnLimiter::default(),
         };
         tokio::spawn(task.run());
         ModbusClient {
@@ -86,6 +91,7 @@ impl ModbusClient {
             lane: lane_tx,
             status: status_rx,
             link: link_rx,
+            refusal: refusal_rx,
             counters,
         }
     }
@@ -108,6 +114,13 @@ impl ModbusClient {
     /// Connection state.
     pub fn link(&self) -> watch::Receiver<LinkState> {
         self.link.clone()
+    }
+
+    /// Whether the PLC refuses the status polls: `Some` from a poll answered with an
+    /// exception (wrong unit id behind a gateway, a register map the PLC lacks) until a
+    /// poll succeeds; `None` also while disconnected.
+    pub fn poll_refusal(&self) -> watch::Receiver<Option<PollRefusal>> {
+        self.refusal.clone()
     }
 
     /// Counters of this client.
@@ -210,8 +223,10 @@ struct Task {
     lane: mpsc::Receiver<Job>,
     status: watch::Sender<Option<Arc<StatusSnapshot>>>,
     link: watch::Sender<LinkState>,
+    refusal: watch::Sender<Option<PollRefusal>>,
     counters: Arc<ClientCounters>,
     polls: u64,
+    warnings: WarnLimiter,
 }
 
 impl Task {
@@ -237,6 +252,7 @@ impl Task {
                         Exit::Stop => return,
                         Exit::Broken { error, served } => {
                             ClientCounters::inc(&self.counters.disconnects_total);
+                            self.refusal.send_replace(None);
                             tracing::warn!(plc = %self.addr, %error, "modbus connection lost");
                             if served {
                                 // A connection that worked: reconnect at once.
@@ -357,7 +373,19 @@ impl Task {
                 Ok(Err(exception)) => {
                     ClientCounters::inc(&self.counters.exceptions_total);
                     ClientCounters::inc(&self.counters.poll_exceptions_total);
-                    tracing::warn!(plc = %self.addr, start = block.start, count = block.count, ?exception, "status poll refused");
+                    let refusal = PollRefusal {
+                        exception,
+                        start: block.start,
+                        count: block.count,
+                    };
+                    let (addr, unit) = (self.addr, self.profile.unit_id);
+                    self.warnings.warn(refusal.to_string(), Instant::now(), |repeats| match repeats {
+                        0 => tracing::warn!(plc = %addr, unit, start = block.start, count = block.count, ?exception, "status poll refused"),
+                        n => tracing::warn!(plc = %addr, unit, start = block.start, count = block.count, ?exception, repeats = n, "status poll refused again {n} times"),
+                    });
+                    if self.refusal.borrow().as_ref() != Some(&refusal) {
+                        self.refusal.send_replace(Some(refusal));
+                    }
                     return Ok(());
                 }
                 Err(e) => {
@@ -368,6 +396,13 @@ impl Task {
         }
         self.polls += 1;
         ClientCounters::inc(&self.counters.polls_total);
+        let addr = self.addr;
+        self.warnings.clear(|repeats, last| {
+            tracing::info!(plc = %addr, repeats, last, "status polls answered again")
+        });
+        if self.refusal.borrow().is_some() {
+            self.refusal.send_replace(None);
+        }
         if let Some(snapshot) = StatusSnapshot::decode(&self.profile, &image, polled_at, self.polls)
         {
             self.status.send_replace(Some(Arc::new(snapshot)));

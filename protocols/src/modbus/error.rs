@@ -47,10 +47,61 @@ pub enum ModbusError {
         /// The completion deadline.
         after: Duration,
     },
+    /// The mailbox write was issued but no answer confirmed it (timeout, connection lost
+    /// after the request left): the PLC may have taken the command. Re-send the same
+    /// `seq`, never another device.
+    #[error("seq {seq} was written but not confirmed: {source}")]
+    Unconfirmed {
+        /// Sequence number that was written.
+        seq: u16,
+        /// What broke.
+        source: Box<ModbusError>,
+    },
+    /// The acknowledged command is neither executing nor the last one done: it ended while
+    /// nobody looked and a later command's end replaced its result.
+    #[error("the outcome of seq {seq} was not observed: the PLC reports done_seq {done_seq} and active_seq {active_seq}")]
+    OutcomeLost {
+        /// Sequence number of the command.
+        seq: u16,
+        /// The last command the PLC reports done.
+        done_seq: u16,
+        /// The command executing now (0 = none).
+        active_seq: u16,
+    },
     /// The caller asked for something the mailbox cannot carry.
     #[error("invalid command: {0}")]
     InvalidCommand(String),
     /// The client's connection task has stopped.
     #[error("the modbus client has stopped")]
     Closed,
+}
+
+impl ModbusError {
+    /// Whether the request may have reached the PLC: false only when it was never issued
+    /// (no connection, client stopped, a command the mailbox cannot carry).
+    pub fn may_have_reached_plc(&self) -> bool {
+        !matches!(
+            self,
+            ModbusError::NotConnected(_) | ModbusError::Closed | ModbusError::InvalidCommand(_)
+        )
+    }
+}
+
+/// A Modbus exception as operators read it: `exception 0x0B gateway target device failed
+/// to respond`.
+pub fn exception_text(exception: tokio_modbus::ExceptionCode) -> String {
+    use tokio_modbus::ExceptionCode as E;
+    let what = match exception {
+        E::IllegalFunction => "illegal function",
+        E::IllegalDataAddress => "illegal data address",
+        E::IllegalDataValue => "illegal data value",
+        E::ServerDeviceFailure => "server device failure",
+        E::Acknowledge => "acknowledge",
+        E::ServerDeviceBusy => "server device busy",
+        E::MemoryParityError => "memory parity error",
+        E::GatewayPathUnavailable => "gateway path unavailable",
+        E::GatewayTargetDevice => "gateway target device failed to respond",
+        E::Custom(_) => "vendor-specific exception",
+    };
+    format!("exception 0x{:02X} {what}", u8::from(exception))
 }

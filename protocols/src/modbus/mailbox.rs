@@ -8,6 +8,7 @@ use tokio_modbus::ExceptionCode;
 
 use super::client::ModbusClient;
 use super::error::ModbusError;
+use super::outcome::{self, Verdict};
 use super::profile::{FaultInfo, ModbusProfile};
 use super::status::StatusSnapshot;
 
@@ -15,10 +16,10 @@ use super::status::StatusSnapshot;
 /// how many by `broadcast::error::RecvError::Lagged`).
 const EVENT_CAPACITY: usize = 256;
 
-/// The four handshake registers as read at one moment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The handshake registers as read at one moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Handshake {
-    /// Last sequence the PLC took.
+    /// Last sequence the PLC saw (any master).
     pub acked_seq: u16,
     /// State register.
     pub state: u16,
@@ -26,6 +27,12 @@ pub struct Handshake {
     pub fault_code: u16,
     /// Last sequence the PLC finished.
     pub done_seq: u16,
+    /// Result of `done_seq`, where the profile has the register.
+    pub result: Option<u16>,
+    /// Sequence executing now (0 = none), where the profile has the register.
+    pub active_seq: Option<u16>,
+    /// The completion log `(seq, result)`, newest first, where the profile has one.
+    pub history: Vec<(u16, u16)>,
 }
 
 /// A command the PLC took: its sequence was read back from the acknowledged register.
@@ -78,7 +85,9 @@ pub enum PlcFault {
         /// True when the PLC refused the command outright (done without running).
         refused: bool,
     },
-    /// The PLC took a later command (e.g. "stop") before this one finished.
+    /// The PLC took a later command (e.g. "stop") before this one finished. Profiles
+    /// without a `result` register only: with one, another sequence in `acked_seq` does
+    /// not end this command.
     #[error("seq {seq} was superseded: the PLC acknowledged seq {acked_seq}")]
     Superseded {
         /// Sequence number of the command.
@@ -155,8 +164,13 @@ impl Mailbox {
     /// non-zero and differ from the previous command's. Re-sending the same `seq` is
     /// harmless: the PLC ignores it and the read-back confirms the earlier acknowledgement.
     ///
-    /// A command the PLC refuses at once (unknown code, device in fault) yields
-    /// `Ok(Err(PlcFault::Fault { refused: true, .. }))`.
+    /// A command the PLC refuses at once (unknown code, device in fault, busy with another
+    /// master's command) yields `Ok(Err(PlcFault::Fault { refused: true, .. }))`.
+    ///
+    /// Transport errors tell whether the write may have reached the PLC
+    /// ([`ModbusError::may_have_reached_plc`]): `NotConnected` and `Closed` mean it was
+    /// never issued; anything after the write was issued is [`ModbusError::Unconfirmed`]
+    /// or [`ModbusError::AckTimeout`] (re-send the same `seq`).
     pub async fn send_command(
         &self,
         code: u16,
@@ -195,12 +209,24 @@ impl Mailbox {
                 }),
             }
         };
-        if let Err(exception) = within(
+        let unconfirmed = |e: ModbusError| match e {
+            e @ (ModbusError::AckTimeout { .. } | ModbusError::Unconfirmed { .. }) => e,
+            e => ModbusError::Unconfirmed {
+                seq,
+                source: Box::new(e),
+            },
+        };
+        let written = within(
             self.client
                 .write_multiple_registers(mailbox.start(), &words),
         )
-        .await?
-        {
+        .await
+        .map_err(|e| match e {
+            // The client refused the request without sending it.
+            e @ (ModbusError::NotConnected(_) | ModbusError::Closed) => e,
+            e => unconfirmed(e),
+        })?;
+        if let Err(exception) = written {
             return Ok(Err(self.fault_event(
                 seq,
                 PlcFault::Exception {
@@ -224,27 +250,30 @@ impl Mailbox {
                         },
                     )));
                 }
-                Ok(Err(e)) => return Err(e),
+                Ok(Err(e)) => return Err(unconfirmed(e)),
                 Err(_) => break,
             };
             last_acked = Some(handshake.acked_seq);
-            if handshake.acked_seq == seq {
-                if handshake.done_seq == seq && handshake.fault_code != 0 {
+            match outcome::taken(profile, seq, &handshake) {
+                None => {}
+                Some(Verdict::Failed { fault, .. }) => {
                     let fault = PlcFault::Fault {
                         seq,
-                        fault: profile.fault(handshake.fault_code),
+                        fault,
                         state: handshake.state,
                         refused: true,
                     };
                     return Ok(Err(self.fault_event(seq, fault)));
                 }
-                self.emit(MailboxEvent::Acked { seq, code });
-                return Ok(Ok(Acked {
-                    seq,
-                    code,
-                    handshake,
-                    at: Instant::now(),
-                }));
+                Some(_) => {
+                    self.emit(MailboxEvent::Acked { seq, code });
+                    return Ok(Ok(Acked {
+                        seq,
+                        code,
+                        handshake,
+                        at: Instant::now(),
+                    }));
+                }
             }
             if Instant::now() + timing.ack_retry() >= deadline {
                 break;
@@ -278,7 +307,7 @@ impl Mailbox {
         self.send_command(code, &words, seq).await
     }
 
-    /// Reads the four handshake registers in one request, through the lane.
+    /// Reads the handshake registers in one request, through the lane.
     pub async fn read_handshake(&self) -> Result<Result<Handshake, ExceptionCode>, ModbusError> {
         let status = &self.profile().status;
         let (first, last) = status.span();
@@ -296,13 +325,21 @@ impl Mailbox {
             state: at(status.state),
             fault_code: at(status.fault_code),
             done_seq: at(status.done_seq),
+            result: status.result.map(at),
+            active_seq: status.active_seq.map(at),
+            history: status
+                .history
+                .map(|h| history_entries(&h, |a| words.get(usize::from(a - first)).copied()))
+                .unwrap_or_default(),
         }))
     }
 
-    /// Follows the status polls until the acknowledged command finishes (`done_seq == seq`
-    /// and no fault), faults (fault code while `acked_seq == seq`), or is superseded. Only
-    /// polls started after the acknowledgement count. Bounded by the profile's completion
-    /// timeout; a lost connection just delays the answer until polling resumes.
+    /// Follows the status polls until the acknowledged command ends, as
+    /// [`outcome::judge`] reads it: done OK, failed (a non-zero `result`, or for legacy
+    /// profiles the fault register), superseded (legacy only), or ended unseen
+    /// ([`ModbusError::OutcomeLost`]). Only polls started after the acknowledgement count.
+    /// Bounded by the profile's completion timeout; a lost connection just delays the
+    /// answer until polling resumes.
     pub async fn wait_completion(
         &self,
         acked: &Acked,
@@ -314,7 +351,7 @@ impl Mailbox {
         loop {
             let latest = status.borrow_and_update().clone();
             if let Some(snapshot) = latest.filter(|s| s.polled_at >= acked.at) {
-                if let Some(outcome) = judge(self.profile(), seq, &snapshot) {
+                if let Some(outcome) = judge(self.profile(), seq, &snapshot)? {
                     match &outcome {
                         Ok(done) => self.emit(MailboxEvent::Done {
                             seq,
@@ -358,37 +395,51 @@ impl Mailbox {
     }
 }
 
-/// The outcome of `seq` as one snapshot shows it, or `None` while it is still running.
+/// The outcome of `seq` as one snapshot shows it, or `None` while it is still running;
+/// `Err(OutcomeLost)` when it ended unseen.
 pub fn judge(
     profile: &ModbusProfile,
     seq: u16,
     s: &Arc<StatusSnapshot>,
-) -> Option<Result<Done, PlcFault>> {
-    let fault = |refused| PlcFault::Fault {
-        seq,
-        fault: profile.fault(s.fault_code),
-        state: s.state,
-        refused,
-    };
-    if s.done_seq == seq {
-        if s.fault_code != 0 {
-            return Some(Err(fault(true)));
-        }
-        return Some(Ok(Done {
+) -> Result<Option<Result<Done, PlcFault>>, ModbusError> {
+    Ok(Some(match outcome::judge(profile, seq, &s.handshake()) {
+        Verdict::Running => return Ok(None),
+        Verdict::Done => Ok(Done {
             seq,
             state: s.state,
             state_name: s.state_name.clone(),
             snapshot: Arc::clone(s),
-        }));
-    }
-    if s.acked_seq != seq {
-        return Some(Err(PlcFault::Superseded {
+        }),
+        Verdict::Failed { fault, refused } => Err(PlcFault::Fault {
             seq,
-            acked_seq: s.acked_seq,
-        }));
-    }
-    if s.fault_code != 0 {
-        return Some(Err(fault(false)));
-    }
-    None
+            fault,
+            state: s.state,
+            refused,
+        }),
+        Verdict::Superseded { acked_seq } => Err(PlcFault::Superseded { seq, acked_seq }),
+        Verdict::Lost {
+            done_seq,
+            active_seq,
+        } => {
+            return Err(ModbusError::OutcomeLost {
+                seq,
+                done_seq,
+                active_seq,
+            })
+        }
+    }))
+}
+
+/// The `(seq, result)` entries of a completion log, read through `word` (absent words
+/// end the log).
+pub(super) fn history_entries(
+    h: &super::profile::HistoryLayout,
+    word: impl Fn(u16) -> Option<u16>,
+) -> Vec<(u16, u16)> {
+    (0..h.len)
+        .map_while(|i| {
+            let at = h.address.checked_add(2 * i)?;
+            Some((word(at)?, word(at.checked_add(1)?)?))
+        })
+        .collect()
 }

@@ -58,14 +58,11 @@ pub fn coalesce(spans: &[(u16, u16)], max_gap: u16, max_registers: u16) -> Vec<R
         .collect()
 }
 
-/// The poll plan of a profile: the status handshake registers and every named register.
+/// The poll plan of a profile: the status handshake registers (one span, so that they
+/// are always read together: a result never straddles two reads) and every named register.
 pub fn poll_plan(profile: &ModbusProfile) -> Vec<ReadBlock> {
-    let mut spans: Vec<(u16, u16)> = profile
-        .status
-        .fields()
-        .iter()
-        .map(|(_, a)| (*a, 1))
-        .collect();
+    let (first, last) = profile.status.span();
+    let mut spans: Vec<(u16, u16)> = vec![(first, last - first + 1)];
     spans.extend(
         profile
             .registers
@@ -164,8 +161,9 @@ mod tests {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../devices/conveyor-modbus.toml");
         let profile = ModbusProfile::load(&path).unwrap();
-        // status 0..=3, 10..=13 and 20..=21 are each 6 unused registers apart (max_gap 8).
-        assert_eq!(poll_plan(&profile), vec![b(0, 22)]);
+        // status 0..=5 and its completion log 22..=37 (one span), the named registers
+        // 10..=13 and 20..=21 in between.
+        assert_eq!(poll_plan(&profile), vec![b(0, 38)]);
     }
 
     #[test]

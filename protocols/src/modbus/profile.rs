@@ -43,9 +43,19 @@ pub struct ModbusProfile {
     /// Values of the state register by name (`idle = 0`, `running = 1`, ...).
     pub states: BTreeMap<String, u16>,
     /// Fault codes by name, with the reason shown to operators; 0 is reserved for "no fault".
+    /// The fault register and the `result` register both resolve through this table.
     #[serde(default)]
     pub faults: BTreeMap<String, FaultDef>,
+    /// Names of the `states` that mean the *device* is in fault (it takes no work until
+    /// reset), e.g. `["fault", "estop"]`. Only these make the device unavailable: a PLC that
+    /// is idle with a non-zero fault register (its last command failed) is available.
+    /// Absent: the states named `fault` and `estop`, where the profile has them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault_states: Option<Vec<String>>,
 }
+
+/// The state names [`ModbusProfile::fault_states`] defaults to.
+pub const DEFAULT_FAULT_STATES: [&str; 2] = ["fault", "estop"];
 
 fn default_unit_id() -> u8 {
     1
@@ -127,37 +137,90 @@ impl MailboxLayout {
     }
 }
 
-/// The handshake registers the PLC writes (all `u16`).
+/// The handshake registers the PLC writes (all `u16`). See the module note in `mod.rs`
+/// for how a command's outcome is read from them.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StatusLayout {
-    /// The PLC copies the command sequence here when it takes a command (accepted or refused).
+    /// The last sequence the PLC saw in the mailbox, from any master, taken or refused.
     pub acked_seq: u16,
     /// Machine state, one of the profile's `states`.
     pub state: u16,
-    /// Fault of the last taken command or of the machine; 0 = none.
+    /// Fault of the machine, or the last command's failure ("last error"); 0 = none. With
+    /// a `result` register it never decides a command; whether the device is in fault is
+    /// the state register's ([`ModbusProfile::fault_states`]).
     pub fault_code: u16,
-    /// The PLC copies the sequence here when that command has finished (or was refused).
+    /// The sequence of the last command that ended: finished, failed, aborted or refused.
     pub done_seq: u16,
+    /// Optional: the result code of the command in `done_seq` (0 = done OK, otherwise a
+    /// code of `[faults]`), written together with `done_seq`. With it a command is judged
+    /// by `done_seq` + `result` alone, never by the fault register. Without it the fault
+    /// register is read at completion, which a fault after completion (an e-stop pressed
+    /// once the move is done) or another command's fault can misattribute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<u16>,
+    /// Optional (needs `result`): the sequence of the command the PLC is executing, 0 when
+    /// idle, kept apart from `acked_seq` so that another master's write (acknowledged,
+    /// refused as busy) does not hide the command that runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_seq: Option<u16>,
+    /// Optional (needs `result`): the PLC's log of the last commands that ended, so that
+    /// an outcome floorgate did not see (it was down, another master's command ended
+    /// since) is still read from the PLC, and a re-send of a finished command is still
+    /// recognised as one. Read in the same request as the other status registers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<HistoryLayout>,
+}
+
+/// The completion log: `len` entries of two registers each, `seq` then `result`, newest
+/// first (entry 0 is the command in `done_seq`); the PLC shifts the entries by one each
+/// time a command ends. An empty entry has `seq` 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryLayout {
+    /// First register of entry 0.
+    pub address: u16,
+    /// Number of entries (1..=32).
+    pub len: u16,
+}
+
+impl HistoryLayout {
+    /// Last register of the log.
+    pub fn last(&self) -> u32 {
+        u32::from(self.address) + 2 * u32::from(self.len) - 1
+    }
 }
 
 impl StatusLayout {
-    /// `(field name, address)` of the four handshake registers.
-    pub fn fields(&self) -> [(&'static str, u16); 4] {
-        [
+    /// `(field name, address)` of the handshake registers: the four required ones, then
+    /// `result` and `active_seq` where the profile has them.
+    pub fn fields(&self) -> Vec<(&'static str, u16)> {
+        let mut out = vec![
             ("acked_seq", self.acked_seq),
             ("state", self.state),
             ("fault_code", self.fault_code),
             ("done_seq", self.done_seq),
-        ]
+        ];
+        out.extend(self.result.map(|a| ("result", a)));
+        out.extend(self.active_seq.map(|a| ("active_seq", a)));
+        out
     }
-    /// First and last address of the smallest span holding all four registers.
+    /// First and last address of the smallest span holding every handshake register
+    /// (the completion log included): what one read of the handshake covers.
     pub fn span(&self) -> (u16, u16) {
-        let addrs = self.fields().map(|(_, a)| a);
-        (
-            addrs.iter().copied().min().unwrap_or(0),
-            addrs.iter().copied().max().unwrap_or(0),
-        )
+        let mut addrs: Vec<u32> = self
+            .fields()
+            .into_iter()
+            .map(|(_, a)| u32::from(a))
+            .collect();
+        if let Some(h) = &self.history {
+            addrs.push(u32::from(h.address));
+            addrs.push(h.last().min(u32::from(u16::MAX)));
+        }
+        let first = addrs.iter().copied().min().unwrap_or(0);
+        let last = addrs.iter().copied().max().unwrap_or(0);
+        // Both come from u16 addresses (the log's end clamped above).
+        (first as u16, last as u16)
     }
 }
 
@@ -240,6 +303,18 @@ impl ModbusProfile {
     /// Value of a named state.
     pub fn state_code(&self, name: &str) -> Option<u16> {
         self.states.get(name).copied()
+    }
+
+    /// Whether the value of the state register means the device is in fault
+    /// ([`ModbusProfile::fault_states`]).
+    pub fn is_fault_state(&self, state: u16) -> bool {
+        let Some(name) = self.state_name(state) else {
+            return false;
+        };
+        match &self.fault_states {
+            Some(names) => names.iter().any(|n| n == name),
+            None => DEFAULT_FAULT_STATES.contains(&name),
+        }
     }
 
     /// Code of a named fault.

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use tokio::time::Instant;
 
+use super::mailbox::Handshake;
 use super::plan::RegisterImage;
 use super::profile::{FaultInfo, ModbusProfile};
 
@@ -22,6 +23,12 @@ pub struct StatusSnapshot {
     pub fault: Option<FaultInfo>,
     /// Last sequence number the PLC finished.
     pub done_seq: u16,
+    /// Result code of `done_seq`, where the profile has a `result` register.
+    pub result: Option<u16>,
+    /// Sequence the PLC is executing (0 = none), where the profile has `active_seq`.
+    pub active_seq: Option<u16>,
+    /// The completion log `(seq, result)`, newest first, where the profile has one.
+    pub history: Vec<(u16, u16)>,
     /// Named registers in engineering units; a value that failed to decode is absent.
     pub values: BTreeMap<String, f64>,
     /// When the poll that produced this snapshot started (every read happened after it).
@@ -46,6 +53,21 @@ impl StatusSnapshot {
             image.get(s.fault_code)?,
             image.get(s.done_seq)?,
         );
+        let optional = |addr: Option<u16>| match addr {
+            Some(a) => image.get(a).map(Some),
+            None => Some(None),
+        };
+        let (result, active_seq) = (optional(s.result)?, optional(s.active_seq)?);
+        let history = match &s.history {
+            Some(h) => {
+                let entries = super::mailbox::history_entries(h, |a| image.get(a));
+                if entries.len() != usize::from(h.len) {
+                    return None;
+                }
+                entries
+            }
+            None => Vec::new(),
+        };
         let values = profile
             .registers
             .iter()
@@ -61,9 +83,27 @@ impl StatusSnapshot {
             fault_code,
             fault: (fault_code != 0).then(|| profile.fault(fault_code)),
             done_seq,
+            result,
+            active_seq,
+            history,
             values,
             polled_at,
             poll_number,
         })
+    }
+}
+
+impl StatusSnapshot {
+    /// The handshake registers of this poll.
+    pub fn handshake(&self) -> Handshake {
+        Handshake {
+            acked_seq: self.acked_seq,
+            state: self.state,
+            fault_code: self.fault_code,
+            done_seq: self.done_seq,
+            result: self.result,
+            active_seq: self.active_seq,
+            history: self.history.clone(),
+        }
     }
 }

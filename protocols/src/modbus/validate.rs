@@ -104,11 +104,39 @@ pub(super) fn validate(p: &ModbusProfile) -> Result<(), ProfileErrors> {
         );
     }
     let (s_first, s_last) = p.status.span();
-    if s_last - s_first + 1 > p.poll.max_registers.min(MAX_READ_REGISTERS) {
+    if u32::from(s_last - s_first) + 1 > u32::from(p.poll.max_registers.min(MAX_READ_REGISTERS)) {
         invalid(
             "status",
-            "the four status registers must fit one read request".into(),
+            "the status registers must fit one read request".into(),
         );
+    }
+    if p.status.active_seq.is_some() && p.status.result.is_none() {
+        invalid(
+            "status.active_seq",
+            "needs status.result: the end of the active command is read from done_seq + result"
+                .into(),
+        );
+    }
+    if let Some(h) = &p.status.history {
+        if p.status.result.is_none() {
+            invalid(
+                "status.history",
+                "needs status.result: the log holds results of ended commands".into(),
+            );
+        }
+        if h.len == 0 || h.len > 32 {
+            invalid("status.history.len", "must be within 1..=32".into());
+        }
+    }
+    if let Some(names) = &p.fault_states {
+        for (i, name) in names.iter().enumerate() {
+            if !p.states.contains_key(name) {
+                invalid(
+                    &format!("fault_states[{i}]"),
+                    format!("{name:?} is not one of the profile's states"),
+                );
+            }
+        }
     }
 
     // Scales.
@@ -136,6 +164,11 @@ pub(super) fn validate(p: &ModbusProfile) -> Result<(), ProfileErrors> {
     spans.push(("mailbox.seq".into(), mb.seq.into(), mb.seq.into()));
     for (name, addr) in p.status.fields() {
         spans.push((format!("status.{name}"), addr.into(), addr.into()));
+    }
+    if let Some(h) = &p.status.history {
+        if h.len > 0 {
+            spans.push(("status.history".into(), h.address.into(), h.last()));
+        }
     }
     for (name, def) in &p.registers {
         spans.push((

@@ -115,6 +115,12 @@ pub(super) struct Codes {
     pub bad_argument: u16,
     pub no_tote: u16,
     pub stop: Option<u16>,
+    pub reset: Option<u16>,
+    /// Result of a command refused while another runs (per-seq refusal); absent: the
+    /// PLC answers the write with `ServerDeviceBusy`.
+    pub busy: Option<u16>,
+    /// Result of a command a `stop` aborted.
+    pub stopped: Option<u16>,
 }
 
 impl Codes {
@@ -156,6 +162,9 @@ impl Codes {
                 Machine::Lift(_) => profile.fault_code("no_tote").unwrap_or(bad_argument),
             },
             stop: profile.command_code("stop"),
+            reset: profile.command_code("reset"),
+            busy: profile.fault_code("busy"),
+            stopped: profile.fault_code("stopped"),
         })
     }
 

@@ -2,6 +2,16 @@
 //!
 //! Time is passed in: every read or write first runs [`PlcProgram::tick`] up to `now`, so a
 //! test can drive the program with made-up instants and the Modbus shell needs no timer.
+//!
+//! With a profile that has the `result` register (and `active_seq`) the program follows
+//! the per-command handshake of `floorgate_protocols::modbus`: every command's end writes
+//! `done_seq` + `result` in one scan, a command refused while another runs is refused per
+//! sequence (`result` = the profile's `busy`), each end is logged in the completion log
+//! (`status.history`), and a sequence equal to `acked_seq`, `active_seq`, `done_seq` or
+//! one in the log is a re-send. Without it, the legacy handshake: the fault
+//! register is the outcome, a busy PLC answers `ServerDeviceBusy`. Either way the fault
+//! register also holds the last command's failure until the next command starts (a "last
+//! error" register, as many PLCs keep), while `state` says whether the machine is faulted.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -11,6 +21,12 @@ use floorgate_protocols::modbus::ModbusProfile;
 use tokio_modbus::ExceptionCode;
 
 use super::machine::{Codes, Machine, Motion, SetupError, ToteLocation};
+use super::record::{CommandOutcome, CommandRecord, Record};
+
+mod registers;
+
+use registers::register_space;
+pub use registers::Status;
 
 /// The PLC's memory and program state.
 #[derive(Debug)]
@@ -25,6 +41,11 @@ pub struct PlcProgram {
     /// The motion a jam stopped (a tote stuck on the belt), until reset with `stop`.
     jammed: Option<Motion>,
     executions: BTreeMap<u16, u32>,
+    /// The result the next command that runs ends with (an injected failure).
+    fail_next: Option<u16>,
+    /// Press the e-stop in the scan where the next command finishes.
+    estop_after_completion: bool,
+    record: Record,
     /// Totes that reached the end of a transfer since the last
     /// [`PlcProgram::take_arrivals`]: (tote, location).
     arrivals: Vec<(u32, u16)>,
@@ -53,6 +74,9 @@ impl PlcProgram {
             estop: false,
             jammed: None,
             executions: BTreeMap::new(),
+            fail_next: None,
+            estop_after_completion: false,
+            record: Record::default(),
             arrivals: Vec::new(),
         };
         let idle = program.codes.idle;
@@ -87,8 +111,13 @@ impl PlcProgram {
         let new_seq = range
             .contains(&seq_addr)
             .then(|| words[seq_addr - range.start]);
-        let acked = self.status().acked_seq;
-        let Some(seq) = new_seq.filter(|s| *s != 0 && *s != acked) else {
+        let st = self.status();
+        let per_seq = self.per_seq();
+        let re_send = |s: u16| {
+            s == st.acked_seq
+                || (per_seq && (s == st.active_seq || s == st.done_seq || self.in_history(s)))
+        };
+        let Some(seq) = new_seq.filter(|s| *s != 0 && !re_send(*s)) else {
             // No new command: plain memory write (a repeated sequence lands here).
             self.regs[range].copy_from_slice(words);
             return Ok(());
@@ -99,11 +128,42 @@ impl PlcProgram {
             self.regs[code_addr]
         };
         if self.running.is_some() && Some(code) != self.codes.stop {
-            return Err(ExceptionCode::ServerDeviceBusy);
+            let Some(busy) = self.codes.busy.filter(|_| per_seq) else {
+                // The write is refused whole: record the refused command's own arguments
+                // without letting them into the mailbox.
+                let kept = self.regs[range.clone()].to_vec();
+                self.regs[range.clone()].copy_from_slice(words);
+                self.push_record(seq, code, CommandOutcome::RefusedBusy);
+                self.regs[range].copy_from_slice(&kept);
+                return Err(ExceptionCode::ServerDeviceBusy);
+            };
+            // Refused per sequence: the running command's active_seq stays.
+            self.regs[range].copy_from_slice(words);
+            self.push_record(seq, code, CommandOutcome::RefusedBusy);
+            self.set_status(|s| s.acked_seq = seq);
+            self.ended(seq, busy);
+            return Ok(());
         }
         self.regs[range].copy_from_slice(words);
         self.take_command(now, seq, code);
         Ok(())
+    }
+
+    /// Whether the profile has the per-command result handshake.
+    fn per_seq(&self) -> bool {
+        self.profile.status.result.is_some()
+    }
+
+    fn push_record(&mut self, seq: u16, code: u16, outcome: CommandOutcome) {
+        let mb = &self.profile.mailbox;
+        let words = self.regs[usize::from(mb.start())..usize::from(mb.code)].to_vec();
+        self.record.push(CommandRecord {
+            seq,
+            code,
+            command: self.profile.command_name(code).map(str::to_owned),
+            args: self.profile.decode_args(&words).unwrap_or_default(),
+            outcome,
+        });
     }
 
     fn range(&self, addr: u16, count: u16) -> Result<std::ops::Range<usize>, ExceptionCode> {
@@ -116,21 +176,28 @@ impl PlcProgram {
 
     fn take_command(&mut self, now: Instant, seq: u16, code: u16) {
         self.set_status(|s| s.acked_seq = seq);
+        self.push_record(seq, code, CommandOutcome::Running);
         if self.estop {
             return self.refuse(seq, self.codes.estop_fault);
         }
-        if Some(code) == self.codes.stop {
-            self.abort_motion();
+        let stop = Some(code) == self.codes.stop;
+        if stop || Some(code) == self.codes.reset {
+            if stop {
+                self.abort_motion(self.codes.stopped, CommandOutcome::Stopped);
+            }
+            // Both clear a latched jam: the stuck tote is taken back to its source.
             if let Some(motion) = self.jammed.take() {
                 self.machine.abort(&motion);
             }
             *self.executions.entry(seq).or_default() += 1;
+            self.record.end(seq, CommandOutcome::Done);
             let idle = self.codes.idle;
             self.set_status(|s| {
                 s.state = idle;
                 s.fault_code = 0;
-                s.done_seq = seq;
+                s.active_seq = 0;
             });
+            self.ended(seq, 0);
             self.refresh_values(None);
             return;
         }
@@ -160,6 +227,7 @@ impl PlcProgram {
         self.set_status(|s| {
             s.state = running;
             s.fault_code = 0;
+            s.active_seq = seq;
         });
         if std::mem::take(&mut self.jam_armed) {
             self.jam();
@@ -168,44 +236,90 @@ impl PlcProgram {
     }
 
     fn refuse(&mut self, seq: u16, fault: u16) {
-        self.set_status(|s| {
-            s.fault_code = fault;
-            s.done_seq = seq;
-        });
+        self.record
+            .end(seq, CommandOutcome::Refused { code: fault });
+        self.set_status(|s| s.fault_code = fault);
+        self.ended(seq, fault);
     }
 
     /// Advances the program to `now`: finishes a motion whose time is up.
     pub fn tick(&mut self, now: Instant) {
         if let Some(run) = self.running.take_if(|r| now >= r.finish_at) {
-            self.machine.finish(&run.motion);
-            if let Motion::Transfer { tote, to, .. } = run.motion {
-                self.arrivals.push((tote, to));
+            let result = self.fail_next.take().unwrap_or(0);
+            if result == 0 {
+                self.machine.finish(&run.motion);
+                if let Motion::Transfer { tote, to, .. } = run.motion {
+                    self.arrivals.push((tote, to));
+                }
+                self.record.end(run.seq, CommandOutcome::Done);
+            } else {
+                self.machine.abort(&run.motion);
+                self.record
+                    .end(run.seq, CommandOutcome::Failed { code: result });
             }
             let idle = self.codes.idle;
             self.set_status(|s| {
                 s.state = idle;
-                s.fault_code = 0;
-                s.done_seq = run.seq;
+                s.fault_code = result;
+                s.active_seq = 0;
             });
+            self.ended(run.seq, result);
+            if std::mem::take(&mut self.estop_after_completion) {
+                self.set_estop(true);
+            }
         }
         self.refresh_values(Some(now));
     }
 
-    fn abort_motion(&mut self) {
+    /// Aborts the running command (tote back to its source). With the per-command
+    /// handshake its end is written as `result` (`None`: the profile has no code for it,
+    /// and the caller writes the registers).
+    fn abort_motion(&mut self, result: Option<u16>, outcome: CommandOutcome) {
         if let Some(run) = self.running.take() {
             self.machine.abort(&run.motion);
+            self.record.end(run.seq, outcome);
+            if let Some(result) = result.filter(|_| self.per_seq()) {
+                self.set_status(|s| s.active_seq = 0);
+                self.ended(run.seq, result);
+            }
         }
     }
 
     fn jam(&mut self) {
         // The motion stays where it stopped: a jammed tote is neither at its source nor at
-        // its destination until an operator resets the conveyor with "stop".
-        self.jammed = self.running.take().map(|run| run.motion);
+        // its destination until an operator resets the conveyor ("reset" or "stop").
         let (fault, jam) = (self.codes.fault_state, self.codes.jam);
+        let per_seq = self.per_seq();
+        if let Some(run) = self.running.take() {
+            self.record
+                .end(run.seq, CommandOutcome::Failed { code: jam });
+            if per_seq {
+                self.set_status(|s| s.active_seq = 0);
+                self.ended(run.seq, jam);
+            }
+            self.jammed = Some(run.motion);
+        }
         self.set_status(|s| {
             s.state = fault;
             s.fault_code = jam;
         });
+    }
+
+    /// The next command that runs ends, after its travel time, with `result` instead of 0
+    /// (the tote goes back to its source): a failure the PLC reports per command.
+    pub fn fail_next_with(&mut self, result: u16) {
+        self.fail_next = Some(result);
+    }
+
+    /// Presses the e-stop in the same scan in which the next command finishes: a fault
+    /// after completion, which no poll can see apart from the completion.
+    pub fn estop_after_next_completion(&mut self) {
+        self.estop_after_completion = true;
+    }
+
+    /// Every command the PLC took (or refused), in order: what really happened.
+    pub fn records(&self) -> &[CommandRecord] {
+        self.record.all()
     }
 
     /// Jams the running command now, or the next command as soon as it starts.
@@ -221,7 +335,8 @@ impl PlcProgram {
     pub fn set_estop(&mut self, on: bool) {
         self.estop = on;
         if on {
-            self.abort_motion();
+            let estop = self.codes.estop_fault;
+            self.abort_motion(Some(estop), CommandOutcome::Failed { code: estop });
             let (state, fault) = (self.codes.estop_state, self.codes.estop_fault);
             self.set_status(|s| {
                 s.state = state;
@@ -274,92 +389,10 @@ impl PlcProgram {
         std::mem::take(&mut self.arrivals)
     }
 
-    /// The four handshake registers.
-    pub fn status(&self) -> Status {
-        let s = &self.profile.status;
-        let at = |a: u16| self.regs[usize::from(a)];
-        Status {
-            acked_seq: at(s.acked_seq),
-            state: at(s.state),
-            fault_code: at(s.fault_code),
-            done_seq: at(s.done_seq),
-        }
-    }
-
-    fn set_status(&mut self, f: impl FnOnce(&mut Status)) {
-        let mut status = self.status();
-        f(&mut status);
-        let s = self.profile.status.clone();
-        for (addr, value) in [
-            (s.acked_seq, status.acked_seq),
-            (s.state, status.state),
-            (s.fault_code, status.fault_code),
-            (s.done_seq, status.done_seq),
-        ] {
-            self.regs[usize::from(addr)] = value;
-        }
-    }
-
-    /// Writes the machine's named values into the registers the profile defines.
-    fn refresh_values(&mut self, now: Option<Instant>) {
-        let progress = match (&self.running, now) {
-            (Some(run), Some(now)) => {
-                let total = run.finish_at.saturating_duration_since(run.started);
-                let done = now.saturating_duration_since(run.started);
-                Some((
-                    &run.motion,
-                    if total.is_zero() {
-                        1.0
-                    } else {
-                        (done.as_secs_f64() / total.as_secs_f64()).min(1.0)
-                    },
-                ))
-            }
-            _ => None,
-        };
-        for (name, value) in self.machine.values(progress) {
-            if let Some(def) = self.profile.registers.get(name) {
-                if let Ok(words) = def.encode(value) {
-                    let at = usize::from(def.address);
-                    self.regs[at..at + words.len()].copy_from_slice(&words);
-                }
-            }
-        }
-    }
-
     /// Remaining time of the running command, if any.
     pub fn remaining(&self, now: Instant) -> Option<Duration> {
         self.running
             .as_ref()
             .map(|r| r.finish_at.saturating_duration_since(now))
     }
-}
-
-/// The handshake registers as the PLC holds them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Status {
-    /// Last sequence taken.
-    pub acked_seq: u16,
-    /// State register.
-    pub state: u16,
-    /// Fault register.
-    pub fault_code: u16,
-    /// Last sequence finished.
-    pub done_seq: u16,
-}
-
-/// Registers `0..size` exist; every address the profile names is inside.
-fn register_space(profile: &ModbusProfile) -> usize {
-    let mut last = u32::from(profile.mailbox.seq);
-    for (_, a) in profile.status.fields() {
-        last = last.max(u32::from(a));
-    }
-    for def in profile
-        .registers
-        .values()
-        .chain(profile.mailbox.args.values())
-    {
-        last = last.max(def.last());
-    }
-    last as usize + 1
 }

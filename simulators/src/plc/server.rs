@@ -6,7 +6,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -19,6 +19,7 @@ use tokio_modbus::{ExceptionCode, Request, Response, SlaveRequest};
 
 use super::machine::{Machine, SetupError, ToteLocation};
 use super::program::{PlcProgram, Status};
+use super::record::CommandRecord;
 
 /// Requests kept in the request log.
 const LOG_CAPACITY: usize = 10_000;
@@ -64,8 +65,10 @@ type ArrivalHook = Arc<dyn Fn(u32, u16) -> bool + Send + Sync>;
 
 struct Shared {
     program: Mutex<PlcProgram>,
-    unit_id: u8,
+    unit_id: AtomicU8,
     delay_us: AtomicU64,
+    /// Take the next mailbox write, then close its connection without answering.
+    drop_next_write_reply: AtomicBool,
     log: Mutex<VecDeque<LoggedRequest>>,
     next_index: AtomicU64,
     conns: Mutex<BTreeMap<u64, std::net::TcpStream>>,
@@ -115,7 +118,7 @@ impl Shared {
 
     fn handle(&self, req: SlaveRequest<'static>) -> Result<Response, ExceptionCode> {
         self.record(&req.request);
-        if req.slave != self.unit_id {
+        if req.slave != self.unit_id.load(Ordering::Relaxed) {
             return Err(ExceptionCode::GatewayTargetDevice);
         }
         let mut program = lock(&self.program);
@@ -188,12 +191,24 @@ impl Service for PlcService {
 
     fn call(&self, req: Self::Request) -> Self::Future {
         let shared = Arc::clone(&self.shared);
+        let conn = self.conn;
         Box::pin(async move {
             let delay = Duration::from_micros(shared.delay_us.load(Ordering::Relaxed));
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
-            shared.handle(req)
+            let write = matches!(
+                req.request,
+                Request::WriteMultipleRegisters(..) | Request::WriteSingleRegister(..)
+            );
+            let answer = shared.handle(req);
+            if write && shared.drop_next_write_reply.swap(false, Ordering::SeqCst) {
+                // The write took effect; the answer never reaches the master.
+                if let Some(stream) = lock(&shared.conns).remove(&conn) {
+                    let _ = stream.shutdown(std::net::Shutdown::Both);
+                }
+            }
+            answer
         })
     }
 }
@@ -230,8 +245,9 @@ impl SimPlc {
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             program: Mutex::new(program),
-            unit_id,
+            unit_id: AtomicU8::new(unit_id),
             delay_us: AtomicU64::new(0),
+            drop_next_write_reply: AtomicBool::new(false),
             log: Mutex::new(VecDeque::new()),
             next_index: AtomicU64::new(0),
             conns: Mutex::new(BTreeMap::new()),
@@ -311,6 +327,46 @@ impl SimPlc {
     /// Presses or releases the emergency stop.
     pub fn set_estop(&self, on: bool) {
         self.with_program(|p| p.set_estop(on));
+    }
+
+    /// Answers only requests for `unit_id` from now on (others get exception 0x0B,
+    /// gateway target device failed to respond).
+    pub fn set_unit_id(&self, unit_id: u8) {
+        self.shared.unit_id.store(unit_id, Ordering::Relaxed);
+    }
+
+    /// Takes the next mailbox write, then closes that connection before the answer
+    /// leaves: the master's write is unconfirmed although the PLC has the command.
+    pub fn drop_reply_to_next_write(&self) {
+        self.shared
+            .drop_next_write_reply
+            .store(true, Ordering::SeqCst);
+    }
+
+    /// The next command that runs ends with `result` after its travel time.
+    pub fn fail_next_with(&self, result: u16) {
+        self.with_program(|p| p.fail_next_with(result));
+    }
+
+    /// Presses the e-stop in the scan in which the next command finishes.
+    pub fn estop_after_next_completion(&self) {
+        self.with_program(PlcProgram::estop_after_next_completion);
+    }
+
+    /// Every command the PLC took or refused, in order, with what happened to it.
+    pub fn records(&self) -> Vec<CommandRecord> {
+        self.with_program(|p| p.records().to_vec())
+    }
+
+    /// The PLC's record of the commands with sequence `seq`.
+    pub fn records_of(&self, seq: u16) -> Vec<CommandRecord> {
+        self.with_program(|p| {
+            p.records()
+                .iter()
+                .filter(|r| r.seq == seq)
+                .cloned()
+                .collect()
+        })
     }
 
     /// Delays every response by `delay` (zero for none).

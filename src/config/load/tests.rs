@@ -342,3 +342,44 @@ fn a_fallback_needs_another_device_and_max_reassignments_needs_a_fallback() {
     assert_eq!(line, line_of(&t, "max_reassignments = 2"));
     assert!(msg.contains("needs on_failure"), "{msg}");
 }
+
+#[test]
+fn a_modbus_unit_id_from_the_site_file_reaches_the_device() {
+    let (p, t) = demo_with(&[(
+        "address = \"127.0.0.1:5020\"\n",
+        "address = \"127.0.0.1:5020\"\nunit_id = 3\n",
+    )]);
+    let c = load_str(&p, &t, &no_env).unwrap();
+    assert_eq!(c.site.devices["conv-1"].unit_id, Some(3));
+    let (p, t) = demo();
+    let c = load_str(&p, &t, &no_env).unwrap();
+    assert_eq!(
+        c.site.devices["conv-1"].unit_id, None,
+        "absent: the profile's"
+    );
+}
+
+#[test]
+fn a_unit_id_a_plc_cannot_answer_to_is_an_error_at_its_line() {
+    for bad in ["0", "248", "300", "-1"] {
+        let (p, t) = demo_with(&[(
+            "address = \"127.0.0.1:5020\"\n",
+            &format!("address = \"127.0.0.1:5020\"\nunit_id = {bad}\n"),
+        )]);
+        let e = load_str(&p, &t, &no_env).unwrap_err();
+        let field =
+            e.0.iter()
+                .find(|x| x.field.ends_with(".unit_id"))
+                .unwrap_or_else(|| panic!("no unit_id error for {bad} in:\n{e}"))
+                .field
+                .clone();
+        let (line, msg) = error_at(&e, &field);
+        assert_eq!(line, line_of(&t, &format!("unit_id = {bad}")), "{bad}");
+        assert!(msg.contains("1..=247, or 255"), "{msg}");
+    }
+    let (p, t) = demo_with(&[(
+        "address = \"127.0.0.1:5020\"\n",
+        "address = \"127.0.0.1:5020\"\nunit_id = 255\n",
+    )]);
+    assert!(load_str(&p, &t, &no_env).is_ok());
+}
