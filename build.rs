@@ -23,6 +23,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
+        // Requests that do not decode are the client's fault:
+        // INVALID_ARGUMENT, not tonic's INTERNAL (src/api/codec.rs).
+        .codec_path("crate::api::codec::FloorgateCodec")
         .compile_fds(fds)?;
     Ok(())
 }

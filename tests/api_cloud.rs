@@ -401,3 +401,64 @@ async fn submit_tasks_answers_each_task_and_keeps_the_good_ones() {
     assert_eq!(e.code(), Code::InvalidArgument);
     gw.shutdown().await.unwrap();
 }
+
+/// `GetTaskRequest` with its `task_id` as raw bytes, to send what a broken
+/// client would.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RawGetTask {
+    #[prost(bytes = "vec", tag = "1")]
+    task_id: Vec<u8>,
+}
+
+#[tokio::test]
+async fn a_request_that_does_not_decode_is_invalid_argument_not_internal() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start(dir.path()).await;
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", gw.addr()))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let path = http::uri::PathAndQuery::from_static("/floorgate.v1.TaskService/GetTask");
+    let codec = tonic_prost::ProstCodec::<RawGetTask, pb::Task>::default();
+    let e = grpc
+        .unary(
+            tonic::Request::new(RawGetTask {
+                task_id: vec![b'T', 0xff, 0xfe],
+            }),
+            path,
+            codec,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    assert!(
+        e.message().contains("task_id"),
+        "names the field: {}",
+        e.message()
+    );
+    gw.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_request_over_the_size_limit_is_resource_exhausted_and_gzip_is_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start(dir.path()).await;
+    let mut c = client(gw.addr()).await;
+    let mut big = pick("BIG");
+    big.sku = "s".repeat(5 << 20);
+    let e = submit(&mut c, big).await.unwrap_err();
+    assert_eq!(e.code(), Code::ResourceExhausted, "{e:?}");
+
+    use tonic::codec::CompressionEncoding::Gzip;
+    let mut gz = client(gw.addr())
+        .await
+        .send_compressed(Gzip)
+        .accept_compressed(Gzip);
+    let r = submit(&mut gz, pick("GZ")).await.unwrap();
+    assert!(r.created);
+    assert_eq!(r.task.unwrap().task_id, "GZ");
+    gw.shutdown().await.unwrap();
+}

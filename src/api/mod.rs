@@ -3,8 +3,10 @@
 //! domain types back into replies. Also serves `grpc.health.v1` and server
 //! reflection, so grpcurl and any gRPC client work without the .proto files.
 
+pub mod codec;
 pub mod convert;
 mod device_service;
+mod remap;
 mod site_service;
 mod task_service;
 pub mod watch;
@@ -13,6 +15,7 @@ use std::future::Future;
 
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
+use tonic::codec::CompressionEncoding;
 
 use crate::engine::EngineHandle;
 use crate::store::Store;
@@ -80,20 +83,29 @@ pub async fn serve(
         builder = builder.tls_config(tls)?;
     }
     builder
+        .layer(tower::util::MapResponseLayer::new(remap::remap))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(
             pb::task_service_server::TaskServiceServer::new(tasks)
                 .max_decoding_message_size(MAX_DECODING_MESSAGE_SIZE)
-                .max_encoding_message_size(MAX_ENCODING_MESSAGE_SIZE),
+                .max_encoding_message_size(MAX_ENCODING_MESSAGE_SIZE)
+                .accept_compressed(CompressionEncoding::Gzip)
+                .send_compressed(CompressionEncoding::Gzip),
         )
         .add_service(
             pb::device_service_server::DeviceServiceServer::new(devices)
                 .max_decoding_message_size(MAX_DECODING_MESSAGE_SIZE)
-                .max_encoding_message_size(MAX_ENCODING_MESSAGE_SIZE),
+                .max_encoding_message_size(MAX_ENCODING_MESSAGE_SIZE)
+                .accept_compressed(CompressionEncoding::Gzip)
+                .send_compressed(CompressionEncoding::Gzip),
         )
-        .add_service(pb::site_service_server::SiteServiceServer::new(sites))
+        .add_service(
+            pb::site_service_server::SiteServiceServer::new(sites)
+                .accept_compressed(CompressionEncoding::Gzip)
+                .send_compressed(CompressionEncoding::Gzip),
+        )
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await
 }
