@@ -138,6 +138,7 @@ impl Gateway {
             handle,
             store.clone(),
             cfg.site.clone(),
+            g.grpc.clone(),
             async move {
                 let _ = stop_rx.await;
             },

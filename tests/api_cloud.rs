@@ -462,3 +462,39 @@ async fn a_request_over_the_size_limit_is_resource_exhausted_and_gzip_is_accepte
     assert_eq!(r.task.unwrap().task_id, "GZ");
     gw.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_site_file_sets_the_request_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = demo_config_edited(
+        dir.path(),
+        &[],
+        &[(
+            "grpc_plaintext = true",
+            "grpc_plaintext = true\ngrpc = { max_request_bytes = 65536, max_concurrent_streams = 8 }",
+        )],
+    );
+    assert_eq!(cfg.gateway.grpc.max_request_bytes, 65536);
+    let gw = floorgate::daemon::Gateway::start(cfg, floorgate::daemon::RunOptions::default())
+        .await
+        .unwrap();
+    let mut c = client(gw.addr()).await;
+    let mut t = pick("T1");
+    t.sku = "s".repeat(100_000);
+    let e = submit(&mut c, t).await.unwrap_err();
+    assert_eq!(e.code(), Code::ResourceExhausted, "{e:?}");
+    submit(&mut c, pick("T2")).await.unwrap();
+    gw.shutdown().await.unwrap();
+
+    // Out of range: check-config names the field.
+    let path = demo_site();
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "grpc_plaintext = true",
+        "grpc_plaintext = true\ngrpc = { max_request_bytes = 10 }",
+    );
+    let e = floorgate::config::load_str(&path, &text, &|_| None).unwrap_err();
+    assert!(
+        e.to_string().contains("gateway.grpc.max_request_bytes"),
+        "{e}"
+    );
+}

@@ -24,11 +24,7 @@ pub use device_service::DeviceApi;
 pub use site_service::SiteApi;
 pub use task_service::TaskApi;
 
-/// The largest request the gateway decodes (a SubmitTasks of 500 tasks
-/// with full attributes fits); larger is RESOURCE_EXHAUSTED.
-pub const MAX_DECODING_MESSAGE_SIZE: usize = 4 << 20;
-/// The largest reply it encodes (ListTasks pages stay under 1 MiB).
-pub const MAX_ENCODING_MESSAGE_SIZE: usize = 4 << 20;
+use crate::config::GrpcSection;
 
 /// The generated protobuf types and service stubs.
 #[allow(clippy::all, missing_debug_implementations, rust_2018_idioms)]
@@ -48,6 +44,7 @@ pub async fn serve(
     engine: EngineHandle,
     store: Store,
     site: std::sync::Arc<crate::engine::site::Site>,
+    limits: GrpcSection,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -78,7 +75,14 @@ pub async fn serve(
         shutdown.await;
         let _ = stop_tx.send(true);
     };
-    let mut builder = tonic::transport::Server::builder();
+    let keepalive = (limits.keepalive_interval_secs > 0)
+        .then(|| std::time::Duration::from_secs(limits.keepalive_interval_secs));
+    let mut builder = tonic::transport::Server::builder()
+        .max_concurrent_streams(limits.max_concurrent_streams)
+        .http2_keepalive_interval(keepalive)
+        .http2_keepalive_timeout(Some(std::time::Duration::from_secs(
+            limits.keepalive_timeout_secs.max(1),
+        )));
     if let Some(tls) = tls {
         builder = builder.tls_config(tls)?;
     }
@@ -89,20 +93,21 @@ pub async fn serve(
         .add_service(reflection_v1alpha)
         .add_service(
             pb::task_service_server::TaskServiceServer::new(tasks)
-                .max_decoding_message_size(MAX_DECODING_MESSAGE_SIZE)
-                .max_encoding_message_size(MAX_ENCODING_MESSAGE_SIZE)
+                .max_decoding_message_size(limits.max_request_bytes)
+                .max_encoding_message_size(limits.max_response_bytes)
                 .accept_compressed(CompressionEncoding::Gzip)
                 .send_compressed(CompressionEncoding::Gzip),
         )
         .add_service(
             pb::device_service_server::DeviceServiceServer::new(devices)
-                .max_decoding_message_size(MAX_DECODING_MESSAGE_SIZE)
-                .max_encoding_message_size(MAX_ENCODING_MESSAGE_SIZE)
+                .max_decoding_message_size(limits.max_request_bytes)
+                .max_encoding_message_size(limits.max_response_bytes)
                 .accept_compressed(CompressionEncoding::Gzip)
                 .send_compressed(CompressionEncoding::Gzip),
         )
         .add_service(
             pb::site_service_server::SiteServiceServer::new(sites)
+                .max_encoding_message_size(limits.max_response_bytes)
                 .accept_compressed(CompressionEncoding::Gzip)
                 .send_compressed(CompressionEncoding::Gzip),
         )

@@ -128,6 +128,7 @@ pub fn load_str(
         o.pki_dir = o.pki_dir.as_ref().map(|f| base.join(f));
     }
     cx.check_grpc_security(&gateway);
+    cx.check_grpc_limits(&gateway);
     let site = cx.validate(&file, &gateway);
     if cx.errors.is_empty() {
         Ok(LoadedConfig {
@@ -236,6 +237,40 @@ impl Cx<'_> {
                     }
                 }
             }
+        }
+    }
+
+    /// `[gateway.grpc]` limits within their ranges.
+    fn check_grpc_limits(&mut self, g: &GatewaySection) {
+        let l = &g.grpc;
+        let mut bad = |field: &str, message: String| {
+            self.errors.push(ConfigError {
+                file: self.path.to_path_buf(),
+                line: 0,
+                column: 0,
+                field: format!("gateway.grpc.{field}"),
+                message,
+            })
+        };
+        for (field, v) in [
+            ("max_request_bytes", l.max_request_bytes),
+            ("max_response_bytes", l.max_response_bytes),
+        ] {
+            if !(1024..=64 << 20).contains(&v) {
+                bad(field, format!("{v} is outside 1024..=67108864"));
+            }
+        }
+        if !(1..=10_000).contains(&l.max_concurrent_streams) {
+            bad(
+                "max_concurrent_streams",
+                format!("{} is outside 1..=10000", l.max_concurrent_streams),
+            );
+        }
+        if l.keepalive_interval_secs > 0 && l.keepalive_timeout_secs == 0 {
+            bad(
+                "keepalive_timeout_secs",
+                "must be at least 1 while keepalive_interval_secs is set".into(),
+            );
         }
     }
 

@@ -67,6 +67,40 @@ pub struct GatewaySection {
     /// How long a step may stay on its device before it fails, per device
     /// kind; a route step's `timeout_secs` wins.
     pub step_timeouts: StepTimeouts,
+    /// Limits of the gRPC server.
+    pub grpc: GrpcSection,
+}
+
+/// `[gateway.grpc]`: what the gRPC server accepts and how it keeps idle
+/// connections honest.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GrpcSection {
+    /// The largest request decoded, in bytes (larger: RESOURCE_EXHAUSTED);
+    /// 1024 to 67108864.
+    pub max_request_bytes: usize,
+    /// The largest reply encoded, in bytes; 1024 to 67108864.
+    pub max_response_bytes: usize,
+    /// HTTP/2 streams (concurrent calls, open watches included) per client
+    /// connection; 1 to 10000.
+    pub max_concurrent_streams: u32,
+    /// HTTP/2 PING to an idle client this often, in seconds (0: never).
+    pub keepalive_interval_secs: u64,
+    /// A client that does not answer the PING within this many seconds is
+    /// disconnected.
+    pub keepalive_timeout_secs: u64,
+}
+
+impl Default for GrpcSection {
+    fn default() -> Self {
+        GrpcSection {
+            max_request_bytes: 4 << 20,
+            max_response_bytes: 4 << 20,
+            max_concurrent_streams: 256,
+            keepalive_interval_secs: 30,
+            keepalive_timeout_secs: 10,
+        }
+    }
 }
 
 /// `[gateway.step_timeouts]`, in seconds; 0 means no limit. A step still on
@@ -138,6 +172,7 @@ impl Default for GatewaySection {
             mqtt: MqttSection::default(),
             opcua: OpcUaSection::default(),
             step_timeouts: StepTimeouts::default(),
+            grpc: GrpcSection::default(),
         }
     }
 }
