@@ -498,3 +498,68 @@ async fn the_site_file_sets_the_request_limit() {
         "{e}"
     );
 }
+
+#[tokio::test]
+async fn every_refusal_carries_a_stable_reason_and_bad_input_names_the_field() {
+    use tonic_types::StatusExt;
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start(dir.path()).await;
+    let mut c = client(gw.addr()).await;
+    let reason = |e: &tonic::Status| {
+        e.get_details_error_info()
+            .map(|i| (i.reason, i.domain))
+            .expect("an ErrorInfo")
+    };
+
+    let mut bad = pick("T1");
+    bad.quantity = 0;
+    let e = submit(&mut c, bad).await.unwrap_err();
+    assert_eq!(reason(&e), ("INVALID_FIELD".into(), "floorgate.io".into()));
+    let v = e.get_details_bad_request().expect("a BadRequest");
+    assert_eq!(v.field_violations[0].field, "task.quantity");
+    assert_eq!(v.field_violations[0].description, "must be at least 1");
+
+    let mut unknown = pick("T2");
+    unknown.source = "NOWHERE".into();
+    let e = submit(&mut c, unknown).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert_eq!(
+        e.get_details_bad_request().unwrap().field_violations[0].field,
+        "task.source"
+    );
+
+    submit(&mut c, pick("T3")).await.unwrap();
+    let mut other = pick("T3");
+    other.quantity = 9;
+    let e = submit(&mut c, other).await.unwrap_err();
+    assert_eq!(e.code(), Code::AlreadyExists);
+    assert_eq!(reason(&e).0, "TASK_EXISTS");
+
+    let e = c
+        .get_task(pb::GetTaskRequest {
+            task_id: "NOPE".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&e).0, "TASK_NOT_FOUND");
+    let e = c
+        .ack_events(pb::AckEventsRequest {
+            up_to_seq: 1,
+            journal_id: "x".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&e).0, "JOURNAL_MISMATCH");
+    let mut d =
+        pb::device_service_client::DeviceServiceClient::connect(format!("http://{}", gw.addr()))
+            .await
+            .unwrap();
+    let e = d
+        .get_device(pb::GetDeviceRequest {
+            device_id: "nope".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&e).0, "DEVICE_NOT_FOUND");
+    gw.shutdown().await.unwrap();
+}

@@ -52,10 +52,14 @@ impl<U: Message + Default> Decoder for InvalidArgumentDecoder<U> {
             // prost names the message and field path ("Task.task_id: invalid
             // string value: data is not UTF-8 encoded").
             let text = e.to_string();
-            Status::invalid_argument(format!(
-                "the request does not decode as protobuf: {}",
-                super::convert::clip(&text)
-            ))
+            super::errors::refuse(
+                tonic::Code::InvalidArgument,
+                "MALFORMED_REQUEST",
+                format!(
+                    "the request does not decode as protobuf: {}",
+                    super::convert::clip(&text)
+                ),
+            )
         })
     }
 

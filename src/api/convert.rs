@@ -28,7 +28,7 @@ pub struct InvalidTask {
 
 impl From<InvalidTask> for Status {
     fn from(e: InvalidTask) -> Status {
-        Status::invalid_argument(e.to_string())
+        super::errors::invalid(&format!("task.{}", e.field), e.message)
     }
 }
 
@@ -62,14 +62,13 @@ pub fn clip(v: &str) -> std::borrow::Cow<'_, str> {
 /// [`MAX_ID_LEN`] bytes. The message never repeats the value.
 pub fn check_request_id(field: &str, v: &str) -> Result<(), Status> {
     if v.is_empty() {
-        return Err(Status::invalid_argument(format!(
-            "{field}: must not be empty"
-        )));
+        return Err(super::errors::invalid(field, "must not be empty"));
     }
     if v.len() > MAX_ID_LEN {
-        return Err(Status::invalid_argument(format!(
-            "{field}: longer than {MAX_ID_LEN} bytes"
-        )));
+        return Err(super::errors::invalid(
+            field,
+            format!("longer than {MAX_ID_LEN} bytes"),
+        ));
     }
     Ok(())
 }
@@ -77,9 +76,10 @@ pub fn check_request_id(field: &str, v: &str) -> Result<(), Status> {
 /// A reason a request carries: at most [`MAX_REASON_LEN`] bytes.
 pub fn check_reason(v: &str) -> Result<(), Status> {
     if v.len() > MAX_REASON_LEN {
-        return Err(Status::invalid_argument(format!(
-            "reason: longer than {MAX_REASON_LEN} bytes"
-        )));
+        return Err(super::errors::invalid(
+            "reason",
+            format!("longer than {MAX_REASON_LEN} bytes"),
+        ));
     }
     Ok(())
 }
@@ -210,9 +210,10 @@ pub fn task_state_from_pb(v: i32) -> Result<TaskState, Status> {
         Ok(pb::TaskState::Cancelled) => TaskState::Cancelled,
         Ok(pb::TaskState::Expired) => TaskState::Expired,
         _ => {
-            return Err(Status::invalid_argument(format!(
-                "states: unknown task state {v}"
-            )))
+            return Err(super::errors::invalid(
+                "states",
+                format!("unknown task state {v}"),
+            ))
         }
     })
 }

@@ -42,7 +42,7 @@ impl DeviceApi {
         self.store
             .wait_durable(ticket)
             .await
-            .map_err(|e| Status::unavailable(e.to_string()))?;
+            .map_err(super::task_service::store_status)?;
         let device = self.device(&device_id).await?;
         Ok(Response::new(pb::DeviceCommandResponse {
             device: Some(device),
@@ -55,7 +55,13 @@ impl DeviceApi {
             .iter()
             .find(|d| d.spec.id == device_id)
             .map(device_to_pb)
-            .ok_or_else(|| Status::not_found(format!("device {device_id:?} not found")))
+            .ok_or_else(|| {
+                super::errors::refuse(
+                    tonic::Code::NotFound,
+                    "DEVICE_NOT_FOUND",
+                    format!("device {device_id:?} not found"),
+                )
+            })
     }
 }
 
@@ -131,7 +137,7 @@ impl pb::device_service_server::DeviceService for DeviceApi {
         self.store
             .wait_durable(ticket)
             .await
-            .map_err(|e| Status::unavailable(e.to_string()))?;
+            .map_err(super::task_service::store_status)?;
         Ok(Response::new(pb::ResolveStepResponse {
             task: Some(task_to_pb(&task)),
         }))

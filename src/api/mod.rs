@@ -6,6 +6,7 @@
 pub mod codec;
 pub mod convert;
 mod device_service;
+pub mod errors;
 mod remap;
 mod site_service;
 mod task_service;

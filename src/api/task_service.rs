@@ -5,9 +5,10 @@ use std::pin::Pin;
 
 use prost::Message;
 use tokio::sync::watch as signal;
-use tonic::{Request, Response, Status};
+use tonic::{Code, Request, Response, Status};
 
 use super::convert::{check_reason, check_request_id, task_state_from_pb, task_to_pb};
+use super::errors;
 use super::pb;
 use super::watch::{self, Watch};
 use crate::engine::model::TaskSpec;
@@ -49,20 +50,37 @@ impl TaskApi {
 
 pub(super) fn engine_status(e: EngineError) -> Status {
     match e {
-        EngineError::InvalidArgument(m) => Status::invalid_argument(m),
-        e @ EngineError::AlreadyExists(_) => Status::already_exists(e.to_string()),
-        e @ EngineError::NotFound(_) => Status::not_found(e.to_string()),
-        EngineError::FailedPrecondition(m) => Status::failed_precondition(m),
-        EngineError::ResourceExhausted(m) => Status::resource_exhausted(m),
-        EngineError::Unavailable(m) => Status::unavailable(m),
+        EngineError::InvalidArgument(m) => errors::invalid_message(m),
+        e @ EngineError::AlreadyExists(_) => {
+            errors::refuse(Code::AlreadyExists, "TASK_EXISTS", e.to_string())
+        }
+        EngineError::NotFound(what) if what.starts_with("device ") => errors::refuse(
+            Code::NotFound,
+            "DEVICE_NOT_FOUND",
+            format!("{what} not found"),
+        ),
+        e @ EngineError::NotFound(_) => {
+            errors::refuse(Code::NotFound, "TASK_NOT_FOUND", e.to_string())
+        }
+        EngineError::FailedPrecondition(m) => {
+            errors::refuse(Code::FailedPrecondition, "FAILED_PRECONDITION", m)
+        }
+        EngineError::ResourceExhausted(m) => {
+            errors::refuse(Code::ResourceExhausted, "JOURNAL_FULL", m)
+        }
+        EngineError::Unavailable(m) => errors::refuse(Code::Unavailable, "DEVICE_UNAVAILABLE", m),
         EngineError::Store(e) => store_status(e),
-        EngineError::Stopped => Status::unavailable("the gateway is shutting down"),
+        EngineError::Stopped => errors::refuse(
+            Code::Unavailable,
+            "SHUTTING_DOWN",
+            "the gateway is shutting down",
+        ),
     }
 }
 
 pub(super) fn store_status(e: StoreError) -> Status {
     tracing::error!(error = %e, "store error");
-    Status::internal(format!("store: {e}"))
+    errors::refuse(Code::Internal, "STORE_ERROR", format!("store: {e}"))
 }
 
 type EventStream = Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::Event, Status>> + Send>>;
@@ -70,7 +88,7 @@ type EventStream = Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::Event, Sta
 impl TaskApi {
     /// One submit, answered once durable.
     async fn submit_one(&self, task: Option<pb::Task>) -> Result<(pb::Task, bool), Status> {
-        let task = task.ok_or_else(|| Status::invalid_argument("task: missing"))?;
+        let task = task.ok_or_else(|| errors::invalid("task", "missing"))?;
         let spec = TaskSpec::try_from(task)?;
         let done = self.engine.submit(spec).await.map_err(engine_status)?;
         self.store
@@ -85,7 +103,7 @@ impl TaskApi {
         if journal_id.is_empty() || journal_id == self.store.journal_id() {
             return Ok(());
         }
-        Err(Status::failed_precondition(format!(
+        Err(errors::refuse(Code::FailedPrecondition, "JOURNAL_MISMATCH", format!(
             "journal_id {:?} is not this gateway's journal ({}): its data directory was replaced; start over from after_seq 0 with the new id",
             super::convert::clip(journal_id),
             self.store.journal_id()
@@ -106,7 +124,7 @@ fn next_token(task_id: &str) -> String {
 /// The task id a page token continues after; INVALID_ARGUMENT for anything
 /// this gateway did not issue.
 fn parse_page_token(token: &str) -> Result<String, Status> {
-    let bad = || Status::invalid_argument("page_token: not a token this gateway issued");
+    let bad = || errors::invalid("page_token", "not a token this gateway issued");
     let hex = token.strip_prefix(PAGE_TOKEN_PREFIX).ok_or_else(bad)?;
     if hex.len() % 2 != 0 || hex.len() > 2 * super::convert::MAX_ID_LEN {
         return Err(bad());
@@ -139,10 +157,10 @@ impl pb::task_service_server::TaskService for TaskApi {
     ) -> Result<Response<pb::SubmitTasksResponse>, Status> {
         let pb::SubmitTasksRequest { tasks } = req.into_inner();
         if tasks.len() > MAX_BATCH {
-            return Err(Status::invalid_argument(format!(
-                "tasks: {} tasks, at most {MAX_BATCH} per call",
-                tasks.len()
-            )));
+            return Err(errors::invalid(
+                "tasks",
+                format!("{} tasks, at most {MAX_BATCH} per call", tasks.len()),
+            ));
         }
         // All at once: the engine takes them in one pass and one flush makes
         // them durable together.
@@ -202,7 +220,11 @@ impl pb::task_service_server::TaskService for TaskApi {
         check_request_id("task_id", &task_id)?;
         match self.store.get_task(&task_id).map_err(store_status)? {
             Some(t) => Ok(Response::new(task_to_pb(&t))),
-            None => Err(Status::not_found(format!("task {task_id:?} not found"))),
+            None => Err(errors::refuse(
+                Code::NotFound,
+                "TASK_NOT_FOUND",
+                format!("task {task_id:?} not found"),
+            )),
         }
     }
 
@@ -269,14 +291,18 @@ impl pb::task_service_server::TaskService for TaskApi {
         self.check_journal(&journal_id)?;
         let pos = self.store.position().map_err(store_status)?;
         if after_seq < pos.acked_seq {
-            return Err(Status::out_of_range(format!(
+            return Err(errors::refuse(
+                Code::OutOfRange,
+                "CURSOR_COMPACTED",
+                format!(
                 "events up to seq {} were acknowledged and compacted; resume with after_seq >= {}",
                 pos.acked_seq, pos.acked_seq
-            )));
+            ),
+            ));
         }
         let end = *self.store.durable_seq().borrow();
         if after_seq > end {
-            return Err(Status::out_of_range(format!(
+            return Err(errors::refuse(Code::OutOfRange, "CURSOR_BEYOND_END", format!(
                 "after_seq {after_seq} is beyond the journal's end (seq {end}); is the cursor from another journal?"
             )));
         }

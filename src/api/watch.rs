@@ -80,9 +80,15 @@ impl Filter {
     /// INVALID_ARGUMENT for an unknown kind, a bad id, or too many entries.
     pub fn new(task_ids: Vec<String>, kinds: Vec<String>) -> Result<Filter, Status> {
         if task_ids.len() > MAX_FILTER || kinds.len() > MAX_FILTER {
-            return Err(Status::invalid_argument(format!(
-                "task_ids, kinds: at most {MAX_FILTER} entries each"
-            )));
+            let field = if task_ids.len() > MAX_FILTER {
+                "task_ids"
+            } else {
+                "kinds"
+            };
+            return Err(super::errors::invalid(
+                field,
+                format!("at most {MAX_FILTER} entries"),
+            ));
         }
         for id in &task_ids {
             check_request_id("task_ids", id)?;
@@ -90,11 +96,14 @@ impl Filter {
         let mut known = BTreeSet::new();
         for k in &kinds {
             let Some(name) = KINDS.iter().find(|n| **n == k.as_str()) else {
-                return Err(Status::invalid_argument(format!(
-                    "kinds: unknown event kind {:?} (one of {})",
-                    super::convert::clip(k),
-                    KINDS.join(", ")
-                )));
+                return Err(super::errors::invalid(
+                    "kinds",
+                    format!(
+                        "unknown event kind {:?} (one of {})",
+                        super::convert::clip(k),
+                        KINDS.join(", ")
+                    ),
+                ));
             };
             known.insert(*name);
         }
@@ -131,8 +140,13 @@ impl Watch {
         let journal = self.store.journal_id().to_string();
         let mut durable = self.store.durable_seq();
         let mut cursor = self.after_seq;
-        let shutting_down =
-            || Status::unavailable("the gateway is shutting down; resume from the last seq");
+        let shutting_down = || {
+            super::errors::refuse(
+                tonic::Code::Unavailable,
+                "SHUTTING_DOWN",
+                "the gateway is shutting down; resume from the last seq",
+            )
+        };
         loop {
             let stopping = *self.stop.borrow();
             if stopping {
