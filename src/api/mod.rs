@@ -89,6 +89,7 @@ pub async fn serve(
     }
     builder
         .layer(tower::util::MapResponseLayer::new(remap::remap))
+        .layer(remap::DeadlineLayer)
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
