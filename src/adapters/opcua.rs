@@ -11,40 +11,63 @@
 //!   the port side's `station_type` (its name in the PLC) or location id,
 //!   `from`/`to`/`load` as given, and any task attribute (`sku`,
 //!   `quantity`…).
-//! * The AS/RS accepting is the acknowledgement; completion is the status
-//!   node `LastCompletedTaskId` reaching the task id; a fault code while the
-//!   task is current fails the step with the profile's fault name. A
-//!   refusal or a Bad status code fails the step naming it; a transport
-//!   error goes back to the engine, which retries.
+//! * Sending has three outcomes: the AS/RS accepting is the
+//!   acknowledgement; the AS/RS refusing (its code named through
+//!   `[faults]`) or a Bad status code fails the step; no session is
+//!   [`TransportError::not_sent`], a call or write that went out without an
+//!   answer [`TransportError::unconfirmed`].
+//! * The outcome of an accepted command is decided by [`watch_command`]
+//!   from what the PLC says about that task id, judged by
+//!   [`crate::opcua::outcome::judge`]: every status change (and every
+//!   reconnect) triggers one Read of all status nodes, so the completed
+//!   task id and its result come from the same moment; a non-OK result
+//!   fails the step with the fault's name; a device fault after the
+//!   completion changes nothing. A command that ended out of the adapter's
+//!   sight (the gateway was down, the link was lost, or completions passed
+//!   faster than it read) is asked of the profile's per-task status method
+//!   or its completion log, or reported [`DeviceReport::OutcomeUnknown`]
+//!   naming the device. A
+//!   re-sent command the AS/RS already knows goes the same way.
 //! * Stop: the profile's optional `cancel` command, naming the task by its
 //!   command id (`task_id` for a method, `cancel_task_id` in a handshake,
 //!   whose own task id is the command id with `/cancel` appended, so its
 //!   acknowledgement is told apart from the command's). The AS/RS accepting
-//!   the cancel reports the step stopped; a refusal (the task already
-//!   ended, or has not arrived yet) is returned to the engine, which retries
-//!   and otherwise waits for the step's own end. Without a `cancel` the
-//!   stop is refused the same way.
-//! * Availability: online while the session is active and the fault code is
-//!   0; fault while the fault code is set or the server does not match the
-//!   profile (the reason names the node); offline otherwise.
+//!   the cancel reports the step stopped; after a refusal (the task already
+//!   ended, or has not arrived yet) the command's watcher reports its own
+//!   end. Without a `cancel` the stop is [`TransportError::not_sent`].
+//! * Operator commands ([`DeviceAdapter::operate`]): `reset` and `stop` as
+//!   the profile names them (a method without arguments, or a handshake
+//!   command whose task id is `reset/<sequence>`); pause and resume are
+//!   unsupported.
+//! * Availability: online while the session is active and the device is
+//!   not faulted (`status.fault_states`, or a fault code with none listed;
+//!   a fault code that is the last command's result is not a device
+//!   fault); fault while it is or the server does not match the profile
+//!   (the reason names the node); offline otherwise.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use super::{AdapterContext, AdapterError};
 use crate::engine::adapter::{
-    Availability, BoxFuture, DeviceAdapter, DeviceCommand, DeviceReport, Endpoint, ReportSink,
-    TransportError,
+    Availability, BoxFuture, DeviceAdapter, DeviceCommand, DeviceOperation, DeviceReport, Endpoint,
+    OperateError, ReportSink, TransportError,
 };
 use crate::engine::model::DeviceKind;
 use crate::engine::site::Site;
-use crate::opcua::{AsrsClient, AsrsProfile, AsrsStatus, LinkState, SecuritySettings, Style};
+use crate::opcua::outcome::{self, Seen};
+use crate::opcua::{
+    AsrsClient, AsrsProfile, LinkState, OpcUaError, SecuritySettings, Snapshot, Style, TaskStatus,
+    Verdict,
+};
 
 /// The adapter for every AS/RS of the site.
 pub struct OpcUaAdapter {
     devices: HashMap<String, AsrsClient>,
     sink: ReportSink,
+    watches: Arc<Mutex<Watches>>,
 }
 
 impl std::fmt::Debug for OpcUaAdapter {
@@ -97,16 +120,17 @@ impl OpcUaAdapter {
             });
             devices.insert(d.id.clone(), client);
         }
-        Ok(OpcUaAdapter { devices, sink })
+        Ok(OpcUaAdapter {
+            devices,
+            sink,
+            watches: Arc::default(),
+        })
     }
 
     fn client(&self, c: &DeviceCommand) -> Result<&AsrsClient, TransportError> {
-        self.devices
-            .get(&c.device_id)
-            .ok_or_else(|| TransportError {
-                device_id: c.device_id.clone(),
-                message: "not an AS/RS of this site".into(),
-            })
+        self.devices.get(&c.device_id).ok_or_else(|| {
+            TransportError::not_sent(c.device_id.clone(), "not an AS/RS of this site")
+        })
     }
 
     fn fail(&self, c: &DeviceCommand, reason: String) {
@@ -141,10 +165,7 @@ impl OpcUaAdapter {
                 self.fail(c, e.to_string());
                 Ok(false)
             }
-            Err(e) => Err(TransportError {
-                device_id: c.device_id.clone(),
-                message: e.to_string(),
-            }),
+            Err(e) => Err(transport(&c.device_id, e)),
         }
     }
 }
@@ -181,20 +202,29 @@ impl DeviceAdapter for OpcUaAdapter {
     fn send(&self, c: DeviceCommand) -> BoxFuture<'_, Result<(), TransportError>> {
         Box::pin(async move {
             let client = self.client(&c)?;
-            let status = client.status();
             if !self.submit(client, &c.command, &c).await? {
                 return Ok(());
             }
             self.sink.report(DeviceReport::Acknowledged {
                 command_id: c.command_id.clone(),
             });
-            let sink = self.sink.clone();
-            let profile = client.profile_arc();
-            tokio::spawn(async move {
-                if let Some(report) = wait_completion(status, &profile, &c.command_id).await {
-                    sink.report(report);
-                }
-            });
+            let task = tokio::spawn(watch_command(
+                client.clone(),
+                self.sink.clone(),
+                self.watches.clone(),
+                c.device_id.clone(),
+                c.command_id.clone(),
+            ));
+            // A re-send replaces the earlier watcher of the same command.
+            if let Some(old) = self
+                .watches
+                .lock()
+                .expect("poisoned")
+                .watchers
+                .insert(c.command_id.clone(), task.abort_handle())
+            {
+                old.abort();
+            }
             Ok(())
         })
     }
@@ -203,15 +233,20 @@ impl DeviceAdapter for OpcUaAdapter {
         Box::pin(async move {
             let client = self.client(&c)?;
             if !client.profile().commands.contains_key("cancel") {
-                return Err(TransportError {
-                    device_id: c.device_id.clone(),
-                    message: format!("profile {} has no cancel command", client.profile().model),
-                });
+                return Err(TransportError::not_sent(
+                    c.device_id.clone(),
+                    format!("profile {} has no cancel command", client.profile().model),
+                ));
             }
             let mut args = command_args("cancel", &c);
             args.push(("cancel_task_id".into(), c.command_id.clone()));
             let args: HashMap<&str, String> =
                 args.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+            self.watches
+                .lock()
+                .expect("poisoned")
+                .stopping
+                .insert(c.command_id.clone());
             let r = match client.profile().style {
                 Style::Method => client.call("cancel", &args).await,
                 Style::Handshake => {
@@ -220,58 +255,247 @@ impl DeviceAdapter for OpcUaAdapter {
                         .await
                 }
             };
-            let refused = |message: String| TransportError {
-                device_id: c.device_id.clone(),
-                message,
-            };
             match r {
                 Ok(Ok(())) => {
+                    if let Some(w) = self.watches.lock().expect("poisoned").end(&c.command_id) {
+                        w.abort();
+                    }
                     self.sink.report(DeviceReport::Stopped {
                         command_id: c.command_id.clone(),
                     });
                     Ok(())
                 }
-                Ok(Err(reason)) => Err(refused(reason)),
-                Err(e) => Err(refused(e.to_string())),
+                // The AS/RS said no (the task already ended, say): the
+                // command goes on and its watcher reports how it ends.
+                Ok(Err(reason)) => {
+                    tracing::info!(device_id = %c.device_id, command_id = %c.command_id, %reason, "the AS/RS refused the cancel");
+                    self.watches
+                        .lock()
+                        .expect("poisoned")
+                        .stopping
+                        .remove(&c.command_id);
+                    Ok(())
+                }
+                Err(e) => Err(transport(&c.device_id, e)),
+            }
+        })
+    }
+
+    fn operate(
+        &self,
+        device_id: &str,
+        operation: DeviceOperation,
+        sequence: u32,
+    ) -> BoxFuture<'_, Result<(), OperateError>> {
+        let device_id = device_id.to_string();
+        Box::pin(async move {
+            let Some(client) = self.devices.get(&device_id) else {
+                return Err(OperateError::Unsupported(format!(
+                    "device {device_id} is not an AS/RS of this site"
+                )));
+            };
+            let p = client.profile();
+            let name = match operation {
+                DeviceOperation::Reset => "reset",
+                DeviceOperation::Stop => "stop",
+                DeviceOperation::Pause | DeviceOperation::Resume => {
+                    return Err(OperateError::Unsupported(format!(
+                        "device {device_id}: its profile {} has no {} command (an AS/RS over OPC-UA does not pause)",
+                        p.model,
+                        operation.as_str()
+                    )))
+                }
+            };
+            if !p.commands.contains_key(name) {
+                return Err(OperateError::Unsupported(format!(
+                    "device {device_id}: its profile {} has no {name} command",
+                    p.model
+                )));
+            }
+            let args = HashMap::new();
+            let r = match p.style {
+                Style::Method => client.call(name, &args).await,
+                Style::Handshake => {
+                    client
+                        .handshake(name, &format!("{name}/{sequence}"), &args)
+                        .await
+                }
+            };
+            match r {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(reason)) => Err(OperateError::Refused(format!(
+                    "device {device_id}: {reason}"
+                ))),
+                Err(e) if e.is_permanent() => {
+                    Err(OperateError::Refused(format!("device {device_id}: {e}")))
+                }
+                Err(e) => Err(OperateError::Transport(transport(&device_id, e))),
             }
         })
     }
 }
 
-/// Waits until the status says `task_id` completed or failed. `None` when
-/// the client stopped (the gateway is shutting down; the outbox re-sends).
-async fn wait_completion(
-    mut status: tokio::sync::watch::Receiver<AsrsStatus>,
-    profile: &AsrsProfile,
-    task_id: &str,
-) -> Option<DeviceReport> {
-    let faulted = |s: &AsrsStatus| {
-        s.fault_code != 0 && s.current_task_id.as_deref().is_none_or(|t| t == task_id)
-    };
-    let s = status
-        .wait_for(|s| s.last_completed_task_id.as_deref() == Some(task_id) || faulted(s))
-        .await
-        .ok()?
-        .clone();
-    Some(if s.last_completed_task_id.as_deref() == Some(task_id) {
-        DeviceReport::Completed {
-            command_id: task_id.into(),
+impl Drop for OpcUaAdapter {
+    /// Watchers hold a client each; they end with the adapter (the
+    /// gateway is stopping, and the outbox re-sends at the next start).
+    fn drop(&mut self) {
+        let mut w = self.watches.lock().unwrap_or_else(|e| e.into_inner());
+        for (_, watcher) in w.watchers.drain() {
+            watcher.abort();
         }
-    } else {
-        DeviceReport::Failed {
-            command_id: task_id.into(),
-            reason: fault_reason(profile, &s),
-        }
-    })
+    }
 }
 
-fn fault_reason(p: &AsrsProfile, s: &AsrsStatus) -> String {
-    let mut r = format!("AS/RS fault {}", p.fault_name(s.fault_code));
-    if let Some(t) = s.fault_text.as_deref().filter(|t| !t.is_empty()) {
-        r.push_str(": ");
-        r.push_str(t);
+/// A transport failure: nothing left without a session, otherwise the
+/// request may have reached the AS/RS.
+fn transport(device_id: &str, e: OpcUaError) -> TransportError {
+    match e {
+        OpcUaError::NotConnected(_) => TransportError::not_sent(device_id, e.to_string()),
+        e => TransportError::unconfirmed(device_id, e.to_string()),
     }
-    r
+}
+
+/// The commands being watched and the ones floorgate asked to stop.
+#[derive(Debug, Default)]
+struct Watches {
+    watchers: HashMap<String, tokio::task::AbortHandle>,
+    stopping: HashSet<String>,
+}
+
+impl Watches {
+    /// Forgets `command_id`; its watcher, if any.
+    fn end(&mut self, command_id: &str) -> Option<tokio::task::AbortHandle> {
+        self.stopping.remove(command_id);
+        self.watchers.remove(command_id)
+    }
+}
+
+/// How often a waiting command's status is read again without a change
+/// (a safety net under the subscription).
+const RECHECK: Duration = Duration::from_secs(2);
+
+/// Watches one accepted command until the AS/RS says how it ended, and
+/// reports that. Re-reads on every status change, every reconnect, at the
+/// settle time and every [`RECHECK`]; ends quietly when the client stops
+/// (the gateway is shutting down; the outbox re-sends).
+async fn watch_command(
+    client: AsrsClient,
+    sink: ReportSink,
+    watches: Arc<Mutex<Watches>>,
+    device_id: String,
+    task_id: String,
+) {
+    let p = client.profile_arc();
+    let settle = Duration::from_millis(p.timing.settle_ms);
+    let accepted = tokio::time::Instant::now();
+    let mut link = client.link();
+    let mut status = client.status();
+    let mut seen = Seen::default();
+    loop {
+        let connected = *link.borrow_and_update() == LinkState::Connected;
+        status.borrow_and_update();
+        if connected {
+            seen.settled = accepted.elapsed() >= settle;
+            match decide(&client, &p, &device_id, &task_id, &mut seen).await {
+                Ok(Some(report)) => {
+                    let stopping = {
+                        let mut w = watches.lock().expect("poisoned");
+                        let stopping = w.stopping.contains(&task_id);
+                        w.end(&task_id);
+                        stopping
+                    };
+                    sink.report(match report {
+                        // A cancel floorgate did not ask for: the command
+                        // was not done.
+                        DeviceReport::Stopped { command_id } if !stopping => DeviceReport::Failed {
+                            command_id,
+                            reason: format!(
+                                "device {device_id}: the AS/RS cancelled task {task_id} (not at floorgate's request)"
+                            ),
+                        },
+                        r => r,
+                    });
+                    return;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::debug!(%device_id, %task_id, error = %e, "reading the AS/RS status failed; waiting for the link")
+                }
+            }
+        }
+        let wake = if seen.settled {
+            RECHECK
+        } else {
+            settle.saturating_sub(accepted.elapsed())
+        };
+        tokio::select! {
+            r = status.changed() => if r.is_err() { return },
+            r = link.changed() => if r.is_err() { return },
+            _ = tokio::time::sleep(wake), if connected => {}
+        }
+    }
+}
+
+/// One look at the AS/RS for `task_id`: `Some` once its end is known.
+async fn decide(
+    client: &AsrsClient,
+    p: &AsrsProfile,
+    device_id: &str,
+    task_id: &str,
+    seen: &mut Seen,
+) -> Result<Option<DeviceReport>, OpcUaError> {
+    let snapshot = client.read_snapshot().await?;
+    let mut verdict = outcome::judge(p, &snapshot, task_id, *seen);
+    let can_ask = p.task_status.is_some() || p.completion_log.is_some();
+    let ask = match &verdict {
+        Verdict::EndedUnseen(_) => true,
+        // Queued, or ended before the gateway looked: the per-task status
+        // tells at once.
+        Verdict::Waiting => seen.settled && can_ask,
+        _ => false,
+    };
+    if ask {
+        verdict = if p.task_status.is_some() {
+            match client.task_status(task_id).await? {
+                Some(t) => outcome::from_task_status(p, task_id, &t),
+                None => verdict,
+            }
+        } else if let Some(log) = &p.completion_log {
+            match client.completion_log_result(task_id).await? {
+                Some(result) => outcome::from_task_status(p, task_id, &TaskStatus::Ended(result)),
+                None => match verdict {
+                    Verdict::EndedUnseen(reason) => Verdict::Unknown(format!(
+                        "{reason}; it is not in the completion log {}",
+                        log.task_ids.node
+                    )),
+                    v => v,
+                },
+            }
+        } else {
+            match verdict {
+                Verdict::EndedUnseen(reason) => Verdict::Unknown(format!(
+                    "{reason}; profile {} names no per-task status",
+                    p.model
+                )),
+                v => v,
+            }
+        };
+    }
+    let command_id = task_id.to_string();
+    Ok(match verdict {
+        Verdict::Completed => Some(DeviceReport::Completed { command_id }),
+        Verdict::Failed(reason) => Some(DeviceReport::Failed { command_id, reason }),
+        Verdict::Cancelled => Some(DeviceReport::Stopped { command_id }),
+        Verdict::Unknown(reason) => Some(DeviceReport::OutcomeUnknown {
+            command_id,
+            reason: format!("device {device_id}: {reason}"),
+        }),
+        Verdict::Running => {
+            seen.running = true;
+            None
+        }
+        Verdict::Waiting | Verdict::EndedUnseen(_) => None,
+    })
 }
 
 /// Reports the AS/RS online while its session is active and it has no
@@ -299,8 +523,9 @@ fn watch_availability(
             let now = match &*link.borrow_and_update() {
                 LinkState::Connected => {
                     let s = status.borrow_and_update();
-                    if s.fault_code != 0 {
-                        (Availability::Fault, fault_reason(&profile, &s))
+                    if profile.is_device_fault(s.state.as_deref(), s.fault_code) {
+                        let reason = outcome::fault_reason(&profile, &Snapshot::from(&*s));
+                        (Availability::Fault, reason)
                     } else {
                         (Availability::Online, String::new())
                     }

@@ -12,26 +12,33 @@
 //!
 //! Commands go through the live session: method calls ([`AsrsClient::call`])
 //! or writes then a trigger ([`AsrsClient::handshake`]). Results have two
-//! layers: the outer error is the transport (no session, a service-level
-//! failure — retry), the inner one the device saying no (a refusal or an
-//! operation-level Bad status code, named).
+//! layers: the outer error is the transport (no session — nothing left,
+//! [`OpcUaError::NotConnected`] — or a request that went out without an
+//! answer), the inner one the device saying no (a refusal, its code named
+//! through `[faults]`, or an operation-level Bad status code, named).
+//!
+//! The subscription ([`AsrsClient::status`]) says *that* something
+//! changed; outcomes are judged from [`AsrsClient::read_snapshot`], every
+//! status node in one Read service call, and from the per-task status
+//! method ([`AsrsClient::task_status`]).
+//!
+//! The supervisor itself lives in `session.rs`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures_util::StreamExt;
-use opcua::client::{
-    ClientBuilder, DataChangeCallback, IdentityToken, MonitoredItem, Session, SessionPollResult,
-};
 use opcua::types::{
-    AttributeId, CallMethodRequest, DataValue, MonitoredItemCreateRequest, NodeId, ReadValueId,
-    StatusCode, TimestampsToReturn, UserTokenPolicy, Variant, WriteValue,
+    AttributeId, CallMethodRequest, DataValue, NodeId, ReadValueId, TimestampsToReturn, Variant,
+    WriteValue,
 };
 use tokio::sync::watch;
 
-use super::profile::{AsrsProfile, NodeRef, ProfileNodeId, Style, ValueType};
+use super::node::{variant_int, variant_text};
+use super::outcome::{task_status_of, Snapshot, TaskStatus};
+use super::profile::{AsrsProfile, NodeRef, ProfileNodeId, ValueType};
 use super::security::SecuritySettings;
+use super::session::{supervise, Live, Shared};
 use super::OpcUaError;
 
 /// The session's state, as the adapter sees it.
@@ -55,6 +62,8 @@ pub enum LinkState {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AsrsStatus {
     pub last_completed_task_id: Option<String>,
+    /// The profile's `last_result` node (0 without one).
+    pub last_result: i64,
     pub current_task_id: Option<String>,
     pub state: Option<String>,
     pub fault_code: i64,
@@ -67,39 +76,24 @@ pub struct AsrsStatus {
     pub subscription: u64,
 }
 
+impl From<&AsrsStatus> for Snapshot {
+    /// The subscribed values as a snapshot: for the device's state now
+    /// (availability), never for a command's outcome — the values may come
+    /// from different notifications.
+    fn from(s: &AsrsStatus) -> Snapshot {
+        Snapshot {
+            last_completed_task_id: s.last_completed_task_id.clone(),
+            last_result: Some(s.last_result),
+            current_task_id: s.current_task_id.clone(),
+            state: s.state.clone(),
+            fault_code: s.fault_code,
+            fault_text: s.fault_text.clone(),
+        }
+    }
+}
+
 /// The device's answer to a command: accepted, or refused with a reason.
 pub type Answer = Result<(), String>;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Field {
-    LastCompleted,
-    Current,
-    State,
-    FaultCode,
-    FaultText,
-    AckTaskId,
-    AckResult,
-    AckReason,
-}
-
-/// A connected session and the profile's node ids resolved on it.
-struct Live {
-    session: Arc<Session>,
-    ns: u16,
-    /// Closes the session when the connection is given up.
-    _close: opcua::client::SessionDropGuard,
-}
-
-struct Shared {
-    url: String,
-    profile: Arc<AsrsProfile>,
-    security: SecuritySettings,
-    link: watch::Sender<LinkState>,
-    status: watch::Sender<AsrsStatus>,
-    live: Mutex<Option<Arc<Live>>>,
-    /// One handshake at a time: the command nodes are shared.
-    handshake: tokio::sync::Mutex<()>,
-}
 
 /// A handle on one AS/RS's session; cheap to clone.
 #[derive(Clone)]
@@ -218,12 +212,11 @@ impl AsrsClient {
         let out = r.output_arguments.unwrap_or_default();
         match (out.first(), out.get(1)) {
             (Some(Variant::Boolean(true)), _) => Ok(Ok(())),
-            (Some(Variant::Boolean(false)), reason) => Ok(Err(format!(
-                "{command} rejected: {}",
-                match reason {
-                    Some(Variant::String(s)) => s.to_string(),
-                    _ => "no reason given".into(),
-                }
+            (Some(Variant::Boolean(false)), reason) => Ok(Err(refusal(
+                p,
+                command,
+                out.get(2).and_then(variant_int),
+                reason.and_then(variant_text),
             ))),
             _ => Ok(Err(format!(
                 "{command} (method {method_id}): the answer is not [accepted: Boolean, reason: String]: {out:?}"
@@ -291,14 +284,150 @@ impl AsrsClient {
             ))),
             Ok(Err(_)) => Err(OpcUaError::NotConnected("client stopped".into())),
             Ok(Ok(s)) if s.ack_result == 0 => Ok(Ok(())),
-            Ok(Ok(s)) => Ok(Err(format!(
-                "{command} rejected ({}): {}",
-                s.ack_result,
-                s.ack_reason
-                    .clone()
-                    .unwrap_or_else(|| "no reason given".into())
+            Ok(Ok(s)) => Ok(Err(refusal(
+                p,
+                command,
+                Some(s.ack_result),
+                s.ack_reason.clone().filter(|r| !r.is_empty()),
             ))),
         }
+    }
+
+    /// Every status node in one Read service call: `LastCompletedTaskId`
+    /// and its result come from the same moment.
+    pub async fn read_snapshot(&self) -> Result<Snapshot, OpcUaError> {
+        let p = &self.shared.profile;
+        let s = &p.status;
+        let mut nodes: Vec<&NodeRef> = vec![&s.last_completed_task_id, &s.state, &s.fault_code];
+        let optional = [&s.last_result, &s.current_task_id, &s.fault_text];
+        nodes.extend(optional.iter().filter_map(|n| n.as_ref()));
+        let live = self.live()?;
+        let reads: Vec<ReadValueId> = nodes
+            .iter()
+            .map(|n| ReadValueId {
+                node_id: resolve(&n.node, live.ns),
+                attribute_id: AttributeId::Value as u32,
+                ..Default::default()
+            })
+            .collect();
+        let values = self
+            .timed(live.session.read(&reads, TimestampsToReturn::Neither, 0.0))
+            .await?;
+        let mut by_node: HashMap<&str, Variant> = HashMap::new();
+        for (n, v) in nodes.iter().zip(values) {
+            if v.status().is_bad() {
+                return Err(OpcUaError::Profile(format!(
+                    "reading {}: {}",
+                    n.node,
+                    v.status()
+                )));
+            }
+            by_node.insert(n.node.as_str(), v.value.unwrap_or_default());
+        }
+        let get = |n: &NodeRef| by_node.get(n.node.as_str()).cloned().unwrap_or_default();
+        let opt = |n: &Option<NodeRef>| n.as_ref().map(get);
+        Ok(Snapshot {
+            last_completed_task_id: variant_text(&get(&s.last_completed_task_id)),
+            last_result: opt(&s.last_result).map(|v| variant_int(&v).unwrap_or(0)),
+            current_task_id: opt(&s.current_task_id).and_then(|v| variant_text(&v)),
+            state: variant_text(&get(&s.state)),
+            fault_code: variant_int(&get(&s.fault_code)).unwrap_or(0),
+            fault_text: opt(&s.fault_text).and_then(|v| variant_text(&v)),
+        })
+    }
+
+    /// The result of `task_id` in the profile's completion log (both arrays
+    /// in one Read service call): `Ok(None)` when the log does not hold it
+    /// or the profile names none.
+    pub async fn completion_log_result(&self, task_id: &str) -> Result<Option<i64>, OpcUaError> {
+        let Some(log) = &self.shared.profile.completion_log else {
+            return Ok(None);
+        };
+        let live = self.live()?;
+        let reads: Vec<ReadValueId> = [&log.task_ids, &log.results]
+            .iter()
+            .map(|n| ReadValueId {
+                node_id: resolve(&n.node, live.ns),
+                attribute_id: AttributeId::Value as u32,
+                ..Default::default()
+            })
+            .collect();
+        let values = self
+            .timed(live.session.read(&reads, TimestampsToReturn::Neither, 0.0))
+            .await?;
+        let array = |v: &DataValue, n: &NodeRef| -> Result<Vec<Variant>, OpcUaError> {
+            if v.status().is_bad() {
+                return Err(OpcUaError::Profile(format!(
+                    "reading {}: {}",
+                    n.node,
+                    v.status()
+                )));
+            }
+            match &v.value {
+                Some(Variant::Array(a)) => Ok(a.values.clone()),
+                None | Some(Variant::Empty) => Ok(Vec::new()),
+                Some(other) => Err(OpcUaError::Profile(format!(
+                    "{} holds {other:?}, not an array",
+                    n.node
+                ))),
+            }
+        };
+        let (Some(ids), Some(results)) = (values.first(), values.get(1)) else {
+            return Err(OpcUaError::Profile(
+                "the completion log read came back short".into(),
+            ));
+        };
+        let ids = array(ids, &log.task_ids)?;
+        let results = array(results, &log.results)?;
+        if ids.len() != results.len() {
+            return Err(OpcUaError::Profile(format!(
+                "completion log: {} task ids in {}, {} results in {}",
+                ids.len(),
+                log.task_ids.node,
+                results.len(),
+                log.results.node
+            )));
+        }
+        // The latest entry for the id counts.
+        Ok(ids
+            .iter()
+            .zip(&results)
+            .rev()
+            .find(|(id, _)| variant_text(id).as_deref() == Some(task_id))
+            .map(|(_, r)| variant_int(r).unwrap_or(-1)))
+    }
+
+    /// Asks the profile's per-task status method about `task_id`; `None`
+    /// when the profile names none. A Bad status code or an answer that
+    /// is not `[state: String, result: integer]` is
+    /// [`TaskStatus::Other`].
+    pub async fn task_status(&self, task_id: &str) -> Result<Option<TaskStatus>, OpcUaError> {
+        let p = &self.shared.profile;
+        let Some(def) = &p.task_status else {
+            return Ok(None);
+        };
+        let live = self.live()?;
+        let request = CallMethodRequest {
+            object_id: resolve(&def.object, live.ns),
+            method_id: resolve(&def.method, live.ns),
+            input_arguments: Some(vec![Variant::String(task_id.into())]),
+        };
+        let r = self.timed(live.session.call_one(request)).await?;
+        if r.status_code.is_bad() {
+            return Ok(Some(TaskStatus::Other(format!(
+                "{} (method {})",
+                r.status_code, def.method
+            ))));
+        }
+        let out = r.output_arguments.unwrap_or_default();
+        Ok(Some(
+            match (out.first(), out.get(1).and_then(variant_int)) {
+                (Some(Variant::String(state)), result) => {
+                    task_status_of(p, state.as_ref(), result.unwrap_or(0))
+                }
+                _ => TaskStatus::Other(format!("{out:?}")),
+            },
+        ))
     }
 
     /// Writes `values`; a Bad status on any is the device's refusal,
@@ -330,6 +459,16 @@ impl AsrsClient {
     }
 }
 
+/// A refusal as a person reads it: the command, the code named through the
+/// profile's `[faults]`, and the device's reason.
+fn refusal(p: &AsrsProfile, command: &str, code: Option<i64>, reason: Option<String>) -> String {
+    let reason = reason.unwrap_or_else(|| "no reason given".into());
+    match code {
+        Some(code) => format!("{command} rejected: {}: {reason}", p.fault_name(code)),
+        None => format!("{command} rejected: {reason}"),
+    }
+}
+
 fn current_error(l: &LinkState) -> String {
     match l {
         LinkState::Connecting => "connecting".into(),
@@ -338,7 +477,7 @@ fn current_error(l: &LinkState) -> String {
     }
 }
 
-fn resolve(text: &str, ns: u16) -> NodeId {
+pub(super) fn resolve(text: &str, ns: u16) -> NodeId {
     // Profiles are validated when loaded: the ids parse.
     ProfileNodeId::parse(text)
         .map(|p| p.resolve(ns))
@@ -352,394 +491,4 @@ fn write_value(n: &NodeRef, text: &str, ns: u16) -> Result<WriteValue, String> {
         index_range: Default::default(),
         value: DataValue::new_now(n.ty.encode(text)?),
     })
-}
-
-async fn supervise(shared: Arc<Shared>) {
-    let t = &shared.profile.timing;
-    let min = Duration::from_millis(t.reconnect_min_ms.max(1));
-    let max = Duration::from_millis(t.reconnect_max_ms.max(t.reconnect_min_ms).max(1));
-    let mut delay = min;
-    loop {
-        shared.link.send_replace(LinkState::Connecting);
-        match connect(&shared).await {
-            Ok((live, ended)) => {
-                *shared.live.lock().expect("poisoned") = Some(live.clone());
-                shared.link.send_replace(LinkState::Connected);
-                tracing::info!(url = %shared.url, "OPC-UA session active, status subscribed");
-                delay = min;
-                let code = ended.await.unwrap_or(StatusCode::BadUnexpectedError);
-                *shared.live.lock().expect("poisoned") = None;
-                let error = format!("connection lost: {code}");
-                tracing::warn!(url = %shared.url, %error, "OPC-UA session ended");
-                shared.link.send_replace(LinkState::Disconnected { error });
-            }
-            Err(e) => {
-                tracing::warn!(url = %shared.url, error = %e, "OPC-UA connect failed");
-                // What needs an operator (a profile that does not match, a
-                // certificate not trusted) is a fault, not a lost link.
-                shared.link.send_replace(match e {
-                    OpcUaError::Profile(error) => LinkState::Misconfigured { error },
-                    e @ (OpcUaError::Untrusted { .. } | OpcUaError::Security(_)) => {
-                        LinkState::Misconfigured {
-                            error: e.to_string(),
-                        }
-                    }
-                    e => LinkState::Disconnected {
-                        error: e.to_string(),
-                    },
-                });
-            }
-        }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(max);
-    }
-}
-
-type Ended = tokio::sync::oneshot::Receiver<StatusCode>;
-
-/// One connect: session, namespace, type check, subscription.
-async fn connect(shared: &Arc<Shared>) -> Result<(Arc<Live>, Ended), OpcUaError> {
-    let sec = &shared.security;
-    let timing = &shared.profile.timing;
-    let mut builder = ClientBuilder::new()
-        .application_name("floorgate")
-        .application_uri("urn:floorgate:gateway")
-        .product_uri("urn:floorgate")
-        .pki_dir(sec.pki_dir.clone())
-        .create_sample_keypair(false)
-        .trust_server_certs(sec.accept_untrusted_server_certs)
-        .verify_server_certs(true)
-        .session_retry_limit(0)
-        .request_timeout(Duration::from_millis(timing.request_timeout_ms))
-        .keep_alive_interval(Duration::from_millis(1000))
-        .max_failed_keep_alive_count(3)
-        .recreate_subscriptions(false);
-    if let (Some(c), Some(k)) = (&sec.certificate, &sec.private_key) {
-        builder = builder
-            .certificate_path(c.clone())
-            .private_key_path(k.clone());
-    }
-    let mut client = builder.client().map_err(|errors| {
-        OpcUaError::Security(format!("client settings: {}", errors.join("; ")))
-    })?;
-    let endpoint: opcua::types::EndpointDescription = (
-        shared.url.as_str(),
-        sec.policy().to_uri(),
-        sec.mode(),
-        UserTokenPolicy::anonymous(),
-    )
-        .into();
-    let request_timeout = Duration::from_millis(timing.request_timeout_ms);
-    tokio::time::timeout(request_timeout, check_server_certificate(&client, shared))
-        .await
-        .map_err(|_| {
-            OpcUaError::Timeout(format!(
-                "no endpoint list from {} within {request_timeout:?}",
-                shared.url
-            ))
-        })??;
-    let (session, event_loop) = tokio::time::timeout(
-        request_timeout,
-        client.connect_to_matching_endpoint(endpoint, IdentityToken::Anonymous),
-    )
-    .await
-    .map_err(|_| {
-        OpcUaError::Timeout(format!(
-            "no endpoint list from {} within {request_timeout:?}",
-            shared.url
-        ))
-    })?
-    .map_err(|e| OpcUaError::Connect(endpoint_error(shared, e)))?;
-    session.disable_reconnects();
-    let (ended_tx, ended) = tokio::sync::oneshot::channel();
-    let (first_tx, mut first) = tokio::sync::mpsc::unbounded_channel::<Result<(), StatusCode>>();
-    tokio::spawn(async move {
-        let stream = event_loop.enter();
-        futures_util::pin_mut!(stream);
-        let mut last = StatusCode::Good;
-        let mut connected = false;
-        while let Some(r) = stream.next().await {
-            match r {
-                Ok(SessionPollResult::Reconnected(_)) => {
-                    connected = true;
-                    let _ = first_tx.send(Ok(()));
-                }
-                Ok(SessionPollResult::ConnectionLost(c))
-                | Ok(SessionPollResult::ReconnectFailed(c)) => last = c,
-                Ok(_) => {}
-                Err(c) => {
-                    last = c;
-                    break;
-                }
-            }
-        }
-        if !connected {
-            let _ = first_tx.send(Err(last));
-        }
-        let _ = ended_tx.send(if last == StatusCode::Good {
-            StatusCode::BadConnectionClosed
-        } else {
-            last
-        });
-    });
-    let guard = session.close_on_drop();
-    match tokio::time::timeout(request_timeout * 2, first.recv()).await {
-        Err(_) => {
-            return Err(OpcUaError::Timeout(format!(
-                "no session with {} within {:?}",
-                shared.url,
-                request_timeout * 2
-            )))
-        }
-        Ok(None) => {
-            return Err(OpcUaError::Connect(
-                "the session ended before it was active".into(),
-            ))
-        }
-        Ok(Some(Err(code))) => return Err(session_error(shared, code)),
-        Ok(Some(Ok(()))) => {}
-    }
-    let ns = match session
-        .get_namespace_index(&shared.profile.namespace_uri)
-        .await
-    {
-        Ok(ns) => ns,
-        Err(e) if e.status() == StatusCode::BadNoMatch || e.status() == StatusCode::BadNotFound => {
-            return Err(OpcUaError::Profile(format!(
-                "the server has no namespace {:?} (profile namespace_uri)",
-                shared.profile.namespace_uri
-            )))
-        }
-        Err(e) => return Err(OpcUaError::Service(e.status())),
-    };
-    check_types(&session, &shared.profile, ns).await?;
-    subscribe(&session, shared, ns).await?;
-    Ok((
-        Arc::new(Live {
-            session,
-            ns,
-            _close: guard,
-        }),
-        ended,
-    ))
-}
-
-fn endpoint_error(shared: &Shared, e: opcua::types::Error) -> String {
-    let sec = &shared.security;
-    format!(
-        "{} (security {:?}/{:?}): no matching endpoint or no answer: {e}",
-        shared.url, sec.policy, sec.mode
-    )
-}
-
-/// With a secure policy: the server's certificate (from its endpoint list)
-/// is checked against the trust list before any session, so a refusal
-/// names the server's certificate, not the gateway's.
-async fn check_server_certificate(
-    client: &opcua::client::Client,
-    shared: &Shared,
-) -> Result<(), OpcUaError> {
-    let sec = &shared.security;
-    if sec.policy() == opcua::crypto::SecurityPolicy::None {
-        return Ok(());
-    }
-    let endpoints = client
-        .get_server_endpoints_from_url(shared.url.as_str())
-        .await
-        .map_err(|e| OpcUaError::Connect(endpoint_error(shared, e)))?;
-    let endpoint = endpoints
-        .iter()
-        .find(|e| {
-            e.security_policy_uri.as_ref() == sec.policy().to_uri() && e.security_mode == sec.mode()
-        })
-        .ok_or_else(|| {
-            OpcUaError::Connect(format!(
-                "{}: the server offers no endpoint with security {:?}/{:?}",
-                shared.url, sec.policy, sec.mode
-            ))
-        })?;
-    let cert =
-        opcua::crypto::X509::from_byte_string(&endpoint.server_certificate).map_err(|e| {
-            OpcUaError::Security(format!(
-                "{}: the server's certificate does not parse: {e}",
-                shared.url
-            ))
-        })?;
-    let host = shared
-        .url
-        .trim_start_matches("opc.tcp://")
-        .split(['/', ':'])
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    let store = client.certificate_store().read();
-    store
-        .validate_or_reject_application_instance_cert(
-            &cert,
-            sec.policy(),
-            Some(&host),
-            Some(endpoint.server.application_uri.as_ref()),
-        )
-        .map_err(|e| OpcUaError::Untrusted {
-            url: shared.url.clone(),
-            code: e.status(),
-            trusted_dir: sec.pki_dir.join("trusted"),
-        })
-}
-
-fn session_error(shared: &Shared, code: StatusCode) -> OpcUaError {
-    let refused = [
-        StatusCode::BadCertificateUntrusted,
-        StatusCode::BadSecurityChecksFailed,
-        StatusCode::BadCertificateInvalid,
-        StatusCode::BadCertificateUriInvalid,
-    ];
-    if refused.contains(&code) && shared.security.policy() != opcua::crypto::SecurityPolicy::None {
-        OpcUaError::Security(format!(
-            "{}: the server refused the gateway's certificate ({code}); add {} to the server's trust list",
-            shared.url,
-            shared
-                .security
-                .certificate
-                .as_deref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default()
-        ))
-    } else {
-        OpcUaError::Connect(format!("{}: session not activated: {code}", shared.url))
-    }
-}
-
-/// Every profiled variable exists and has the profile's data type.
-async fn check_types(session: &Session, p: &AsrsProfile, ns: u16) -> Result<(), OpcUaError> {
-    let nodes = p.nodes();
-    let reads: Vec<ReadValueId> = nodes
-        .iter()
-        .map(|(_, n)| ReadValueId {
-            node_id: resolve(&n.node, ns),
-            attribute_id: AttributeId::DataType as u32,
-            ..Default::default()
-        })
-        .collect();
-    let values = session
-        .read(&reads, TimestampsToReturn::Neither, 0.0)
-        .await
-        .map_err(|e| OpcUaError::Service(e.status()))?;
-    let mut errors = Vec::new();
-    for ((field, n), v) in nodes.iter().zip(values) {
-        let id = resolve(&n.node, ns);
-        match (v.status(), v.value) {
-            (s, _) if s.is_bad() => errors.push(format!("{field}: node {id}: {s}")),
-            (_, Some(Variant::NodeId(t))) if *t != n.ty.data_type_id() => errors.push(format!(
-                "{field}: node {id} has data type {t}, the profile says {:?}",
-                n.ty
-            )),
-            (_, Some(Variant::NodeId(_))) => {}
-            (_, other) => errors.push(format!("{field}: node {id}: no data type ({other:?})")),
-        }
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(OpcUaError::Profile(format!(
-            "profile {} does not match the server: {}",
-            p.model,
-            errors.join("; ")
-        )))
-    }
-}
-
-/// Creates the status subscription (and the acknowledgement nodes of the
-/// handshake style); the initial values replace the whole status.
-async fn subscribe(session: &Session, shared: &Arc<Shared>, ns: u16) -> Result<(), OpcUaError> {
-    let p = &shared.profile;
-    let mut fields: Vec<(Field, &NodeRef)> = vec![
-        (Field::LastCompleted, &p.status.last_completed_task_id),
-        (Field::State, &p.status.state),
-        (Field::FaultCode, &p.status.fault_code),
-    ];
-    if let Some(n) = &p.status.current_task_id {
-        fields.push((Field::Current, n));
-    }
-    if let Some(n) = &p.status.fault_text {
-        fields.push((Field::FaultText, n));
-    }
-    if let (Style::Handshake, Some(h)) = (p.style, &p.handshake) {
-        fields.push((Field::AckTaskId, &h.ack_task_id));
-        fields.push((Field::AckResult, &h.ack_result));
-        if let Some(n) = &h.ack_reason {
-            fields.push((Field::AckReason, n));
-        }
-    }
-    let by_node: HashMap<NodeId, Field> = fields
-        .iter()
-        .map(|(f, n)| (resolve(&n.node, ns), *f))
-        .collect();
-    let status = shared.status.clone();
-    status.send_modify(|s| {
-        *s = AsrsStatus {
-            subscription: s.subscription,
-            ..AsrsStatus::default()
-        }
-    });
-    let callback = DataChangeCallback::new(move |dv: DataValue, item: &MonitoredItem| {
-        let Some(field) = by_node.get(&item.item_to_monitor().node_id) else {
-            return;
-        };
-        let v = dv.value.unwrap_or_default();
-        status.send_modify(|s| apply(s, *field, &v));
-    });
-    let interval = Duration::from_millis(p.timing.publishing_interval_ms.max(10));
-    let sub = session
-        .create_subscription(interval, 60, 10, 0, 0, true, callback)
-        .await
-        .map_err(|e| OpcUaError::Service(e.status()))?;
-    let items: Vec<MonitoredItemCreateRequest> = fields
-        .iter()
-        .map(|(_, n)| {
-            let mut r: MonitoredItemCreateRequest = resolve(&n.node, ns).into();
-            r.requested_parameters.sampling_interval = interval.as_millis() as f64;
-            r
-        })
-        .collect();
-    let results = session
-        .create_monitored_items(sub, TimestampsToReturn::Neither, items)
-        .await
-        .map_err(|e| OpcUaError::Service(e.status()))?;
-    for ((_, n), r) in fields.iter().zip(results) {
-        if r.result.status_code.is_bad() {
-            return Err(OpcUaError::Profile(format!(
-                "monitored item on {}: {}",
-                resolve(&n.node, ns),
-                r.result.status_code
-            )));
-        }
-    }
-    shared.status.send_modify(|s| s.subscription += 1);
-    Ok(())
-}
-
-fn apply(s: &mut AsrsStatus, field: Field, v: &Variant) {
-    let text = || match v {
-        Variant::String(t) if !t.is_null() => Some(t.to_string()),
-        Variant::String(_) | Variant::Empty => None,
-        other => Some(other.to_string()),
-    };
-    let int = || match v {
-        Variant::Int16(n) => *n as i64,
-        Variant::UInt16(n) => *n as i64,
-        Variant::Int32(n) => *n as i64,
-        Variant::UInt32(n) => *n as i64,
-        _ => 0,
-    };
-    match field {
-        Field::LastCompleted => s.last_completed_task_id = text(),
-        Field::Current => s.current_task_id = text(),
-        Field::State => s.state = text(),
-        Field::FaultCode => s.fault_code = int(),
-        Field::FaultText => s.fault_text = text(),
-        Field::AckTaskId => s.ack_task_id = text(),
-        Field::AckResult => s.ack_result = int(),
-        Field::AckReason => s.ack_reason = text(),
-    }
 }

@@ -7,17 +7,26 @@
 //!
 //! - [`profile`]: the profile file (`devices/asrs-opcua-*.toml`): namespace,
 //!   status nodes, the method or handshake command interface, fault names.
-//! - [`client`]: the session supervisor — connect with backoff, namespace
-//!   lookup, data-type check, status subscription re-created on every
-//!   connect — and the two command styles.
+//! - [`node`]: node ids relative to the profile's namespace, value types.
+//! - [`client`]: one AS/RS's session handle — the two command styles, one
+//!   consistent read of the status nodes, the per-task status method; the
+//!   supervisor behind it (`session.rs`) connects with backoff, looks the
+//!   namespace up, checks data types and re-creates the status
+//!   subscription on every connect.
+//! - [`outcome`]: how a command ended, judged with no IO from what the PLC
+//!   says about that task id.
 //! - [`security`]: policy, mode, client certificate, trust list.
 
 pub mod client;
+pub mod node;
+pub mod outcome;
 pub mod profile;
 pub mod security;
+mod session;
 
 pub use client::{Answer, AsrsClient, AsrsStatus, LinkState};
-pub use profile::{AsrsProfile, Style, ValueType};
+pub use outcome::{Snapshot, TaskStatus, Verdict};
+pub use profile::{AsrsProfile, FaultCodeMeaning, Style, ValueType};
 pub use security::{Mode, Policy, SecuritySettings};
 
 use opcua::types::StatusCode;

@@ -26,14 +26,26 @@
 //!
 //! Handshake style instead names `[handshake]` nodes (task id, command code,
 //! arguments, trigger, and the acknowledgement) and gives each command a
-//! `code`.
+//! `code`; a refusal's acknowledgement code is named through `[faults]`.
+//!
+//! Outcomes: `status.last_result` (or `fault_code` in the
+//! `fault_code_meaning = "last_result"` mode) is the result of the task in
+//! `last_completed_task_id`; `status.fault_states` are the states in which
+//! the *device* is faulted; `[task_status]` names a per-task status method
+//! (`GetTaskStatus(taskId) → [state, result]`) and `[completion_log]` two
+//! array nodes (the last ended task ids and their results), for commands
+//! that ended out of the gateway's sight. Optional commands `reset` and `stop` serve
+//! operators.
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::str::FromStr;
 
-use opcua::types::{DataTypeId, NodeId, Variant};
 use serde::Deserialize;
+
+pub use super::node::{NodeRef, ProfileNodeId, ValueType};
+pub use lookup::{CompletionLog, TaskStates, TaskStatusDef};
+
+mod lookup;
 
 /// How commands reach the PLC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -43,57 +55,6 @@ pub enum Style {
     Method,
     /// Command nodes written, then a trigger; the PLC acknowledges in nodes.
     Handshake,
-}
-
-/// The data types a profile may name (OPC-UA built-in type names).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-pub enum ValueType {
-    Boolean,
-    Int16,
-    UInt16,
-    Int32,
-    UInt32,
-    String,
-}
-
-impl ValueType {
-    /// The standard DataType node of the type.
-    pub fn data_type_id(self) -> NodeId {
-        let id = match self {
-            ValueType::Boolean => DataTypeId::Boolean,
-            ValueType::Int16 => DataTypeId::Int16,
-            ValueType::UInt16 => DataTypeId::UInt16,
-            ValueType::Int32 => DataTypeId::Int32,
-            ValueType::UInt32 => DataTypeId::UInt32,
-            ValueType::String => DataTypeId::String,
-        };
-        id.into()
-    }
-
-    /// `text` as a value of this type, for writes and method arguments.
-    pub fn encode(self, text: &str) -> Result<Variant, String> {
-        let bad = |_| format!("{text:?} is not a {self:?}");
-        Ok(match self {
-            ValueType::Boolean => Variant::Boolean(
-                text.parse()
-                    .map_err(|_| format!("{text:?} is not a Boolean"))?,
-            ),
-            ValueType::Int16 => Variant::Int16(text.parse().map_err(bad)?),
-            ValueType::UInt16 => Variant::UInt16(text.parse().map_err(bad)?),
-            ValueType::Int32 => Variant::Int32(text.parse().map_err(bad)?),
-            ValueType::UInt32 => Variant::UInt32(text.parse().map_err(bad)?),
-            ValueType::String => Variant::String(text.into()),
-        })
-    }
-}
-
-/// A variable the client reads, writes or monitors.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NodeRef {
-    pub node: String,
-    #[serde(rename = "type")]
-    pub ty: ValueType,
 }
 
 /// Timing of the session and the commands.
@@ -109,6 +70,10 @@ pub struct Timing {
     pub publishing_interval_ms: u64,
     /// How long a handshake waits for the acknowledgement node.
     pub ack_timeout_ms: u64,
+    /// How long after accepting a command the PLC may take to show it
+    /// running (its scan cycle and the publishing interval): an idle PLC
+    /// that still does not show the task after this had ended it before.
+    pub settle_ms: u64,
 }
 
 impl Default for Timing {
@@ -119,22 +84,63 @@ impl Default for Timing {
             reconnect_max_ms: 5000,
             publishing_interval_ms: 100,
             ack_timeout_ms: 3000,
+            settle_ms: 500,
         }
     }
 }
 
 /// The status block, monitored by one subscription.
+///
+/// The *device's* fault and the *last command's* result are separate: the
+/// device is faulted when `state` is one of `fault_states` (or, with none
+/// listed and `fault_code_meaning = "device_fault"`, while `fault_code` is
+/// not 0); a command's result is `last_result` (or `fault_code` when
+/// `fault_code_meaning = "last_result"`), read in the same Read service call
+/// as `last_completed_task_id`, never from two reads that could straddle a
+/// change.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StatusNodes {
+    /// The task id of the command the PLC finished last, OK or not.
     pub last_completed_task_id: NodeRef,
+    /// The result code of the task in `last_completed_task_id` (0 OK, any
+    /// other a code of `[faults]`), written by the PLC together with it.
+    /// Without it (and without `fault_code_meaning = "last_result"`), a task
+    /// reaching `last_completed_task_id` is taken as done OK.
+    #[serde(default)]
+    pub last_result: Option<NodeRef>,
     pub state: NodeRef,
     pub fault_code: NodeRef,
+    /// What `fault_code` holds.
+    #[serde(default)]
+    pub fault_code_meaning: FaultCodeMeaning,
+    /// `state` values meaning the device is faulted and needs a reset.
+    #[serde(default)]
+    pub fault_states: Vec<String>,
+    /// `state` values meaning nothing is running and nothing queued. Lets
+    /// the adapter tell a command the PLC finished out of its sight (it
+    /// accepted the task id again and went idle without running it) from
+    /// one still queued.
+    #[serde(default)]
+    pub idle_states: Vec<String>,
     /// The task the machine is working on (its fault belongs to it).
     #[serde(default)]
     pub current_task_id: Option<NodeRef>,
     #[serde(default)]
     pub fault_text: Option<NodeRef>,
+}
+
+/// What the profile's `fault_code` node holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultCodeMeaning {
+    /// The device's fault now: not 0 while the device is faulted.
+    #[default]
+    DeviceFault,
+    /// The result of the last completed command (the task in
+    /// `last_completed_task_id`): an idle PLC whose last command failed
+    /// shows that command's code and is available.
+    LastResult,
 }
 
 /// Handshake-style command nodes.
@@ -187,46 +193,20 @@ pub struct AsrsProfile {
     pub status: StatusNodes,
     #[serde(default)]
     pub handshake: Option<HandshakeNodes>,
+    /// `retrieve`, `store`, and the optional `cancel` (a task), `reset`
+    /// (clears the device's fault) and `stop` (stops the device, no task).
     pub commands: BTreeMap<String, CommandDef>,
-    /// Fault code → name, for step failures a person can read.
+    /// The optional per-task status method.
+    #[serde(default)]
+    pub task_status: Option<TaskStatusDef>,
+    /// The optional completion log (asked when the profile names no
+    /// `task_status`).
+    #[serde(default)]
+    pub completion_log: Option<CompletionLog>,
+    /// Code → name, for fault codes, command results and handshake
+    /// refusal codes, so a step failure names what a person can read.
     #[serde(default)]
     pub faults: BTreeMap<String, String>,
-}
-
-/// A node id of the profile: relative to the profile's namespace, or
-/// absolute (`ns=N;…`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ProfileNodeId {
-    Relative(NodeId),
-    Absolute(NodeId),
-}
-
-impl ProfileNodeId {
-    pub fn parse(text: &str) -> Result<ProfileNodeId, String> {
-        let bad = || {
-            format!("node {text:?} is not an OPC-UA node id (e.g. \"s=ASRS.State\", \"ns=2;i=42\")")
-        };
-        if text.starts_with("ns=") {
-            NodeId::from_str(text)
-                .map(ProfileNodeId::Absolute)
-                .map_err(|_| bad())
-        } else {
-            NodeId::from_str(&format!("ns=1;{text}"))
-                .map(ProfileNodeId::Relative)
-                .map_err(|_| bad())
-        }
-    }
-
-    /// The node id on a server where the profile's namespace has `ns`.
-    pub fn resolve(&self, ns: u16) -> NodeId {
-        match self {
-            ProfileNodeId::Absolute(id) => id.clone(),
-            ProfileNodeId::Relative(id) => NodeId {
-                namespace: ns,
-                identifier: id.identifier.clone(),
-            },
-        }
-    }
 }
 
 impl AsrsProfile {
@@ -262,6 +242,13 @@ impl AsrsProfile {
             ("status.state".into(), &s.state),
             ("status.fault_code".into(), &s.fault_code),
         ];
+        if let Some(n) = &s.last_result {
+            out.push(("status.last_result".into(), n));
+        }
+        if let Some(l) = &self.completion_log {
+            out.push(("completion_log.task_ids".into(), &l.task_ids));
+            out.push(("completion_log.results".into(), &l.results));
+        }
         if let Some(n) = &s.current_task_id {
             out.push(("status.current_task_id".into(), n));
         }
@@ -327,6 +314,33 @@ impl AsrsProfile {
         }
         if let Some(n) = &self.status.fault_text {
             expect(&mut errors, "status.fault_text", n, &[ValueType::String]);
+        }
+        if let Some(n) = &self.status.last_result {
+            expect(&mut errors, "status.last_result", n, &ints);
+        }
+        if self.status.fault_code_meaning == FaultCodeMeaning::LastResult {
+            if self.status.last_result.is_some() {
+                errors.push("status.fault_code_meaning: \"last_result\" names fault_code as the result node; drop status.last_result or the mode".into());
+            }
+            if self.status.fault_states.is_empty() {
+                errors.push("status.fault_states: with fault_code_meaning = \"last_result\" the device's fault is a state; list its values".into());
+            }
+        }
+        if let Some(l) = &self.completion_log {
+            expect(
+                &mut errors,
+                "completion_log.task_ids",
+                &l.task_ids,
+                &[ValueType::String],
+            );
+            expect(&mut errors, "completion_log.results", &l.results, &ints);
+        }
+        if let Some(t) = &self.task_status {
+            for (field, id) in [("object", &t.object), ("method", &t.method)] {
+                if let Err(e) = ProfileNodeId::parse(id) {
+                    errors.push(format!("task_status.{field}: {e}"));
+                }
+            }
         }
         match (self.style, &self.handshake) {
             (Style::Handshake, None) => {
@@ -414,59 +428,31 @@ impl AsrsProfile {
             None => code.to_string(),
         }
     }
+
+    /// The node holding the result of the task in `last_completed_task_id`,
+    /// if the profile names one.
+    pub fn result_node(&self) -> Option<&NodeRef> {
+        match self.status.fault_code_meaning {
+            FaultCodeMeaning::LastResult => Some(&self.status.fault_code),
+            FaultCodeMeaning::DeviceFault => self.status.last_result.as_ref(),
+        }
+    }
+
+    /// Whether a status with `state` and `fault_code` is a device fault.
+    pub fn is_device_fault(&self, state: Option<&str>, fault_code: i64) -> bool {
+        let s = &self.status;
+        if !s.fault_states.is_empty() {
+            return state.is_some_and(|v| s.fault_states.iter().any(|f| f == v));
+        }
+        s.fault_code_meaning == FaultCodeMeaning::DeviceFault && fault_code != 0
+    }
+
+    /// Whether `state` says nothing is running or queued (`false` when the
+    /// profile lists no idle states).
+    pub fn is_idle(&self, state: Option<&str>) -> bool {
+        state.is_some_and(|v| self.status.idle_states.iter().any(|i| i == v))
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn profile(name: &str) -> String {
-        std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../devices")
-                .join(name),
-        )
-        .unwrap()
-    }
-
-    #[test]
-    fn the_shipped_profiles_are_valid() {
-        let m = AsrsProfile::from_toml_str(&profile("asrs-opcua-method.toml")).unwrap();
-        assert_eq!(m.style, Style::Method);
-        let h = AsrsProfile::from_toml_str(&profile("asrs-opcua-handshake.toml")).unwrap();
-        assert_eq!(h.style, Style::Handshake);
-    }
-
-    #[test]
-    fn an_unknown_data_type_names_the_node_field() {
-        let text = profile("asrs-opcua-method.toml").replace(
-            "fault_code = { node = \"s=ASRS.Status.FaultCode\", type = \"UInt32\" }",
-            "fault_code = { node = \"s=ASRS.Status.FaultCode\", type = \"Uint32\" }",
-        );
-        let e = AsrsProfile::from_toml_str(&text).unwrap_err();
-        assert!(e.contains("status.fault_code"), "{e}");
-        assert!(e.contains("Uint32"), "{e}");
-    }
-
-    #[test]
-    fn a_fault_code_typed_string_is_refused_naming_the_node() {
-        let text = profile("asrs-opcua-method.toml").replace(
-            "fault_code = { node = \"s=ASRS.Status.FaultCode\", type = \"UInt32\" }",
-            "fault_code = { node = \"s=ASRS.Status.FaultCode\", type = \"String\" }",
-        );
-        let e = AsrsProfile::from_toml_str(&text).unwrap_err();
-        assert!(
-            e.contains("status.fault_code: node \"s=ASRS.Status.FaultCode\""),
-            "{e}"
-        );
-    }
-
-    #[test]
-    fn node_ids_resolve_against_the_profiles_namespace() {
-        let rel = ProfileNodeId::parse("s=ASRS.State").unwrap();
-        assert_eq!(rel.resolve(3), NodeId::new(3, "ASRS.State"));
-        let abs = ProfileNodeId::parse("ns=0;i=2255").unwrap();
-        assert_eq!(abs.resolve(3), NodeId::new(0, 2255u32));
-        assert!(ProfileNodeId::parse("x=1").is_err());
-    }
-}
+mod tests;

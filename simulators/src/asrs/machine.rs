@@ -1,9 +1,24 @@
 //! The AS/RS itself, with no IO: a grid of bins holding totes, input and
-//! output ports, one crane that takes its tasks in order. Advanced by the
+//! output ports, one crane that takes its tasks in order from one queue
+//! (whoever sent them: floorgate or another client). Advanced by the
 //! instants passed in, so tests can drive it without a clock.
+//!
+//! Like a real PLC it reports a finished task, OK or not, as
+//! `last_completed_task_id` with its `last_result` (0 OK, else a fault
+//! code), answers the status of any task id it took
+//! ([`Asrs::task_status`]), and keeps its device fault apart from the last
+//! result — except in the [`Asrs::set_fault_code_is_last_result`] mode,
+//! where `fault_code` *is* the last result and a failed task leaves the
+//! machine idle and available. Every task id's true story (submissions,
+//! executions, outcome) is kept in [`Asrs::record`] for tests to compare
+//! with the gateway's journal.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
+
+mod record;
+
+pub use record::{TaskOutcome, TaskRecord};
 
 /// A tote and what it holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +40,16 @@ pub enum TaskKind {
 pub const FAULT_CRANE_STUCK: u32 = 1;
 pub const FAULT_BIN_NOT_FOUND: u32 = 2;
 pub const FAULT_PORT_BLOCKED: u32 = 3;
+/// Entries the completion log keeps.
+pub const COMPLETION_LOG_LEN: usize = 16;
+
+/// Refusal codes (the method's third output, the handshake's AckResult).
+pub const REFUSED_BIN_EMPTY: u32 = 4;
+pub const REFUSED_BIN_OCCUPIED: u32 = 5;
+pub const REFUSED_WRONG_PORT: u32 = 6;
+pub const REFUSED_UNKNOWN_COMMAND: u32 = 7;
+/// A device fault injected after the fact (an emergency stop).
+pub const FAULT_EMERGENCY_STOP: u32 = 9;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum TaskState {
@@ -33,7 +58,7 @@ enum TaskState {
         due: Instant,
     },
     Done,
-    Failed,
+    Failed(u32),
     /// Cancelled before it finished: nothing moved.
     Cancelled,
 }
@@ -44,8 +69,9 @@ struct Task {
     location: String,
     port: String,
     /// The first answer, repeated for a repeated task id.
-    answer: Result<(), String>,
+    answer: Result<(), (u32, String)>,
     state: TaskState,
+    submissions: u32,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -59,9 +85,16 @@ struct Port {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Status {
     pub last_completed_task_id: String,
+    /// The result of the task in `last_completed_task_id` (0 OK).
+    pub last_result: u32,
+    /// The completion log: the last [`COMPLETION_LOG_LEN`] ended tasks,
+    /// oldest first, with their results.
+    pub completed: Vec<(String, u32)>,
     pub current_task_id: String,
-    /// `Idle`, `Busy` or `Fault`.
+    /// `Idle` (nothing running or queued), `Busy` or `Fault`.
     pub state: &'static str,
+    /// The device's fault (0 none); in the fault-code-is-last-result mode
+    /// the last result.
     pub fault_code: u32,
     pub fault_text: String,
 }
@@ -76,8 +109,12 @@ pub struct Asrs {
     queue: VecDeque<String>,
     running: Option<String>,
     last_completed: String,
+    last_result: u32,
+    completed: VecDeque<(String, u32)>,
     fault: Option<(u32, String)>,
     crane_stuck: bool,
+    fault_code_is_last_result: bool,
+    reset_refusal: Option<String>,
     /// Executions (moves done) per task id.
     executions: HashMap<String, u32>,
     submissions: u32,
@@ -117,8 +154,12 @@ impl Asrs {
             queue: VecDeque::new(),
             running: None,
             last_completed: String::new(),
+            last_result: 0,
+            completed: VecDeque::new(),
             fault: None,
             crane_stuck: false,
+            fault_code_is_last_result: false,
+            reset_refusal: None,
             executions: HashMap::new(),
             submissions: 0,
             deliveries: Vec::new(),
@@ -173,7 +214,7 @@ impl Asrs {
         match t.state {
             TaskState::Cancelled => Ok(()),
             TaskState::Done => Err(format!("task {task_id} already completed")),
-            TaskState::Failed => Err(format!("task {task_id} failed")),
+            TaskState::Failed(_) => Err(format!("task {task_id} failed")),
             TaskState::Queued if t.answer.is_err() => Err(format!("task {task_id} was refused")),
             TaskState::Queued | TaskState::Running { .. } => {
                 t.state = TaskState::Cancelled;
@@ -211,19 +252,33 @@ impl Asrs {
         self.crane_stuck = stuck;
     }
 
-    /// Clears the fault; the next task starts.
-    pub fn reset(&mut self) {
+    /// Clears the fault; the next task starts. Refused with the reason set
+    /// by [`Asrs::refuse_reset`].
+    pub fn reset(&mut self) -> Result<(), String> {
+        if let Some(r) = &self.reset_refusal {
+            return Err(r.clone());
+        }
         self.fault = None;
         self.crane_stuck = false;
+        Ok(())
     }
 
-    pub fn executions(&self, task_id: &str) -> u32 {
-        self.executions.get(task_id).copied().unwrap_or(0)
+    /// Fault injection: resets are refused with `reason` (`None`: accepted).
+    pub fn refuse_reset(&mut self, reason: Option<String>) {
+        self.reset_refusal = reason;
     }
 
-    /// Commands received, repeats included.
-    pub fn submissions(&self) -> u32 {
-        self.submissions
+    /// Fault injection: a device fault now, whatever the tasks did (an
+    /// emergency stop after a completion); cleared by [`Asrs::reset`].
+    pub fn inject_fault(&mut self, code: u32, text: &str) {
+        self.fault = Some((code, text.into()));
+    }
+
+    /// The mode where `fault_code` is the result of the last completed task
+    /// and a failed task does not fault the machine (only a stuck crane or
+    /// an injected fault does; `state` says so).
+    pub fn set_fault_code_is_last_result(&mut self, on: bool) {
+        self.fault_code_is_last_result = on;
     }
 
     /// Takes a task. A task id seen before gets its first answer again and
@@ -235,8 +290,21 @@ impl Asrs {
         location: &str,
         port: &str,
     ) -> Result<(), String> {
+        self.submit_coded(task_id, kind, location, port)
+            .map_err(|(_, reason)| reason)
+    }
+
+    /// [`Asrs::submit`], with the refusal's code.
+    pub fn submit_coded(
+        &mut self,
+        task_id: &str,
+        kind: TaskKind,
+        location: &str,
+        port: &str,
+    ) -> Result<(), (u32, String)> {
         self.submissions += 1;
-        if let Some(t) = self.tasks.get(task_id) {
+        if let Some(t) = self.tasks.get_mut(task_id) {
+            t.submissions += 1;
             return t.answer.clone();
         }
         let answer = self.check(kind, location, port);
@@ -251,29 +319,38 @@ impl Asrs {
                 port: port.into(),
                 answer: answer.clone(),
                 state: TaskState::Queued,
+                submissions: 1,
             },
         );
         answer
     }
 
-    fn check(&self, kind: TaskKind, location: &str, port: &str) -> Result<(), String> {
+    fn check(&self, kind: TaskKind, location: &str, port: &str) -> Result<(), (u32, String)> {
         if task_id_empty(location) {
-            return Err("no location".into());
+            return Err((FAULT_BIN_NOT_FOUND, "no location".into()));
         }
         let Some(bin) = self.bins.get(location) else {
-            return Err(format!("bin {location} not found"));
+            return Err((FAULT_BIN_NOT_FOUND, format!("bin {location} not found")));
         };
         let Some(p) = self.ports.get(port) else {
-            return Err(format!("port {port} not found"));
+            return Err((REFUSED_WRONG_PORT, format!("port {port} not found")));
         };
         if p.blocked {
-            return Err(format!("port {port} blocked"));
+            return Err((FAULT_PORT_BLOCKED, format!("port {port} blocked")));
         }
         match kind {
-            TaskKind::Retrieve if p.input => Err(format!("port {port} is an input port")),
-            TaskKind::Retrieve if bin.is_none() => Err(format!("bin {location} is empty")),
-            TaskKind::Store if !p.input => Err(format!("port {port} is an output port")),
-            TaskKind::Store if bin.is_some() => Err(format!("bin {location} is occupied")),
+            TaskKind::Retrieve if p.input => {
+                Err((REFUSED_WRONG_PORT, format!("port {port} is an input port")))
+            }
+            TaskKind::Retrieve if bin.is_none() => {
+                Err((REFUSED_BIN_EMPTY, format!("bin {location} is empty")))
+            }
+            TaskKind::Store if !p.input => {
+                Err((REFUSED_WRONG_PORT, format!("port {port} is an output port")))
+            }
+            TaskKind::Store if bin.is_some() => {
+                Err((REFUSED_BIN_OCCUPIED, format!("bin {location} is occupied")))
+            }
             _ => Ok(()),
         }
     }
@@ -303,7 +380,7 @@ impl Asrs {
                     }
                     *self.executions.entry(id.clone()).or_default() += 1;
                     self.tasks.get_mut(&id).expect("known").state = TaskState::Done;
-                    self.last_completed = id;
+                    self.ended(&id, 0);
                 }
                 // Failed, and the fault since reset.
                 _ => {}
@@ -324,9 +401,30 @@ impl Asrs {
         }
     }
 
+    /// The task ends with `code`: reported as the last completed task with
+    /// that result; the machine faults, unless the fault code is the last
+    /// result and the crane itself is fine.
     fn fail(&mut self, id: &str, code: u32, text: String) {
-        self.fault = Some((code, text));
-        self.tasks.get_mut(id).expect("known").state = TaskState::Failed;
+        if !self.fault_code_is_last_result || code == FAULT_CRANE_STUCK {
+            self.fault = Some((code, text));
+        } else if self.running.as_deref() == Some(id) {
+            self.running = None;
+        }
+        if let Some(t) = self.tasks.get_mut(id) {
+            t.state = TaskState::Failed(code);
+        }
+        self.ended(id, code);
+    }
+
+    /// Reports a task ended with `result`: the last completed task, and the
+    /// completion log.
+    fn ended(&mut self, id: &str, result: u32) {
+        self.last_completed = id.into();
+        self.last_result = result;
+        if self.completed.len() == COMPLETION_LOG_LEN {
+            self.completed.pop_front();
+        }
+        self.completed.push_back((id.into(), result));
     }
 
     /// Moves the tote; the grid may have changed since the task was taken.
@@ -355,15 +453,22 @@ impl Asrs {
     }
 
     pub fn status(&self) -> Status {
+        let busy = self.running.is_some() || !self.queue.is_empty();
         Status {
             last_completed_task_id: self.last_completed.clone(),
+            last_result: self.last_result,
+            completed: self.completed.iter().cloned().collect(),
             current_task_id: self.running.clone().unwrap_or_default(),
-            state: match (&self.fault, &self.running) {
+            state: match (&self.fault, busy) {
                 (Some(_), _) => "Fault",
-                (None, Some(_)) => "Busy",
-                (None, None) => "Idle",
+                (None, true) => "Busy",
+                (None, false) => "Idle",
             },
-            fault_code: self.fault.as_ref().map_or(0, |f| f.0),
+            fault_code: if self.fault_code_is_last_result {
+                self.last_result
+            } else {
+                self.fault.as_ref().map_or(0, |f| f.0)
+            },
             fault_text: self.fault.as_ref().map(|f| f.1.clone()).unwrap_or_default(),
         }
     }
@@ -374,126 +479,4 @@ fn task_id_empty(s: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn tote(id: &str) -> Tote {
-        Tote {
-            id: id.into(),
-            sku: "SKU-1".into(),
-            quantity: 4,
-        }
-    }
-
-    fn asrs() -> Asrs {
-        let mut a = Asrs::demo(Duration::from_secs(2), Duration::from_secs(3));
-        a.put_in_bin("ASRS1-01-01", tote("T-1"));
-        a
-    }
-
-    #[test]
-    fn a_retrieval_moves_the_tote_to_the_output_port_after_the_retrieval_time() {
-        let mut a = asrs();
-        let t0 = Instant::now();
-        a.submit("A", TaskKind::Retrieve, "ASRS1-01-01", "OUT-1")
-            .unwrap();
-        a.tick(t0);
-        assert_eq!(a.status().state, "Busy");
-        a.tick(t0 + Duration::from_secs(1));
-        assert_eq!(a.status().last_completed_task_id, "");
-        a.tick(t0 + Duration::from_secs(2));
-        assert_eq!(a.status().last_completed_task_id, "A");
-        assert_eq!(a.at_port("OUT-1"), Some(&tote("T-1")));
-        assert_eq!(a.bin("ASRS1-01-01"), None);
-    }
-
-    #[test]
-    fn a_repeated_task_id_gets_the_same_answer_and_runs_once() {
-        let mut a = asrs();
-        let t0 = Instant::now();
-        a.submit("A", TaskKind::Retrieve, "ASRS1-01-01", "OUT-1")
-            .unwrap();
-        a.tick(t0);
-        a.tick(t0 + Duration::from_secs(2));
-        a.submit("A", TaskKind::Retrieve, "ASRS1-01-01", "OUT-1")
-            .unwrap();
-        a.tick(t0 + Duration::from_secs(5));
-        a.tick(t0 + Duration::from_secs(9));
-        assert_eq!(a.executions("A"), 1);
-        assert_eq!(a.submissions(), 2);
-    }
-
-    #[test]
-    fn refusals_name_the_bin_or_the_port() {
-        let mut a = asrs();
-        assert_eq!(
-            a.submit("A", TaskKind::Retrieve, "ASRS9-01-01", "OUT-1"),
-            Err("bin ASRS9-01-01 not found".into())
-        );
-        a.block_port("OUT-1", true);
-        assert_eq!(
-            a.submit("B", TaskKind::Retrieve, "ASRS1-01-01", "OUT-1"),
-            Err("port OUT-1 blocked".into())
-        );
-        assert_eq!(
-            a.submit("C", TaskKind::Store, "ASRS1-01-01", "IN-1"),
-            Err("bin ASRS1-01-01 is occupied".into())
-        );
-    }
-
-    #[test]
-    fn a_cancelled_retrieval_leaves_the_tote_in_its_bin_and_the_crane_idle() {
-        let mut a = asrs();
-        let t0 = Instant::now();
-        a.submit("A", TaskKind::Retrieve, "ASRS1-01-01", "OUT-1")
-            .unwrap();
-        a.tick(t0);
-        assert_eq!(a.status().state, "Busy");
-        a.cancel("A").unwrap();
-        a.cancel("A").unwrap();
-        a.tick(t0 + Duration::from_secs(5));
-        assert_eq!(a.status().state, "Idle");
-        assert_eq!(a.status().last_completed_task_id, "");
-        assert_eq!(a.bin("ASRS1-01-01"), Some(&tote("T-1")));
-        assert_eq!(a.at_port("OUT-1"), None);
-        assert_eq!(a.executions("A"), 0);
-        // A re-sent command with the cancelled id does not run again.
-        a.submit("A", TaskKind::Retrieve, "ASRS1-01-01", "OUT-1")
-            .unwrap();
-        a.tick(t0 + Duration::from_secs(9));
-        assert_eq!(a.status().state, "Idle");
-        assert_eq!(a.cancel("B"), Err("task B unknown".into()));
-    }
-
-    #[test]
-    fn a_completed_retrieval_cannot_be_cancelled_and_is_delivered_once() {
-        let mut a = asrs();
-        let t0 = Instant::now();
-        a.submit("A", TaskKind::Retrieve, "ASRS1-01-01", "OUT-1")
-            .unwrap();
-        a.tick(t0);
-        a.tick(t0 + Duration::from_secs(2));
-        assert_eq!(a.cancel("A"), Err("task A already completed".into()));
-        assert_eq!(a.take_deliveries(), [("OUT-1".to_string(), tote("T-1"))]);
-        assert!(a.take_deliveries().is_empty());
-    }
-
-    #[test]
-    fn a_stuck_crane_faults_with_its_code_until_reset() {
-        let mut a = asrs();
-        let t0 = Instant::now();
-        a.submit("A", TaskKind::Retrieve, "ASRS1-01-01", "OUT-1")
-            .unwrap();
-        a.jam_crane(true);
-        a.tick(t0);
-        a.tick(t0 + Duration::from_secs(2));
-        let s = a.status();
-        assert_eq!(
-            (s.state, s.fault_code, s.current_task_id.as_str()),
-            ("Fault", FAULT_CRANE_STUCK, "A")
-        );
-        a.reset();
-        a.tick(t0 + Duration::from_secs(3));
-        assert_eq!(a.status().state, "Idle");
-    }
-}
+mod tests;

@@ -3,17 +3,26 @@
 //! styles in namespace [`NAMESPACE`], and a 20 ms scan loop that takes
 //! handshake triggers, advances the machine and publishes its status.
 //!
-//! Address space (all in [`NAMESPACE`], string ids):
+//! Address space (all in [`NAMESPACE`], string ids; built in `space.rs`):
 //! - `ASRS` (object) with methods `ASRS.Retrieve(taskId, location, port)`,
 //!   `ASRS.Store(taskId, port, location)` and `ASRS.Cancel(taskId)` →
-//!   `[accepted, reason]`;
+//!   `[accepted, reason, code]` (code 0, or the refusal's code),
+//!   `ASRS.Reset()` → `[accepted, reason]`, and
+//!   `ASRS.GetTaskStatus(taskId)` → `[state, result]` (state `Queued`,
+//!   `Running`, `Done`, `Failed`, `Cancelled` or `Unknown`);
 //! - `ASRS.Status.{LastCompletedTaskId, CurrentTaskId, State, FaultText}`
-//!   (String), `ASRS.Status.FaultCode` (UInt32);
+//!   (String), `ASRS.Status.{FaultCode, LastResult}` (UInt32), written in
+//!   one update per scan so a reader never sees a completed id with
+//!   another task's result;
 //! - `ASRS.Cmd.{TaskId, Location, Port, CancelTaskId}` (String),
 //!   `ASRS.Cmd.Command` (Int32: 1 retrieve, 2 store, 3 cancel the task named
-//!   in `CancelTaskId`), `ASRS.Cmd.Trigger` (Boolean), and the
+//!   in `CancelTaskId`, 4 reset), `ASRS.Cmd.Trigger` (Boolean), and the
 //!   acknowledgement `ASRS.Cmd.{AckTaskId, AckReason}` (String),
-//!   `ASRS.Cmd.AckResult` (Int32: 0 accepted, 1 refused).
+//!   `ASRS.Cmd.AckResult` (Int32: 0 accepted, else the refusal's code).
+//!
+//! Any OPC-UA client may queue tasks (the tests use a second one as "another
+//! client"); the machine runs them in order and keeps every task id's
+//! record ([`Asrs::record`](super::Asrs::record)).
 //!
 //! Hand-off: [`SimAsrs::on_delivered`] is told of every tote a retrieval
 //! puts at an output port, right after the move and before the status
@@ -24,19 +33,18 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use opcua::crypto::{CertificateStore, SecurityPolicy, X509Data};
-use opcua::nodes::{AccessLevel, MethodBuilder, ObjectBuilder, VariableBuilder};
 use opcua::server::diagnostics::NamespaceMetadata;
 use opcua::server::node_manager::memory::{simple_node_manager, SimpleNodeManager};
 use opcua::server::{ServerBuilder, ServerHandle, ANONYMOUS_USER_TOKEN_ID};
-use opcua::types::{
-    DataTypeId, DataValue, MessageSecurityMode, NodeId, NumericRange, ObjectId, StatusCode, Variant,
-};
+use opcua::types::{MessageSecurityMode, NodeId, StatusCode};
 use tokio::net::TcpListener;
 
-use super::machine::{Asrs, Status, TaskKind, Tote};
+use super::machine::{Asrs, Tote};
+use super::scan::{publish, scan};
+use super::space::build_address_space;
 
 /// The namespace of every node the simulator serves.
 pub const NAMESPACE: &str = "urn:floorgate:sim:asrs";
@@ -102,38 +110,39 @@ pub fn trust_certificate(pki_dir: &Path, cert: &Path) -> Result<PathBuf, String>
 }
 
 #[derive(Debug, Default)]
-struct Inbox {
-    task_id: String,
-    command: i32,
-    location: String,
-    port: String,
-    cancel_task_id: String,
-    trigger: bool,
+pub(super) struct Inbox {
+    pub(super) task_id: String,
+    pub(super) command: i32,
+    pub(super) location: String,
+    pub(super) port: String,
+    pub(super) cancel_task_id: String,
+    pub(super) trigger: bool,
 }
 
 /// Told `(output port, tote)` when a retrieval delivers; `true` takes the
 /// tote off the port.
 type DeliveryHook = Arc<dyn Fn(&str, &Tote) -> bool + Send + Sync>;
 
-struct Running {
-    handle: ServerHandle,
-    nm: Arc<SimpleNodeManager>,
-    ns: u16,
+pub(super) struct Running {
+    pub(super) handle: ServerHandle,
+    pub(super) nm: Arc<SimpleNodeManager>,
+    pub(super) ns: u16,
     task: tokio::task::JoinHandle<()>,
 }
 
-struct Inner {
-    machine: Mutex<Asrs>,
+pub(super) struct Inner {
+    pub(super) machine: Mutex<Asrs>,
     addr: SocketAddr,
     opts: SimOptions,
     pki_dir: PathBuf,
     /// The PKI directory is a temporary one of ours, removed at drop.
     owned_pki: bool,
-    running: Mutex<Option<Running>>,
-    inbox: Mutex<Inbox>,
-    bad_next_call: Mutex<Option<StatusCode>>,
-    calls: AtomicU32,
-    on_delivered: Mutex<Option<DeliveryHook>>,
+    pub(super) running: Mutex<Option<Running>>,
+    pub(super) inbox: Mutex<Inbox>,
+    pub(super) bad_next_call: Mutex<Option<StatusCode>>,
+    pub(super) stall_next_call: Mutex<Option<Duration>>,
+    pub(super) calls: AtomicU32,
+    pub(super) on_delivered: Mutex<Option<DeliveryHook>>,
 }
 
 /// A running simulated AS/RS; stops when dropped.
@@ -176,6 +185,7 @@ impl SimAsrs {
             running: Mutex::new(None),
             inbox: Mutex::new(Inbox::default()),
             bad_next_call: Mutex::new(None),
+            stall_next_call: Mutex::new(None),
             calls: AtomicU32::new(0),
             on_delivered: Mutex::new(None),
         });
@@ -212,7 +222,8 @@ impl SimAsrs {
         *self.inner.on_delivered.lock().expect("poisoned") = Some(Arc::new(f));
     }
 
-    /// Method calls received (Retrieve, Store, Cancel), repeats included.
+    /// Method calls received (Retrieve, Store, Cancel, Reset,
+    /// GetTaskStatus), repeats included.
     pub fn calls(&self) -> u32 {
         self.inner.calls.load(Ordering::Relaxed)
     }
@@ -220,6 +231,13 @@ impl SimAsrs {
     /// Fault injection: the next method call answers this Bad status code.
     pub fn fail_next_call(&self, code: StatusCode) {
         *self.inner.bad_next_call.lock().expect("poisoned") = Some(code);
+    }
+
+    /// Fault injection: the next Retrieve or Store is carried out, and its
+    /// answer held back for `d` (blocking one server thread meanwhile), so
+    /// a client with a shorter request timeout never sees it.
+    pub fn stall_next_call(&self, d: Duration) {
+        *self.inner.stall_next_call.lock().expect("poisoned") = Some(d);
     }
 
     /// Stops the server (every session drops), waits `down`, and serves
@@ -283,7 +301,7 @@ impl Drop for SimAsrs {
     }
 }
 
-fn id(ns: u16, name: &str) -> NodeId {
+pub(super) fn id(ns: u16, name: &str) -> NodeId {
     NodeId::new(ns, name)
 }
 
@@ -363,347 +381,4 @@ fn launch(inner: &Arc<Inner>, listener: TcpListener) -> Result<(), String> {
         task,
     });
     Ok(())
-}
-
-fn build_address_space(inner: &Arc<Inner>, nm: &Arc<SimpleNodeManager>, ns: u16) {
-    let asrs = id(ns, "ASRS");
-    {
-        let mut sp = nm.address_space().write();
-        ObjectBuilder::new(&asrs, "ASRS", "ASRS")
-            .organized_by(ObjectId::ObjectsFolder)
-            .insert(&mut *sp);
-        let var = |sp: &mut opcua::server::address_space::AddressSpace,
-                   name: &str,
-                   v: Variant,
-                   dt: DataTypeId,
-                   writable: bool| {
-            let mut b = VariableBuilder::new(&id(ns, name), name, name)
-                .data_type(dt)
-                .value(v)
-                .component_of(asrs.clone());
-            if writable {
-                b = b
-                    .access_level(AccessLevel::CURRENT_READ | AccessLevel::CURRENT_WRITE)
-                    .user_access_level(AccessLevel::CURRENT_READ | AccessLevel::CURRENT_WRITE);
-            }
-            b.insert(sp);
-        };
-        let s = |t: &str| Variant::String(t.into());
-        for n in ["LastCompletedTaskId", "CurrentTaskId", "State", "FaultText"] {
-            var(
-                &mut sp,
-                &format!("ASRS.Status.{n}"),
-                s(""),
-                DataTypeId::String,
-                false,
-            );
-        }
-        var(
-            &mut sp,
-            "ASRS.Status.FaultCode",
-            Variant::UInt32(0),
-            DataTypeId::UInt32,
-            false,
-        );
-        for n in ["TaskId", "Location", "Port", "CancelTaskId"] {
-            var(
-                &mut sp,
-                &format!("ASRS.Cmd.{n}"),
-                s(""),
-                DataTypeId::String,
-                true,
-            );
-        }
-        var(
-            &mut sp,
-            "ASRS.Cmd.Command",
-            Variant::Int32(0),
-            DataTypeId::Int32,
-            true,
-        );
-        var(
-            &mut sp,
-            "ASRS.Cmd.Trigger",
-            Variant::Boolean(false),
-            DataTypeId::Boolean,
-            true,
-        );
-        var(
-            &mut sp,
-            "ASRS.Cmd.AckTaskId",
-            s(""),
-            DataTypeId::String,
-            false,
-        );
-        var(
-            &mut sp,
-            "ASRS.Cmd.AckReason",
-            s(""),
-            DataTypeId::String,
-            false,
-        );
-        var(
-            &mut sp,
-            "ASRS.Cmd.AckResult",
-            Variant::Int32(0),
-            DataTypeId::Int32,
-            false,
-        );
-        let args = |names: &[&str]| -> Vec<opcua::types::Argument> {
-            names
-                .iter()
-                .map(|n| (*n, DataTypeId::String).into())
-                .collect()
-        };
-        let outputs: Vec<opcua::types::Argument> = vec![
-            ("Accepted", DataTypeId::Boolean).into(),
-            ("Reason", DataTypeId::String).into(),
-        ];
-        for (name, ins) in [
-            ("Retrieve", &["TaskId", "Location", "Port"][..]),
-            ("Store", &["TaskId", "Port", "Location"][..]),
-            ("Cancel", &["TaskId"][..]),
-        ] {
-            let m = id(ns, &format!("ASRS.{name}"));
-            MethodBuilder::new(&m, name, name)
-                .component_of(asrs.clone())
-                .executable(true)
-                .user_executable(true)
-                .input_args(
-                    &mut *sp,
-                    &id(ns, &format!("ASRS.{name}.InputArguments")),
-                    &args(ins),
-                )
-                .output_args(
-                    &mut *sp,
-                    &id(ns, &format!("ASRS.{name}.OutputArguments")),
-                    &outputs,
-                )
-                .insert(&mut *sp);
-        }
-    }
-    // The command nodes: the scan loop reads what the client wrote.
-    let w = Arc::downgrade(inner);
-    let on_write = |field: fn(&mut Inbox, &Variant) -> bool| {
-        let w = w.clone();
-        move |dv: DataValue, _: &NumericRange| -> StatusCode {
-            let Some(inner) = w.upgrade() else {
-                return StatusCode::BadShutdown;
-            };
-            let v = dv.value.unwrap_or_default();
-            if field(&mut inner.inbox.lock().expect("poisoned"), &v) {
-                StatusCode::Good
-            } else {
-                StatusCode::BadTypeMismatch
-            }
-        }
-    };
-    let i = nm.inner();
-    i.add_write_callback(
-        id(ns, "ASRS.Cmd.TaskId"),
-        on_write(|b, v| set_string(&mut b.task_id, v)),
-    );
-    i.add_write_callback(
-        id(ns, "ASRS.Cmd.Location"),
-        on_write(|b, v| set_string(&mut b.location, v)),
-    );
-    i.add_write_callback(
-        id(ns, "ASRS.Cmd.Port"),
-        on_write(|b, v| set_string(&mut b.port, v)),
-    );
-    i.add_write_callback(
-        id(ns, "ASRS.Cmd.CancelTaskId"),
-        on_write(|b, v| set_string(&mut b.cancel_task_id, v)),
-    );
-    i.add_write_callback(
-        id(ns, "ASRS.Cmd.Command"),
-        on_write(|b, v| match v {
-            Variant::Int32(n) => {
-                b.command = *n;
-                true
-            }
-            _ => false,
-        }),
-    );
-    i.add_write_callback(
-        id(ns, "ASRS.Cmd.Trigger"),
-        on_write(|b, v| match v {
-            Variant::Boolean(t) => {
-                b.trigger |= *t;
-                true
-            }
-            _ => false,
-        }),
-    );
-    for (name, kind) in [("Retrieve", TaskKind::Retrieve), ("Store", TaskKind::Store)] {
-        let w = w.clone();
-        i.add_method_callback(
-            id(ns, &format!("ASRS.{name}")),
-            move |args: &[Variant]| {
-                let inner = w.upgrade().ok_or(StatusCode::BadShutdown)?;
-                inner.calls.fetch_add(1, Ordering::Relaxed);
-                if let Some(code) = inner.bad_next_call.lock().expect("poisoned").take() {
-                    return Err(code);
-                }
-                let strings: Vec<String> = args
-                    .iter()
-                    .map(|a| match a {
-                        Variant::String(s) => Ok(s.to_string()),
-                        _ => Err(StatusCode::BadTypeMismatch),
-                    })
-                    .collect::<Result<_, _>>()?;
-                let [task_id, a, b] = strings.as_slice() else {
-                    return Err(if strings.len() < 3 {
-                        StatusCode::BadArgumentsMissing
-                    } else {
-                        StatusCode::BadTooManyArguments
-                    });
-                };
-                let (location, port) = match kind {
-                    TaskKind::Retrieve => (a, b),
-                    TaskKind::Store => (b, a),
-                };
-                let answer = inner
-                    .machine
-                    .lock()
-                    .expect("poisoned")
-                    .submit(task_id, kind, location, port);
-                Ok(answer_of(answer))
-            },
-        );
-    }
-    let w = w.clone();
-    i.add_method_callback(id(ns, "ASRS.Cancel"), move |args: &[Variant]| {
-        let inner = w.upgrade().ok_or(StatusCode::BadShutdown)?;
-        inner.calls.fetch_add(1, Ordering::Relaxed);
-        if let Some(code) = inner.bad_next_call.lock().expect("poisoned").take() {
-            return Err(code);
-        }
-        let task_id = match args {
-            [Variant::String(s)] => s.to_string(),
-            [] => return Err(StatusCode::BadArgumentsMissing),
-            [_] => return Err(StatusCode::BadTypeMismatch),
-            _ => return Err(StatusCode::BadTooManyArguments),
-        };
-        let answer = inner.machine.lock().expect("poisoned").cancel(&task_id);
-        Ok(answer_of(answer))
-    });
-}
-
-/// A method's `[accepted, reason]`.
-fn answer_of(answer: Result<(), String>) -> Vec<Variant> {
-    vec![
-        Variant::Boolean(answer.is_ok()),
-        Variant::String(answer.err().unwrap_or_default().into()),
-    ]
-}
-
-fn set_string(slot: &mut String, v: &Variant) -> bool {
-    match v {
-        Variant::String(s) => {
-            *slot = s.to_string();
-            true
-        }
-        _ => false,
-    }
-}
-
-fn publish(handle: &ServerHandle, nm: &SimpleNodeManager, ns: u16, s: &Status) {
-    let values = [
-        (
-            "ASRS.Status.LastCompletedTaskId",
-            Variant::String(s.last_completed_task_id.clone().into()),
-        ),
-        (
-            "ASRS.Status.CurrentTaskId",
-            Variant::String(s.current_task_id.clone().into()),
-        ),
-        ("ASRS.Status.State", Variant::String(s.state.into())),
-        ("ASRS.Status.FaultCode", Variant::UInt32(s.fault_code)),
-        (
-            "ASRS.Status.FaultText",
-            Variant::String(s.fault_text.clone().into()),
-        ),
-    ];
-    let ids: Vec<NodeId> = values.iter().map(|(n, _)| id(ns, n)).collect();
-    let _ = nm.set_values(
-        handle.subscriptions(),
-        ids.iter()
-            .zip(values)
-            .map(|(i, (_, v))| (i, None, DataValue::new_now(v))),
-    );
-}
-
-/// The PLC scan: handshake trigger, machine tick, status publication.
-async fn scan(inner: Weak<Inner>) {
-    let mut last: Option<Status> = None;
-    let mut tick = tokio::time::interval(Duration::from_millis(20));
-    loop {
-        tick.tick().await;
-        let Some(inner) = inner.upgrade() else { return };
-        let mut m = inner.machine.lock().expect("poisoned");
-        let command = {
-            let mut b = inner.inbox.lock().expect("poisoned");
-            std::mem::take(&mut b.trigger).then(|| {
-                (
-                    b.task_id.clone(),
-                    b.command,
-                    b.location.clone(),
-                    b.port.clone(),
-                    b.cancel_task_id.clone(),
-                )
-            })
-        };
-        let ack = command.map(|(task_id, code, location, port, cancel)| {
-            let answer = match code {
-                1 => m.submit(&task_id, TaskKind::Retrieve, &location, &port),
-                2 => m.submit(&task_id, TaskKind::Store, &location, &port),
-                3 => m.cancel(&cancel),
-                other => Err(format!("unknown command code {other}")),
-            };
-            (task_id, answer)
-        });
-        m.tick(Instant::now());
-        let deliveries = m.take_deliveries();
-        drop(m);
-        // The hand-off runs without the machine's lock: the hook may lock
-        // another simulator, whose own hook may lock this machine.
-        let hook = inner.on_delivered.lock().expect("poisoned").clone();
-        if let Some(hook) = hook {
-            for (port, tote) in deliveries {
-                if hook(&port, &tote) {
-                    inner.machine.lock().expect("poisoned").take_at_port(&port);
-                }
-            }
-        }
-        let status = inner.machine.lock().expect("poisoned").status();
-        let running = inner.running.lock().expect("poisoned");
-        let Some(r) = running.as_ref() else { continue };
-        if let Some((task_id, answer)) = ack {
-            let values = [
-                (
-                    "ASRS.Cmd.AckResult",
-                    Variant::Int32(if answer.is_ok() { 0 } else { 1 }),
-                ),
-                (
-                    "ASRS.Cmd.AckReason",
-                    Variant::String(answer.err().unwrap_or_default().into()),
-                ),
-                // Last: the client waits for the task id.
-                ("ASRS.Cmd.AckTaskId", Variant::String(task_id.into())),
-            ];
-            let ids: Vec<NodeId> = values.iter().map(|(n, _)| id(r.ns, n)).collect();
-            let _ = r.nm.set_values(
-                r.handle.subscriptions(),
-                ids.iter()
-                    .zip(values)
-                    .map(|(i, (_, v))| (i, None, DataValue::new_now(v))),
-            );
-        }
-        // (A restarted server publishes the current status at launch.)
-        if last.as_ref() != Some(&status) {
-            publish(&r.handle, &r.nm, r.ns, &status);
-            last = Some(status);
-        }
-    }
 }
