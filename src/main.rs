@@ -116,8 +116,12 @@ fn init_logging(format: LogFormat, default_level: &str, quiet: &str) {
     let filter = EnvFilter::try_from_env("FLOORGATE_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| {
-            let mut directives =
-                format!("{default_level},{}", floorgate::broker::QUIET_LOG_DIRECTIVE);
+            let mut directives = default_level.to_string();
+            #[cfg(feature = "broker")]
+            {
+                directives.push(',');
+                directives.push_str(floorgate::broker::QUIET_LOG_DIRECTIVE);
+            }
             if !quiet.is_empty() {
                 directives.push(',');
                 directives.push_str(quiet);

@@ -14,6 +14,7 @@
 
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "broker")]
 pub mod broker;
 pub mod modbus;
 pub mod opcua;
