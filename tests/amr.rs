@@ -26,7 +26,7 @@ async fn bounded(secs: u64, f: impl std::future::Future<Output = ()>) {
         .expect("scenario timed out");
 }
 
-fn events_of<'a>(events: &'a [pb::Event], task: &str) -> Vec<&'static str> {
+fn events_of(events: &[pb::Event], task: &str) -> Vec<&'static str> {
     events
         .iter()
         .filter(|e| e.task_id == task)
@@ -92,7 +92,7 @@ async fn a_transport_completes_and_every_message_on_the_wire_is_valid_vda_5050()
 
         // Everything floorgate published is valid 2.1, and the order is what the site says.
         let schemas = Schemas::load(ProtocolVersion::V2_1);
-        let sent = capture.from_floorgate();
+        let sent = capture.sent_by_floorgate();
         assert!(sent
             .iter()
             .any(|s| s.kind == Some(TopicKind::InstantActions)));
@@ -508,7 +508,7 @@ async fn robots_speaking_2_0_and_2_1_both_complete_transports() {
             Schemas::load(ProtocolVersion::V2_0),
             Schemas::load(ProtocolVersion::V2_1),
         );
-        let sent = capture.from_floorgate();
+        let sent = capture.sent_by_floorgate();
         for s in &sent {
             match s.serial.as_str() {
                 "AMR-000" => s21.check(s),

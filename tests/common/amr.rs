@@ -266,7 +266,7 @@ impl Capture {
     }
 
     /// What floorgate published (orders and instant actions), in order.
-    pub fn from_floorgate(&self) -> Vec<Seen> {
+    pub fn sent_by_floorgate(&self) -> Vec<Seen> {
         self.all()
             .into_iter()
             .filter(|s| matches!(s.kind, Some(TopicKind::Order | TopicKind::InstantActions)))

@@ -1,6 +1,8 @@
 //! Action bookkeeping of the simulated robot, and the instant actions it understands:
 //! `cancelOrder`, `startPause`/`stopPause`, `stateRequest`, `factsheetRequest`,
-//! `startCharging`/`stopCharging`.
+//! `startCharging`/`stopCharging`, and the vendor action `clearErrors` (those of them its
+//! configuration lists; others FAIL).
+//! `cancelOrder` follows the robot's [`CancelPolicy`].
 //!
 //! Order actions run one after the other in the order their nodes were reached; a SOFT or
 //! HARD action holds the robot on its node until it is done.
@@ -16,6 +18,8 @@ use floorgate_protocols::vda5050::{
     Action, ActionStatus, AgvError, BlockingType, ErrorLevel, InstantActions,
 };
 
+use super::config::CLEAR_ERRORS;
+use super::record::{CancelPolicy, Happened};
 use super::robot::Robot;
 
 #[derive(Debug, Default)]
@@ -131,7 +135,23 @@ impl Robot {
             self.changed = true;
             let id = a.action_id.clone();
             let kind = a.action_type.clone();
+            if kind == CANCEL_ORDER
+                && self.cfg.cancel_policy == CancelPolicy::IgnoreOnceLoaded
+                && self.is_busy()
+                && !self.loads.is_empty()
+            {
+                self.happened(Happened::CancelIgnored {
+                    action_id: id,
+                    order_id: self.order_id.clone(),
+                });
+                continue;
+            }
             self.actions.add(a, ActionStatus::Running, true);
+            if !self.cfg.instant_actions.contains(&kind) {
+                let why = format!("instant action `{kind}` is not supported");
+                self.actions.set(&id, ActionStatus::Failed, Some(why));
+                continue;
+            }
             let (status, result) = match kind.as_str() {
                 CANCEL_ORDER => return_or(self.cancel_order(&id)),
                 START_PAUSE => {
@@ -151,6 +171,10 @@ impl Robot {
                     self.charging = kind == START_CHARGING;
                     (ActionStatus::Finished, None)
                 }
+                CLEAR_ERRORS => {
+                    self.clear_errors();
+                    (ActionStatus::Finished, None)
+                }
                 other => (
                     ActionStatus::Failed,
                     Some(format!("unknown instant action `{other}`")),
@@ -161,18 +185,28 @@ impl Robot {
     }
 
     /// `cancelOrder`: RUNNING now, FINISHED at the next tick once the robot stands still;
-    /// FAILED with a `noOrderToCancel` warning when there is nothing to cancel.
+    /// FAILED with a `noOrderToCancel` warning when there is nothing to cancel; FAILED with
+    /// a `cancelRefused` warning when the policy refuses it.
     fn cancel_order(&mut self, id: &str) -> Option<(ActionStatus, Option<String>)> {
         if self.order_cancelled || !self.is_busy() {
-            self.errors.push(AgvError {
-                error_type: "noOrderToCancel".into(),
-                error_references: Some(vec![Reference::new("actionId", id)]),
-                error_description: Some("there is no order to cancel".into()),
-                error_hint: None,
-                error_level: ErrorLevel::Warning,
+            self.warn_about(id, "noOrderToCancel", "there is no order to cancel");
+            self.happened(Happened::NothingToCancel {
+                action_id: id.to_string(),
             });
             return Some((ActionStatus::Failed, None));
         }
+        if self.cfg.cancel_policy == CancelPolicy::RefuseOnceLoaded && !self.loads.is_empty() {
+            self.warn_about(id, "cancelRefused", "a load is on board: the order goes on");
+            self.happened(Happened::CancelRefused {
+                action_id: id.to_string(),
+                order_id: self.order_id.clone(),
+            });
+            return Some((ActionStatus::Failed, Some("a load is on board".into())));
+        }
+        self.happened(Happened::CancelAccepted {
+            action_id: id.to_string(),
+            order_id: self.order_id.clone(),
+        });
         self.actions.fail_order_actions();
         self.nodes.clear();
         self.edges.clear();
@@ -184,7 +218,28 @@ impl Robot {
         None
     }
 
+    /// A warning of `error_type` referencing instant action `action_id` (and the order).
+    fn warn_about(&mut self, action_id: &str, error_type: &str, description: &str) {
+        let mut refs = vec![Reference::new("actionId", action_id)];
+        if !self.order_id.is_empty() {
+            refs.push(Reference::new("orderId", &self.order_id));
+        }
+        self.errors.retain(|e| e.error_type != error_type);
+        self.errors.push(AgvError {
+            error_type: error_type.into(),
+            error_references: Some(refs),
+            error_description: Some(description.into()),
+            error_hint: None,
+            error_level: ErrorLevel::Warning,
+        });
+    }
+
     fn set_paused(&mut self, paused: bool) {
+        self.happened(if paused {
+            Happened::Paused
+        } else {
+            Happened::Resumed
+        });
         self.paused = paused;
         if let Some((id, _)) = self.actions.running.clone() {
             let status = if paused {
@@ -248,6 +303,10 @@ impl Robot {
         match a.action_type.as_str() {
             floorgate_protocols::vda5050::action_types::PICK => {
                 *self.counters.picks.entry(load_id.clone()).or_default() += 1;
+                self.happened(Happened::Picked {
+                    order_id: self.order_id.clone(),
+                    load_id: load_id.clone(),
+                });
                 self.loads.push(floorgate_protocols::vda5050::state::Load {
                     load_id: (!load_id.is_empty()).then(|| load_id.clone()),
                     load_type: a.param_str("loadType").map(str::to_string),
@@ -257,6 +316,13 @@ impl Robot {
             }
             floorgate_protocols::vda5050::action_types::DROP => {
                 *self.counters.drops.entry(load_id.clone()).or_default() += 1;
+                self.happened(Happened::Dropped {
+                    order_id: self.order_id.clone(),
+                    load_id: load_id.clone(),
+                });
+                if let Some(error_type) = self.fault_after_drop.take() {
+                    self.inject_fatal(&error_type, "fault right after the drop");
+                }
                 match self
                     .loads
                     .iter()

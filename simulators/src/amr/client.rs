@@ -12,7 +12,9 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 
-use super::robot::{Robot, RobotConfig, RobotCounters};
+use super::config::{RobotConfig, INSTANT_ACTIONS};
+use super::record::Happened;
+use super::robot::{Robot, RobotCounters};
 
 /// How the robots reach the broker and how often they report.
 #[derive(Debug, Clone)]
@@ -44,6 +46,8 @@ pub struct FleetConfig {
     pub tick: Duration,
     /// MQTT keep-alive.
     pub keep_alive: Duration,
+    /// Instant actions the robots perform and declare in their factsheets.
+    pub instant_actions: Vec<String>,
 }
 
 impl FleetConfig {
@@ -63,6 +67,7 @@ impl FleetConfig {
             state_interval: Duration::from_secs(30),
             tick: Duration::from_millis(50),
             keep_alive: Duration::from_secs(5),
+            instant_actions: INSTANT_ACTIONS.iter().map(|a| a.to_string()).collect(),
         }
     }
 
@@ -73,6 +78,7 @@ impl FleetConfig {
         cfg.speed = self.speed;
         cfg.pick_duration_s = self.handling_s;
         cfg.drop_duration_s = self.handling_s;
+        cfg.instant_actions = self.instant_actions.clone();
         match self.start_nodes.get(i % self.start_nodes.len().max(1)) {
             Some((id, x, y)) => cfg.at_node(id, *x, *y),
             None => {
@@ -119,6 +125,11 @@ impl RobotHandle {
     /// The counters (orders accepted/ignored/rejected, picks and drops per load).
     pub fn counters(&self) -> RobotCounters {
         self.lock().counters().clone()
+    }
+
+    /// What the robot really did, in order (its own record).
+    pub fn record(&self) -> Vec<Happened> {
+        self.lock().record().to_vec()
     }
 
     /// The current state (without consuming a header id).

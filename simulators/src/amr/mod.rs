@@ -5,15 +5,21 @@
 //! will CONNECTIONBROKEN on the connection topic, ONLINE on connect (both QoS 1, retained),
 //! subscriptions to `order` and `instantActions`, and `state` on every change and at least
 //! every state interval. [`Fleet`] runs many of them in one tokio runtime and lets tests read
-//! each robot's counters and inject faults (low battery, a FATAL error, a dropped connection).
+//! each robot's counters and inject faults (low battery, a FATAL error, a dropped connection,
+//! a fault right after a drop, a robot that refuses or ignores `cancelOrder` once loaded).
+//! Each robot keeps its own record of what really happened ([`Happened`]).
 
 mod actions;
 mod client;
+mod config;
 mod motion;
+mod record;
 mod report;
 mod robot;
 mod sheet;
 
 pub use client::{Fleet, FleetConfig, RobotClient, RobotHandle};
-pub use robot::{OrderOutcome, Robot, RobotConfig, RobotCounters};
+pub use config::{RobotConfig, CLEAR_ERRORS, INSTANT_ACTIONS};
+pub use record::{CancelPolicy, Happened};
+pub use robot::{OrderOutcome, Robot, RobotCounters};
 pub use sheet::MAX_ORDER_NODES;

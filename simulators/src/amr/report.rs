@@ -19,6 +19,9 @@ impl Robot {
     /// Fault injection: a FATAL error of `error_type`; the robot stops and refuses orders.
     pub fn inject_fatal(&mut self, error_type: &str, description: &str) {
         self.changed = true;
+        self.happened(super::record::Happened::Faulted {
+            error_type: error_type.to_string(),
+        });
         self.errors.push(AgvError {
             error_type: error_type.to_string(),
             error_references: None,

@@ -16,75 +16,14 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use floorgate_protocols::vda5050::order::action_types::{DROP, PICK};
 use floorgate_protocols::vda5050::state::{EdgeState, Load, NodeState, Reference};
 use floorgate_protocols::vda5050::{
     decode, validate_order, ActionStatus, AgvError, ErrorLevel, Header, HeaderFactory, Order,
-    ProtocolVersion, TopicKind,
+    TopicKind,
 };
 
-/// How one simulated robot behaves.
-#[derive(Debug, Clone)]
-pub struct RobotConfig {
-    /// `manufacturer` of headers and topics.
-    pub manufacturer: String,
-    /// `serialNumber` of headers and topics.
-    pub serial_number: String,
-    /// Protocol version spoken.
-    pub version: ProtocolVersion,
-    /// Driving speed (m/s).
-    pub speed: f64,
-    /// Duration of a pick (s).
-    pub pick_duration_s: f64,
-    /// Duration of a drop (s).
-    pub drop_duration_s: f64,
-    /// Node and edge action types the robot performs (instant actions are always known).
-    pub supported_actions: Vec<String>,
-    /// Where the robot stands at start.
-    pub start_node: String,
-    /// Position of `start_node`.
-    pub start_x: f64,
-    /// Position of `start_node`.
-    pub start_y: f64,
-    /// Map of `start_node`.
-    pub map_id: String,
-    /// Battery drain per metre driven (%).
-    pub battery_per_metre: f64,
-    /// Below this charge (%) the robot reports a `batteryLow` warning.
-    pub low_battery_percent: f64,
-    /// Distance within which a node counts as reached when the order gives no deviation (m).
-    pub default_deviation_m: f64,
-}
-
-impl RobotConfig {
-    /// A robot at (`x`, `y`) on node `start_node`, with 2 s picks and drops at 1.5 m/s.
-    pub fn new(manufacturer: &str, serial_number: &str, version: ProtocolVersion) -> Self {
-        RobotConfig {
-            manufacturer: manufacturer.to_string(),
-            serial_number: serial_number.to_string(),
-            version,
-            speed: 1.5,
-            pick_duration_s: 2.0,
-            drop_duration_s: 2.0,
-            supported_actions: vec![PICK.to_string(), DROP.to_string()],
-            start_node: String::new(),
-            start_x: 0.0,
-            start_y: 0.0,
-            map_id: "map".to_string(),
-            battery_per_metre: 0.0,
-            low_battery_percent: 15.0,
-            default_deviation_m: 0.5,
-        }
-    }
-
-    /// Places the robot on a node.
-    pub fn at_node(mut self, node_id: &str, x: f64, y: f64) -> Self {
-        self.start_node = node_id.to_string();
-        self.start_x = x;
-        self.start_y = y;
-        self
-    }
-}
+use super::config::RobotConfig;
+use super::record::Happened;
 
 /// What became of an order message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,13 +96,20 @@ pub struct Robot {
     pub(crate) counters: RobotCounters,
     pub(crate) changed: bool,
     pub(crate) factsheet_requested: bool,
+    /// A FATAL error to raise right after the next drop.
+    pub(crate) fault_after_drop: Option<String>,
+    /// What really happened ([`Robot::record`]).
+    pub(crate) record: Vec<Happened>,
 }
 
-const ORDER_WARNINGS: [&str; 4] = [
+/// Warnings about earlier messages, cleared by the next accepted order.
+const ORDER_WARNINGS: [&str; 6] = [
     "validationError",
     "orderError",
     "orderUpdateError",
     "noRouteError",
+    "noOrderToCancel",
+    "cancelRefused",
 ];
 
 impl Robot {
@@ -194,6 +140,8 @@ impl Robot {
             counters: RobotCounters::default(),
             changed: true,
             factsheet_requested: false,
+            fault_after_drop: None,
+            record: Vec::new(),
             cfg,
         }
     }
@@ -357,6 +305,9 @@ impl Robot {
         self.counters.orders_accepted += 1;
         self.clear_order_warnings();
         self.actions.clear_for_new_order();
+        self.happened(Happened::OrderTaken {
+            order_id: order.order_id.clone(),
+        });
         self.order_id = order.order_id;
         self.order_update_id = order.order_update_id;
         self.order_cancelled = false;

@@ -4,10 +4,6 @@ use floorgate_protocols::vda5050::factsheet::{
     ActionScope, AgvAction, MaxArrayLens, PhysicalParameters, ProtocolFeatures, ProtocolLimits,
     Timing, TypeSpecification,
 };
-use floorgate_protocols::vda5050::order::action_types::{
-    CANCEL_ORDER, FACTSHEET_REQUEST, START_CHARGING, START_PAUSE, STATE_REQUEST, STOP_CHARGING,
-    STOP_PAUSE,
-};
 use floorgate_protocols::vda5050::{Factsheet, TopicKind};
 use serde_json::{json, Map, Value};
 
@@ -15,16 +11,6 @@ use super::robot::Robot;
 
 /// The most nodes the simulated robots take in one order message.
 pub const MAX_ORDER_NODES: u32 = 256;
-
-const INSTANT: [&str; 7] = [
-    CANCEL_ORDER,
-    START_PAUSE,
-    STOP_PAUSE,
-    STATE_REQUEST,
-    FACTSHEET_REQUEST,
-    START_CHARGING,
-    STOP_CHARGING,
-];
 
 fn object(v: Value) -> Map<String, Value> {
     match v {
@@ -49,7 +35,7 @@ impl Robot {
                 result_description: None,
             })
             .collect();
-        agv_actions.extend(INSTANT.iter().map(|t| AgvAction {
+        agv_actions.extend(cfg.instant_actions.iter().map(|t| AgvAction {
             action_type: t.to_string(),
             action_description: None,
             action_scopes: vec![ActionScope::Instant],

@@ -19,10 +19,27 @@
 //!   robot leave in the order they were decided (an update never overtakes a re-send of
 //!   the message before it).
 //!
-//! `send` takes the command and returns at once: the order goes out as soon as the robot's
-//! state is known, and is re-sent until echoed. A robot that is not reachable within
-//! `offline_timeout_secs` fails the step; that is also what happens while the broker is down.
+//! `send` and `stop` have three outcomes ([`robot::Sent`]): `Ok` once the order (or the
+//! cancel) is on the wire, the robot already holds it, or the outcome is decided;
+//! `TransportError::not_sent` when nothing could be queued to the broker (the broker or the
+//! robot unreachable, the client gone: a `send` is then withdrawn, the robot never had it);
+//! `TransportError::unconfirmed` when the robot has not been heard from since the gateway
+//! started within [`SETTLE_WAIT`] (it may hold the command from before a restart; the job
+//! stays and goes on once its state arrives). The order is re-sent until echoed; a robot
+//! that drops off mid-order for `offline_timeout_secs` makes the step's outcome unknown
+//! (`DeviceReport::OutcomeUnknown`) until it is back and its state decides.
+//!
+//! What decides a command's outcome is the robot's own state, never floorgate's guess:
+//! `robot/job.rs` (`Robot::follow_order`) for a running command, `robot/cancel.rs`
+//! (`Robot::follow_stop`) for one being stopped — a drop FINISHED completes it even with a
+//! cancel pending or refused.
+//!
+//! `operate` (operator commands: pause, resume, stop, reset) hands the robot a request
+//! number and waits for its [`robot::Operated`] answer, which the state machine gives from
+//! the robot's state or its own clock (`robot/operate.rs`). The engine-facing side —
+//! `send`, `stop`, `operate` — is `commands.rs`.
 
+mod commands;
 mod link;
 pub mod plan;
 pub mod robot;
@@ -38,7 +55,7 @@ use std::time::{Duration, Instant};
 use super::{AdapterContext, AdapterError};
 use crate::admin::{Condition, Metrics};
 use crate::config::MqttSection;
-use crate::engine::adapter::{BoxFuture, DeviceAdapter, DeviceCommand, ReportSink, TransportError};
+use crate::engine::adapter::{ReportSink, TransportError};
 use crate::engine::model::DeviceKind;
 use crate::engine::site::Site;
 use crate::vda5050::codec::check_version;
@@ -46,7 +63,8 @@ use crate::vda5050::topic::check_level;
 use crate::vda5050::{
     decode, decode_in_place, AmrProfile, Connection, DecodeError, Factsheet, State, TopicKind,
 };
-use robot::{Out, Robot, Timing};
+pub use commands::{OPERATE_TIMEOUT, SETTLE_WAIT};
+use robot::{Operated, Out, Robot, Timing};
 
 const KINDS: [DeviceKind; 1] = [DeviceKind::Amr];
 
@@ -77,6 +95,9 @@ struct Shared {
     reached: Condition,
     malformed: AtomicU64,
     closing: AtomicBool,
+    /// Operator commands waiting for their robot's answer, by request number.
+    waiters: Mutex<HashMap<u64, tokio::sync::oneshot::Sender<Operated>>>,
+    next_request: AtomicU64,
 }
 
 /// The robots, and which topic belongs to whom.
@@ -123,6 +144,7 @@ impl Vda5050Adapter {
         let timing = Timing {
             resend: Duration::from_millis(mqtt.resend_interval_ms.max(10)),
             offline_timeout: Duration::from_secs(mqtt.offline_timeout_secs),
+            operate_timeout: OPERATE_TIMEOUT,
         };
         if site.layout.is_none() {
             tracing::warn!("the site file has no [layout]: AMR commands will fail");
@@ -191,6 +213,8 @@ impl Vda5050Adapter {
             reached: cx.readiness.require(BROKER_ENDPOINT),
             malformed: AtomicU64::new(0),
             closing: AtomicBool::new(false),
+            waiters: Mutex::new(HashMap::new()),
+            next_request: AtomicU64::new(1),
         });
         let tick = (timing.resend / 4).clamp(Duration::from_millis(20), Duration::from_millis(250));
         let tasks = vec![
@@ -219,6 +243,14 @@ impl Vda5050Adapter {
         core.by_device
             .get(device_id)
             .map(|&i| core.robots[i].malformed)
+    }
+
+    /// Whether `device_id`'s factsheet has arrived (`None`: not an AMR of this site).
+    pub fn has_factsheet(&self, device_id: &str) -> Option<bool> {
+        let core = self.shared.lock();
+        core.by_device
+            .get(device_id)
+            .map(|&i| core.robots[i].has_factsheet())
     }
 
     /// Disconnects from the broker and stops the adapter's tasks.
@@ -276,11 +308,13 @@ impl Shared {
         self.core.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Runs `f` on the fleet and carries out what it decided, under the lock.
-    fn with_fleet<T>(&self, f: impl FnOnce(&mut Fleet, Instant, &mut Vec<Out>) -> T) -> T {
+    /// Runs `f` on the fleet and carries out what it decided, under the lock; also says
+    /// whether every message could be queued to the broker.
+    fn with_fleet<T>(&self, f: impl FnOnce(&mut Fleet, Instant, &mut Vec<Out>) -> T) -> (T, bool) {
         let mut core = self.lock();
         let mut out = Vec::new();
         let result = f(&mut core, Instant::now(), &mut out);
+        let mut queued = true;
         for o in out {
             match o {
                 Out::Publish {
@@ -292,13 +326,24 @@ impl Shared {
                         .client
                         .try_publish(&topic, link::qos(qos), false, payload)
                     {
+                        queued = false;
                         tracing::warn!(%topic, error = %e, "could not queue an MQTT message");
                     }
                 }
                 Out::Report(r) => self.sink.report(r),
+                Out::Operated { request, result } => {
+                    let waiter = self
+                        .waiters
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(&request);
+                    if let Some(tx) = waiter {
+                        let _ = tx.send(result);
+                    }
+                }
             }
         }
-        result
+        (result, queued)
     }
 
     fn on_publish(&self, topic: &str, payload: &[u8]) {
@@ -348,22 +393,19 @@ impl Shared {
         });
     }
 
-    fn with_robot(
+    /// Runs `f` on robot `device_id`; also says whether every message could be queued.
+    fn with_robot<T>(
         &self,
         device_id: &str,
-        f: impl FnOnce(&mut Robot, Instant, &mut Vec<Out>),
-    ) -> Result<(), TransportError> {
-        self.with_fleet(|fleet, now, out| {
-            let &i = fleet
-                .by_device
-                .get(device_id)
-                .ok_or_else(|| TransportError {
-                    device_id: device_id.to_string(),
-                    message: "not an AMR of this site".into(),
-                })?;
-            f(&mut fleet.robots[i], now, out);
-            Ok(())
-        })
+        f: impl FnOnce(&mut Robot, Instant, &mut Vec<Out>) -> T,
+    ) -> Result<(T, bool), TransportError> {
+        let (result, queued) = self.with_fleet(|fleet, now, out| {
+            let &i = fleet.by_device.get(device_id).ok_or_else(|| {
+                TransportError::not_sent(device_id.to_string(), "not an AMR of this site")
+            })?;
+            Ok(f(&mut fleet.robots[i], now, out))
+        });
+        result.map(|r| (r, queued))
     }
 }
 
@@ -377,26 +419,5 @@ async fn tick_loop(shared: Arc<Shared>, period: Duration) {
                 r.tick(now, out);
             }
         });
-    }
-}
-
-impl DeviceAdapter for Vda5050Adapter {
-    fn kinds(&self) -> &[DeviceKind] {
-        &KINDS
-    }
-
-    fn send(&self, c: DeviceCommand) -> BoxFuture<'_, Result<(), TransportError>> {
-        Box::pin(async move {
-            let device_id = c.device_id.clone();
-            self.shared
-                .with_robot(&device_id, |r, now, out| r.send(c, now, out))
-        })
-    }
-
-    fn stop(&self, c: DeviceCommand) -> BoxFuture<'_, Result<(), TransportError>> {
-        Box::pin(async move {
-            self.shared
-                .with_robot(&c.device_id, |r, now, out| r.stop(&c, now, out))
-        })
     }
 }

@@ -1,45 +1,59 @@
 //! One AMR as master control sees it: its connection, last state and factsheet, the command
-//! it carries out and the cancel in flight. No IO: messages, commands and time go in,
-//! messages to publish and reports for the engine come out ([`Out`]).
+//! it carries out, the cancel in flight and the operator's instant actions. No IO: messages,
+//! commands and time go in, messages to publish, reports for the engine and answers to
+//! operator commands come out ([`Out`]).
 //!
 //! # A command's life
 //!
 //! 1. `send`: the job waits for the robot's `state` (asking with `stateRequest` if none was
 //!    seen), and for any `cancelOrder` still in flight: no order goes out before that cancel
-//!    is FINISHED.
+//!    is answered.
 //! 2. If the state shows the robot already holds this command's order (a re-send after a
 //!    restart), the plan is rebuilt from the order id ([`super::plan::start_of`]) and
 //!    fast-forwarded to the robot's `orderUpdateId`: adopted, not restarted, so the pick
 //!    happens once. Otherwise the order is planned from the robot's `lastNodeId`.
-//! 3. The current message is re-published every `resend` until the state echoes its
-//!    `orderId`/`orderUpdateId`; the first echo is `Acknowledged`.
+//! 3. The current message is re-published every `resend` (while the robot can hear) until
+//!    the state echoes its `orderId`/`orderUpdateId`; the first echo is `Acknowledged`.
 //! 4. Once the current message is echoed and the robot has passed the first node of it (or
 //!    asks for a new base), the next part of the horizon is released by an order update.
-//! 5. `Completed` once the drop is FINISHED and no node is left; `Failed` when the pick or
-//!    drop FAILED, a FATAL error is active, or the robot rejected the order (an order warning
-//!    referencing its `orderId`), or when the robot stays offline longer than
-//!    `offline_timeout` (the robot keeps its order per VDA 5050, so a `cancelOrder` is sent
-//!    when it returns, before anything else).
+//! 5. `Completed` once the drop is FINISHED and no node is left (an error the robot raises
+//!    after that is its state now, not the command's outcome); `Failed` when the pick or drop
+//!    FAILED, a FATAL error is active, or the robot rejected the order (an order warning
+//!    referencing its `orderId`). A robot that stays offline longer than `offline_timeout`
+//!    while it may hold the order (published, or never heard from since a restart) makes
+//!    the command `OutcomeUnknown`, once per absence: the robot keeps its order per VDA 5050,
+//!    and its state decides when it is back (its echo acknowledges again). A job that never
+//!    left floorgate fails.
 //!
-//! `stop` sends `cancelOrder` (re-sent until the state lists it) and reports `Stopped` only
-//! once it is FINISHED (or FAILED: nothing left to cancel); an order that finished meanwhile
-//! is reported `Completed`. A job never published is stopped at once.
+//! `stop` sends `cancelOrder` and the robot's answer decides ([`cancel`]): the drop FINISHED
+//! is `Completed` whatever became of the cancel, the cancel FINISHED is `Stopped`, a refused
+//! or unanswered cancel is re-sent no more and the command follows the robot. A job never
+//! published is stopped at once; a `stop` with no job in hand (after a restart) adopts the
+//! robot's state first.
+//!
+//! `send` and `stop` say where they stand on the link ([`Sent`]), which the adapter turns
+//! into `Ok`, `TransportError::not_sent` or `TransportError::unconfirmed`. Operator commands
+//! (`startPause`, `stopPause`, `cancelOrder` outside a command) are in [`operate`].
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod cancel;
 mod job;
+mod operate;
 mod seen;
 
-use super::plan;
 use crate::engine::adapter::{Availability, DeviceCommand, DeviceReport};
-use crate::vda5050::order::action_types::{CANCEL_ORDER, FACTSHEET_REQUEST, STATE_REQUEST};
+use crate::vda5050::order::action_types::{FACTSHEET_REQUEST, STATE_REQUEST};
 use crate::vda5050::AmrProfile;
 use crate::vda5050::{
-    encode, Action, ActionStatus, BlockingType, Connection, ConnectionState, Factsheet,
-    HeaderFactory, InstantActions, LayoutGraph, Qos, State, TopicConfig, TopicKind,
+    encode, Action, BlockingType, Connection, ConnectionState, Factsheet, HeaderFactory,
+    InstantActions, LayoutGraph, Qos, State, TopicConfig, TopicKind,
 };
+use cancel::Cancel;
 use job::Job;
+pub use operate::Operated;
+use operate::Operation;
 use seen::Seen;
 
 /// Something to do after an input.
@@ -56,15 +70,41 @@ pub enum Out {
     },
     /// Tell the engine.
     Report(DeviceReport),
+    /// The answer to operator command `request` ([`Robot::operate`]).
+    Operated {
+        /// The number the caller gave the command.
+        request: u64,
+        /// What the robot did.
+        result: Operated,
+    },
 }
 
 /// Timing of re-sends and offline tolerance.
 #[derive(Debug, Clone, Copy)]
 pub struct Timing {
-    /// Re-send an order (or instant action) this often until the state echoes it.
+    /// Re-send an order (or instant action) this often until the state echoes it; the first
+    /// wait between two `cancelOrder`s (it doubles).
     pub resend: Duration,
     /// How long a job waits for a robot that is offline.
     pub offline_timeout: Duration,
+    /// How long an operator command waits for the robot's answer.
+    pub operate_timeout: Duration,
+}
+
+/// Where a `send` or `stop` stands on the link, right after it was taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sent {
+    /// On the wire, held by the robot already, waiting only behind a cancel in flight, or
+    /// decided (reported): the robot's answer comes as a report.
+    Accepted,
+    /// The robot has not been heard from since the gateway started: whether it holds the
+    /// command (sent before a restart) is not known yet. The job stays; it goes on once the
+    /// robot's state arrives.
+    Waiting,
+    /// Nothing could be published: the robot or the broker is unreachable. A `send` is
+    /// withdrawn (the robot never had it); a `stop` stays pending and goes out when the
+    /// robot is back.
+    Unreachable(String),
 }
 
 /// Order warnings that mean the robot refused an order message.
@@ -74,16 +114,6 @@ const REJECTIONS: [&str; 4] = [
     "noRouteError",
     "validationError",
 ];
-
-#[derive(Debug)]
-struct Cancel {
-    /// The command whose stop waits for this cancel, if any.
-    command_id: Option<String>,
-    action_id: String,
-    last_sent: Option<Instant>,
-    /// The robot lists the action (any status): no more re-sends.
-    seen: bool,
-}
 
 /// One robot.
 #[derive(Debug)]
@@ -105,6 +135,8 @@ pub struct Robot {
     position: Option<String>,
     job: Option<Job>,
     cancel: Option<Cancel>,
+    /// Operator commands waiting for the robot's answer.
+    operations: Vec<Operation>,
     offline_since: Option<Instant>,
     instant_seq: u64,
     /// Messages from this robot that could not be decoded.
@@ -138,6 +170,7 @@ impl Robot {
             position: None,
             job: None,
             cancel: None,
+            operations: Vec::new(),
             offline_since: None,
             instant_seq: 0,
             malformed: 0,
@@ -218,74 +251,77 @@ impl Robot {
         self.progress(now, out);
     }
 
-    /// A command to carry out (or a re-send of the one in hand, which changes nothing).
-    pub fn send(&mut self, command: DeviceCommand, now: Instant, out: &mut Vec<Out>) {
-        if let Some(job) = &self.job {
-            if job.command.command_id == command.command_id {
-                return;
-            }
-            // The engine sends one command per device; a new one replaces a job the engine
-            // has given up on. Its order, if the robot took it, is the robot's to finish.
-            tracing::warn!(device_id = %self.device_id, old = %job.command.command_id,
-                new = %command.command_id, "a new command replaces an unfinished one");
-        }
-        self.job = Some(Job {
-            command,
-            order: None,
-            stopping: false,
-            acked: false,
-        });
-        if !self.connected() {
-            self.offline_since.get_or_insert(now);
-        }
-        self.progress(now, out);
+    /// Whether the robot's factsheet has arrived.
+    pub fn has_factsheet(&self) -> bool {
+        self.factsheet.is_some()
     }
 
-    /// Stops `command` with `cancelOrder`.
-    pub fn stop(&mut self, command: &DeviceCommand, now: Instant, out: &mut Vec<Out>) {
-        let cid = &command.command_id;
-        let published = match &mut self.job {
-            Some(job) if &job.command.command_id == cid => {
-                if job.stopping {
-                    return;
+    /// A command to carry out (or a re-send of the one in hand, which changes nothing).
+    pub fn send(&mut self, command: DeviceCommand, now: Instant, out: &mut Vec<Out>) -> Sent {
+        let cid = command.command_id.clone();
+        match &self.job {
+            Some(job) if job.command.command_id == cid => {}
+            other => {
+                if let Some(job) = other {
+                    // The engine sends one command per device; a new one replaces a job the
+                    // engine has given up on. Its order, if the robot took it, is the robot's
+                    // to finish.
+                    tracing::warn!(device_id = %self.device_id, old = %job.command.command_id,
+                        new = %cid, "a new command replaces an unfinished one");
+                    let old = job.command.command_id.clone();
+                    self.detach_cancel(&old);
                 }
-                job.stopping = true;
-                job.order.as_ref().is_some_and(|a| a.last_sent.is_some())
-            }
-            _ => {
-                // Not in hand (the gateway restarted, or it ended): cancel the robot's order
-                // if it is this command's, else there is nothing to stop.
-                self.state
-                    .as_ref()
-                    .is_some_and(|s| plan::start_of(&s.order_id, cid).is_some() && s.is_busy())
-            }
-        };
-        if !published {
-            if self
-                .job
-                .as_ref()
-                .is_some_and(|j| &j.command.command_id == cid)
-            {
-                self.job = None;
-            }
-            out.push(Out::Report(DeviceReport::Stopped {
-                command_id: cid.clone(),
-            }));
-            return;
-        }
-        match &mut self.cancel {
-            Some(c) if c.command_id.is_none() => c.command_id = Some(cid.clone()),
-            Some(_) => {}
-            None => {
-                self.cancel = Some(Cancel {
-                    command_id: Some(cid.clone()),
-                    action_id: format!("{cid}/cancel"),
-                    last_sent: None,
-                    seen: false,
-                })
+                self.job = Some(Job::new(command, false));
+                if !self.connected() {
+                    self.offline_since.get_or_insert(now);
+                }
             }
         }
         self.progress(now, out);
+        let sent = self.delivery(&cid);
+        if matches!(sent, Sent::Unreachable(_)) {
+            // Nothing of it left floorgate: the engine may give it to another robot.
+            self.job = None;
+        }
+        sent
+    }
+
+    /// Forgets command `command_id` if nothing of it reached the robot (its first publish
+    /// could not be queued, or the robot cannot hear us): the engine may give it to another.
+    pub fn withdraw(&mut self, command_id: &str) {
+        let unheard = |j: &Job| {
+            j.command.command_id == command_id
+                && !j.stopping
+                && !j.order.as_ref().is_some_and(|a| a.echoed)
+        };
+        if self.job.as_ref().is_some_and(unheard) {
+            self.job = None;
+        }
+    }
+
+    /// Where command `command_id` stands on the link (see [`Sent`]).
+    pub fn delivery(&self, command_id: &str) -> Sent {
+        let Some(job) = self
+            .job
+            .as_ref()
+            .filter(|j| j.command.command_id == command_id)
+        else {
+            // Decided and reported, or replaced.
+            return Sent::Accepted;
+        };
+        if job.stopping {
+            return self.stop_delivery(command_id);
+        }
+        if job.published() {
+            return Sent::Accepted;
+        }
+        if self.state.is_none() {
+            return Sent::Waiting;
+        }
+        if !self.connected() {
+            return Sent::Unreachable(self.availability().1);
+        }
+        Sent::Accepted
     }
 
     /// Whether the robot can hear us: the broker is reachable, it is not known offline, and
@@ -357,8 +393,10 @@ impl Robot {
         } else if self.job.is_some() {
             self.offline_since.get_or_insert(now);
         }
-        self.follow_cancel(now, out);
+        self.observe_cancel();
         self.follow_job(now, out);
+        self.send_cancel(now, out);
+        self.follow_operations(now, out);
     }
 
     fn report_position(&mut self, out: &mut Vec<Out>) {
@@ -385,52 +423,6 @@ impl Robot {
                 }));
             }
         }
-    }
-
-    fn follow_cancel(&mut self, now: Instant, out: &mut Vec<Out>) {
-        let connected = self.connected();
-        let Some(cancel) = &mut self.cancel else {
-            return;
-        };
-        let status = self
-            .state
-            .as_ref()
-            .and_then(|s| s.action_status(&cancel.action_id));
-        match status {
-            Some(ActionStatus::Finished | ActionStatus::Failed) => {}
-            Some(_) => {
-                cancel.seen = true;
-                return;
-            }
-            None => {
-                let due = cancel
-                    .last_sent
-                    .is_none_or(|t| now.duration_since(t) >= self.timing.resend);
-                if !cancel.seen && due && connected {
-                    cancel.last_sent = Some(now);
-                    let id = cancel.action_id.clone();
-                    self.publish_instant(CANCEL_ORDER, &id, out);
-                }
-                return;
-            }
-        }
-        let cancel = self.cancel.take().expect("matched above");
-        let Some(cid) = cancel.command_id else { return };
-        let job = self.job.take_if(|j| j.command.command_id == cid);
-        let drop_finished = job
-            .as_ref()
-            .and_then(|j| j.order.as_ref())
-            .is_some_and(|a| {
-                self.state.as_ref().is_some_and(|s| {
-                    s.order_id == a.t.plan.order_id()
-                        && s.action_status(&a.t.drop_id) == Some(ActionStatus::Finished)
-                })
-            });
-        out.push(Out::Report(if drop_finished {
-            DeviceReport::Completed { command_id: cid }
-        } else {
-            DeviceReport::Stopped { command_id: cid }
-        }));
     }
 
     fn ask_state(&mut self, now: Instant, out: &mut Vec<Out>) {
@@ -473,6 +465,7 @@ impl Robot {
     }
 }
 
+/// `errorType: errorDescription`.
 fn describe_error(e: &crate::vda5050::AgvError) -> String {
     match &e.error_description {
         Some(d) if !d.is_empty() => format!("{}: {d}", e.error_type),

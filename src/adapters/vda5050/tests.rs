@@ -1,4 +1,8 @@
 //! The robot state machine without a broker: states and time in, messages and reports out.
+//! Stopping and cancelling are in `tests/cancel.rs`, operator commands in `tests/operate.rs`.
+
+mod cancel;
+mod operate;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,11 +18,17 @@ use crate::vda5050::{decode, AmrProfile, Connection, LayoutGraph, Order, State};
 const TIMING: Timing = Timing {
     resend: Duration::from_millis(100),
     offline_timeout: Duration::from_secs(5),
+    operate_timeout: Duration::from_secs(1),
 };
 
 fn robot() -> Robot {
+    robot_with("'pick','drop','cancelOrder','stateRequest'")
+}
+
+/// A robot whose profile lists `actions` (a TOML array's items).
+fn robot_with(actions: &str) -> Robot {
     let profile = AmrProfile::from_toml(
-        "model='m'\nmanufacturer='acme'\nprotocol_version='2.1'\nsupported_actions=['pick','drop','cancelOrder','stateRequest']\nspeed=1.0\nmax_base_nodes=3\n",
+        &format!("model='m'\nmanufacturer='acme'\nprotocol_version='2.1'\nsupported_actions=[{actions}]\nspeed=1.0\nmax_base_nodes=3\n"),
         "test",
     )
     .unwrap();
@@ -375,4 +385,60 @@ fn a_state_decoded_into_the_shared_scratch_counts_only_once_it_decoded() {
         .filter(|o| matches!(o, Out::Report(DeviceReport::Position { .. })))
         .collect();
     assert!(positions.is_empty(), "{positions:?}");
+}
+
+#[test]
+fn a_robot_away_past_the_offline_timeout_with_its_order_makes_the_outcome_unknown_until_it_is_back()
+{
+    let (mut r, t) = (robot(), Instant::now());
+    ready(&mut r, t);
+    let mut out = Vec::new();
+    r.send(command(), t, &mut out);
+    let driving = state("T1#0@N0", 0, "N1", 2, 2, &[("T1#0/pick", "FINISHED")]);
+    r.on_state(&driving, t, &mut out);
+    let mut broken = serde_json::to_value(online()).unwrap();
+    broken["connectionState"] = json!("CONNECTIONBROKEN");
+    let mut out = Vec::new();
+    r.on_connection(
+        decode(&serde_json::to_vec(&broken).unwrap()).unwrap(),
+        t,
+        &mut out,
+    );
+    for s in 1..=20 {
+        r.tick(t + Duration::from_secs(s), &mut out);
+    }
+    match &reports(&out)[..] {
+        [DeviceReport::OutcomeUnknown { reason, .. }] => {
+            assert!(reason.contains("may hold the order"), "{reason}")
+        }
+        other => panic!("once, and no guess: {other:?}"),
+    }
+    assert!(instant_types(&out).iter().all(|t| t != "cancelOrder"));
+
+    // Back: its state decides.
+    let mut out = Vec::new();
+    let later = t + Duration::from_secs(21);
+    r.on_connection(online(), later, &mut out);
+    r.on_state(&driving, later, &mut out);
+    let done = state(
+        "T1#0@N0",
+        0,
+        "N4",
+        8,
+        0,
+        &[("T1#0/pick", "FINISHED"), ("T1#0/drop", "FINISHED")],
+    );
+    r.on_state(&done, later, &mut out);
+    assert_eq!(
+        reports(&out),
+        [
+            DeviceReport::Acknowledged {
+                command_id: "T1#0".into()
+            },
+            DeviceReport::Completed {
+                command_id: "T1#0".into()
+            }
+        ]
+    );
+    assert!(instant_types(&out).iter().all(|t| t != "cancelOrder"));
 }

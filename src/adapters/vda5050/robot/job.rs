@@ -1,20 +1,48 @@
 //! The order of a command: planning or adopting it, re-sending it until echoed, releasing
 //! the horizon by updates, and reading the robot's state for acknowledgement, completion and
-//! failure (see the parent module's note).
+//! failure (see the parent module's note). A job being stopped is followed by
+//! [`super::cancel`].
 
 use std::time::Instant;
 
-use super::{describe_error, Cancel, Out, Robot, Seen, REJECTIONS};
+use super::{describe_error, Out, Robot, Seen, REJECTIONS};
 use crate::adapters::vda5050::plan::{self, Transport};
 use crate::engine::adapter::{DeviceCommand, DeviceReport};
 use crate::vda5050::{encode, ActionStatus, AgvError, TopicKind};
 
+/// The command in hand.
 #[derive(Debug)]
 pub(super) struct Job {
     pub(super) command: DeviceCommand,
+    /// The order, once planned or adopted.
     pub(super) order: Option<Active>,
+    /// `stop` was called: the robot's answer to the cancel decides ([`super::cancel`]).
     pub(super) stopping: bool,
+    /// `Acknowledged` was reported (again after an `OutcomeUnknown`: the echo of a robot
+    /// that is back acknowledges anew).
     pub(super) acked: bool,
+    /// `OutcomeUnknown` was reported for this absence of the robot.
+    pub(super) unknown_reported: bool,
+}
+
+impl Job {
+    pub(super) fn new(command: DeviceCommand, stopping: bool) -> Job {
+        Job {
+            command,
+            order: None,
+            stopping,
+            acked: false,
+            unknown_reported: false,
+        }
+    }
+
+    /// Whether the robot may have the order: this process published it, or the robot's
+    /// state showed it holds it.
+    pub(super) fn published(&self) -> bool {
+        self.order
+            .as_ref()
+            .is_some_and(|a| a.last_sent.is_some() || a.echoed)
+    }
 }
 
 #[derive(Debug)]
@@ -31,36 +59,44 @@ pub(super) struct Active {
 impl Robot {
     pub(super) fn follow_job(&mut self, now: Instant, out: &mut Vec<Out>) {
         let Some(job) = &self.job else { return };
-        if job.stopping || self.cancel.is_some() {
+        if job.stopping {
+            return self.follow_stop(now, out);
+        }
+        if self.cancel_blocks() {
             return;
         }
         let cid = job.command.command_id.clone();
         if let Some(since) = self.offline_since {
             if now.duration_since(since) >= self.timing.offline_timeout {
-                let published = job
-                    .order
-                    .as_ref()
-                    .is_some_and(|a| a.last_sent.is_some() || a.echoed);
-                self.job = None;
-                if published {
-                    // The robot keeps its order while away: cancel it when it is back.
-                    self.cancel = Some(Cancel {
-                        command_id: None,
-                        action_id: format!("{cid}/cancel"),
-                        last_sent: None,
-                        seen: false,
-                    });
+                let secs = self.timing.offline_timeout.as_secs();
+                if job.published() || self.state.is_none() {
+                    // The robot may hold the order (it keeps it while away, VDA 5050 6.6):
+                    // what it does with it is not known until it is back, and then its state
+                    // decides as usual.
+                    if !job.unknown_reported {
+                        let reason = format!(
+                            "the robot has been unreachable for {secs} s and may hold the order: \
+                             its outcome is known once the robot is back"
+                        );
+                        tracing::warn!(device_id = %self.device_id, command_id = %cid, %reason,
+                            "AMR command outcome unknown");
+                        let job = self.job.as_mut().expect("checked");
+                        job.unknown_reported = true;
+                        job.acked = false;
+                        out.push(Out::Report(DeviceReport::OutcomeUnknown {
+                            command_id: cid.clone(),
+                            reason,
+                        }));
+                    }
+                } else {
+                    // Never published, and the robot's state showed it does not hold it.
+                    return self.fail(cid, format!("the robot was unreachable for {secs} s"), out);
                 }
-                return self.fail(
-                    cid,
-                    format!(
-                        "the robot was unreachable for {} s",
-                        self.timing.offline_timeout.as_secs()
-                    ),
-                    out,
-                );
             }
+        } else if let Some(job) = self.job.as_mut() {
+            job.unknown_reported = false;
         }
+        let Some(job) = &self.job else { return };
         if job.order.is_none() {
             let Some(s) = &self.state else {
                 return self.ask_state(now, out);
@@ -141,6 +177,21 @@ impl Robot {
         let order_id = active.t.plan.order_id().to_string();
         let mut ack = false;
         if let Some(s) = &self.state {
+            if s.order_id == order_id
+                && s.action_status(&active.t.drop_id) == Some(ActionStatus::Finished)
+                && s.node_states.is_empty()
+            {
+                // Done, whatever the robot says about itself now (a fault raised after the
+                // drop is its state, not this command's outcome).
+                if !job.acked {
+                    out.push(Out::Report(DeviceReport::Acknowledged {
+                        command_id: cid.clone(),
+                    }));
+                }
+                self.job = None;
+                out.push(Out::Report(DeviceReport::Completed { command_id: cid }));
+                return;
+            }
             if let Some(reason) = rejection(&s.errors, &order_id, active.t.plan.order_update_id()) {
                 return self.fail(cid, format!("the robot rejected the order: {reason}"), out);
             }
@@ -154,36 +205,20 @@ impl Robot {
             if s.order_id == order_id {
                 if s.order_update_id >= active.t.plan.order_update_id() {
                     active.echoed = true;
-                    ack = !job.acked;
-                    job.acked = true;
+                    // Only a robot that can hear us acknowledges (not its last state while it
+                    // is away).
+                    if connected {
+                        ack = !job.acked;
+                        job.acked = true;
+                    }
                 }
-                let failed = [("pick", &active.t.pick_id), ("drop", &active.t.drop_id)]
-                    .into_iter()
-                    .find_map(|(what, id)| {
-                        let a = s.action_states.iter().find(|a| &a.action_id == id)?;
-                        (a.action_status == ActionStatus::Failed).then(|| {
-                            match a.result_description.as_deref() {
-                                Some(why) if !why.is_empty() => {
-                                    format!("the {what} failed on the robot: {why}")
-                                }
-                                _ => format!("the {what} failed on the robot"),
-                            }
-                        })
-                    });
-                if let Some(reason) = failed {
+                if let Some(reason) = handling_failure(s, &active.t.pick_id, &active.t.drop_id) {
                     return self.fail(cid, reason, out);
                 }
                 if ack {
                     out.push(Out::Report(DeviceReport::Acknowledged {
                         command_id: cid.clone(),
                     }));
-                }
-                let done = s.action_status(&active.t.drop_id) == Some(ActionStatus::Finished)
-                    && s.node_states.is_empty();
-                if done {
-                    self.job = None;
-                    out.push(Out::Report(DeviceReport::Completed { command_id: cid }));
-                    return;
                 }
                 let advanced = s.last_node_sequence_id > active.msg_start_seq
                     || s.new_base_request == Some(true);
@@ -199,7 +234,7 @@ impl Robot {
         let due = active
             .last_sent
             .is_none_or(|t| now.duration_since(t) >= self.timing.resend);
-        if !active.echoed && due && (connected || active.last_sent.is_none()) {
+        if !active.echoed && due && connected {
             active.last_sent = Some(now);
             let mut order = active.t.plan.message(self.headers.next(TopicKind::Order));
             plan::limit_nodes(&mut order, active.t.max_order_nodes);
@@ -222,6 +257,23 @@ impl Robot {
         }
         out.push(Out::Report(DeviceReport::Failed { command_id, reason }));
     }
+}
+
+/// Why the pick or the drop of an order failed on the robot, if one did.
+pub(super) fn handling_failure(s: &Seen, pick_id: &str, drop_id: &str) -> Option<String> {
+    [("pick", pick_id), ("drop", drop_id)]
+        .into_iter()
+        .find_map(|(what, id)| {
+            let a = s.action_states.iter().find(|a| a.action_id == id)?;
+            (a.action_status == ActionStatus::Failed).then(|| {
+                match a.result_description.as_deref() {
+                    Some(why) if !why.is_empty() => {
+                        format!("the {what} failed on the robot: {why}")
+                    }
+                    _ => format!("the {what} failed on the robot"),
+                }
+            })
+        })
 }
 
 /// The order warning referencing `order_id` that means the robot refused it, if any. An

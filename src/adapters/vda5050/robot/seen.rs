@@ -25,6 +25,8 @@ pub(super) struct Seen {
     pub(super) battery_charge: f64,
     pub(super) agv_position: Option<AgvPosition>,
     pub(super) new_base_request: Option<bool>,
+    /// `paused` (optional in 2.x: `None` when the robot does not say).
+    pub(super) paused: Option<bool>,
 }
 
 impl Seen {
@@ -46,6 +48,7 @@ impl Seen {
         self.battery_charge = s.battery_state.battery_charge;
         keep(&mut self.agv_position, &s.agv_position);
         self.new_base_request = s.new_base_request;
+        self.paused = s.paused;
     }
 
     /// The state of action `action_id`, if the robot reports it.
@@ -53,9 +56,16 @@ impl Seen {
         state::action_status(&self.action_states, action_id)
     }
 
-    /// Whether the robot is executing an order or waiting for an update.
-    pub(super) fn is_busy(&self) -> bool {
-        state::is_busy(&self.node_states, &self.action_states)
+    /// The first error that references instant action `action_id` (`errorReferences`
+    /// `actionId`), as the robot says why it refused it (`noOrderToCancel`, say).
+    pub(super) fn error_about(&self, action_id: &str) -> Option<&AgvError> {
+        self.errors.iter().find(|e| {
+            e.error_references
+                .as_deref()
+                .unwrap_or_default()
+                .iter()
+                .any(|r| r.reference_key == "actionId" && r.reference_value == action_id)
+        })
     }
 
     /// The first active FATAL error.
@@ -106,7 +116,7 @@ mod tests {
             "an equal member is not replaced"
         );
         assert_eq!(seen.action_status("a"), Some(ActionStatus::Running));
-        assert!(seen.is_busy());
+        assert!(state::is_busy(&seen.node_states, &seen.action_states));
         seen.update(&state(
             "N2",
             r#"{"actionId":"a","actionStatus":"FINISHED"}"#,
@@ -114,7 +124,7 @@ mod tests {
         ));
         assert_eq!(seen.last_node_id, "N2");
         assert_eq!(seen.action_status("a"), Some(ActionStatus::Finished));
-        assert!(!seen.is_busy());
+        assert!(!state::is_busy(&seen.node_states, &seen.action_states));
         assert_eq!(seen.fatal_error().map(|e| e.error_type.as_str()), Some("x"));
         seen.update(&state("N2", "", ""));
         assert!(seen.fatal_error().is_none(), "a cleared error is gone");

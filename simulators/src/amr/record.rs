@@ -1,0 +1,105 @@
+//! What a simulated robot really did, in order, for tests to hold master control to the
+//! truth: the orders it took, every pick and drop (with the order it belonged to), each
+//! `cancelOrder` accepted, refused, ignored or answered with `noOrderToCancel`, pauses, and
+//! injected faults. The record is the robot's own: nothing master control says changes it.
+//!
+//! How the robot answers a cancel is a per-robot switch ([`CancelPolicy`]), like a vehicle
+//! that will not abort once a load is on its forks.
+
+use super::robot::Robot;
+
+/// How the robot answers `cancelOrder`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CancelPolicy {
+    /// Cancels its order (VDA 5050 2.1, 6.6.3).
+    #[default]
+    Accept,
+    /// Once a load is on board: refuses, reporting the cancel FAILED and a `cancelRefused`
+    /// warning whose `errorReferences` name the instant action's `actionId` and the order,
+    /// and carries on with the order.
+    RefuseOnceLoaded,
+    /// Once a load is on board: drops the cancel without a word (no action state, no
+    /// error), and carries on with the order.
+    IgnoreOnceLoaded,
+}
+
+/// One thing the robot did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Happened {
+    /// A new order was taken (updates of it are not listed).
+    OrderTaken {
+        /// Its `orderId`.
+        order_id: String,
+    },
+    /// A pick FINISHED.
+    Picked {
+        /// The order it belonged to.
+        order_id: String,
+        /// Its `loadId` (`""` if none).
+        load_id: String,
+    },
+    /// A drop FINISHED.
+    Dropped {
+        /// The order it belonged to.
+        order_id: String,
+        /// Its `loadId` (`""` if none).
+        load_id: String,
+    },
+    /// A `cancelOrder` was carried out.
+    CancelAccepted {
+        /// The instant action's id.
+        action_id: String,
+        /// The order cancelled.
+        order_id: String,
+    },
+    /// A `cancelOrder` was refused ([`CancelPolicy::RefuseOnceLoaded`]).
+    CancelRefused {
+        /// The instant action's id.
+        action_id: String,
+        /// The order that went on.
+        order_id: String,
+    },
+    /// A `cancelOrder` was dropped unanswered ([`CancelPolicy::IgnoreOnceLoaded`]).
+    CancelIgnored {
+        /// The instant action's id.
+        action_id: String,
+        /// The order that went on.
+        order_id: String,
+    },
+    /// A `cancelOrder` found nothing to cancel (`noOrderToCancel`).
+    NothingToCancel {
+        /// The instant action's id.
+        action_id: String,
+    },
+    /// Paused (`startPause`).
+    Paused,
+    /// Resumed (`stopPause`).
+    Resumed,
+    /// A FATAL error was raised.
+    Faulted {
+        /// Its `errorType`.
+        error_type: String,
+    },
+}
+
+impl Robot {
+    /// Everything the robot did, in order.
+    pub fn record(&self) -> &[Happened] {
+        &self.record
+    }
+
+    /// How the robot answers `cancelOrder` from now on.
+    pub fn set_cancel_policy(&mut self, policy: CancelPolicy) {
+        self.cfg.cancel_policy = policy;
+    }
+
+    /// Raises a FATAL error of `error_type` right after the next drop FINISHED, in the same
+    /// state message (a fault after completion).
+    pub fn fault_after_next_drop(&mut self, error_type: &str) {
+        self.fault_after_drop = Some(error_type.to_string());
+    }
+
+    pub(crate) fn happened(&mut self, h: Happened) {
+        self.record.push(h);
+    }
+}
