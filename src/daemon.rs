@@ -145,7 +145,7 @@ impl Gateway {
         ));
         // Ready (and `READY=1`) only once the server task with its TLS
         // configuration runs on the bound listener.
-        edge.serving(&store, &edge_engine);
+        edge.serving(&store, &edge_engine, &g.retention);
         if let Some(p) = &opts.listen_addr_file {
             write_atomically(p, &addr.to_string())?;
         }

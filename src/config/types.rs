@@ -69,6 +69,29 @@ pub struct GatewaySection {
     pub step_timeouts: StepTimeouts,
     /// Limits of the gRPC server.
     pub grpc: GrpcSection,
+    /// How long ended tasks are kept.
+    pub retention: RetentionSection,
+}
+
+/// `[gateway.retention]`: ended tasks (completed, failed, cancelled,
+/// expired) are deleted once the cloud has acknowledged their events and
+/// they ended `terminal_secs` ago — or sooner, oldest first, while more
+/// than `max_terminal_tasks` are kept. An id submitted again after its task
+/// was deleted is a new task: this is the window of idempotent submission.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionSection {
+    pub terminal_secs: u64,
+    pub max_terminal_tasks: u64,
+}
+
+impl Default for RetentionSection {
+    fn default() -> Self {
+        RetentionSection {
+            terminal_secs: 7 * 24 * 3600,
+            max_terminal_tasks: 100_000,
+        }
+    }
 }
 
 /// `[gateway.grpc]`: what the gRPC server accepts and how it keeps idle
@@ -173,6 +196,7 @@ impl Default for GatewaySection {
             opcua: OpcUaSection::default(),
             step_timeouts: StepTimeouts::default(),
             grpc: GrpcSection::default(),
+            retention: RetentionSection::default(),
         }
     }
 }

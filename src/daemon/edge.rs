@@ -61,7 +61,14 @@ impl Edge {
     }
 
     /// The store is open and the gRPC server listens.
-    pub(super) fn serving(&mut self, store: &Store, engine: &EngineHandle) {
+    pub(super) fn serving(
+        &mut self,
+        store: &Store,
+        engine: &EngineHandle,
+        retention: &crate::config::RetentionSection,
+    ) {
+        self.tasks
+            .push(tokio::spawn(retire(store.clone(), retention.clone())));
         self.state.readiness.set_ready();
         self.notifier.ready();
         self.tasks.push(tokio::spawn(admin::sampler::run(
@@ -83,7 +90,7 @@ impl Edge {
         }
     }
 
-    /// Shutdown begins: tell systemd, stop the sampler and the watchdog
+    /// Shutdown begins: tell systemd, stop the sampler, retention and the watchdog
     /// (dropping their engine handles).
     pub(super) async fn stop(&mut self) {
         self.notifier.stopping();
@@ -97,6 +104,39 @@ impl Edge {
     pub(super) async fn close(mut self) {
         if let Some(a) = self.admin.take() {
             a.stop().await;
+        }
+    }
+}
+
+/// How often ended tasks are looked at for deletion.
+const RETIRE_PERIOD: Duration = Duration::from_secs(30);
+
+/// Deletes ended tasks past their retention (`Store::retire`), in batches,
+/// until aborted at shutdown.
+async fn retire(store: Store, r: crate::config::RetentionSection) {
+    let retain_ms = i64::try_from(r.terminal_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let mut tick = tokio::time::interval(RETIRE_PERIOD);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        loop {
+            let s = store.clone();
+            let now = crate::engine::model::now_unix_ms();
+            let max = r.max_terminal_tasks;
+            match tokio::task::spawn_blocking(move || s.retire(now, retain_ms, max, 1000)).await {
+                Ok(Ok(n)) if n == 1000 => continue,
+                Ok(Ok(n)) => {
+                    if n > 0 {
+                        tracing::debug!(deleted = n, "retention: ended tasks deleted");
+                    }
+                    break;
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "retention: deleting ended tasks");
+                    break;
+                }
+                Err(_) => return,
+            }
         }
     }
 }

@@ -7,6 +7,7 @@
 //! | `tasks`  | task id, UTF-8                       | [`Task`] as JSON                       |
 //! | `events` | seq, `u64` big-endian (8 bytes)      | [`Event`] as JSON                      |
 //! | `outbox` | command id, UTF-8                    | [`OutboxEntry`] as JSON                |
+//! | `by_state`, `ended` | see [`index`]             | task indexes, counts in `meta`         |
 //! | `meta`   | `last_seq`, `acked_seq`: `u64` BE    | see the key                            |
 //! |          | `format`: `u64` BE                   | the layout version ([`FORMAT`])        |
 //! |          | `device_seq/{device id}`: `u32` BE   | the device's last command sequence     |
@@ -46,6 +47,7 @@
 //!   again after a crash.
 
 mod commit;
+mod index;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -141,6 +143,8 @@ struct Inner {
     journal_id: String,
     db: sled::Db,
     tasks: sled::Tree,
+    by_state: sled::Tree,
+    ended: sled::Tree,
     events: sled::Tree,
     outbox: sled::Tree,
     meta: sled::Tree,
@@ -156,6 +160,8 @@ impl Store {
         let events = db.open_tree("events")?;
         let outbox = db.open_tree("outbox")?;
         let meta = db.open_tree("meta")?;
+        let by_state = db.open_tree("by_state")?;
+        let ended = db.open_tree("ended")?;
         match meta.get(FORMAT_KEY)? {
             Some(v) if be(&v) != FORMAT => return Err(StoreError::Format { found: be(&v) }),
             Some(_) => {}
@@ -173,10 +179,13 @@ impl Store {
             }
         };
         let last_seq = meta.get(LAST_SEQ)?.map(|v| be(&v)).unwrap_or(0);
+        index::build(&tasks, &by_state, &ended, &meta, last_seq)?;
         let inner = Arc::new_cyclic(|weak: &std::sync::Weak<Inner>| {
             let weak = weak.clone();
             Inner {
                 journal_id,
+                by_state,
+                ended,
                 db,
                 tasks,
                 events,
@@ -214,8 +223,15 @@ impl Store {
             })?;
             outbox_bytes.push((e.command.command_id.clone(), b));
         }
-        let result = (&i.tasks, &i.events, &i.outbox, &i.meta).transaction(
-            |(tasks, events, outbox, meta)| {
+        let result = (
+            &i.tasks,
+            &i.events,
+            &i.outbox,
+            &i.meta,
+            &i.by_state,
+            &i.ended,
+        )
+            .transaction(|(tasks, events, outbox, meta, by_state, ended)| {
                 let mut seq = meta.get(LAST_SEQ)?.map(|v| be(&v)).unwrap_or(0);
                 let mut appended = Vec::with_capacity(change.events.len());
                 for (task_id, kind) in &change.events {
@@ -234,8 +250,20 @@ impl Store {
                 if !appended.is_empty() {
                     meta.insert(LAST_SEQ, &seq.to_be_bytes())?;
                 }
-                if let Some((id, bytes)) = &task_bytes {
-                    tasks.insert(id.as_bytes(), bytes.as_slice())?;
+                if let (Some((id, bytes)), Some(task)) = (&task_bytes, &change.task) {
+                    let old = tasks
+                        .insert(id.as_bytes(), bytes.as_slice())?
+                        .and_then(|v| index::state_of(&v));
+                    index::reindex(
+                        by_state,
+                        ended,
+                        meta,
+                        id,
+                        old,
+                        task.state,
+                        task.updated_unix_ms,
+                        seq,
+                    )?;
                 }
                 for (id, bytes) in &outbox_bytes {
                     outbox.insert(id.as_bytes(), bytes.as_slice())?;
@@ -247,8 +275,7 @@ impl Store {
                     meta.insert(device_seq_key(device), &n.to_be_bytes())?;
                 }
                 Ok((appended, seq))
-            },
-        );
+            });
         let (events, last_seq) = match result {
             Ok(v) => v,
             Err(TransactionError::Abort(source)) => {
@@ -301,13 +328,17 @@ impl Store {
     }
 
     /// Tasks in key order after `after_id`, filtered by state, at most
-    /// `limit`; also returns whether more matching tasks follow.
+    /// `limit`; also returns whether more matching tasks follow. A state
+    /// filter reads the `by_state` index: only matching tasks are read.
     pub fn list_tasks(
         &self,
         states: &[TaskState],
         after_id: Option<&str>,
         limit: usize,
     ) -> Result<(Vec<Task>, bool), StoreError> {
+        if !states.is_empty() {
+            return self.list_by_state(states, after_id, limit);
+        }
         let range = match after_id {
             Some(a) => self.inner.tasks.range::<&[u8], _>((
                 std::ops::Bound::Excluded(a.as_bytes()),
@@ -330,17 +361,136 @@ impl Store {
         Ok((out, false))
     }
 
-    /// Every task not yet in a terminal state (read at start-up).
-    pub fn open_tasks(&self) -> Result<Vec<Task>, StoreError> {
-        let mut out = Vec::new();
-        for kv in self.inner.tasks.iter() {
-            let (_, v) = kv?;
-            let t: Task = decode("tasks", &v)?;
-            if !t.state.is_terminal() {
+    /// The ids of tasks in `states` after `after_id`, merged in id order,
+    /// at most `limit + 1` (to tell whether more follow).
+    fn list_by_state(
+        &self,
+        states: &[TaskState],
+        after_id: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<Task>, bool), StoreError> {
+        let mut ids: Vec<String> = Vec::new();
+        for s in states {
+            let prefix = [index::state_byte(*s)];
+            let start = match after_id {
+                Some(a) => std::ops::Bound::Excluded(index::by_state_key(*s, a)),
+                None => std::ops::Bound::Included(prefix.to_vec()),
+            };
+            let end = std::ops::Bound::Excluded(vec![prefix[0] + 1]);
+            for k in self
+                .inner
+                .by_state
+                .range::<Vec<u8>, _>((start, end))
+                .keys()
+                .take(limit + 1)
+            {
+                ids.push(String::from_utf8_lossy(&k?[1..]).into_owned());
+            }
+        }
+        ids.sort();
+        ids.dedup();
+        let more = ids.len() > limit;
+        ids.truncate(limit);
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(t) = self.get_task(&id)? {
                 out.push(t);
             }
         }
-        Ok(out)
+        Ok((out, more))
+    }
+
+    /// Every task not yet in a terminal state (read at start-up, through
+    /// the state index: terminal tasks are not read).
+    pub fn open_tasks(&self) -> Result<Vec<Task>, StoreError> {
+        let open: Vec<TaskState> = TaskState::ALL
+            .into_iter()
+            .filter(|s| !s.is_terminal())
+            .collect();
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let (page, more) = self.list_by_state(&open, after.as_deref(), 1024)?;
+            after = page.last().map(|t| t.spec.task_id.clone());
+            out.extend(page);
+            if !more {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// Tasks per state, kept with every change (no scan).
+    pub fn task_counts(&self) -> Result<Vec<(TaskState, u64)>, StoreError> {
+        Ok(index::counts(&self.inner.meta)?)
+    }
+
+    /// Deletes terminal tasks whose events the cloud has acknowledged and
+    /// that ended at least `retain_ms` before `now_ms` — or, past
+    /// `max_terminal` terminal tasks, the oldest of them even sooner — with
+    /// their index entries, at most `batch` per call, oldest first. A task
+    /// whose end the cloud has not acknowledged is never deleted (nor any
+    /// after it). Returns how many were deleted. The same id submitted after
+    /// its task was deleted is a new task: retention is the idempotency
+    /// window.
+    pub fn retire(
+        &self,
+        now_ms: i64,
+        retain_ms: i64,
+        max_terminal: u64,
+        batch: usize,
+    ) -> Result<usize, StoreError> {
+        let i = &*self.inner;
+        let acked = self.position()?.acked_seq;
+        let mut terminal: u64 = self
+            .task_counts()?
+            .iter()
+            .filter(|(s, _)| s.is_terminal())
+            .map(|(_, n)| n)
+            .sum();
+        let mut deleted = 0;
+        for kv in i.ended.iter() {
+            if deleted == batch {
+                break;
+            }
+            let (k, v) = kv?;
+            let seq = be(&v);
+            let Some((ended_ms, id)) = index::parse_ended_key(&k) else {
+                i.ended.remove(&k)?;
+                continue;
+            };
+            let old_enough = now_ms.saturating_sub(ended_ms) >= retain_ms;
+            if seq > acked || !(old_enough || terminal > max_terminal) {
+                break;
+            }
+            let r = (&i.tasks, &i.by_state, &i.ended, &i.meta).transaction(
+                |(tasks, by_state, ended, meta)| {
+                    if let Some(v) = tasks.remove(id.as_bytes())? {
+                        if let Some(s) = index::state_of(&v) {
+                            by_state.remove(index::by_state_key(s, &id))?;
+                            index::bump(meta, s, -1)?;
+                        }
+                    }
+                    ended.remove(k.as_ref())?;
+                    Ok(())
+                },
+            );
+            match r {
+                Ok(()) => {}
+                Err(TransactionError::Abort(source)) => {
+                    return Err(StoreError::Corrupt {
+                        tree: "tasks",
+                        source,
+                    })
+                }
+                Err(TransactionError::Storage(e)) => return Err(e.into()),
+            }
+            deleted += 1;
+            terminal = terminal.saturating_sub(1);
+        }
+        if deleted > 0 {
+            self.inner.commit.touch();
+        }
+        Ok(deleted)
     }
 
     /// Events with `after < seq <= up_to`, in order, at most `limit`.
@@ -419,12 +569,22 @@ impl Store {
         // Deleting a long backlog takes a while: keep it off the runtime's
         // worker threads.
         tokio::task::spawn_blocking(move || -> Result<(), sled::Error> {
+            // In bounded batches: a long backlog is never held in memory.
+            const BATCH: usize = 4096;
             let hi = new.to_be_bytes();
-            let keys: Vec<_> = events.range(..=hi).keys().collect::<Result<_, _>>()?;
-            for k in keys {
-                events.remove(k)?;
+            loop {
+                let keys: Vec<_> = events
+                    .range(..=hi)
+                    .keys()
+                    .take(BATCH)
+                    .collect::<Result<_, _>>()?;
+                for k in &keys {
+                    events.remove(k)?;
+                }
+                if keys.len() < BATCH {
+                    return Ok(());
+                }
             }
-            Ok(())
         })
         .await
         .map_err(|_| StoreError::Closed)??;

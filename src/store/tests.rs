@@ -290,3 +290,129 @@ async fn a_journal_keeps_its_id_across_reopens_and_a_new_directory_gets_another(
         "a replaced data directory is told apart"
     );
 }
+
+/// `id` moved to `state` at `at_ms`, with an event (as the engine writes it).
+fn moved(id: &str, state: TaskState, at_ms: i64) -> Change {
+    let mut t = task(id, state);
+    t.updated_unix_ms = at_ms;
+    Change {
+        events: vec![(id.into(), EventKind::TaskCompleted)],
+        task: Some(t),
+        ..Change::default()
+    }
+}
+
+fn count(s: &Store, state: TaskState) -> u64 {
+    s.task_counts()
+        .unwrap()
+        .into_iter()
+        .find(|(x, _)| *x == state)
+        .unwrap()
+        .1
+}
+
+#[tokio::test]
+async fn task_counts_and_the_state_index_follow_every_change_in_its_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path()).unwrap();
+    for id in ["T1", "T2", "T3"] {
+        s.commit(accepted(id)).unwrap();
+    }
+    s.commit(moved("T2", TaskState::Completed, 5)).unwrap();
+    assert_eq!(count(&s, TaskState::Planned), 2);
+    assert_eq!(count(&s, TaskState::Completed), 1);
+    // A filtered list reads only the index's tasks, in id order.
+    let (planned, more) = s.list_tasks(&[TaskState::Planned], None, 10).unwrap();
+    assert_eq!(
+        planned.iter().map(|t| t.id()).collect::<Vec<_>>(),
+        ["T1", "T3"]
+    );
+    assert!(!more);
+    let (both, _) = s
+        .list_tasks(&[TaskState::Completed, TaskState::Planned], Some("T1"), 10)
+        .unwrap();
+    assert_eq!(
+        both.iter().map(|t| t.id()).collect::<Vec<_>>(),
+        ["T2", "T3"]
+    );
+    let open: Vec<String> = s
+        .open_tasks()
+        .unwrap()
+        .iter()
+        .map(|t| t.id().to_string())
+        .collect();
+    assert_eq!(open, ["T1", "T3"]);
+    s.flush().await.unwrap();
+    drop(s);
+    // The counts are durable with the changes.
+    let s = Store::open(dir.path()).unwrap();
+    assert_eq!(count(&s, TaskState::Planned), 2);
+    assert_eq!(count(&s, TaskState::Completed), 1);
+}
+
+#[tokio::test]
+async fn a_data_directory_from_before_the_indexes_gets_them_built_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = Store::open(dir.path()).unwrap();
+        s.commit(accepted("T1")).unwrap();
+        s.commit(accepted("T2")).unwrap();
+        s.commit(moved("T2", TaskState::Failed, 5)).unwrap();
+        s.flush().await.unwrap();
+        // As an older build left it: no indexes, no counts.
+        for name in ["by_state", "ended"] {
+            s.inner.db.drop_tree(name).unwrap();
+        }
+        s.inner.meta.remove(index::INDEX_FORMAT_KEY).unwrap();
+        for st in TaskState::ALL {
+            s.inner.meta.remove(index::count_key(st)).unwrap();
+        }
+        s.inner.db.flush().unwrap();
+    }
+    let s = Store::open(dir.path()).unwrap();
+    assert_eq!(count(&s, TaskState::Planned), 1);
+    assert_eq!(count(&s, TaskState::Failed), 1);
+    let (failed, _) = s.list_tasks(&[TaskState::Failed], None, 10).unwrap();
+    assert_eq!(failed[0].id(), "T2");
+}
+
+#[tokio::test]
+async fn ended_tasks_are_retired_only_once_acknowledged_and_past_retention_or_the_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path()).unwrap();
+    for (i, id) in ["A", "B", "C"].iter().enumerate() {
+        s.commit(accepted(id)).unwrap();
+        s.commit(moved(id, TaskState::Completed, 1000 * (i as i64 + 1)))
+            .unwrap();
+    }
+    s.commit(accepted("OPEN")).unwrap();
+    s.flush().await.unwrap();
+    // Nothing acknowledged yet: nothing goes, however old.
+    assert_eq!(s.retire(1_000_000, 0, 0, 100).unwrap(), 0);
+    // A and B acknowledged (their events are seqs 1..=4).
+    s.ack(4).await.unwrap();
+    // Within retention and under the count: kept.
+    assert_eq!(s.retire(2_500, 10_000, 10, 100).unwrap(), 0);
+    // Past retention: A and B go, C (not acknowledged) stays.
+    assert_eq!(s.retire(20_000, 10_000, 10, 100).unwrap(), 2);
+    assert!(s.get_task("A").unwrap().is_none());
+    assert!(s.get_task("B").unwrap().is_none());
+    assert!(s.get_task("C").unwrap().is_some());
+    assert!(
+        s.get_task("OPEN").unwrap().is_some(),
+        "open tasks are never retired"
+    );
+    assert_eq!(count(&s, TaskState::Completed), 1);
+    assert!(
+        s.list_tasks(&[TaskState::Completed], None, 10)
+            .unwrap()
+            .0
+            .len()
+            == 1
+    );
+    // Over the count, C goes sooner once acknowledged.
+    s.ack(u64::MAX).await.unwrap();
+    assert_eq!(s.retire(3_100, 1_000_000, 0, 100).unwrap(), 1);
+    assert_eq!(count(&s, TaskState::Completed), 0);
+    assert_eq!(count(&s, TaskState::Planned), 1);
+}
