@@ -102,11 +102,24 @@ impl Gateway {
             .values()
             .any(|d| d.kind == engine::model::DeviceKind::Asrs)
         {
+            let security = g.opcua.settings(&g.data_dir);
+            if security.policy != crate::opcua::Policy::None {
+                // The client identity: made at the first secure start.
+                let id = crate::opcua::pki::ensure_identity(&security)
+                    .map_err(|e| anyhow::anyhow!("OPC-UA client identity: {e}"))?;
+                tracing::info!(
+                    certificate = %id.certificate.display(),
+                    thumbprint = %id.thumbprint,
+                    created = id.created,
+                    application_uri = %security.application_uri,
+                    "OPC-UA client identity (add the certificate to each AS/RS's trust list)"
+                );
+            }
             adapters.push(std::sync::Arc::new(
                 crate::adapters::opcua::OpcUaAdapter::start(
                     &cfg.site,
                     &g.profiles_dir,
-                    &g.opcua.settings(&g.data_dir),
+                    &security,
                     &adapter_cx,
                 )?,
             ));

@@ -17,15 +17,30 @@ fn main() -> ExitCode {
         Command::Run { .. } => "info",
         _ => "warn",
     };
-    // The virtual site's OPC-UA sessions use security None, which the
-    // OPC-UA stack complains about on every connect.
-    #[cfg(feature = "simulate")]
-    let quiet = match cli.command {
+    // Sessions with security None (the virtual site, a site file that says
+    // so): the OPC-UA stack complains about the certificate they never use
+    // on every connect. The daemon reads its site file first to know.
+    let mut loaded = None;
+    let quiet = match &cli.command {
+        #[cfg(feature = "simulate")]
         Command::Simulate { .. } => floorgate::opcua::QUIET_INSECURE_LOG_DIRECTIVE,
+        Command::Run { config, .. } => match floorgate::config::load(config) {
+            Ok(cfg) => {
+                let insecure = cfg.gateway.opcua.security_policy == floorgate::opcua::Policy::None;
+                loaded = Some(cfg);
+                if insecure {
+                    floorgate::opcua::QUIET_INSECURE_LOG_DIRECTIVE
+                } else {
+                    ""
+                }
+            }
+            Err(errors) => {
+                eprintln!("{errors}");
+                return ExitCode::FAILURE;
+            }
+        },
         _ => "",
     };
-    #[cfg(not(feature = "simulate"))]
-    let quiet = "";
     init_logging(cli.log_format, default_level, quiet);
     match cli.command {
         Command::CheckConfig { file } => match floorgate::config::load(&file) {
@@ -46,16 +61,9 @@ fn main() -> ExitCode {
             }
         },
         Command::Run {
-            config,
-            listen_addr_file,
+            listen_addr_file, ..
         } => {
-            let cfg = match floorgate::config::load(&config) {
-                Ok(c) => c,
-                Err(errors) => {
-                    eprintln!("{errors}");
-                    return ExitCode::FAILURE;
-                }
-            };
+            let cfg = loaded.expect("loaded before logging");
             let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
             let opts = floorgate::daemon::RunOptions { listen_addr_file };
             match rt.block_on(floorgate::daemon::run(cfg, opts, shutdown_signal())) {
@@ -99,6 +107,15 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Opcua {
+            command: floorgate::cli::OpcuaCommand::Pki(pki),
+        } => match opcua_pki(pki) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
         client => {
             let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
             match rt.block_on(run_client(client)) {
@@ -110,6 +127,34 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// `floorgate opcua pki init|trust`.
+fn opcua_pki(cmd: floorgate::cli::PkiCommand) -> Result<(), String> {
+    use floorgate::cli::PkiCommand;
+    let config = match &cmd {
+        PkiCommand::Init { config } | PkiCommand::Trust { config, .. } => config,
+    };
+    let cfg = floorgate::config::load(config).map_err(|e| e.to_string())?;
+    let sec = cfg.gateway.opcua.settings(&cfg.gateway.data_dir);
+    match cmd {
+        PkiCommand::Init { .. } => {
+            let id = floorgate::opcua::pki::ensure_identity(&sec)?;
+            println!(
+                "{} client certificate {}\nprivate key {}\napplication URI {}\nthumbprint {}\nadd the certificate to the trust list of each AS/RS",
+                if id.created { "made" } else { "found" },
+                id.certificate.display(),
+                id.private_key.display(),
+                sec.application_uri,
+                id.thumbprint
+            );
+        }
+        PkiCommand::Trust { certificate, .. } => {
+            let to = floorgate::opcua::pki::trust_file(&sec.pki_dir, &certificate)?;
+            println!("trusted: {}", to.display());
+        }
+    }
+    Ok(())
 }
 
 fn init_logging(format: LogFormat, default_level: &str, quiet: &str) {

@@ -258,6 +258,22 @@ async fn an_untrusted_server_certificate_is_refused_with_a_clear_error() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(get(&mut c, "P1").await.state, pb::TaskState::Planned as i32);
     assert_eq!(asrs.calls(), 0);
+
+    // The operator checks the certificate and drops it into trusted/ under
+    // a name of their own: trusted by its thumbprint, and the pick runs.
+    let refused = std::fs::read_dir(keys.client_pki.join("rejected"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::fs::create_dir_all(keys.client_pki.join("trusted")).unwrap();
+    std::fs::copy(
+        &refused,
+        keys.client_pki.join("trusted/asrs-1 checked by ops.der"),
+    )
+    .unwrap();
+    wait_for(&mut c, "P1", "completed", is(pb::TaskState::Completed)).await;
     gw.shutdown().await.unwrap();
 }
 
@@ -383,20 +399,19 @@ fn check_config_names_the_node_of_an_unknown_data_type_in_a_profile() {
     assert!(e.contains("Uint32"), "{e}");
 }
 
-#[test]
-fn check_config_refuses_a_secure_policy_without_a_client_certificate() {
+#[tokio::test]
+async fn a_secure_site_without_a_client_certificate_gets_one_made_at_its_first_start() {
     let dir = tempfile::tempdir().unwrap();
     let p = profiles(dir.path(), |_, t| t);
     let extra =
         "\n[gateway.opcua]\nsecurity_policy = \"Basic256Sha256\"\nsecurity_mode = \"Sign\"\n";
-    let e = load(
-        dir.path(),
-        &site(&p, &[(METHOD, "opc.tcp://127.0.0.1:4840/")], extra),
-    )
-    .unwrap_err()
-    .to_string();
-    assert!(e.contains("gateway.opcua"), "{e}");
-    assert!(e.contains("client_certificate"), "{e}");
+    let text = site(&p, &[(METHOD, "opc.tcp://127.0.0.1:4840/")], extra);
+    load(dir.path(), &text).expect("check-config accepts it: the identity is made at start");
+    let gw = gateway(dir.path(), &text).await;
+    let pki = dir.path().join("data").join("opcua-pki");
+    assert!(pki.join("own/cert.der").exists(), "client certificate made");
+    assert!(pki.join("private/private.pem").exists(), "its key made");
+    gw.shutdown().await.unwrap();
 }
 
 /// Cancel mid-retrieval goes to the AS/RS as the profile's `cancel`: the

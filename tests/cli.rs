@@ -275,3 +275,110 @@ fn text_logs_written_to_a_file_or_pipe_carry_no_colour_codes() {
         "ANSI escape in a piped log: {text:?}"
     );
 }
+
+#[test]
+fn opcua_pki_init_makes_the_client_identity_once_relative_to_the_site_file_and_trust_takes_any_name(
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let site_dir = dir.path().join("site");
+    std::fs::create_dir_all(&site_dir).unwrap();
+    let text = std::fs::read_to_string(common::demo_site())
+        .unwrap()
+        .replace(
+        "[gateway]\n",
+        "[gateway]\nopcua = { pki_dir = \"trust\", application_uri = \"urn:site-7:floorgate\" }\n",
+    );
+    std::fs::write(site_dir.join("site.toml"), text).unwrap();
+    let profiles = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("devices");
+    // Run from the temporary directory with a relative --config, as an
+    // operator would: the paths resolve once, against the site file.
+    let run = |args: &[&str]| {
+        floorgate()
+            .current_dir(dir.path())
+            .env("FLOORGATE_PROFILES_DIR", &profiles)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["opcua", "pki", "init", "--config", "site/site.toml"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("made client certificate"), "{text}");
+    assert!(text.contains("urn:site-7:floorgate"), "{text}");
+    let cert = site_dir.join("trust/own/cert.der");
+    assert!(cert.exists() && site_dir.join("trust/private/private.pem").exists());
+    assert!(
+        !site_dir.join("trust/site").exists(),
+        "no path joined twice"
+    );
+    let thumb = |t: &str| {
+        t.lines()
+            .find(|l| l.starts_with("thumbprint"))
+            .map(str::to_string)
+    };
+    let again =
+        String::from_utf8(run(&["opcua", "pki", "init", "--config", "site/site.toml"]).stdout)
+            .unwrap();
+    assert!(again.starts_with("found client certificate"), "{again}");
+    assert_eq!(thumb(&again), thumb(&text), "the same identity");
+
+    // A server certificate under a vendor's file name.
+    let vendor = dir.path().join("asrs vendor cert.der");
+    std::fs::copy(&cert, &vendor).unwrap();
+    let out = run(&[
+        "opcua",
+        "pki",
+        "trust",
+        "--config",
+        "site/site.toml",
+        vendor.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let trusted = String::from_utf8(out.stdout).unwrap();
+    assert!(trusted.contains("trust/trusted/"), "{trusted}");
+}
+
+#[test]
+fn check_config_names_an_opcua_identity_file_that_is_missing_or_half_given() {
+    let dir = tempfile::tempdir().unwrap();
+    for (opcua, field) in [
+        (
+            "opcua = { client_certificate = \"nope.der\", client_private_key = \"nope.pem\" }",
+            "gateway.opcua.client_certificate",
+        ),
+        (
+            "opcua = { client_certificate = \"c.der\" }",
+            "gateway.opcua.client_private_key",
+        ),
+        (
+            "opcua = { application_uri = \"not a uri\" }",
+            "gateway.opcua.application_uri",
+        ),
+    ] {
+        let text = std::fs::read_to_string(common::demo_site())
+            .unwrap()
+            .replace("[gateway]\n", &format!("[gateway]\n{opcua}\n"));
+        let site = dir.path().join("site.toml");
+        std::fs::write(&site, text).unwrap();
+        let out = floorgate()
+            .env(
+                "FLOORGATE_PROFILES_DIR",
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("devices"),
+            )
+            .args(["check-config"])
+            .arg(&site)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(field), "{field}: {err}");
+    }
+}

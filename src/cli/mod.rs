@@ -63,6 +63,11 @@ pub enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// The gateway's OPC-UA client identity and trust list.
+    Opcua {
+        #[command(subcommand)]
+        command: OpcuaCommand,
+    },
     /// Validate a site file and its device profiles; exit non-zero on errors.
     CheckConfig {
         /// The site file.
@@ -85,6 +90,34 @@ pub enum Command {
         id: Option<String>,
         #[command(subcommand)]
         command: Option<DeviceCommand>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OpcuaCommand {
+    /// The client certificate and the trust list of `[gateway.opcua]`.
+    #[command(subcommand)]
+    Pki(PkiCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PkiCommand {
+    /// Make the client certificate and key (self-signed, the site file's
+    /// application URI and this machine's host names in its alternative
+    /// names) if they do not exist; print where they are and the
+    /// thumbprint to add to each AS/RS's trust list.
+    Init {
+        /// The site file.
+        #[arg(long, short, env = "FLOORGATE_CONFIG")]
+        config: PathBuf,
+    },
+    /// Trust an AS/RS server's certificate (DER or PEM, any file name).
+    Trust {
+        /// The site file.
+        #[arg(long, short, env = "FLOORGATE_CONFIG")]
+        config: PathBuf,
+        /// The server's certificate.
+        certificate: PathBuf,
     },
 }
 

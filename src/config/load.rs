@@ -113,22 +113,31 @@ pub fn load_str(
             message,
         });
     }
+    // Every path is resolved once, here, against the site file's directory,
+    // and made absolute: nothing downstream joins it to anything again (the
+    // OPC-UA stack would join a relative certificate path to its PKI dir).
     let base = path.parent().unwrap_or(Path::new("."));
-    gateway.data_dir = base.join(&gateway.data_dir);
-    gateway.profiles_dir = base.join(&gateway.profiles_dir);
+    let at = |f: &Path| {
+        let p = base.join(f);
+        std::path::absolute(&p).unwrap_or(p)
+    };
+    gateway.data_dir = at(&gateway.data_dir);
+    gateway.profiles_dir = at(&gateway.profiles_dir);
     if let Some(tls) = &mut gateway.grpc_tls {
-        tls.cert_file = base.join(&tls.cert_file);
-        tls.key_file = base.join(&tls.key_file);
-        tls.client_ca_file = tls.client_ca_file.as_ref().map(|f| base.join(f));
+        tls.cert_file = at(&tls.cert_file);
+        tls.key_file = at(&tls.key_file);
+        tls.client_ca_file = tls.client_ca_file.as_deref().map(at);
     }
     {
         let o = &mut gateway.opcua;
-        o.client_certificate = o.client_certificate.as_ref().map(|f| base.join(f));
-        o.client_private_key = o.client_private_key.as_ref().map(|f| base.join(f));
-        o.pki_dir = o.pki_dir.as_ref().map(|f| base.join(f));
+        o.client_certificate = o.client_certificate.as_deref().map(at);
+        o.client_private_key = o.client_private_key.as_deref().map(at);
+        o.pki_dir = o.pki_dir.as_deref().map(at);
     }
     cx.check_grpc_security(&gateway);
     cx.check_grpc_limits(&gateway);
+    cx.check_mqtt(&gateway);
+    cx.check_opcua_files(&gateway);
     let site = cx.validate(&file, &gateway);
     if cx.errors.is_empty() {
         Ok(LoadedConfig {
@@ -237,6 +246,68 @@ impl Cx<'_> {
                     }
                 }
             }
+        }
+    }
+
+    /// The OPC-UA identity files named in the site file: both or neither;
+    /// named ones must be readable (a missing default identity is made at
+    /// the first secure start, or by `floorgate opcua pki init`).
+    fn check_opcua_files(&mut self, g: &GatewaySection) {
+        let o = &g.opcua;
+        let mut bad = |field: &str, message: String| {
+            self.errors.push(ConfigError {
+                file: self.path.to_path_buf(),
+                line: 0,
+                column: 0,
+                field: format!("gateway.opcua.{field}"),
+                message,
+            })
+        };
+        match (&o.client_certificate, &o.client_private_key) {
+            (Some(_), None) => bad(
+                "client_private_key",
+                "client_certificate is set: name its key too".into(),
+            ),
+            (None, Some(_)) => bad(
+                "client_certificate",
+                "client_private_key is set: name its certificate too".into(),
+            ),
+            (Some(c), Some(k)) => {
+                for (field, f) in [("client_certificate", c), ("client_private_key", k)] {
+                    if let Err(e) = std::fs::metadata(f) {
+                        bad(
+                            field,
+                            format!(
+                                "{}: {e} (`floorgate opcua pki init --config FILE` makes the identity)",
+                                f.display()
+                            ),
+                        );
+                    }
+                }
+            }
+            (None, None) => {}
+        }
+        if let Some(uri) = &o.application_uri {
+            if !uri.contains(':') || uri.chars().any(char::is_whitespace) {
+                bad(
+                    "application_uri",
+                    format!("{uri:?} is not a URI (e.g. urn:site-7:floorgate)"),
+                );
+            }
+        }
+    }
+
+    /// `[gateway.mqtt]` values within their ranges.
+    fn check_mqtt(&mut self, g: &GatewaySection) {
+        let grace = g.mqtt.reconnect_grace_secs;
+        if grace > 3600 {
+            self.errors.push(ConfigError {
+                file: self.path.to_path_buf(),
+                line: 0,
+                column: 0,
+                field: "gateway.mqtt.reconnect_grace_secs".into(),
+                message: format!("{grace} is outside 0..=3600"),
+            });
         }
     }
 

@@ -306,6 +306,10 @@ pub struct MqttSection {
     pub offline_timeout_secs: u64,
     /// Re-send an order this often until the AMR's state echoes it.
     pub resend_interval_ms: u64,
+    /// How long, in seconds, the AMRs keep their availability across the
+    /// gateway's own broker reconnects, waiting for their retained
+    /// `connection` or next `state`; 0 makes them offline at once. 0 to 3600.
+    pub reconnect_grace_secs: u64,
 }
 
 impl Default for MqttSection {
@@ -318,6 +322,7 @@ impl Default for MqttSection {
             keep_alive_secs: 30,
             offline_timeout_secs: 120,
             resend_interval_ms: 1000,
+            reconnect_grace_secs: 10,
         }
     }
 }
@@ -360,6 +365,9 @@ pub struct OpcUaSection {
     /// default; a site must opt in explicitly. Env:
     /// `FLOORGATE_OPCUA_ACCEPT_UNTRUSTED` (`true`/`false`).
     pub accept_untrusted_server_certs: bool,
+    /// The gateway's application URI (in its sessions and its certificate;
+    /// OPC-UA servers compare the two). Default `urn:floorgate:gateway`.
+    pub application_uri: Option<String>,
 }
 
 impl OpcUaSection {
@@ -375,6 +383,10 @@ impl OpcUaSection {
                 .clone()
                 .unwrap_or_else(|| data_dir.join("opcua-pki")),
             accept_untrusted_server_certs: self.accept_untrusted_server_certs,
+            application_uri: self
+                .application_uri
+                .clone()
+                .unwrap_or_else(|| crate::opcua::pki::DEFAULT_APPLICATION_URI.to_string()),
         }
     }
 }

@@ -197,6 +197,7 @@ pub async fn other_client(url: &str, profiles_dir: &Path, profile: &str) -> Asrs
         private_key: None,
         pki_dir: pki,
         accept_untrusted_server_certs: false,
+        ..SecuritySettings::default()
     };
     let c = AsrsClient::spawn(url.into(), Arc::new(p), security);
     let mut link = c.link();

@@ -20,6 +20,7 @@
 pub mod client;
 pub mod node;
 pub mod outcome;
+pub mod pki;
 pub mod profile;
 pub mod security;
 mod session;

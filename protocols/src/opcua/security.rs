@@ -32,7 +32,7 @@ pub enum Mode {
 }
 
 /// How every AS/RS session is secured.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecuritySettings {
     pub policy: Policy,
     pub mode: Mode,
@@ -44,6 +44,23 @@ pub struct SecuritySettings {
     pub pki_dir: PathBuf,
     /// Trust any server certificate (still checked for validity).
     pub accept_untrusted_server_certs: bool,
+    /// The gateway's application URI: in its sessions, and in its
+    /// certificate's subject alternative names (servers compare the two).
+    pub application_uri: String,
+}
+
+impl Default for SecuritySettings {
+    fn default() -> Self {
+        SecuritySettings {
+            policy: Policy::None,
+            mode: Mode::None,
+            certificate: None,
+            private_key: None,
+            pki_dir: PathBuf::new(),
+            accept_untrusted_server_certs: false,
+            application_uri: super::pki::DEFAULT_APPLICATION_URI.to_string(),
+        }
+    }
 }
 
 impl SecuritySettings {
@@ -73,9 +90,6 @@ impl SecuritySettings {
             (p, Mode::None) => Err(format!(
                 "security_policy {p:?} needs security_mode Sign or SignAndEncrypt"
             )),
-            (_, _) if self.certificate.is_none() || self.private_key.is_none() => {
-                Err("a secure policy needs client_certificate and client_private_key".into())
-            }
             _ => Ok(()),
         }
     }

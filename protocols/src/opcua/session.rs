@@ -104,7 +104,7 @@ async fn connect(shared: &Arc<Shared>) -> Result<(Arc<Live>, Ended), OpcUaError>
     let timing = &shared.profile.timing;
     let mut builder = ClientBuilder::new()
         .application_name("floorgate")
-        .application_uri("urn:floorgate:gateway")
+        .application_uri(sec.application_uri.clone())
         .product_uri("urn:floorgate")
         .pki_dir(sec.pki_dir.clone())
         .create_sample_keypair(false)
@@ -115,10 +115,11 @@ async fn connect(shared: &Arc<Shared>) -> Result<(Arc<Live>, Ended), OpcUaError>
         .keep_alive_interval(Duration::from_millis(1000))
         .max_failed_keep_alive_count(3)
         .recreate_subscriptions(false);
-    if let (Some(c), Some(k)) = (&sec.certificate, &sec.private_key) {
-        builder = builder
-            .certificate_path(c.clone())
-            .private_key_path(k.clone());
+    if sec.policy() != opcua::crypto::SecurityPolicy::None {
+        // The identity was made or checked at start (pki::ensure_identity);
+        // its paths are absolute, so the client does not join them again.
+        let (c, k) = super::pki::identity_paths(sec);
+        builder = builder.certificate_path(c).private_key_path(k);
     }
     let mut client = builder.client().map_err(|errors| {
         OpcUaError::Security(format!("client settings: {}", errors.join("; ")))
@@ -273,6 +274,8 @@ async fn check_server_certificate(
         .next()
         .unwrap_or_default()
         .to_string();
+    // A certificate in trusted/ under another name is found by thumbprint.
+    super::pki::trust_by_thumbprint(&sec.pki_dir, &cert);
     let store = client.certificate_store().read();
     store
         .validate_or_reject_application_instance_cert(

@@ -383,3 +383,22 @@ fn a_unit_id_a_plc_cannot_answer_to_is_an_error_at_its_line() {
     )]);
     assert!(load_str(&p, &t, &no_env).is_ok());
 }
+
+#[test]
+fn the_broker_reconnect_grace_defaults_to_ten_seconds_and_is_checked() {
+    let (p, t) = demo();
+    let c = load_str(&p, &t, &no_env).unwrap();
+    assert_eq!(c.gateway.mqtt.reconnect_grace_secs, 10);
+
+    let edited = format!("{t}\n[gateway.mqtt]\nreconnect_grace_secs = 0\n");
+    let c = load_str(&p, &edited, &no_env).unwrap();
+    assert_eq!(c.gateway.mqtt.reconnect_grace_secs, 0);
+
+    let edited = format!("{t}\n[gateway.mqtt]\nreconnect_grace_secs = 7200\n");
+    let e = load_str(&p, &edited, &no_env).unwrap_err();
+    let (_, message) = error_at(&e, "gateway.mqtt.reconnect_grace_secs");
+    assert!(message.contains("0..=3600"), "{message}");
+
+    let edited = format!("{t}\n[gateway.mqtt]\nreconnect_grace_secs = -1\n");
+    assert!(load_str(&p, &edited, &no_env).is_err());
+}
