@@ -16,6 +16,7 @@
 //! * [`vda5050`], [`modbus`], [`opcua`], [`broker`] — the protocols, from the
 //!   `floorgate-protocols` crate (`protocols/`), re-exported.
 //! * [`simulate`] — `floorgate simulate`: a whole virtual site in one process.
+//! * [`traffic`] — AMR traffic control: reservations, deadlock avoidance, parking (no IO).
 
 #![forbid(unsafe_code)]
 #![warn(missing_debug_implementations, rust_2018_idioms)]
@@ -31,5 +32,8 @@ pub mod notify;
 #[cfg(feature = "simulate")]
 pub mod simulate;
 pub mod store;
+pub mod traffic;
 
-pub use floorgate_protocols::{broker, modbus, opcua, vda5050};
+#[cfg(feature = "broker")]
+pub use floorgate_protocols::broker;
+pub use floorgate_protocols::{modbus, opcua, vda5050};

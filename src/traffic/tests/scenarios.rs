@@ -1,0 +1,225 @@
+//! The floor situations of issue 15, each driven to the end.
+
+use std::time::Duration;
+
+use super::*;
+
+#[test]
+fn two_robots_with_crossing_routes_over_one_lane_one_waits_never_both_in_one_resource() {
+    // W ─ M1 ─ M2 ─ E, and N ─ M1, M2 ─ S: both routes use the lane M1–M2.
+    let spec = layout(
+        &[
+            ("W", "M1", 1.0),
+            ("M1", "M2", 1.0),
+            ("M2", "E", 1.0),
+            ("N", "M1", 1.0),
+            ("M2", "S", 1.0),
+        ],
+        &[],
+        &[],
+    );
+    let mut sim = Sim::new(spec);
+    sim.place("r1", "W");
+    sim.place("r2", "N");
+    sim.route("r1", &["W", "M1", "M2", "E"]);
+    sim.route("r2", &["N", "M1", "M2", "S"]);
+
+    assert!(sim.run(&["r1", "r2"], 20), "both arrive");
+    assert_eq!(sim.ever_waited.first().map(String::as_str), Some("r2"));
+    assert!(!sim.ever_waited.iter().any(|r| r == "r1"), "r1 never waits");
+    let c = sim.a.counters(sim.now);
+    assert!(c.blocked_seconds > 0.0 && c.refusals > 0);
+    assert_eq!(c.robots_blocked, 0);
+}
+
+#[test]
+fn head_on_in_a_single_lane_one_waits_at_a_waiting_node_and_no_deadlock_forms() {
+    // S1 ─ E1 ─ L1 ─ L2 ─ L3 ─ E2 ─ S2, with exits T1 at E1 and T2 at E2.
+    // r1 goes S1 → T2, r2 goes S2 → T1: head-on through the lane.
+    let spec = layout(
+        &[
+            ("S1", "E1", 1.0),
+            ("E1", "L1", 1.0),
+            ("L1", "L2", 1.0),
+            ("L2", "L3", 1.0),
+            ("L3", "E2", 1.0),
+            ("E2", "S2", 1.0),
+            ("E1", "T1", 1.0),
+            ("E2", "T2", 1.0),
+        ],
+        &["S1", "S2"],
+        &[],
+    );
+    let mut sim = Sim::new(spec);
+    sim.place("r1", "S1");
+    sim.place("r2", "S2");
+    sim.route("r1", &["S1", "E1", "L1", "L2", "L3", "E2", "T2"]);
+    sim.route("r2", &["S2", "E2", "L3", "L2", "L1", "E1", "T1"]);
+
+    // The first request takes the whole lane up to the exit beyond it.
+    let g = sim.a.request("r1", sim.now).expect("request");
+    assert_eq!((g.base_end, g.waiting.clone()), (6, None));
+    let g = sim.a.request("r2", sim.now).expect("request");
+    assert_eq!(g.base_end, 0, "r2 waits where it stands");
+    assert!(matches!(g.waiting, Some(Blocker::Held { ref by, .. }) if by == "r1"));
+    assert!(sim.a.map().is_waiting("S2"));
+    for _ in 0..30 {
+        assert!(sim.a.deadlocks().is_empty());
+        sim.step("r1");
+        sim.step("r2");
+        sim.now += Duration::from_secs(1);
+    }
+    assert!(sim.arrived("r1") && sim.arrived("r2"));
+}
+
+/// A crossing C with an inbound node I_k and an outbound node O_k on each of
+/// four arms; robot k comes from A_k and leaves through the next arm to B.
+fn crossing() -> LayoutSpec {
+    let mut spec = LayoutSpec::default();
+    let mut block = BlockSpec::new("crossing").nodes(["C"]);
+    spec.nodes.push(NodeSpec::new("C"));
+    for k in 0..4 {
+        for n in ["A", "I", "O", "B"] {
+            spec.nodes.push(NodeSpec::new(format!("{n}{k}")));
+        }
+        spec.edges
+            .push(EdgeSpec::new(format!("A{k}"), format!("I{k}"), 1.0).one_way());
+        spec.edges
+            .push(EdgeSpec::new(format!("I{k}"), "C", 1.0).one_way());
+        spec.edges
+            .push(EdgeSpec::new("C", format!("O{k}"), 1.0).one_way());
+        spec.edges
+            .push(EdgeSpec::new(format!("O{k}"), format!("B{k}"), 1.0).one_way());
+        block = block.edge(format!("I{k}"), "C").edge("C", format!("O{k}"));
+    }
+    spec.blocks.push(block);
+    spec
+}
+
+#[test]
+fn four_robots_around_a_crossing_all_get_through_and_never_two_are_in_the_block() {
+    let mut sim = Sim::new(crossing());
+    let robots = ["r0", "r1", "r2", "r3"];
+    for (k, r) in robots.iter().enumerate() {
+        let out = (k + 1) % 4;
+        sim.place(r, &format!("A{k}"));
+        let route = [
+            format!("A{k}"),
+            format!("I{k}"),
+            "C".to_string(),
+            format!("O{out}"),
+            format!("B{out}"),
+        ];
+        sim.route(r, &route.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+    // `check` after every step asserts the block holds at most one robot.
+    let mut max_in_block = 0;
+    for _ in 0..40 {
+        for r in robots {
+            sim.step(r);
+        }
+        let n = sim
+            .a
+            .holder(&Resource::Block("crossing".into()))
+            .expect("block")
+            .len();
+        max_in_block = max_in_block.max(n);
+        sim.now += Duration::from_secs(1);
+    }
+    assert!(robots.iter().all(|r| sim.arrived(r)), "all get through");
+    assert_eq!(max_in_block, 1);
+    assert!(
+        sim.ever_waited.len() >= 3,
+        "the others queue: {:?}",
+        sim.ever_waited
+    );
+}
+
+#[test]
+fn a_robot_dying_inside_a_lane_keeps_its_resources_and_the_other_routes_around_it() {
+    // The short lane W ─ L1 ─ L2 ─ L3 ─ E and a detour W ─ D1 ─ D2 ─ D3 ─ E.
+    let spec = layout(
+        &[
+            ("P", "W", 1.0),
+            ("R0", "W", 1.0),
+            ("W", "L1", 1.0),
+            ("L1", "L2", 1.0),
+            ("L2", "L3", 1.0),
+            ("L3", "E", 1.0),
+            ("W", "D1", 1.5),
+            ("D1", "D2", 1.5),
+            ("D2", "D3", 1.5),
+            ("D3", "E", 1.5),
+            ("E", "Q", 1.0),
+            ("E", "F", 1.0),
+        ],
+        &[],
+        &[],
+    );
+    let cfg = Config {
+        replan_after: Duration::from_secs(10),
+        ..Config::default()
+    };
+    let mut sim = Sim::with_config(spec, cfg);
+    sim.place("dead", "P");
+    sim.route("dead", &["P", "W", "L1", "L2", "L3", "E", "Q"]);
+    sim.step("dead"); // granted P → W → L1 → L2
+    sim.step("dead"); // passes W
+    sim.step("dead"); // passes L1: inside the lane
+    sim.a
+        .set_status("dead", RobotStatus::Offline, sim.now)
+        .expect("status");
+    let held = sim.a.holdings("dead").expect("holdings");
+    assert_eq!(held.nodes, ["L1", "L2"]);
+
+    sim.place("r2", "R0");
+    // A fresh plan already sees the held lane and goes around.
+    let plan = sim.a.plan_route(Some("r2"), "R0", "F").expect("plan");
+    assert!(plan.contains(&"D2".to_string()), "around: {plan:?}");
+    // A route planned before the robot died waits, then is re-planned.
+    sim.route("r2", &["R0", "W", "L1", "L2", "L3", "E", "F"]);
+    let mut replanned = false;
+    for _ in 0..40 {
+        sim.step("r2");
+        assert_eq!(sim.a.holdings("dead").expect("holdings"), held);
+        let g = sim.a.request("dead", sim.now).expect("request");
+        assert_eq!(
+            g.waiting,
+            Some(Blocker::NotOperational(RobotStatus::Offline))
+        );
+        if sim.a.due_for_replan(sim.now) == ["r2"] {
+            let route = sim.a.replan("r2", sim.now).expect("replan");
+            assert!(route.contains(&"D2".to_string()), "around: {route:?}");
+            replanned = true;
+        }
+        sim.now += Duration::from_secs(1);
+    }
+    assert!(replanned && sim.arrived("r2"));
+    assert_eq!(sim.a.counters(sim.now).replans, 1);
+
+    // Back online, the dead robot finishes its own route.
+    sim.a
+        .set_status("dead", RobotStatus::Online, sim.now)
+        .expect("status");
+    assert!(sim.run(&["dead"], 20));
+}
+
+#[test]
+fn an_operator_free_releases_everything_and_the_robot_must_report_again() {
+    let spec = layout(&[("A", "B", 1.0), ("B", "C", 1.0)], &[], &[]);
+    let mut sim = Sim::new(spec);
+    sim.place("r1", "A");
+    sim.route("r1", &["A", "B", "C"]);
+    sim.step("r1");
+    sim.a.free("r1", sim.now).expect("free");
+    assert_eq!(
+        sim.a.holder(&Resource::Node("B".into())).expect("node"),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        sim.a.request("r1", sim.now),
+        Err(TrafficError::NotPlaced("r1".into()))
+    );
+    sim.place("r1", "B");
+    assert_eq!(sim.a.holdings("r1").expect("holdings").nodes, ["B"]);
+}
