@@ -29,18 +29,11 @@ mod floor;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use floor::{
-    kill, log_tail, spawn, states, submit_all, workload, Rng, Shape, ASRS_IN, ASRS_OUT, INBOUND,
-    OUTFEED, STATION_3,
-};
+use floor::{kill, log_tail, spawn, states, submit_all, workload, Rng, Shape, OUTFEED, STATION_3};
 use floorgate::api::pb;
-use floorgate_sim::amr::Fleet;
-use floorgate_sim::asrs::{Asrs, SimAsrs, SimOptions, Tote};
-use floorgate_sim::handoff::{couple_asrs_and_conveyor, AsrsConveyorLink};
-use floorgate_sim::plc::{Machine, SimPlc, ToteLocation};
+use floorgate_sim::plc::ToteLocation;
 use pb::event::Kind;
 use pb::task_service_client::TaskServiceClient;
 
@@ -69,43 +62,16 @@ async fn two_hundred_mixed_tasks_survive_five_sigkills_each_step_done_once_and_t
     let started = Instant::now();
 
     // The floor: fast machines.
-    let mut grid = Asrs::demo(Duration::from_millis(40), Duration::from_millis(40));
-    for j in &jobs {
-        if let Some(bin) = &j.bin {
-            grid.put_in_bin(
-                bin,
-                Tote {
-                    id: j.task.load_id.clone(),
-                    sku: "SKU-1".into(),
-                    quantity: 1,
-                },
-            );
-        }
-    }
-    let asrs = SimAsrs::start(grid, SimOptions::default()).await.unwrap();
-    let profile = Path::new(env!("CARGO_MANIFEST_DIR")).join("devices/conveyor-modbus.toml");
-    let profile = Arc::new(floorgate::modbus::ModbusProfile::load(&profile).unwrap());
-    let plc = SimPlc::start(profile, Machine::conveyor(Duration::from_millis(30)))
-        .await
-        .unwrap();
-    couple_asrs_and_conveyor(
-        &asrs,
-        &plc,
-        &AsrsConveyorLink {
-            output_ports: vec![("OUT-1".into(), ASRS_OUT)],
-            input_ports: vec![(ASRS_IN, "IN-1".into())],
-        },
-    );
-    for j in &jobs {
-        if matches!(j.shape, Shape::Conveyor | Shape::ConveyorAmr) {
-            plc.place_tote(j.tote, INBOUND);
-        }
-    }
-    let mut fc = amr::fleet_config(MANUFACTURER, AMRS, &["N1", "N2", "N3", "N5", "N7", "N8"]);
-    fc.speed = 40.0;
-    fc.handling_s = 0.05;
-    fc.state_interval = Duration::from_secs(1);
-    let fleet = Fleet::spawn(&fc);
+    let floor::DemoFloor {
+        asrs, plc, fleet, ..
+    } = floor::demo_floor(
+        &jobs,
+        MANUFACTURER,
+        AMRS,
+        &["N1", "N2", "N3", "N5", "N7", "N8"],
+        30,
+    )
+    .await;
 
     let dir = tempfile::tempdir().unwrap();
     let site = floor::write_site(dir.path(), MANUFACTURER, AMRS, plc.addr(), &asrs.url());

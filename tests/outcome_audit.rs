@@ -29,18 +29,15 @@ mod common;
 mod floor;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use floor::{kill, log_tail, spawn, submit_all, workload, Job, Rng, Shape};
-use floor::{ASRS_IN, ASRS_OUT, INBOUND};
 use floorgate::api::pb;
 use floorgate_sim::amr::{CancelPolicy, Fleet, Happened};
-use floorgate_sim::asrs::{Asrs, SimAsrs, SimOptions, TaskOutcome, Tote};
-use floorgate_sim::handoff::{couple_asrs_and_conveyor, AsrsConveyorLink};
-use floorgate_sim::plc::{CommandOutcome, Hmi, Machine, SimPlc};
+use floorgate_sim::asrs::{SimAsrs, TaskOutcome};
+use floorgate_sim::plc::{CommandOutcome, Hmi, SimPlc};
 use pb::device_service_client::DeviceServiceClient;
 use pb::event::Kind;
 use pb::task_service_client::TaskServiceClient;
@@ -285,46 +282,12 @@ fn settled(t: &pb::Task) -> bool {
 }
 
 async fn start_floor(jobs: &[Job], manufacturer: &str) -> Floor {
-    let mut grid = Asrs::demo(Duration::from_millis(60), Duration::from_millis(60));
-    for j in jobs {
-        if let Some(bin) = &j.bin {
-            grid.put_in_bin(
-                bin,
-                Tote {
-                    id: j.task.load_id.clone(),
-                    sku: "SKU-1".into(),
-                    quantity: 1,
-                },
-            );
-        }
-    }
-    let asrs = SimAsrs::start(grid, SimOptions::default()).await.unwrap();
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("devices/conveyor-modbus.toml");
-    let profile = Arc::new(floorgate::modbus::ModbusProfile::load(&path).unwrap());
-    let plc = SimPlc::start(
-        profile.clone(),
-        Machine::conveyor(Duration::from_millis(60)),
-    )
-    .await
-    .unwrap();
-    couple_asrs_and_conveyor(
-        &asrs,
-        &plc,
-        &AsrsConveyorLink {
-            output_ports: vec![("OUT-1".into(), ASRS_OUT)],
-            input_ports: vec![(ASRS_IN, "IN-1".into())],
-        },
-    );
-    for j in jobs {
-        if matches!(j.shape, Shape::Conveyor | Shape::ConveyorAmr) {
-            plc.place_tote(j.tote, INBOUND);
-        }
-    }
-    let mut fc = amr::fleet_config(manufacturer, AMRS, &["N1", "N3", "N5", "N8"]);
-    fc.speed = 40.0;
-    fc.handling_s = 0.05;
-    fc.state_interval = Duration::from_secs(1);
-    let fleet = Fleet::spawn(&fc);
+    let floor::DemoFloor {
+        asrs,
+        plc,
+        fleet,
+        profile,
+    } = floor::demo_floor(jobs, manufacturer, AMRS, &["N1", "N3", "N5", "N8"], 60).await;
     // Half the fleet refuses a cancel once it carries the load.
     for i in 0..AMRS / 2 {
         fleet

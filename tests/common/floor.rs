@@ -241,3 +241,71 @@ pub fn workload(rng: &mut Rng, mix: &[(Shape, u32)]) -> Vec<Job> {
     }
     jobs
 }
+
+/// The demo site's machines for a workload, on 127.0.0.1:0: the AS/RS with
+/// the AS/RS jobs' totes in their bins, the conveyor PLC with the inbound
+/// jobs' totes at its infeed, the two coupled at the AS/RS ports, and
+/// `amrs` robots of `manufacturer` on `starts`. Machines are fast
+/// (`machine_ms` per crane or conveyor move).
+pub struct DemoFloor {
+    pub asrs: floorgate_sim::asrs::SimAsrs,
+    pub plc: floorgate_sim::plc::SimPlc,
+    pub fleet: floorgate_sim::amr::Fleet,
+    pub profile: std::sync::Arc<floorgate::modbus::ModbusProfile>,
+}
+
+pub async fn demo_floor(
+    jobs: &[Job],
+    manufacturer: &str,
+    amrs: usize,
+    starts: &[&str],
+    machine_ms: u64,
+) -> DemoFloor {
+    use floorgate_sim::asrs::{Asrs, SimAsrs, SimOptions, Tote};
+    use floorgate_sim::handoff::{couple_asrs_and_conveyor, AsrsConveyorLink};
+    use floorgate_sim::plc::{Machine, SimPlc};
+    let machine = Duration::from_millis(machine_ms);
+    let mut grid = Asrs::demo(machine, machine);
+    for j in jobs {
+        if let Some(bin) = &j.bin {
+            grid.put_in_bin(
+                bin,
+                Tote {
+                    id: j.task.load_id.clone(),
+                    sku: "SKU-1".into(),
+                    quantity: 1,
+                },
+            );
+        }
+    }
+    let asrs = SimAsrs::start(grid, SimOptions::default()).await.unwrap();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("devices/conveyor-modbus.toml");
+    let profile = std::sync::Arc::new(floorgate::modbus::ModbusProfile::load(&path).unwrap());
+    let plc = SimPlc::start(profile.clone(), Machine::conveyor(machine))
+        .await
+        .unwrap();
+    couple_asrs_and_conveyor(
+        &asrs,
+        &plc,
+        &AsrsConveyorLink {
+            output_ports: vec![("OUT-1".into(), ASRS_OUT)],
+            input_ports: vec![(ASRS_IN, "IN-1".into())],
+        },
+    );
+    for j in jobs {
+        if matches!(j.shape, Shape::Conveyor | Shape::ConveyorAmr) {
+            plc.place_tote(j.tote, INBOUND);
+        }
+    }
+    let mut fc = super::amr::fleet_config(manufacturer, amrs, starts);
+    fc.speed = 40.0;
+    fc.handling_s = 0.05;
+    fc.state_interval = Duration::from_secs(1);
+    let fleet = floorgate_sim::amr::Fleet::spawn(&fc);
+    DemoFloor {
+        asrs,
+        plc,
+        fleet,
+        profile,
+    }
+}
