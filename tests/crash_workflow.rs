@@ -28,7 +28,6 @@ mod common;
 mod floor;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use floor::{kill, log_tail, spawn, states, submit_all, workload, Rng, Shape, OUTFEED, STATION_3};
