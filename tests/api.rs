@@ -389,11 +389,11 @@ async fn a_full_journal_refuses_new_tasks_until_the_cloud_acknowledges() {
     // A retry of an accepted task is still answered.
     assert!(!submit(&mut c, pick("T1")).await.unwrap().created);
     c.ack_events(pb::AckEventsRequest {
-            up_to_seq: 4,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+        up_to_seq: 4,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     assert!(submit(&mut c, pick("T3")).await.unwrap().created);
     gw.shutdown().await.unwrap();
 }
