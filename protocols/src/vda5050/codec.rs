@@ -81,10 +81,24 @@ fn decode_naming_the_field<T: DeserializeOwned>(payload: &[u8]) -> Result<T, Dec
     let mut de = serde_json::Deserializer::from_slice(payload);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
-        classify(e.into_inner(), path)
+        match classify(e.into_inner(), path.clone()) {
+            // serde_json refuses a JSON value of the wrong kind for an enum (`null`, a
+            // number, a list where a string is expected) as a syntax error ("expected
+            // value"), though the text is valid JSON: name the field instead.
+            DecodeError::Syntax { .. } if is_json(payload) => DecodeError::Invalid {
+                path,
+                message: String::from("wrong type of value: not one of this field's values"),
+            },
+            other => other,
+        }
     })?;
     de.end().map_err(|e| classify(e, String::from(".")))?;
     Ok(value)
+}
+
+/// Whether `payload` is syntactically valid JSON (whatever its shape).
+fn is_json(payload: &[u8]) -> bool {
+    serde_json::from_slice::<serde::de::IgnoredAny>(payload).is_ok()
 }
 
 fn classify(e: serde_json::Error, path: String) -> DecodeError {
