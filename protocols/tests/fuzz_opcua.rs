@@ -240,10 +240,9 @@ proptest! {
 /// Found by `profiles_from_damaged_toml_load_or_say_why`: a TOML syntax error in an
 /// AS/RS profile is reported without its line and column (`AsrsProfile::from_toml_str`
 /// in `protocols/src/opcua/profile.rs` keeps only `toml::de::Error::message()`), unlike
-/// the Modbus and AMR profile loaders. Not a crash; the fix belongs to the OPC-UA work
-/// under way in that module.
+/// the Modbus and AMR profile loaders. Not a crash; fixed (the loader names line and
+/// column from the error's span).
 #[test]
-#[ignore = "AsrsProfile::from_toml_str drops the position of TOML syntax errors (protocols/src/opcua/profile.rs); see FUZZING.md"]
 fn regression_an_asrs_profile_syntax_error_names_its_line() {
     let text = profile_text(PROFILES[0]).replacen("[status]", "[status", 1);
     let message = AsrsProfile::from_toml_str(&text).unwrap_err();

@@ -218,7 +218,18 @@ impl AsrsProfile {
 
     /// Parses and validates; the error names every bad field and node.
     pub fn from_toml_str(text: &str) -> Result<AsrsProfile, String> {
-        let de = toml::de::Deserializer::parse(text).map_err(|e| e.message().to_string())?;
+        let de = toml::de::Deserializer::parse(text).map_err(|e| {
+            // Where the syntax error is, as a person counts: line and column.
+            match e.span() {
+                Some(span) => {
+                    let before = &text[..span.start.min(text.len())];
+                    let line = before.matches('\n').count() + 1;
+                    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+                    format!("line {line}, column {column}: {}", e.message())
+                }
+                None => e.message().to_string(),
+            }
+        })?;
         let p: AsrsProfile = serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
             format!("{path}: {}", e.into_inner().message())
