@@ -6,6 +6,9 @@
 //! accepts connections; if another process took the port meanwhile, it tries again with a new
 //! one.
 //!
+//! [`EmbeddedBroker::start_on`] listens on a given address instead (`floorgate-sim site`, on the
+//! broker address of a site file).
+//!
 //! rumqttd has no shutdown: the broker's threads live until the process ends. Start one per
 //! process (or per test binary) and share it.
 //!
@@ -26,8 +29,10 @@ pub const QUIET_LOG_DIRECTIVE: &str = "rumqttd=off";
 const ATTEMPTS: usize = 5;
 /// How long one attempt may take to start listening.
 const START_TIMEOUT: Duration = Duration::from_secs(5);
-/// Largest accepted MQTT payload (bytes); orders with long horizons stay well below.
-const MAX_PAYLOAD: usize = 1024 * 1024;
+/// Largest accepted MQTT payload (bytes): above what the gateway takes from a robot
+/// (`max_message_bytes`, 1 MiB), below the gateway client's packet limit (16 MiB), so a message
+/// too large for a robot's profile reaches the gateway, which drops and counts it.
+pub const MAX_PAYLOAD: usize = 4 * 1024 * 1024;
 
 /// The broker could not be started.
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +69,13 @@ impl EmbeddedBroker {
             }
         }
         Err(BrokerError::NotStarted { last })
+    }
+
+    /// Starts a broker on `addr` (a site file's broker address); returns once it accepts
+    /// connections. Fails when the address is taken.
+    pub fn start_on(addr: SocketAddr) -> Result<EmbeddedBroker, BrokerError> {
+        start_on(addr).map_err(|last| BrokerError::NotStarted { last })?;
+        Ok(EmbeddedBroker { addr })
     }
 
     /// The address clients connect to.

@@ -11,6 +11,7 @@
 //!   mailbox with verified actuation.
 //! * [`opcua`] — the AS/RS profile, client session, security.
 //! * [`broker`] — an embedded MQTT broker for tests and `floorgate simulate`.
+//! * [`ratelimit`] — repeated warnings logged once, then summarised with a count.
 
 #![forbid(unsafe_code)]
 
@@ -18,4 +19,5 @@
 pub mod broker;
 pub mod modbus;
 pub mod opcua;
+pub mod ratelimit;
 pub mod vda5050;

@@ -5,3 +5,5 @@ pub mod amr;
 pub mod asrs;
 pub mod handoff;
 pub mod plc;
+pub mod site;
+pub mod summary;

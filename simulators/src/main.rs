@@ -1,10 +1,18 @@
 //! `floorgate-sim`: run simulated devices against a real broker or server.
+//!
+//! `site --config FILE` runs every device of a site file in one process (see
+//! `floorgate_sim::site`); `amr`, `plc` and `asrs` run one kind alone, from flags or from
+//! the site file (`--config`). On SIGTERM or SIGINT each prints what its devices did, as
+//! text and then as one JSON line on stdout (`floorgate_sim::summary`), and exits 0.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use floorgate_protocols::vda5050::ProtocolVersion;
 use floorgate_sim::amr::{Fleet, FleetConfig};
+use floorgate_sim::site::{Parts, Site, SiteOptions, SiteSim};
+use floorgate_sim::summary::Summary;
 
 #[derive(Debug, Parser)]
 #[command(name = "floorgate-sim", version, about = "Simulated warehouse devices")]
@@ -13,13 +21,71 @@ struct Cli {
     command: Command,
 }
 
+/// How the devices of a site file behave.
+#[derive(Debug, Args)]
+struct Behaviour {
+    /// AMR driving speed in m/s (default: the AMR profile's).
+    #[arg(long)]
+    speed: Option<f64>,
+    /// AMR pick and drop time in seconds (default: the AMR profile's).
+    #[arg(long)]
+    handling: Option<f64>,
+    /// Conveyor transfer time, or lift time per level, in milliseconds.
+    #[arg(long, default_value_t = 1500)]
+    travel_ms: u64,
+    /// AS/RS retrieval and store time in milliseconds.
+    #[arg(long, default_value_t = 2000)]
+    crane_ms: u64,
+}
+
+impl Behaviour {
+    fn options(
+        &self,
+        broker: Option<String>,
+        embedded_broker: bool,
+    ) -> Result<SiteOptions, String> {
+        if let Some(s) = self.speed {
+            if !(s.is_finite() && s > 0.0) {
+                return Err("--speed must be a positive number".into());
+            }
+        }
+        Ok(SiteOptions {
+            broker,
+            embedded_broker,
+            speed: self.speed,
+            handling_s: self.handling.map(|h| h.max(0.0)),
+            travel: Duration::from_millis(self.travel_ms),
+            crane: Duration::from_millis(self.crane_ms),
+            ..SiteOptions::default()
+        })
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Every device of a site file at its address: AMRs on their layout nodes, PLCs, AS/RS,
+    /// the hand-offs between them, and an embedded MQTT broker unless --broker is given.
+    Site {
+        /// The site file (e.g. devices/site-demo.toml).
+        #[arg(long)]
+        config: PathBuf,
+        /// An MQTT broker to use, HOST:PORT, instead of starting one on the site file's
+        /// broker address.
+        #[arg(long)]
+        broker: Option<String>,
+        #[command(flatten)]
+        behaviour: Behaviour,
+    },
     /// A fleet of VDA 5050 AMRs on an MQTT broker.
     Amr {
-        /// The broker, HOST:PORT.
-        #[arg(long, default_value = "127.0.0.1:1883")]
-        broker: String,
+        /// The site file: its AMRs (serials, profiles) on their layout nodes, and its
+        /// broker unless --broker is given; the other flags are ignored but --speed and
+        /// --handling.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The broker, HOST:PORT (default 127.0.0.1:1883, or the site file's).
+        #[arg(long)]
+        broker: Option<String>,
         /// Number of robots.
         #[arg(long, default_value_t = 10)]
         count: usize,
@@ -30,11 +96,11 @@ enum Command {
         #[arg(long, default_value = "2.1")]
         version: ProtocolVersion,
         /// Driving speed in m/s.
-        #[arg(long, default_value_t = 2.0)]
-        speed: f64,
+        #[arg(long)]
+        speed: Option<f64>,
         /// Pick and drop duration in seconds.
-        #[arg(long, default_value_t = 2.0)]
-        handling: f64,
+        #[arg(long)]
+        handling: Option<f64>,
         /// Interface name (first topic level).
         #[arg(long, default_value = "uagv")]
         interface: String,
@@ -44,6 +110,10 @@ enum Command {
     },
     /// A Modbus TCP conveyor or lift PLC serving a `devices/*-modbus.toml` register map.
     Plc {
+        /// The site file: its conveyors and lifts at their addresses with their profiles
+        /// (--listen, --profile and --machine are then ignored).
+        #[arg(long)]
+        config: Option<PathBuf>,
         /// Listen address, HOST:PORT (port 0 picks a free port).
         #[arg(long, default_value = "127.0.0.1:5020")]
         listen: std::net::SocketAddr,
@@ -63,13 +133,93 @@ enum Command {
         #[arg(long, default_value_t = 4)]
         totes: u32,
     },
+    /// An AS/RS with an OPC-UA server (both interface styles: methods and handshake).
+    Asrs {
+        /// The site file: its AS/RS at their addresses, ports and bins from its locations.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Listen address without a site file, HOST:PORT: the demo grid (bins
+        /// ASRS1-01-01 … ASRS1-04-05, levels 1–3 stocked), ports IN-1 and OUT-1.
+        #[arg(long, default_value = "127.0.0.1:4840")]
+        listen: std::net::SocketAddr,
+        /// Retrieval and store time in milliseconds.
+        #[arg(long, default_value_t = 2000)]
+        crane_ms: u64,
+    },
+}
+
+/// SIGTERM or SIGINT.
+async fn stop_signal() -> Result<(), String> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+        let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await.map_err(|e| e.to_string())
+    }
+}
+
+/// The summary as text, then as one JSON line.
+fn print_summary(s: &Summary) {
+    println!("{}", s.text());
+    println!("{}", s.json());
+}
+
+async fn run_site(path: &PathBuf, parts: Parts, opts: SiteOptions) -> Result<(), String> {
+    let site = Site::load(path).map_err(|e| e.to_string())?;
+    let sim = SiteSim::start(&site, parts, &opts)
+        .await
+        .map_err(|e| e.to_string())?;
+    for line in sim.describe() {
+        eprintln!("{line}");
+    }
+    eprintln!("simulating {}; SIGTERM or Ctrl-C to stop", path.display());
+    stop_signal().await?;
+    let summary = sim.summary();
+    sim.stop(Duration::from_secs(3)).await;
+    print_summary(&summary);
+    Ok(())
 }
 
 #[tokio::main]
 async fn main() -> Result<(), String> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Site {
+            config,
+            broker,
+            behaviour,
+        } => run_site(&config, Parts::ALL, behaviour.options(broker, true)?).await,
         Command::Amr {
+            config: Some(config),
+            broker,
+            speed,
+            handling,
+            ..
+        } => {
+            let b = Behaviour {
+                speed,
+                handling,
+                travel_ms: 0,
+                crane_ms: 0,
+            };
+            let parts = Parts {
+                amrs: true,
+                plcs: false,
+                asrs: false,
+            };
+            run_site(&config, parts, b.options(broker, false)?).await
+        }
+        Command::Amr {
+            config: None,
             broker,
             count,
             manufacturer,
@@ -79,10 +229,12 @@ async fn main() -> Result<(), String> {
             interface,
             state_interval,
         } => {
+            let broker = broker.unwrap_or_else(|| "127.0.0.1:1883".into());
             let (host, port) = broker
                 .rsplit_once(':')
                 .and_then(|(h, p)| Some((h.to_string(), p.parse::<u16>().ok()?)))
                 .ok_or_else(|| format!("--broker must be HOST:PORT, not {broker:?}"))?;
+            let speed = speed.unwrap_or(2.0);
             if !(speed.is_finite() && speed > 0.0) {
                 return Err("--speed must be a positive number".into());
             }
@@ -95,19 +247,43 @@ async fn main() -> Result<(), String> {
             cfg.manufacturer = manufacturer;
             cfg.version = version;
             cfg.speed = speed;
-            cfg.handling_s = handling.max(0.0);
+            cfg.handling_s = handling.unwrap_or(2.0).max(0.0);
             cfg.topics.interface_name = interface;
             cfg.state_interval = Duration::from_secs(state_interval.max(1));
             let fleet = Fleet::spawn(&cfg);
             eprintln!(
-                "{count} AMRs (VDA 5050 {version}) on {host}:{port}; topics {}/v2/{}/{}NNN/…; Ctrl-C to stop",
+                "{count} AMRs (VDA 5050 {version}) on {host}:{port}; topics {}/v2/{}/{}NNN/…; SIGTERM or Ctrl-C to stop",
                 cfg.topics.interface_name, cfg.manufacturer, cfg.serial_prefix
             );
-            tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
+            stop_signal().await?;
+            let mut summary = Summary::default();
+            for r in fleet.robots() {
+                summary.add_robot(&r.record());
+            }
             fleet.shutdown(Duration::from_secs(3)).await;
+            print_summary(&summary);
             Ok(())
         }
         Command::Plc {
+            config: Some(config),
+            travel_ms,
+            levels,
+            ..
+        } => {
+            let opts = SiteOptions {
+                travel: Duration::from_millis(travel_ms),
+                levels,
+                ..SiteOptions::default()
+            };
+            let parts = Parts {
+                amrs: false,
+                plcs: true,
+                asrs: false,
+            };
+            run_site(&config, parts, opts).await
+        }
+        Command::Plc {
+            config: None,
             listen,
             profile,
             machine,
@@ -131,9 +307,55 @@ async fn main() -> Result<(), String> {
             for tote in 1..=totes {
                 plc.place_tote(tote, u16::try_from((tote - 1) % 4 + 1).unwrap_or(1));
             }
-            eprintln!("simulated PLC ({model}) on {}; Ctrl-C to stop", plc.addr());
-            tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
+            eprintln!(
+                "simulated PLC ({model}) on {}; SIGTERM or Ctrl-C to stop",
+                plc.addr()
+            );
+            stop_signal().await?;
+            let mut summary = Summary::default();
+            summary.add_plc(&plc.records());
+            print_summary(&summary);
             Ok(())
+        }
+        Command::Asrs {
+            config,
+            listen,
+            crane_ms,
+        } => {
+            let opts = SiteOptions {
+                crane: Duration::from_millis(crane_ms),
+                ..SiteOptions::default()
+            };
+            let parts = Parts {
+                amrs: false,
+                plcs: false,
+                asrs: true,
+            };
+            match config {
+                Some(config) => run_site(&config, parts, opts).await,
+                None => {
+                    // The demo AS/RS alone: a site of one device on `listen`.
+                    let text = format!(
+                        "[[devices]]\nid = \"asrs-1\"\nkind = \"asrs\"\naddress = \"opc.tcp://{listen}/\"\n\
+                         [[locations]]\nid = \"ASRS1-*\"\nkind = \"storage\"\n\
+                         [[locations]]\nid = \"ASRS1-OUT\"\nkind = \"port\"\nstation_type = \"OUT-1\"\n\
+                         [[locations]]\nid = \"ASRS1-IN\"\nkind = \"port\"\nstation_type = \"IN-1\"\n"
+                    );
+                    let site = Site::parse(std::path::Path::new("(built in)"), &text)
+                        .map_err(|e| e.to_string())?;
+                    let sim = SiteSim::start(&site, parts, &opts)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    for line in sim.describe() {
+                        eprintln!("{line}");
+                    }
+                    stop_signal().await?;
+                    let summary = sim.summary();
+                    sim.stop(Duration::from_secs(1)).await;
+                    print_summary(&summary);
+                    Ok(())
+                }
+            }
         }
     }
 }

@@ -275,6 +275,7 @@ pub fn start(
         dispatched_at: HashMap::new(),
         timers: BTreeSet::new(),
         deadlines: BTreeSet::new(),
+        endpoints: HashMap::new(),
         armed: HashMap::new(),
     };
     engine.recover()?;
@@ -310,6 +311,8 @@ struct Engine {
     timers: BTreeSet<(i64, String, u32, u32)>,
     /// Deadlines of tasks not started yet: (unix ms, task id).
     deadlines: BTreeSet<(i64, String)>,
+    /// Adapters' links (`mqtt:broker`) as last reported.
+    endpoints: HashMap<String, Availability>,
     /// The one timer of each task with an active step, so a step's end
     /// removes it (a task has at most one step on a device).
     armed: HashMap<String, (i64, u32, u32)>,
@@ -761,6 +764,9 @@ impl Engine {
     }
 
     fn on_availability(&mut self, device_id: String, availability: Availability, reason: String) {
+        if device_id.starts_with("mqtt:") {
+            return self.on_endpoint(device_id, availability, reason);
+        }
         let Some(d) = self.devices.get_mut(&device_id) else {
             tracing::warn!(%device_id, "report from a device the site file does not name; ignored");
             return;
@@ -792,6 +798,32 @@ impl Engine {
             ..Change::default()
         }) {
             tracing::error!(error = %e, %device_id, "could not journal a device's availability");
+        }
+    }
+
+    /// A link of an adapter's (the AMRs' broker, `mqtt:broker`) went down or
+    /// came back: journaled once per change, as a device event of the
+    /// endpoint — one event for the link, not one per robot behind it. The
+    /// first connection is the expected state and is not journaled.
+    fn on_endpoint(&mut self, endpoint: String, availability: Availability, reason: String) {
+        let was = self.endpoints.insert(endpoint.clone(), availability);
+        if was.unwrap_or(Availability::Online) == availability {
+            return;
+        }
+        let kind = match availability {
+            Availability::Online => EventKind::DeviceOnline {
+                device_id: endpoint.clone(),
+            },
+            _ => EventKind::DeviceOffline {
+                device_id: endpoint.clone(),
+                reason,
+            },
+        };
+        if let Err(e) = self.commit(Change {
+            events: vec![(String::new(), kind)],
+            ..Change::default()
+        }) {
+            tracing::error!(error = %e, %endpoint, "could not journal a link's availability");
         }
     }
 

@@ -17,11 +17,11 @@ use tokio_modbus::client::{tcp, Context, Reader, Writer};
 use tokio_modbus::{ExceptionCode, Slave};
 
 use super::error::ModbusError;
-use super::link::WarnLimiter;
 pub use super::link::{ClientCounters, LinkState, PollRefusal};
 use super::plan::{poll_plan, ReadBlock, RegisterImage};
 use super::profile::ModbusProfile;
 use super::status::StatusSnapshot;
+use crate::ratelimit::WarnLimiter;
 
 /// Outcome of one request: transport error outside, PLC exception inside.
 pub type Reply<T> = Result<Result<T, ExceptionCode>, ModbusError>;
@@ -379,7 +379,7 @@ impl Task {
                         count: block.count,
                     };
                     let (addr, unit) = (self.addr, self.profile.unit_id);
-                    self.warnings.warn(refusal.to_string(), Instant::now(), |repeats| match repeats {
+                    self.warnings.warn(refusal.to_string(), std::time::Instant::now(), |repeats| match repeats {
                         0 => tracing::warn!(plc = %addr, unit, start = block.start, count = block.count, ?exception, "status poll refused"),
                         n => tracing::warn!(plc = %addr, unit, start = block.start, count = block.count, ?exception, repeats = n, "status poll refused again {n} times"),
                     });

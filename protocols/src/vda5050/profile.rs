@@ -53,8 +53,15 @@ pub struct AmrProfile {
     /// Topic naming and QoS.
     #[serde(default)]
     pub topics: TopicConfig,
+    /// The largest message master control takes from these AMRs, in bytes (1 MiB): a
+    /// larger `state`, `connection` or `factsheet` is dropped and counted (`oversized`).
+    #[serde(default = "default_max_message_bytes")]
+    pub max_message_bytes: usize,
 }
 
+fn default_max_message_bytes() -> usize {
+    1 << 20
+}
 fn default_max_base_nodes() -> usize {
     4
 }
@@ -138,6 +145,12 @@ impl AmrProfile {
             .is_some_and(|m| m < self.max_base_nodes)
         {
             return Err(bad("max_order_nodes must be at least max_base_nodes".into()));
+        }
+        if !(1024..=16 << 20).contains(&self.max_message_bytes) {
+            return Err(bad(format!(
+                "max_message_bytes {} is outside 1024..=16777216",
+                self.max_message_bytes
+            )));
         }
         let positive = [
             ("speed", self.speed),

@@ -164,7 +164,16 @@ static NEXT: AtomicU32 = AtomicU32::new(0);
 impl SimAsrs {
     /// Serves `machine` on 127.0.0.1 with an OS-assigned port.
     pub async fn start(machine: Asrs, opts: SimOptions) -> std::io::Result<SimAsrs> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        Self::start_on("127.0.0.1:0".parse().expect("an address"), machine, opts).await
+    }
+
+    /// Serves `machine` on `addr` (port 0: one the OS picks).
+    pub async fn start_on(
+        addr: SocketAddr,
+        machine: Asrs,
+        opts: SimOptions,
+    ) -> std::io::Result<SimAsrs> {
+        let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let pki_dir = match (&opts.security, &opts.pki_dir) {
             (Some(s), _) => s.pki_dir.clone(),

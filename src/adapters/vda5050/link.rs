@@ -1,6 +1,22 @@
 //! The MQTT client of the fleet: options from `[gateway.mqtt]`, the subscriptions renewed on
 //! every connection (clean session), and the task that drives rumqttc's event loop and
 //! hands each incoming message to the fleet.
+//!
+//! # Size limits
+//!
+//! rumqttc drops the whole connection on an incoming packet larger than its limit, so one
+//! client publishing a huge `state` would take the fleet's link down. The client's limit is
+//! therefore [`MAX_INCOMING_PACKET`] (16 MiB), well above what any robot's profile accepts
+//! (`max_message_bytes`, 1 MiB by default): a message between the two arrives and is
+//! dropped by the adapter, counted as `oversized`. What is larger than the client's limit
+//! must be refused by the broker (`max_packet_size` in mosquitto, `message_size_limit` in
+//! older ones); the README says what a site sets.
+//!
+//! # Diagnostics
+//!
+//! A broker that cannot be reached is logged once per distinct error, then summarised with
+//! the count of failed attempts every minute ([`WarnLimiter`]); reaching it again says how
+//! many attempts failed. A link lost the same way again and again is summarised alike.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -8,12 +24,17 @@ use std::time::Duration;
 
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, QoS, SubscribeFilter};
 
+use floorgate_protocols::ratelimit::WarnLimiter;
+
 use super::Shared;
 use crate::config::MqttSection;
 use crate::vda5050::Qos;
 
-/// Largest MQTT packet accepted or sent (bytes): long orders and factsheets fit.
-const MAX_PACKET: usize = 1 << 20;
+/// Largest MQTT packet received (bytes): far above any profile's `max_message_bytes`, so an
+/// oversized message is dropped by the adapter instead of breaking the connection.
+pub const MAX_INCOMING_PACKET: usize = 16 << 20;
+/// Largest MQTT packet sent (bytes): long orders fit.
+const MAX_OUTGOING_PACKET: usize = 1 << 20;
 /// Subscription filters per SUBSCRIBE packet.
 const FILTERS_PER_PACKET: usize = 30;
 
@@ -47,7 +68,7 @@ pub fn connect(mqtt: &MqttSection, robots: usize) -> Result<(AsyncClient, EventL
     let mut opts = MqttOptions::new(mqtt.client_id.clone(), host, port);
     opts.set_keep_alive(Duration::from_secs(mqtt.keep_alive_secs.max(1)))
         .set_clean_session(true)
-        .set_max_packet_size(MAX_PACKET, MAX_PACKET);
+        .set_max_packet_size(MAX_INCOMING_PACKET, MAX_OUTGOING_PACKET);
     if let Some(user) = &mqtt.username {
         opts.set_credentials(user.clone(), mqtt.password.clone().unwrap_or_default());
     }
@@ -69,21 +90,25 @@ pub(super) async fn run(
         .map(|(t, q)| SubscribeFilter::new(t, qos(q)))
         .collect();
     let mut up = false;
-    let mut complained = false;
+    let mut attempts = WarnLimiter::default();
+    // Not cleared on reconnect: a link that keeps flapping the same way is summarised.
+    let mut losses = WarnLimiter::default();
+    let mut failed: u64 = 0;
     let mut backoff = Duration::from_millis(200);
     loop {
         match events.poll().await {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                tracing::info!(%broker, "connected to the MQTT broker");
+                attempts.clear(|_, _| {});
+                tracing::info!(%broker, failed_attempts = failed, "connected to the MQTT broker");
+                failed = 0;
                 up = true;
-                complained = false;
                 backoff = Duration::from_millis(200);
                 for chunk in filters.chunks(FILTERS_PER_PACKET) {
                     if let Err(e) = shared.client.try_subscribe_many(chunk.to_vec()) {
                         tracing::error!(error = %e, "could not queue the AMR subscriptions");
                     }
                 }
-                shared.on_broker(true);
+                shared.on_broker(true, "");
             }
             Ok(Event::Incoming(Packet::Publish(p))) => shared.on_publish(&p.topic, &p.payload),
             Ok(Event::Outgoing(Outgoing::Disconnect)) => {
@@ -97,13 +122,21 @@ pub(super) async fn run(
                     return;
                 }
                 if up {
-                    tracing::warn!(%broker, error = %e, "lost the MQTT broker; reconnecting");
-                    shared.on_broker(false);
-                } else if !complained {
-                    tracing::warn!(%broker, error = %e, "cannot reach the MQTT broker; retrying");
-                    complained = true;
+                    let error = e.to_string();
+                    losses.warn(error.clone(), std::time::Instant::now(), |n| match n {
+                        0 => tracing::warn!(%broker, %error, "lost the MQTT broker; reconnecting"),
+                        n => tracing::warn!(%broker, %error, repeats = n,
+                            "lost the MQTT broker again, {n} times since the last line; reconnecting"),
+                    });
+                    shared.on_broker(false, &format!("lost the MQTT broker: {e}"));
                 } else {
-                    tracing::debug!(%broker, error = %e, "cannot reach the MQTT broker");
+                    failed += 1;
+                    let error = e.to_string();
+                    attempts.warn(error.clone(), std::time::Instant::now(), |n| match n {
+                        0 => tracing::warn!(%broker, %error, "cannot reach the MQTT broker; retrying"),
+                        n => tracing::warn!(%broker, %error, attempts = n,
+                            "still cannot reach the MQTT broker after {n} more attempts"),
+                    });
                 }
                 up = false;
                 tokio::time::sleep(backoff).await;

@@ -3,7 +3,10 @@
 //!
 //! * One MQTT client for the whole fleet ([`link`]), subscribed to the `state`,
 //!   `connection` and `factsheet` topics of every AMR in the site file. The client
-//!   reconnects by itself; while the broker is away every robot is offline.
+//!   reconnects by itself. The broker link going down and up is reported once, as the
+//!   availability of the endpoint [`BROKER_ENDPOINT`]; the robots keep theirs across the
+//!   gateway's own reconnect until their `connection` or `state` speaks, or
+//!   `reconnect_grace_secs` passes with neither (`robot/link.rs`).
 //! * A device's `address` is `manufacturer/serialNumber`, or the serial number alone with
 //!   the manufacturer from its profile (`devices/<profile>.toml`, which also gives the
 //!   protocol version, topics, base length and supported actions).
@@ -13,8 +16,12 @@
 //! * [`plan`] builds the order of a `transport` command on the site's layout, with an
 //!   order id derived from the command id, so a re-send after a restart is the same order.
 //! * Incoming payloads that do not decode (malformed JSON, a wrong type, an unknown enum
-//!   value, an unsupported version) are counted ([`Vda5050Adapter::malformed_messages`]),
-//!   logged with the robot's device id, and ignored.
+//!   value, an unsupported version) are counted ([`Vda5050Adapter::malformed_messages`],
+//!   `floorgate_telemetry_dropped_total{reason="malformed_vda5050"}`) and ignored; payloads
+//!   larger than the profile's `max_message_bytes` are dropped undecoded and counted
+//!   (`reason="oversized"`). The log names the robot once per robot, topic and reason, then
+//!   summarises the repeats with their count every minute
+//!   ([`floorgate_protocols::ratelimit::KeyedLimiter`]); the counters stay exact.
 //! * Publishing happens under the fleet lock with `try_publish`, so the messages of one
 //!   robot leave in the order they were decided (an update never overtakes a re-send of
 //!   the message before it).
@@ -55,7 +62,7 @@ use std::time::{Duration, Instant};
 use super::{AdapterContext, AdapterError};
 use crate::admin::{Condition, Metrics};
 use crate::config::MqttSection;
-use crate::engine::adapter::{ReportSink, TransportError};
+use crate::engine::adapter::{Availability, DeviceReport, ReportSink, TransportError};
 use crate::engine::model::DeviceKind;
 use crate::engine::site::Site;
 use crate::vda5050::codec::check_version;
@@ -64,6 +71,7 @@ use crate::vda5050::{
     decode, decode_in_place, AmrProfile, Connection, DecodeError, Factsheet, State, TopicKind,
 };
 pub use commands::{OPERATE_TIMEOUT, SETTLE_WAIT};
+use floorgate_protocols::ratelimit::KeyedLimiter;
 use robot::{Operated, Out, Robot, Timing};
 
 const KINDS: [DeviceKind; 1] = [DeviceKind::Amr];
@@ -94,6 +102,8 @@ struct Shared {
     /// Met the first time the broker is reached.
     reached: Condition,
     malformed: AtomicU64,
+    /// Connections to the broker made (1 once connected; each reconnect adds one).
+    connects: AtomicU64,
     closing: AtomicBool,
     /// Operator commands waiting for their robot's answer, by request number.
     waiters: Mutex<HashMap<u64, tokio::sync::oneshot::Sender<Operated>>>,
@@ -107,6 +117,18 @@ struct Fleet {
     by_topic: HashMap<String, (usize, TopicKind)>,
     /// Every robot's `state` is decoded into this one (see [`take_state`]).
     scratch: Option<State>,
+    /// Warnings about dropped messages, per robot (index), topic and reason.
+    warnings: KeyedLimiter<(usize, TopicKind, &'static str)>,
+}
+
+/// Why a message from a robot did not decode: the key of its rate-limited warning (the
+/// metric counts them all as `malformed_vda5050`).
+fn drop_reason(e: &DecodeError) -> &'static str {
+    match e {
+        DecodeError::Syntax { .. } => "syntax",
+        DecodeError::Invalid { .. } => "invalid",
+        DecodeError::UnsupportedVersion(_) => "unsupported_version",
+    }
 }
 
 /// The hot path: a `state` payload decoded into `scratch`, the one buffer shared by the
@@ -145,6 +167,7 @@ impl Vda5050Adapter {
             resend: Duration::from_millis(mqtt.resend_interval_ms.max(10)),
             offline_timeout: Duration::from_secs(mqtt.offline_timeout_secs),
             operate_timeout: OPERATE_TIMEOUT,
+            reconnect_grace: Duration::from_secs(mqtt.reconnect_grace_secs),
         };
         if site.layout.is_none() {
             tracing::warn!("the site file has no [layout]: AMR commands will fail");
@@ -155,6 +178,7 @@ impl Vda5050Adapter {
             by_device: HashMap::new(),
             by_topic: HashMap::new(),
             scratch: None,
+            warnings: KeyedLimiter::default(),
         };
         for d in site.devices.values().filter(|d| d.kind == DeviceKind::Amr) {
             let err = |message: String| AdapterError::Device {
@@ -212,6 +236,7 @@ impl Vda5050Adapter {
             metrics: cx.metrics.clone(),
             reached: cx.readiness.require(BROKER_ENDPOINT),
             malformed: AtomicU64::new(0),
+            connects: AtomicU64::new(0),
             closing: AtomicBool::new(false),
             waiters: Mutex::new(HashMap::new()),
             next_request: AtomicU64::new(1),
@@ -235,6 +260,11 @@ impl Vda5050Adapter {
     /// Incoming messages that could not be decoded, from all robots.
     pub fn malformed_messages(&self) -> u64 {
         self.shared.malformed.load(Ordering::Relaxed)
+    }
+
+    /// Connections to the broker made so far (a reconnect adds one).
+    pub fn broker_connects(&self) -> u64 {
+        self.shared.connects.load(Ordering::Relaxed)
     }
 
     /// Incoming messages from `device_id` that could not be decoded.
@@ -357,6 +387,20 @@ impl Shared {
                 // A retained message being cleared.
                 return;
             }
+            if payload.len() > robot.max_message_bytes() {
+                self.metrics.telemetry_dropped("oversized");
+                let (size, max) = (payload.len(), robot.max_message_bytes());
+                let id = robot.device_id();
+                fleet
+                    .warnings
+                    .warn(&(i, kind, "oversized"), now, |n| match n {
+                        0 => tracing::warn!(device_id = %id, topic = %kind, size, max,
+                        "dropped a message larger than the profile's max_message_bytes"),
+                        n => tracing::warn!(device_id = %id, topic = %kind, max, repeats = n,
+                        "dropped {n} more messages larger than the profile's max_message_bytes"),
+                    });
+                return;
+            }
             let outcome = match kind {
                 TopicKind::State => take_state(robot, &mut fleet.scratch, payload, now, out),
                 TopicKind::Connection => decode::<Connection>(payload).and_then(|c| {
@@ -368,24 +412,51 @@ impl Shared {
                 _ => Ok(()),
             };
             if let Err(e) = outcome {
-                self.count_malformed(robot, kind, &e);
+                robot.malformed += 1;
+                self.malformed.fetch_add(1, Ordering::Relaxed);
+                self.metrics.telemetry_dropped("malformed_vda5050");
+                let id = robot.device_id();
+                fleet
+                    .warnings
+                    .warn(&(i, kind, drop_reason(&e)), now, |n| match n {
+                        0 => tracing::warn!(device_id = %id, topic = %kind, error = %e,
+                            "ignored a message that is not valid VDA 5050"),
+                        n => tracing::warn!(device_id = %id, topic = %kind, error = %e,
+                            repeats = n, "ignored {n} more messages that are not valid VDA 5050"),
+                    });
             }
         });
     }
 
-    fn count_malformed(&self, robot: &mut Robot, kind: TopicKind, e: &DecodeError) {
-        robot.malformed += 1;
-        self.malformed.fetch_add(1, Ordering::Relaxed);
-        self.metrics.telemetry_dropped("malformed_vda5050");
-        tracing::warn!(device_id = %robot.device_id(), topic = %kind, error = %e,
-            "ignored a message that is not valid VDA 5050");
+    /// Summaries of the dropped-message warnings that repeated (see [`KeyedLimiter::flush`]).
+    fn flush_warnings(fleet: &mut Fleet, now: Instant) {
+        let Fleet {
+            warnings, robots, ..
+        } = fleet;
+        warnings.flush(now, |&(i, kind, reason), n| {
+            let id = robots.get(i).map(Robot::device_id).unwrap_or_default();
+            tracing::warn!(device_id = %id, topic = %kind, reason, repeats = n,
+                "dropped {n} more messages from the robot in the last minute");
+        });
     }
 
-    fn on_broker(&self, up: bool) {
+    /// The broker link went up or down: reported once, as the availability of
+    /// [`BROKER_ENDPOINT`]; each robot decides its own (it holds it across a reconnect).
+    fn on_broker(&self, up: bool, reason: &str) {
         self.metrics.set_connection_up(BROKER_ENDPOINT, up);
         if up {
             self.reached.met();
+            self.connects.fetch_add(1, Ordering::Relaxed);
         }
+        self.sink.report(DeviceReport::Availability {
+            device_id: BROKER_ENDPOINT.to_string(),
+            availability: if up {
+                Availability::Online
+            } else {
+                Availability::Offline
+            },
+            reason: reason.to_string(),
+        });
         self.with_fleet(|fleet, now, out| {
             for r in &mut fleet.robots {
                 r.on_broker(up, now, out);
@@ -418,6 +489,7 @@ async fn tick_loop(shared: Arc<Shared>, period: Duration) {
             for r in &mut fleet.robots {
                 r.tick(now, out);
             }
+            Shared::flush_warnings(fleet, now);
         });
     }
 }

@@ -31,6 +31,8 @@
 //! published is stopped at once; a `stop` with no job in hand (after a restart) adopts the
 //! robot's state first.
 //!
+//! The gateway's own broker link (held availability across a reconnect) is in [`link`].
+//!
 //! `send` and `stop` say where they stand on the link ([`Sent`]), which the adapter turns
 //! into `Ok`, `TransportError::not_sent` or `TransportError::unconfirmed`. Operator commands
 //! (`startPause`, `stopPause`, `cancelOrder` outside a command) are in [`operate`].
@@ -40,6 +42,7 @@ use std::time::{Duration, Instant};
 
 mod cancel;
 mod job;
+mod link;
 mod operate;
 mod seen;
 
@@ -89,6 +92,9 @@ pub struct Timing {
     pub offline_timeout: Duration,
     /// How long an operator command waits for the robot's answer.
     pub operate_timeout: Duration,
+    /// How long the robot keeps its availability across the gateway's own broker
+    /// reconnects, waiting for its `connection` or `state` to say (0: offline at once).
+    pub reconnect_grace: Duration,
 }
 
 /// Where a `send` or `stop` stands on the link, right after it was taken.
@@ -138,6 +144,10 @@ pub struct Robot {
     /// Operator commands waiting for the robot's answer.
     operations: Vec<Operation>,
     offline_since: Option<Instant>,
+    /// Since when the availability is held across a broker reconnect (see the module note).
+    held_since: Option<Instant>,
+    /// The broker link came back and the robot has not spoken since.
+    unheard: bool,
     instant_seq: u64,
     /// Messages from this robot that could not be decoded.
     pub malformed: u64,
@@ -172,6 +182,8 @@ impl Robot {
             cancel: None,
             operations: Vec::new(),
             offline_since: None,
+            held_since: None,
+            unheard: false,
             instant_seq: 0,
             malformed: 0,
         }
@@ -180,6 +192,11 @@ impl Robot {
     /// The device id of the site file.
     pub fn device_id(&self) -> &str {
         &self.device_id
+    }
+
+    /// The largest message taken from this robot (its profile's `max_message_bytes`).
+    pub fn max_message_bytes(&self) -> usize {
+        self.profile.max_message_bytes
     }
 
     /// The topic of `kind` for this robot.
@@ -203,17 +220,9 @@ impl Robot {
         .collect()
     }
 
-    /// The broker link went up or down.
-    pub fn on_broker(&mut self, up: bool, now: Instant, out: &mut Vec<Out>) {
-        self.broker_up = up;
-        if !up {
-            self.state_asked = None;
-        }
-        self.progress(now, out);
-    }
-
     /// A `connection` message.
     pub fn on_connection(&mut self, c: Connection, now: Instant, out: &mut Vec<Out>) {
+        self.heard();
         let was = self.connection.replace(c.connection_state);
         if c.connection_state == ConnectionState::Online && was != Some(ConnectionState::Online) {
             // Back (or first heard of): what it did meanwhile is in a fresh state.
@@ -225,6 +234,7 @@ impl Robot {
 
     /// A `state` message.
     pub fn on_state(&mut self, s: &State, now: Instant, out: &mut Vec<Out>) {
+        self.heard();
         let first = self.state.is_none();
         match &mut self.state {
             Some(seen) => seen.update(s),
@@ -328,6 +338,7 @@ impl Robot {
     /// it has sent a state.
     fn connected(&self) -> bool {
         self.broker_up
+            && !self.unheard
             && !matches!(
                 self.connection,
                 Some(ConnectionState::Offline | ConnectionState::ConnectionBroken)
@@ -340,6 +351,12 @@ impl Robot {
             return (
                 Availability::Offline,
                 "the MQTT broker is unreachable".into(),
+            );
+        }
+        if self.unheard {
+            return (
+                Availability::Offline,
+                "not heard from since the MQTT broker link came back".into(),
             );
         }
         match self.connection {
@@ -374,8 +391,14 @@ impl Robot {
     }
 
     fn progress(&mut self, now: Instant, out: &mut Vec<Out>) {
+        if self
+            .held_since
+            .is_some_and(|t| now.duration_since(t) >= self.timing.reconnect_grace)
+        {
+            self.held_since = None;
+        }
         let availability = self.availability();
-        if self.reported.as_ref() != Some(&availability) {
+        if self.held_since.is_none() && self.reported.as_ref() != Some(&availability) {
             out.push(Out::Report(DeviceReport::Availability {
                 device_id: self.device_id.clone(),
                 availability: availability.0,
@@ -384,8 +407,11 @@ impl Robot {
             self.reported = Some(availability);
         }
         self.report_position(out);
-        if self.state.is_none() && self.connection == Some(ConnectionState::Online) {
-            // Online but silent (its first state went out before we subscribed): ask again.
+        if (self.state.is_none() && self.connection == Some(ConnectionState::Online))
+            || self.unheard
+        {
+            // Online but silent (its first state went out before we subscribed), or silent
+            // since the broker link came back: ask again.
             self.ask_state(now, out);
         }
         if self.connected() {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use super::robot::{Out, Robot, Timing};
-use crate::engine::adapter::{DeviceCommand, DeviceReport, Endpoint};
+use crate::engine::adapter::{Availability, DeviceCommand, DeviceReport, Endpoint};
 use crate::engine::model::DeviceKind;
 use crate::vda5050::layout::{LayoutConfig, LayoutEdge, LayoutNode};
 use crate::vda5050::{decode, AmrProfile, Connection, LayoutGraph, Order, State};
@@ -19,6 +19,7 @@ const TIMING: Timing = Timing {
     resend: Duration::from_millis(100),
     offline_timeout: Duration::from_secs(5),
     operate_timeout: Duration::from_secs(1),
+    reconnect_grace: Duration::from_secs(10),
 };
 
 fn robot() -> Robot {
@@ -441,4 +442,53 @@ fn a_robot_away_past_the_offline_timeout_with_its_order_makes_the_outcome_unknow
         ]
     );
     assert!(instant_types(&out).iter().all(|t| t != "cancelOrder"));
+}
+
+fn availability(out: &[Out]) -> Vec<Availability> {
+    out.iter()
+        .filter_map(|o| match o {
+            Out::Report(DeviceReport::Availability { availability, .. }) => Some(*availability),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_robot_keeps_its_availability_across_a_broker_reconnect_until_it_speaks_or_the_grace_ends() {
+    let (mut r, t) = (robot(), Instant::now());
+    ready(&mut r, t);
+    let mut out = Vec::new();
+    r.on_broker(false, t, &mut out);
+    r.tick(t + Duration::from_secs(9), &mut out);
+    assert_eq!(availability(&out), [], "held while the link is down");
+    r.on_broker(true, t + Duration::from_secs(9), &mut out);
+    r.on_connection(online(), t + Duration::from_secs(9), &mut out);
+    r.tick(t + Duration::from_secs(30), &mut out);
+    assert_eq!(
+        availability(&out),
+        [],
+        "its retained connection says online"
+    );
+
+    // Down for longer than the grace: offline once, online when it speaks again.
+    let t = t + Duration::from_secs(40);
+    let mut out = Vec::new();
+    r.on_broker(false, t, &mut out);
+    r.tick(t + Duration::from_secs(11), &mut out);
+    assert_eq!(availability(&out), [Availability::Offline]);
+    r.on_broker(true, t + Duration::from_secs(12), &mut out);
+    r.tick(t + Duration::from_secs(13), &mut out);
+    assert!(
+        availability(&out)
+            .iter()
+            .all(|a| *a == Availability::Offline),
+        "not heard from since the link came back"
+    );
+    let mut out = Vec::new();
+    r.on_state(
+        &state("", 0, "N0", 0, 0, &[]),
+        t + Duration::from_secs(14),
+        &mut out,
+    );
+    assert_eq!(availability(&out), [Availability::Online]);
 }
