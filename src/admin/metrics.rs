@@ -28,6 +28,10 @@
 //! | `floorgate_telemetry_dropped_total` | counter | `reason` |
 //! | `floorgate_connection_up` | gauge (0/1) | `endpoint` |
 //!
+//! Drop reasons of `floorgate_telemetry_dropped_total` include `malformed_vda5050` (a robot's
+//! message that does not decode) and `oversized` (larger than its profile's
+//! `max_message_bytes`, dropped undecoded).
+//!
 //! The two journal counters are the store's `last_seq` and `acked_seq`,
 //! which survive restarts, so they never go backwards across a restart.
 
