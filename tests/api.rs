@@ -445,13 +445,7 @@ async fn reflection_lists_both_services_and_health_reports_serving() {
 
     let dir = tempfile::tempdir().unwrap();
     let gw = start(dir.path()).await;
-    let url = format!("http://{}", gw.addr());
-
-    let channel = tonic::transport::Endpoint::from_shared(url)
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = channel(gw.addr()).await;
     let mut h = HealthClient::new(channel.clone());
     for service in ["", "floorgate.v1.TaskService", "floorgate.v1.DeviceService"] {
         let r = h

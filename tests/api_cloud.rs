@@ -32,11 +32,7 @@ async fn reflection_v1alpha_lists_the_services_for_older_tools() {
 
     let dir = tempfile::tempdir().unwrap();
     let gw = start(dir.path()).await;
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", gw.addr()))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = channel(gw.addr()).await;
     let mut r = ServerReflectionClient::new(channel);
     let req = ServerReflectionRequest {
         host: String::new(),
@@ -414,11 +410,7 @@ struct RawGetTask {
 async fn a_request_that_does_not_decode_is_invalid_argument_not_internal() {
     let dir = tempfile::tempdir().unwrap();
     let gw = start(dir.path()).await;
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", gw.addr()))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = channel(gw.addr()).await;
     let mut grpc = tonic::client::Grpc::new(channel);
     grpc.ready().await.unwrap();
     let path = http::uri::PathAndQuery::from_static("/floorgate.v1.TaskService/GetTask");

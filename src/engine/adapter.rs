@@ -92,6 +92,14 @@ pub enum DeviceReport {
         command_id: String,
         reason: String,
     },
+    /// A link an adapter reaches many devices through (the AMRs' broker)
+    /// went down (`up = false`) or came back. Not a device: the devices
+    /// behind it report their own availability.
+    Link {
+        endpoint: String,
+        up: bool,
+        reason: String,
+    },
     /// Where a mobile device is: the layout node it last passed.
     Position {
         device_id: String,

@@ -275,7 +275,7 @@ pub fn start(
         dispatched_at: HashMap::new(),
         timers: BTreeSet::new(),
         deadlines: BTreeSet::new(),
-        endpoints: HashMap::new(),
+        links: HashMap::new(),
         armed: HashMap::new(),
     };
     engine.recover()?;
@@ -311,8 +311,8 @@ struct Engine {
     timers: BTreeSet<(i64, String, u32, u32)>,
     /// Deadlines of tasks not started yet: (unix ms, task id).
     deadlines: BTreeSet<(i64, String)>,
-    /// Adapters' links (`mqtt:broker`) as last reported.
-    endpoints: HashMap<String, Availability>,
+    /// Adapters' links (`mqtt:broker`) as last reported: up or not.
+    links: HashMap<String, bool>,
     /// The one timer of each task with an active step, so a step's end
     /// removes it (a task has at most one step on a device).
     armed: HashMap<String, (i64, u32, u32)>,
@@ -637,6 +637,11 @@ impl Engine {
                 availability,
                 reason,
             } => return self.on_availability(device_id, availability, reason),
+            DeviceReport::Link {
+                endpoint,
+                up,
+                reason,
+            } => return self.on_link(endpoint, up, reason),
             DeviceReport::Position { device_id, node } => {
                 if let Some(d) = self.devices.get_mut(&device_id) {
                     d.position = Some(node);
@@ -764,9 +769,6 @@ impl Engine {
     }
 
     fn on_availability(&mut self, device_id: String, availability: Availability, reason: String) {
-        if device_id.starts_with("mqtt:") {
-            return self.on_endpoint(device_id, availability, reason);
-        }
         let Some(d) = self.devices.get_mut(&device_id) else {
             tracing::warn!(%device_id, "report from a device the site file does not name; ignored");
             return;
@@ -805,19 +807,20 @@ impl Engine {
     /// came back: journaled once per change, as a device event of the
     /// endpoint — one event for the link, not one per robot behind it. The
     /// first connection is the expected state and is not journaled.
-    fn on_endpoint(&mut self, endpoint: String, availability: Availability, reason: String) {
-        let was = self.endpoints.insert(endpoint.clone(), availability);
-        if was.unwrap_or(Availability::Online) == availability {
+    fn on_link(&mut self, endpoint: String, up: bool, reason: String) {
+        let was = self.links.insert(endpoint.clone(), up);
+        if was.unwrap_or(true) == up {
             return;
         }
-        let kind = match availability {
-            Availability::Online => EventKind::DeviceOnline {
+        let kind = if up {
+            EventKind::DeviceOnline {
                 device_id: endpoint.clone(),
-            },
-            _ => EventKind::DeviceOffline {
+            }
+        } else {
+            EventKind::DeviceOffline {
                 device_id: endpoint.clone(),
                 reason,
-            },
+            }
         };
         if let Err(e) = self.commit(Change {
             events: vec![(String::new(), kind)],

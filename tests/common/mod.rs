@@ -62,10 +62,17 @@ pub async fn start_with(data_dir: &Path, extra: &[(&str, &str)]) -> Gateway {
         .unwrap()
 }
 
-pub async fn client(addr: std::net::SocketAddr) -> TaskServiceClient<Channel> {
-    TaskServiceClient::connect(format!("http://{addr}"))
+/// A plaintext channel to the gateway at `addr`, for any of its services.
+pub async fn channel(addr: std::net::SocketAddr) -> Channel {
+    tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
         .await
         .unwrap()
+}
+
+pub async fn client(addr: std::net::SocketAddr) -> TaskServiceClient<Channel> {
+    TaskServiceClient::new(channel(addr).await)
 }
 
 /// A PICK from a floor buffer lane to pick station 1.

@@ -62,7 +62,7 @@ use std::time::{Duration, Instant};
 use super::{AdapterContext, AdapterError};
 use crate::admin::{Condition, Metrics};
 use crate::config::MqttSection;
-use crate::engine::adapter::{Availability, DeviceReport, ReportSink, TransportError};
+use crate::engine::adapter::{DeviceReport, ReportSink, TransportError};
 use crate::engine::model::DeviceKind;
 use crate::engine::site::Site;
 use crate::vda5050::codec::check_version;
@@ -448,13 +448,9 @@ impl Shared {
             self.reached.met();
             self.connects.fetch_add(1, Ordering::Relaxed);
         }
-        self.sink.report(DeviceReport::Availability {
-            device_id: BROKER_ENDPOINT.to_string(),
-            availability: if up {
-                Availability::Online
-            } else {
-                Availability::Offline
-            },
+        self.sink.report(DeviceReport::Link {
+            endpoint: BROKER_ENDPOINT.to_string(),
+            up,
             reason: reason.to_string(),
         });
         self.with_fleet(|fleet, now, out| {
