@@ -23,6 +23,8 @@ fn layout() -> LayoutGraph {
         y: 0.0,
         theta: None,
         map_id: None,
+        parking: false,
+        waiting: false,
     };
     let edge = |from: &str, to: &str| LayoutEdge {
         id: None,
@@ -31,6 +33,7 @@ fn layout() -> LayoutGraph {
         length: None,
         bidirectional: true,
         max_speed: None,
+        two_way_wide: false,
     };
     LayoutGraph::new(LayoutConfig {
         map_id: "map".into(),
@@ -41,6 +44,7 @@ fn layout() -> LayoutGraph {
             node("D", 3.0),
         ],
         edges: vec![edge("A", "B"), edge("B", "C"), edge("C", "D")],
+        blocks: Vec::new(),
     })
     .unwrap()
 }

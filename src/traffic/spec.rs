@@ -157,8 +157,9 @@ impl LayoutSpec {
 }
 
 impl From<&LayoutConfig> for LayoutSpec {
-    /// Nodes and edges of a VDA 5050 layout, lengths as the layout graph
-    /// computes them; no flags, no blocks, every lane single.
+    /// Nodes, edges and blocks of the site file's layout, lengths as the
+    /// layout graph computes them, with the nodes' `parking` / `waiting`
+    /// marks and the edges' `two_way_wide`.
     fn from(cfg: &LayoutConfig) -> Self {
         let pos: HashMap<&str, (f64, f64)> = cfg
             .nodes
@@ -180,14 +181,31 @@ impl From<&LayoutConfig> for LayoutSpec {
                     to: e.to.clone(),
                     length,
                     bidirectional: e.bidirectional,
-                    two_way_wide: false,
+                    two_way_wide: e.two_way_wide,
                 }
             })
             .collect();
         LayoutSpec {
-            nodes: cfg.nodes.iter().map(|n| NodeSpec::new(&n.id)).collect(),
+            nodes: cfg
+                .nodes
+                .iter()
+                .map(|n| NodeSpec {
+                    id: n.id.clone(),
+                    parking: n.parking,
+                    waiting: n.waiting,
+                })
+                .collect(),
             edges,
-            blocks: Vec::new(),
+            blocks: cfg
+                .blocks
+                .iter()
+                .map(|b| BlockSpec {
+                    id: b.id.clone(),
+                    capacity: b.capacity,
+                    nodes: b.nodes.clone(),
+                    edges: b.edges.iter().map(|[a, z]| (a.clone(), z.clone())).collect(),
+                })
+                .collect(),
         }
     }
 }

@@ -40,6 +40,31 @@ pub struct LayoutConfig {
     /// The edges.
     #[serde(default)]
     pub edges: Vec<LayoutEdge>,
+    /// Named groups of nodes and lanes that hold at most `capacity` robots at once (a
+    /// crossing, a narrow aisle, a station bay): traffic control's blocks.
+    #[serde(default)]
+    pub blocks: Vec<LayoutBlock>,
+}
+
+/// A block of the layout: nodes and lanes that hold at most `capacity` robots together.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LayoutBlock {
+    /// The block's name.
+    pub id: String,
+    /// How many robots may be in it at once (default 1).
+    #[serde(default = "default_capacity")]
+    pub capacity: u32,
+    /// Its nodes.
+    #[serde(default)]
+    pub nodes: Vec<NodeId>,
+    /// Its lanes, as `[from, to]` pairs of an edge of the layout.
+    #[serde(default)]
+    pub edges: Vec<[NodeId; 2]>,
+}
+
+fn default_capacity() -> u32 {
+    1
 }
 
 fn default_map_id() -> String {
@@ -66,6 +91,12 @@ pub struct LayoutNode {
     /// The map of this node; defaults to the layout's `map_id`.
     #[serde(default)]
     pub map_id: Option<String>,
+    /// Idle robots may park here (traffic control sends them here).
+    #[serde(default)]
+    pub parking: bool,
+    /// A robot may wait here without blocking anyone (traffic control cuts grants here).
+    #[serde(default)]
+    pub waiting: bool,
 }
 
 /// An edge of the layout.
@@ -89,6 +120,10 @@ pub struct LayoutEdge {
     /// Speed limit on the edge (m/s), if any.
     #[serde(default)]
     pub max_speed: Option<f64>,
+    /// Both directions may be driven at the same time (two lanes side by side); otherwise
+    /// the edge and its way back are one lane that holds one robot.
+    #[serde(default)]
+    pub two_way_wide: bool,
 }
 
 /// A layout that cannot be used.

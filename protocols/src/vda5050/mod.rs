@@ -56,7 +56,7 @@ pub use codec::{decode, decode_in_place, encode, DecodeError, Message};
 pub use connection::{Connection, ConnectionState, Visualization};
 pub use factsheet::Factsheet;
 pub use header::{format_timestamp, Header, HeaderFactory, ProtocolVersion};
-pub use layout::{LayoutConfig, LayoutError, LayoutGraph, NodeId};
+pub use layout::{LayoutBlock, LayoutConfig, LayoutError, LayoutGraph, NodeId};
 pub use order::{
     action_types, Action, ActionParameter, BlockingType, Edge, InstantActions, Node, NodePosition,
     Order,

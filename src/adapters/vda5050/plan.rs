@@ -181,6 +181,8 @@ mod tests {
                     y: 0.0,
                     theta: None,
                     map_id: None,
+                    parking: false,
+                    waiting: false,
                 })
                 .collect(),
             edges: (1..n)
@@ -191,8 +193,10 @@ mod tests {
                     length: None,
                     bidirectional: true,
                     max_speed: None,
+                    two_way_wide: false,
                 })
                 .collect(),
+            blocks: Vec::new(),
         })
         .unwrap()
     }

@@ -42,6 +42,8 @@ fn robot_with(actions: &str) -> Robot {
                 y: 0.0,
                 theta: None,
                 map_id: None,
+                parking: false,
+                waiting: false,
             })
             .collect(),
         edges: (1..5)
@@ -52,8 +54,10 @@ fn robot_with(actions: &str) -> Robot {
                 length: None,
                 bidirectional: true,
                 max_speed: None,
+                two_way_wide: false,
             })
             .collect(),
+        blocks: Vec::new(),
     })
     .unwrap();
     Robot::new(
