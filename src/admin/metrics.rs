@@ -27,6 +27,8 @@
 //! | `floorgate_telemetry_received_total` | counter | |
 //! | `floorgate_telemetry_dropped_total` | counter | `reason` |
 //! | `floorgate_connection_up` | gauge (0/1) | `endpoint` |
+//! | `floorgate_traffic_resources_held`, `floorgate_traffic_robots_blocked` | gauge | |
+//! | `floorgate_traffic_blocked_seconds_total`, `…_replans_total`, `…_deadlocks_resolved_total` | counter | |
 //!
 //! Drop reasons of `floorgate_telemetry_dropped_total` include `malformed_vda5050` (a robot's
 //! message that does not decode) and `oversized` (larger than its profile's
@@ -117,6 +119,16 @@ struct Inner {
     telemetry_received: Counter,
     telemetry_dropped: Family<ReasonLabel, Counter>,
     connection_up: Family<EndpointLabel, Gauge>,
+    traffic: TrafficMetrics,
+}
+
+#[derive(Debug, Default)]
+struct TrafficMetrics {
+    held: Gauge,
+    blocked: Gauge,
+    blocked_seconds: Counter<f64, std::sync::atomic::AtomicU64>,
+    replans: Counter,
+    deadlocks_resolved: Counter,
 }
 
 impl Default for Metrics {
@@ -205,6 +217,32 @@ impl Metrics {
             "1 while the connection to a broker, PLC or server is up",
             connection_up.clone(),
         );
+        let traffic = TrafficMetrics::default();
+        r.register(
+            "traffic_resources_held",
+            "Layout nodes, lanes and block slots AMRs hold under traffic control",
+            traffic.held.clone(),
+        );
+        r.register(
+            "traffic_robots_blocked",
+            "AMRs waiting at the end of their base for a node or lane another holds",
+            traffic.blocked.clone(),
+        );
+        r.register(
+            "traffic_blocked_seconds",
+            "Seconds AMRs waited for a node or lane, summed over the fleet",
+            traffic.blocked_seconds.clone(),
+        );
+        r.register(
+            "traffic_replans",
+            "Routes traffic control replaced before they were driven to the end",
+            traffic.replans.clone(),
+        );
+        r.register(
+            "traffic_deadlocks_resolved",
+            "Deadlocks traffic control ended by sending one robot aside",
+            traffic.deadlocks_resolved.clone(),
+        );
         for s in TaskState::ALL {
             let _ = tasks.get_or_create(&StateLabel { state: s.as_str() });
         }
@@ -230,6 +268,7 @@ impl Metrics {
                 telemetry_received,
                 telemetry_dropped,
                 connection_up,
+                traffic,
             }),
         }
     }
@@ -340,6 +379,29 @@ impl Metrics {
                 endpoint: endpoint.to_string(),
             })
             .set(i64::from(up));
+    }
+}
+
+impl Metrics {
+    /// Traffic control's figures: gauges now, counters raised to their totals (only the AMR
+    /// adapter's tick writes them).
+    pub fn set_traffic(
+        &self,
+        held: u64,
+        blocked: u64,
+        blocked_seconds: f64,
+        replans: u64,
+        deadlocks_resolved: u64,
+    ) {
+        let t = &self.inner.traffic;
+        t.held.set(held as i64);
+        t.blocked.set(blocked as i64);
+        let now = t.blocked_seconds.get();
+        if blocked_seconds > now {
+            t.blocked_seconds.inc_by(blocked_seconds - now);
+        }
+        raise(&t.replans, replans);
+        raise(&t.deadlocks_resolved, deadlocks_resolved);
     }
 }
 

@@ -128,6 +128,11 @@ pub fn load_str(
         tls.key_file = at(&tls.key_file);
         tls.client_ca_file = tls.client_ca_file.as_deref().map(at);
     }
+    if let Some(tls) = &mut gateway.mqtt.tls {
+        tls.ca_file = at(&tls.ca_file);
+        tls.client_cert_file = tls.client_cert_file.as_deref().map(at);
+        tls.client_key_file = tls.client_key_file.as_deref().map(at);
+    }
     {
         let o = &mut gateway.opcua;
         o.client_certificate = o.client_certificate.as_deref().map(at);
@@ -137,6 +142,7 @@ pub fn load_str(
     cx.check_grpc_security(&gateway);
     cx.check_grpc_limits(&gateway);
     cx.check_mqtt(&gateway);
+    cx.check_mqtt_security(&file, &gateway);
     cx.check_opcua_files(&gateway);
     let site = cx.validate(&file, &gateway);
     if cx.errors.is_empty() {
@@ -311,6 +317,70 @@ impl Cx<'_> {
         }
     }
 
+    /// The AMRs' broker is reached over TLS, or in plaintext only when the
+    /// file says so; the TLS files must be readable PEM (the configuration the
+    /// link would use is built here).
+    fn check_mqtt_security(&mut self, file: &SiteFile, g: &GatewaySection) {
+        let m = &g.mqtt;
+        match &m.tls {
+            Some(_) if m.mqtt_plaintext => {
+                let span = self.mqtt_span();
+                self.at(
+                    span,
+                    "gateway.mqtt.mqtt_plaintext",
+                    "mqtt_plaintext = true and [gateway.mqtt.tls] contradict each other: keep one"
+                        .into(),
+                );
+            }
+            Some(tls) => {
+                if let Err(e) = crate::adapters::mqtt_tls::client_config(tls) {
+                    self.errors.push(ConfigError {
+                        file: self.path.to_path_buf(),
+                        line: 0,
+                        column: 0,
+                        field: format!("gateway.mqtt.tls.{}", e.field()),
+                        message: e.to_string(),
+                    });
+                }
+            }
+            None if m.mqtt_plaintext => {}
+            None => {
+                let Some(amr) = file
+                    .devices
+                    .iter()
+                    .find(|d| *d.kind.get_ref() == DeviceKind::Amr)
+                else {
+                    return;
+                };
+                let span = self.mqtt_span().or(Some(amr.kind.span()));
+                self.at(
+                    span,
+                    "gateway.mqtt",
+                    format!(
+                        "the AMRs' broker {} has no TLS configured: add [gateway.mqtt.tls] with ca_file \
+                         (and client_cert_file + client_key_file for mutual TLS), or mqtt_plaintext = true \
+                         under [gateway.mqtt] to connect without TLS",
+                        m.broker
+                    ),
+                );
+            }
+        }
+    }
+
+    /// Where `[gateway.mqtt]` starts in the file, if it is there as a table.
+    fn mqtt_span(&self) -> Option<std::ops::Range<usize>> {
+        let mut offset = 0;
+        for line in self.text.split_inclusive('\n') {
+            let t = line.trim_start();
+            if t.starts_with("[gateway.mqtt]") {
+                let start = offset + (line.len() - t.len());
+                return Some(start..start + "[gateway.mqtt]".len());
+            }
+            offset += line.len();
+        }
+        None
+    }
+
     /// `[gateway.grpc]` limits within their ranges.
     fn check_grpc_limits(&mut self, g: &GatewaySection) {
         let l = &g.grpc;
@@ -478,6 +548,26 @@ impl Cx<'_> {
         if let Some(l) = &file.layout {
             match crate::vda5050::LayoutGraph::new(l.get_ref().clone()) {
                 Ok(g) => site.layout = Some(Arc::new(g)),
+                Err(e) => self.err(l, "layout".into(), e.to_string()),
+            }
+            let t = &file.traffic;
+            if !(1..=50).contains(&t.lookahead_nodes) {
+                self.at(None, "traffic.lookahead_nodes", "must be 1 to 50".into());
+            }
+            let spec = crate::traffic::LayoutSpec::from(l.get_ref());
+            match crate::traffic::ResourceMap::new(spec) {
+                Ok(map) if t.enabled && site.layout.is_some() => {
+                    site.traffic = Some(Arc::new(crate::engine::site::TrafficSetup {
+                        map,
+                        config: crate::traffic::Config {
+                            replan_after: std::time::Duration::from_secs(t.replan_after_secs),
+                            lookahead_nodes: t.lookahead_nodes,
+                            ..crate::traffic::Config::default()
+                        },
+                        park_idle: t.park_idle,
+                    }))
+                }
+                Ok(_) => {}
                 Err(e) => self.err(l, "layout".into(), e.to_string()),
             }
         }

@@ -86,6 +86,19 @@ pub struct Site {
     pub routes: Vec<Route>,
     /// Where AMRs drive; distances on it choose the nearest AMR.
     pub layout: Option<std::sync::Arc<crate::vda5050::LayoutGraph>>,
+    /// Traffic control of the AMRs on the layout (`None`: off, or no layout).
+    pub traffic: Option<std::sync::Arc<TrafficSetup>>,
+}
+
+/// What the AMR adapter builds its traffic allocator from.
+#[derive(Debug, Clone)]
+pub struct TrafficSetup {
+    /// The layout's resources: nodes, lanes, blocks, parking and waiting nodes.
+    pub map: crate::traffic::ResourceMap,
+    /// The allocator's tuning.
+    pub config: crate::traffic::Config,
+    /// Send idle robots to parking nodes.
+    pub park_idle: bool,
 }
 
 /// Why a task cannot be planned. Each names the task field at fault.

@@ -42,6 +42,9 @@ pub(crate) struct Robot {
     pub(crate) remaining_lanes: Vec<LaneIx>,
     pub(crate) waiting: Option<Blocker>,
     pub(crate) blocked_since: Option<Instant>,
+    /// Held since the robot was halted between two nodes ([`Allocator::halt`]): the lane
+    /// it may stand in and the node at its end, until it passes a node of its next route.
+    pub(crate) residual: (Vec<NodeIx>, Vec<LaneIx>),
 }
 
 impl Robot {
@@ -163,6 +166,7 @@ impl Allocator {
                     remaining_lanes: Vec::new(),
                     waiting: None,
                     blocked_since: None,
+                    residual: (Vec::new(), Vec::new()),
                 });
                 self.by_id.insert(robot.to_string(), self.robots.len() - 1);
                 self.robots.len() - 1
@@ -309,6 +313,22 @@ impl Allocator {
         for l in free_lanes {
             self.lane_holder[l] = None;
         }
+        let (residual_nodes, residual_lanes) = std::mem::take(&mut self.robots[r].residual);
+        let rb = &self.robots[r];
+        let held_lanes: Vec<LaneIx> = rb.edges[index..rb.granted]
+            .iter()
+            .map(|&e| self.map.edges[e].lane)
+            .collect();
+        for n in residual_nodes {
+            if !rb.route[index..=rb.granted].contains(&n) && self.node_holder[n] == Some(r) {
+                self.node_holder[n] = None;
+            }
+        }
+        for l in residual_lanes {
+            if !held_lanes.contains(&l) && self.lane_holder[l] == Some(r) {
+                self.lane_holder[l] = None;
+            }
+        }
         let rb = &mut self.robots[r];
         rb.at = index;
         let (resting, arrived) = (rb.at == rb.granted, rb.at == rb.last());
@@ -359,7 +379,79 @@ impl Allocator {
         rb.edges.clear();
         (rb.at, rb.granted) = (0, 0);
         rb.waiting = None;
+        rb.residual = (Vec::new(), Vec::new());
         self.sync_blocks(r);
         Ok(())
+    }
+
+    /// The robot stopped before the end of its route (its order was cancelled or failed):
+    /// it stands at the node it passed last, or between that node and the next. It keeps
+    /// that node as its whole route and, if it was released further, the next lane and
+    /// node too — it may stand in that lane — until it passes a node of its next route;
+    /// the rest of what it held is freed.
+    pub fn halt(&mut self, robot: &str, now: Instant) -> Result<(), TrafficError> {
+        let r = self.robot_ix(robot)?;
+        let rb = &self.robots[r];
+        if rb.route.len() == 1 {
+            return Ok(());
+        }
+        let (at, granted) = (rb.at, rb.granted);
+        let here = rb.route[at];
+        let (mut keep_nodes, mut keep_lanes) = std::mem::take(&mut self.robots[r].residual);
+        let rb = &self.robots[r];
+        if granted > at {
+            keep_nodes.push(rb.route[at + 1]);
+            keep_lanes.push(self.map.edges[rb.edges[at]].lane);
+        }
+        for i in at..=granted {
+            let n = rb.route[i];
+            if n != here && !keep_nodes.contains(&n) && self.node_holder[n] == Some(r) {
+                self.node_holder[n] = None;
+            }
+        }
+        for i in at..granted {
+            let l = self.map.edges[rb.edges[i]].lane;
+            if !keep_lanes.contains(&l) && self.lane_holder[l] == Some(r) {
+                self.lane_holder[l] = None;
+            }
+        }
+        self.unplan(r);
+        self.unblock(r, now);
+        let rb = &mut self.robots[r];
+        rb.route = vec![here];
+        rb.edges.clear();
+        (rb.at, rb.granted) = (0, 0);
+        rb.waiting = None;
+        keep_nodes.retain(|&n| n != here);
+        rb.residual = (keep_nodes, keep_lanes);
+        self.sync_blocks(r);
+        self.plan(r);
+        Ok(())
+    }
+
+    /// Whether the robot is placed on the layout.
+    pub fn is_placed(&self, robot: &str) -> bool {
+        self.robot_ix(robot).is_ok()
+    }
+
+    /// The node the robot passed last (where it stands, or just left), if placed.
+    pub fn position(&self, robot: &str) -> Option<&str> {
+        let r = self.robot_ix(robot).ok()?;
+        let rb = &self.robots[r];
+        Some(self.map.nodes[rb.route[rb.at]].id.as_str())
+    }
+
+    /// The robot's route from the node it passed last to its end, if placed.
+    pub fn remaining_route(&self, robot: &str) -> Option<Vec<String>> {
+        let r = self.robot_ix(robot).ok()?;
+        let rb = &self.robots[r];
+        Some(self.node_names(&rb.route[rb.at..]))
+    }
+
+    /// Route index of the robot's base end and of the node it passed last.
+    pub fn progress(&self, robot: &str) -> Option<(usize, usize)> {
+        let r = self.robot_ix(robot).ok()?;
+        let rb = &self.robots[r];
+        Some((rb.at, rb.granted))
     }
 }

@@ -136,6 +136,8 @@ pub struct OrderPlan {
     /// Route index of the last base node of the current message (the decision point).
     base_end: usize,
     update_id: u32,
+    /// `allowedDeviationXY` / `allowedDeviationTheta` of the route's first node.
+    start_deviation: (Option<f64>, Option<f64>),
 }
 
 impl OrderPlan {
@@ -178,6 +180,7 @@ impl OrderPlan {
             start: 0,
             base_end: max_base_nodes.min(n) - 1,
             update_id: 0,
+            start_deviation: (None, None),
         })
     }
 
@@ -224,8 +227,8 @@ impl OrderPlan {
                         x: p.x,
                         y: p.y,
                         theta: p.theta,
-                        allowed_deviation_xy: None,
-                        allowed_deviation_theta: None,
+                        allowed_deviation_xy: if i == 0 { self.start_deviation.0 } else { None },
+                        allowed_deviation_theta: if i == 0 { self.start_deviation.1 } else { None },
                         map_id: p.map_id.clone(),
                         map_description: None,
                     }),
@@ -271,13 +274,112 @@ impl OrderPlan {
     /// Releases more of the horizon and returns the order update: same `orderId`,
     /// `orderUpdateId` + 1, starting at the stitching node. `None` once all is released.
     pub fn extend(&mut self, header: Header) -> Option<Order> {
-        if self.is_fully_released() {
-            return None;
+        self.advance().then(|| self.message(header))
+    }
+
+    /// [`extend`](Self::extend) without building the message (the caller stamps the
+    /// header when it sends, so a header is taken only for a message that goes out).
+    /// Whether anything was released.
+    pub fn advance(&mut self) -> bool {
+        let to = self.base_end + self.max_base_nodes - 1;
+        self.release_to(to, true)
+    }
+
+    /// Route index of the last released node.
+    pub fn base_end(&self) -> usize {
+        self.base_end
+    }
+
+    /// Route index of the current message's first node.
+    pub fn start(&self) -> usize {
+        self.start
+    }
+
+    /// The actions at route index `index`.
+    pub fn actions_at(&self, index: usize) -> &[Action] {
+        self.actions.get(index).map_or(&[], Vec::as_slice)
+    }
+
+    /// Releases the route up to index `base_end` (at most `max_base_nodes` past the
+    /// current decision point, never back). With `update`, the release is a new message
+    /// (`orderUpdateId` + 1, starting at the stitching node); without, it widens the
+    /// current message, which must not have been sent yet. Whether anything changed.
+    pub fn release_to(&mut self, base_end: usize, update: bool) -> bool {
+        let cap = if update {
+            self.base_end + self.max_base_nodes - 1
+        } else {
+            self.start + self.max_base_nodes - 1
+        };
+        let to = base_end.min(cap).min(self.route.nodes.len() - 1);
+        if to <= self.base_end {
+            return false;
         }
-        self.start = self.base_end;
-        self.base_end = (self.start + self.max_base_nodes - 1).min(self.route.nodes.len() - 1);
-        self.update_id += 1;
-        Some(self.message(header))
+        if update {
+            self.start = self.base_end;
+            self.update_id += 1;
+        }
+        self.base_end = to;
+        true
+    }
+
+    /// Releases nothing beyond the route's first node (a traffic controller releases the
+    /// rest with [`release_to`](Self::release_to)).
+    pub fn hold_at_start(&mut self) {
+        if self.start == 0 && self.update_id == 0 {
+            self.base_end = 0;
+        }
+    }
+
+    /// Replaces the horizon: everything after the decision point becomes `tail` (a route
+    /// starting at the decision point's node) with `actions` at `tail` indices. The next
+    /// message (`update`: `orderUpdateId` + 1 from the stitching node; otherwise the
+    /// current, unsent one) carries it. The released part and its actions stay as they are.
+    pub fn reroute(
+        &mut self,
+        tail: Route,
+        actions: Vec<(usize, Action)>,
+        update: bool,
+    ) -> Result<(), BuildError> {
+        let b = self.base_end;
+        if tail.nodes.first().map(|n| &n.node_id) != Some(&self.route.nodes[b].node_id) {
+            return Err(BuildError::EmptyRoute);
+        }
+        if tail.edges.len() + 1 != tail.nodes.len() {
+            return Err(BuildError::EdgeCount {
+                nodes: tail.nodes.len(),
+                edges: tail.edges.len(),
+            });
+        }
+        let mut per_node = vec![Vec::new(); tail.nodes.len()];
+        for (index, action) in actions {
+            let slot = per_node
+                .get_mut(index)
+                .ok_or_else(|| BuildError::NoSuchNode {
+                    action_id: action.action_id.clone(),
+                    index,
+                })?;
+            slot.push(action);
+        }
+        self.route.nodes.truncate(b + 1);
+        self.route.edges.truncate(b);
+        self.actions.truncate(b + 1);
+        let mut per_node = per_node.into_iter();
+        self.actions[b].extend(per_node.next().unwrap_or_default());
+        self.actions.extend(per_node);
+        self.route.nodes.extend(tail.nodes.into_iter().skip(1));
+        self.route.edges.extend(tail.edges);
+        if update {
+            self.start = b;
+            self.update_id += 1;
+        }
+        Ok(())
+    }
+
+    /// `allowedDeviationXY` (m) and `allowedDeviationTheta` (rad) of the route's first
+    /// node: how far from it the robot may stand and still start the order (VDA 5050 2.1
+    /// 6.6.3.1), e.g. after it was stopped between two nodes.
+    pub fn set_start_deviation(&mut self, xy: Option<f64>, theta: Option<f64>) {
+        self.start_deviation = (xy, theta);
     }
 }
 

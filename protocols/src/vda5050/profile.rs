@@ -50,6 +50,14 @@ pub struct AmrProfile {
     /// Battery charge (%) below which an AMR gets no new orders.
     #[serde(default = "default_min_battery")]
     pub min_battery_percent: f64,
+    /// `allowedDeviationXY` (m) of an order's first node: how far from it the robot may
+    /// stand and still start the order. An order that starts where the robot was stopped
+    /// between two nodes widens it to cover the robot's distance from that node.
+    #[serde(default = "default_deviation_xy")]
+    pub allowed_deviation_xy: f64,
+    /// `allowedDeviationTheta` (rad) of an order's first node, if the robot needs one.
+    #[serde(default)]
+    pub allowed_deviation_theta: Option<f64>,
     /// Topic naming and QoS.
     #[serde(default)]
     pub topics: TopicConfig,
@@ -71,6 +79,10 @@ fn default_handling_s() -> f64 {
 fn default_state_interval_s() -> f64 {
     30.0
 }
+fn default_deviation_xy() -> f64 {
+    0.5
+}
+
 fn default_min_battery() -> f64 {
     20.0
 }

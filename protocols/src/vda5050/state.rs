@@ -301,10 +301,11 @@ pub struct BatteryState {
 }
 
 /// Who controls the AGV (table 1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum OperatingMode {
     /// Fully under master control.
+    #[default]
     Automatic,
     /// Under master control, speed from the HMI.
     SemiAutomatic,

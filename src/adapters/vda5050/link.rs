@@ -12,6 +12,14 @@
 //! must be refused by the broker (`max_packet_size` in mosquitto, `message_size_limit` in
 //! older ones); the README says what a site sets.
 //!
+//! # Transport
+//!
+//! TLS when `[gateway.mqtt.tls]` is set (rustls, the broker's certificate checked against
+//! its `ca_file` and host name, a client certificate for mutual TLS:
+//! [`crate::adapters::mqtt_tls`]); plain TCP only when the site file says
+//! `mqtt_plaintext = true` (`check-config` refuses an AMR site with neither). A username and
+//! password over plain TCP travel in the clear: said once, at start, as a warning.
+//!
 //! # Diagnostics
 //!
 //! A broker that cannot be reached is logged once per distinct error, then summarised with
@@ -22,7 +30,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, QoS, SubscribeFilter};
+use rumqttc::{
+    AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, QoS, SubscribeFilter,
+    TlsConfiguration, Transport,
+};
 
 use floorgate_protocols::ratelimit::WarnLimiter;
 
@@ -66,6 +77,21 @@ pub fn parse_broker(broker: &str) -> Result<(String, u16), String> {
 pub fn connect(mqtt: &MqttSection, robots: usize) -> Result<(AsyncClient, EventLoop), String> {
     let (host, port) = parse_broker(&mqtt.broker)?;
     let mut opts = MqttOptions::new(mqtt.client_id.clone(), host, port);
+    match &mqtt.tls {
+        Some(tls) => {
+            let config = crate::adapters::mqtt_tls::client_config(tls)
+                .map_err(|e| format!("[gateway.mqtt.tls] {}: {e}", e.field()))?;
+            opts.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
+                Arc::new(config),
+            )));
+        }
+        None if mqtt.username.is_some() || mqtt.password.is_some() => tracing::warn!(
+            broker = %mqtt.broker,
+            "the MQTT username and password go to the broker in the clear \
+             (mqtt_plaintext = true); set [gateway.mqtt.tls] to encrypt them"
+        ),
+        None => {}
+    }
     opts.set_keep_alive(Duration::from_secs(mqtt.keep_alive_secs.max(1)))
         .set_clean_session(true)
         .set_max_packet_size(MAX_INCOMING_PACKET, MAX_OUTGOING_PACKET);
@@ -122,7 +148,7 @@ pub(super) async fn run(
                     return;
                 }
                 if up {
-                    let error = e.to_string();
+                    let error = describe(&e);
                     losses.warn(error.clone(), std::time::Instant::now(), |n| match n {
                         0 => tracing::warn!(%broker, %error, "lost the MQTT broker; reconnecting"),
                         n => tracing::warn!(%broker, %error, repeats = n,
@@ -131,7 +157,8 @@ pub(super) async fn run(
                     shared.on_broker(false, &format!("lost the MQTT broker: {e}"));
                 } else {
                     failed += 1;
-                    let error = e.to_string();
+                    let error = describe(&e);
+                    shared.reached.failed(&error);
                     attempts.warn(error.clone(), std::time::Instant::now(), |n| match n {
                         0 => tracing::warn!(%broker, %error, "cannot reach the MQTT broker; retrying"),
                         n => tracing::warn!(%broker, %error, attempts = n,
@@ -143,6 +170,18 @@ pub(super) async fn run(
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
         }
+    }
+}
+
+/// A connection error as logged and shown by `/readyz?verbose`; a certificate the gateway
+/// refused says which setting decides.
+fn describe(e: &rumqttc::ConnectionError) -> String {
+    let text = e.to_string();
+    let tls = matches!(e, rumqttc::ConnectionError::Tls(_));
+    if tls && text.contains("invalid peer certificate") {
+        format!("{text} (the broker's certificate, checked against [gateway.mqtt.tls] ca_file and server_name or the broker's host)")
+    } else {
+        text
     }
 }
 

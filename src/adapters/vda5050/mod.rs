@@ -52,6 +52,7 @@ pub mod plan;
 pub mod robot;
 #[cfg(test)]
 mod tests;
+mod traffic;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -73,6 +74,8 @@ use crate::vda5050::{
 pub use commands::{OPERATE_TIMEOUT, SETTLE_WAIT};
 use floorgate_protocols::ratelimit::KeyedLimiter;
 use robot::{Operated, Out, Robot, Timing};
+use traffic::FleetTraffic;
+pub use traffic::RobotTraffic;
 
 const KINDS: [DeviceKind; 1] = [DeviceKind::Amr];
 
@@ -119,6 +122,17 @@ struct Fleet {
     scratch: Option<State>,
     /// Warnings about dropped messages, per robot (index), topic and reason.
     warnings: KeyedLimiter<(usize, TopicKind, &'static str)>,
+    /// Traffic control (`None`: off, or no layout).
+    traffic: Option<FleetTraffic>,
+}
+
+impl Fleet {
+    /// Robot `i` took an input: traffic control follows it.
+    fn follow_traffic(&mut self, i: usize, now: Instant, out: &mut Vec<Out>) {
+        if let Some(t) = &mut self.traffic {
+            t.follow(&mut self.robots[i], now, out);
+        }
+    }
 }
 
 /// Why a message from a robot did not decode: the key of its rate-limited warning (the
@@ -179,6 +193,7 @@ impl Vda5050Adapter {
             by_topic: HashMap::new(),
             scratch: None,
             warnings: KeyedLimiter::default(),
+            traffic: site.traffic.as_deref().map(FleetTraffic::new),
         };
         for d in site.devices.values().filter(|d| d.kind == DeviceKind::Amr) {
             let err = |message: String| AdapterError::Device {
@@ -203,6 +218,10 @@ impl Vda5050Adapter {
                 site.layout.clone(),
                 timing,
             );
+            let mut robot = robot;
+            if fleet.traffic.is_some() {
+                robot.control_traffic();
+            }
             let index = fleet.robots.len();
             for kind in [
                 TopicKind::State,
@@ -281,6 +300,18 @@ impl Vda5050Adapter {
         core.by_device
             .get(device_id)
             .map(|&i| core.robots[i].has_factsheet())
+    }
+
+    /// What traffic control shows of `device_id` (`None`: not an AMR of this site, or
+    /// traffic control is off or has not placed it yet).
+    pub fn traffic(&self, device_id: &str) -> Option<RobotTraffic> {
+        self.shared.lock().traffic.as_ref()?.robot(device_id)
+    }
+
+    /// Traffic control's counters (`None`: off).
+    pub fn traffic_counters(&self) -> Option<crate::traffic::Counters> {
+        let now = Instant::now();
+        Some(self.shared.lock().traffic.as_ref()?.counters(now))
     }
 
     /// Disconnects from the broker and stops the adapter's tasks.
@@ -411,6 +442,10 @@ impl Shared {
                 TopicKind::Factsheet => decode::<Factsheet>(payload).map(|f| robot.on_factsheet(f)),
                 _ => Ok(()),
             };
+            if outcome.is_ok() && kind != TopicKind::Factsheet {
+                fleet.follow_traffic(i, now, out);
+            }
+            let robot = &mut fleet.robots[i];
             if let Err(e) = outcome {
                 robot.malformed += 1;
                 self.malformed.fetch_add(1, Ordering::Relaxed);
@@ -470,7 +505,9 @@ impl Shared {
             let &i = fleet.by_device.get(device_id).ok_or_else(|| {
                 TransportError::not_sent(device_id.to_string(), "not an AMR of this site")
             })?;
-            Ok(f(&mut fleet.robots[i], now, out))
+            let result = f(&mut fleet.robots[i], now, out);
+            fleet.follow_traffic(i, now, out);
+            Ok(result)
         });
         result.map(|r| (r, queued))
     }
@@ -482,8 +519,20 @@ async fn tick_loop(shared: Arc<Shared>, period: Duration) {
     loop {
         every.tick().await;
         shared.with_fleet(|fleet, now, out| {
-            for r in &mut fleet.robots {
-                r.tick(now, out);
+            for i in 0..fleet.robots.len() {
+                fleet.robots[i].tick(now, out);
+                fleet.follow_traffic(i, now, out);
+            }
+            if let Some(t) = &mut fleet.traffic {
+                t.duties(&mut fleet.robots, now, out);
+                let c = t.counters(now);
+                shared.metrics.set_traffic(
+                    c.resources_held,
+                    c.robots_blocked,
+                    c.blocked_seconds,
+                    c.replans,
+                    c.deadlocks_resolved,
+                );
             }
             Shared::flush_warnings(fleet, now);
         });

@@ -13,7 +13,9 @@
 use crate::engine::adapter::DeviceCommand;
 use crate::vda5050::factsheet::ActionScope;
 use crate::vda5050::order::action_types::{DROP, PICK};
-use crate::vda5050::{AmrProfile, Factsheet, LayoutGraph, LoadHandling, Order, OrderPlan};
+use crate::vda5050::{
+    Action, AmrProfile, Factsheet, LayoutGraph, LoadHandling, Order, OrderPlan, Route,
+};
 
 /// The command the AMR adapter carries out.
 pub const TRANSPORT: &str = "transport";
@@ -29,6 +31,9 @@ pub struct Transport {
     pub drop_id: String,
     /// The most nodes one order message may carry (profile and factsheet).
     pub max_order_nodes: Option<usize>,
+    /// The pickup and the drop: their layout nodes and actions, in order (a re-routed
+    /// order still passes through them).
+    pub stops: Vec<(String, Action)>,
 }
 
 /// The order id of `command_id` planned from `start`.
@@ -126,9 +131,10 @@ pub fn plan_transport(
         lhd: profile.lhd.clone(),
         height,
     };
-    let pick = handling("pick", &c.from);
-    let drop_load = handling("drop", &c.to);
+    let pick = handling("pick", &c.from).pick();
+    let drop_load = handling("drop", &c.to).drop_load();
     let (pick_id, drop_id) = (pick.action_id.clone(), drop_load.action_id.clone());
+    let stops = vec![(pickup, pick.clone()), (drop, drop_load.clone())];
     let max_order_nodes = match (
         profile.max_order_nodes,
         factsheet.and_then(Factsheet::max_order_nodes),
@@ -143,7 +149,7 @@ pub fn plan_transport(
     let plan = OrderPlan::new(
         &order_id(&c.command_id, start),
         route,
-        vec![(pick_at, pick.pick()), (drop_at, drop_load.drop_load())],
+        vec![(pick_at, pick), (drop_at, drop_load)],
         max_base,
     )
     .map_err(|e| e.to_string())?;
@@ -152,7 +158,28 @@ pub fn plan_transport(
         pick_id,
         drop_id,
         max_order_nodes,
+        stops,
     })
+}
+
+/// The route from `from` through the `stops` (each reached by `leg`, which gives the node
+/// ids of a path between two nodes), with the stops' actions at their route indices.
+pub fn route_via(
+    layout: &LayoutGraph,
+    from: &str,
+    stops: &[(String, Action)],
+    mut leg: impl FnMut(&str, &str) -> Option<Vec<String>>,
+) -> Option<(Route, Vec<(usize, Action)>)> {
+    let mut ids = vec![from.to_string()];
+    let mut actions = Vec::new();
+    for (node, action) in stops {
+        let here = ids.last().expect("never empty").clone();
+        if &here != node {
+            ids.extend(leg(&here, node)?.into_iter().skip(1));
+        }
+        actions.push((ids.len() - 1, action.clone()));
+    }
+    Some((layout.route_through(&ids)?, actions))
 }
 
 /// Cuts the horizon of `order` to `max` nodes (the base is never longer than that).

@@ -45,6 +45,7 @@ mod job;
 mod link;
 mod operate;
 mod seen;
+mod traffic;
 
 use crate::engine::adapter::{Availability, DeviceCommand, DeviceReport};
 use crate::vda5050::order::action_types::{FACTSHEET_REQUEST, STATE_REQUEST};
@@ -149,6 +150,15 @@ pub struct Robot {
     /// The broker link came back and the robot has not spoken since.
     unheard: bool,
     instant_seq: u64,
+    /// Orders are released by traffic control (`robot/traffic.rs`).
+    controlled: bool,
+    /// An order of floorgate's own that moves the idle robot out of the way.
+    errand: Option<job::Active>,
+    errand_seq: u64,
+    /// The order whose route the traffic allocator holds for this robot.
+    traffic_order: Option<String>,
+    /// The node traffic control last could not place the robot on (warned once).
+    traffic_warned: Option<String>,
     /// Messages from this robot that could not be decoded.
     pub malformed: u64,
 }
@@ -185,6 +195,11 @@ impl Robot {
             held_since: None,
             unheard: false,
             instant_seq: 0,
+            controlled: false,
+            errand: None,
+            errand_seq: 0,
+            traffic_order: None,
+            traffic_warned: None,
             malformed: 0,
         }
     }

@@ -54,6 +54,11 @@ pub(super) struct Active {
     pub(super) last_sent: Option<Instant>,
     /// The state echoed the current message.
     pub(super) echoed: bool,
+    /// Under traffic control: the route index from which the allocator holds this order's
+    /// route (`None`: not given to it yet, nothing goes out).
+    pub(super) route_from: Option<usize>,
+    /// Why the allocator last refused this order's route (logged once).
+    pub(super) route_refused: Option<crate::traffic::TrafficError>,
 }
 
 impl Robot {
@@ -101,6 +106,10 @@ impl Robot {
             let Some(s) = &self.state else {
                 return self.ask_state(now, out);
             };
+            if self.errand.is_some() {
+                // Floorgate's own move order first: the command starts where it ends.
+                return;
+            }
             match self.start_job(s) {
                 Ok(active) => {
                     let adopted = active.echoed;
@@ -130,8 +139,7 @@ impl Robot {
             let mut msg_start_seq = 0;
             while t.plan.order_update_id() < s.order_update_id {
                 let (_, dp) = t.plan.decision_point();
-                let header = self.headers.clone().next(TopicKind::Order);
-                if t.plan.extend(header).is_none() {
+                if !t.plan.advance() {
                     return Err(format!(
                         "the robot holds update {} of order {}, which was never sent",
                         s.order_update_id, s.order_id
@@ -144,6 +152,8 @@ impl Robot {
                 msg_start_seq,
                 last_sent: None,
                 echoed: true,
+                route_from: None,
+                route_refused: None,
             });
         }
         let start = if !s.last_node_id.is_empty() {
@@ -158,12 +168,26 @@ impl Robot {
                 "the robot stands on node {start:?}, which is not on the site's layout"
             ));
         }
-        let t = plan::plan_transport(&job.command, &start, layout, &self.profile, factsheet)?;
+        let mut t = plan::plan_transport(&job.command, &start, layout, &self.profile, factsheet)?;
+        if self.controlled {
+            t.plan.hold_at_start();
+        }
+        // A robot stopped between two nodes starts from the node it passed last: the first
+        // node's deviation covers where it stands (VDA 5050 2.1 6.6.3.1).
+        let off = match (layout.node(&start), s.agv_position.as_ref()) {
+            (Some(n), Some(p)) => (n.x - p.x).hypot(n.y - p.y),
+            _ => 0.0,
+        };
+        let xy = self.profile.allowed_deviation_xy.max(off * 1.1 + 0.05);
+        t.plan
+            .set_start_deviation(Some(xy), self.profile.allowed_deviation_theta);
         Ok(Active {
             t,
             msg_start_seq: 0,
             last_sent: None,
             echoed: false,
+            route_from: None,
+            route_refused: None,
         })
     }
 
@@ -222,9 +246,14 @@ impl Robot {
                 }
                 let advanced = s.last_node_sequence_id > active.msg_start_seq
                     || s.new_base_request == Some(true);
-                if active.echoed && advanced && !active.t.plan.is_fully_released() {
+                // Under traffic control the allocator releases (`robot/traffic.rs`).
+                if !self.controlled
+                    && active.echoed
+                    && advanced
+                    && !active.t.plan.is_fully_released()
+                {
                     let (_, dp) = active.t.plan.decision_point();
-                    active.t.plan.extend(self.headers.next(TopicKind::Order));
+                    active.t.plan.advance();
                     active.msg_start_seq = dp;
                     active.echoed = false;
                     active.last_sent = None;
@@ -234,7 +263,8 @@ impl Robot {
         let due = active
             .last_sent
             .is_none_or(|t| now.duration_since(t) >= self.timing.resend);
-        if !active.echoed && due && connected {
+        let held_back = self.controlled && active.route_from.is_none();
+        if !active.echoed && due && connected && !held_back {
             active.last_sent = Some(now);
             let mut order = active.t.plan.message(self.headers.next(TopicKind::Order));
             plan::limit_nodes(&mut order, active.t.max_order_nodes);
@@ -278,7 +308,7 @@ pub(super) fn handling_failure(s: &Seen, pick_id: &str, drop_id: &str) -> Option
 
 /// The order warning referencing `order_id` that means the robot refused it, if any. An
 /// `orderUpdateError` about an older update than `update_id` is stale and ignored.
-fn rejection(errors: &[AgvError], order_id: &str, update_id: u32) -> Option<String> {
+pub(super) fn rejection(errors: &[AgvError], order_id: &str, update_id: u32) -> Option<String> {
     errors.iter().find_map(|e| {
         if !REJECTIONS.contains(&e.error_type.as_str()) {
             return None;

@@ -27,6 +27,7 @@ pub(super) struct Seen {
     pub(super) new_base_request: Option<bool>,
     /// `paused` (optional in 2.x: `None` when the robot does not say).
     pub(super) paused: Option<bool>,
+    pub(super) operating_mode: state::OperatingMode,
 }
 
 impl Seen {
@@ -49,6 +50,7 @@ impl Seen {
         keep(&mut self.agv_position, &s.agv_position);
         self.new_base_request = s.new_base_request;
         self.paused = s.paused;
+        self.operating_mode = s.operating_mode;
     }
 
     /// The state of action `action_id`, if the robot reports it.

@@ -1,0 +1,433 @@
+//! One robot under traffic control: keeping the allocator's picture of it in step with its
+//! `state`, and turning the allocator's grants into order releases.
+//!
+//! Under traffic control an order goes out with only its first node released (the node
+//! the robot stands on); [`Robot::follow_traffic`] gives the order's route to the
+//! allocator, asks it for more on every state and tick, and releases what it grants as
+//! order updates (`orderUpdateId` + 1 from the decision point, once the robot echoed the
+//! message before). The robot's `lastNodeSequenceId` tells the allocator which nodes it
+//! passed, which frees them behind it. An order that ends before its last node (cancelled,
+//! failed, rejected) halts the robot in the allocator: it keeps the node it stands on and,
+//! when it may be in the lane ahead, that lane, until it passes a node of its next order.
+//!
+//! The allocator may re-route the robot ([`Robot::detour`]: a deadlock resolved by sending
+//! it to a waiting node; a re-plan around a blocked lane): the horizon after the decision
+//! point is replaced by the new route; stops (the pickup, the drop) the new route does not
+//! reach are routed again once the robot is at its end. An idle robot in another's way, or
+//! off a parking node, is sent away by an errand ([`Robot::start_errand`]): an order of
+//! floorgate's own, without actions, that a command waits behind.
+//!
+//! Allocator route index 0 is the order's route index `route_from`; the order's sequence
+//! ids are `2 × route index`, so the allocator's index is `lastNodeSequenceId / 2 -
+//! route_from`.
+
+use std::time::Instant;
+
+use super::job::Active;
+use super::{Out, Robot};
+use crate::adapters::vda5050::plan::{self, Transport};
+use crate::traffic::{Allocator, RobotStatus, TrafficError};
+use crate::vda5050::state::OperatingMode;
+use crate::vda5050::{Action, OrderPlan};
+
+/// Which order of the robot traffic control follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Which {
+    Job,
+    Errand,
+}
+
+impl Robot {
+    /// Puts this robot's orders under traffic control: each goes out with its first node
+    /// released, the rest as [`follow_traffic`](Self::follow_traffic) grants it.
+    pub(crate) fn control_traffic(&mut self) {
+        self.controlled = true;
+    }
+
+    /// The node the robot stands on (or passed last), by its state.
+    fn standing_node(&self) -> Option<String> {
+        let s = self.state.as_ref()?;
+        let layout = self.layout.as_ref()?;
+        if !s.last_node_id.is_empty() && layout.node(&s.last_node_id).is_some() {
+            return Some(s.last_node_id.clone());
+        }
+        let p = s.agv_position.as_ref()?;
+        let n = layout.nearest_node(p.x, p.y, &p.map_id)?;
+        ((n.x - p.x).hypot(n.y - p.y) <= self.profile.allowed_deviation_xy).then(|| n.id.clone())
+    }
+
+    fn traffic_status(&self) -> RobotStatus {
+        let Some(s) = &self.state else {
+            return RobotStatus::Offline;
+        };
+        if !self.connected() {
+            RobotStatus::Offline
+        } else if s.fatal_error().is_some() {
+            RobotStatus::Fault
+        } else if matches!(
+            s.operating_mode,
+            OperatingMode::Manual | OperatingMode::Service | OperatingMode::TeachIn
+        ) {
+            RobotStatus::Manual
+        } else {
+            RobotStatus::Online
+        }
+    }
+
+    /// The order traffic control follows: the command's (unless it is being stopped) or
+    /// the errand's.
+    fn followed(&mut self) -> Option<(Which, &mut Active)> {
+        if let Some(job) = self.job.as_mut().filter(|j| !j.stopping) {
+            if let Some(a) = job.order.as_mut() {
+                return Some((Which::Job, a));
+            }
+        }
+        self.errand.as_mut().map(|a| (Which::Errand, a))
+    }
+
+    /// Whether the robot holds no order of ours and stands still: a candidate for parking.
+    pub(crate) fn idle_for_traffic(&self) -> bool {
+        self.job.is_none()
+            && self.errand.is_none()
+            && self.cancel.is_none()
+            && self.traffic_status() == RobotStatus::Online
+            && self
+                .state
+                .as_ref()
+                .is_some_and(|s| s.node_states.is_empty())
+    }
+
+    /// Brings the allocator up to date with this robot and releases what it grants.
+    pub(crate) fn follow_traffic(&mut self, a: &mut Allocator, now: Instant, out: &mut Vec<Out>) {
+        let id = self.device_id.clone();
+        if !a.is_placed(&id) {
+            let Some(node) = self.standing_node() else {
+                return;
+            };
+            if let Err(e) = a.place(&id, &node) {
+                if self.traffic_warned.as_deref() != Some(node.as_str()) {
+                    tracing::warn!(device_id = %id, %node, error = %e,
+                        "traffic control cannot place the robot where it reports to stand");
+                    self.traffic_warned = Some(node);
+                }
+                return;
+            }
+            self.traffic_warned = None;
+        }
+        let _ = a.set_status(&id, self.traffic_status(), now);
+        // An order traffic control followed has ended: halt the robot where it is.
+        let current = self
+            .followed()
+            .filter(|(_, o)| o.route_from.is_some())
+            .map(|(_, o)| o.t.plan.order_id().to_string());
+        if self.traffic_order.is_some() && self.traffic_order != current {
+            let _ = a.halt(&id, now);
+            self.traffic_order = None;
+        }
+        if self.followed().is_none() {
+            // Idle: the allocator follows where the robot goes by hand or by itself.
+            if let Some(node) = self.standing_node() {
+                if a.position(&id) != Some(node.as_str())
+                    && a.remaining_route(&id).is_some_and(|r| r.len() == 1)
+                {
+                    let _ = a.free(&id, now);
+                    let _ = a.place(&id, &node);
+                }
+            }
+            return;
+        }
+        let passed = self.state.as_ref().map(|s| {
+            (
+                s.order_id.clone(),
+                (s.last_node_sequence_id / 2) as usize,
+                s.last_node_id.clone(),
+            )
+        });
+        let layout = self.layout.clone();
+        let Some((_, o)) = self.followed() else {
+            return;
+        };
+        if o.route_from.is_none() {
+            let from = o.t.plan.base_end();
+            let start = o.t.plan.route().nodes[from].node_id.clone();
+            if a.position(&id) != Some(start.as_str()) {
+                if a.remaining_route(&id).is_some_and(|r| r.len() == 1) {
+                    let _ = a.free(&id, now);
+                    if a.place(&id, &start).is_err() {
+                        return;
+                    }
+                } else {
+                    let _ = a.halt(&id, now);
+                    return;
+                }
+            }
+            // A fresh order is routed around traffic before it goes out.
+            if !o.echoed && o.last_sent.is_none() && o.t.plan.order_update_id() == 0 {
+                if let Some(layout) = &layout {
+                    let stops = o.t.stops.clone();
+                    let via = plan::route_via(layout, &start, &stops, |x, y| {
+                        a.plan_route(Some(&id), x, y).ok()
+                    });
+                    if let Some((route, actions)) = via {
+                        let _ = o.t.plan.reroute(route, actions, false);
+                    }
+                }
+            }
+            let nodes: Vec<String> = o.t.plan.route().nodes[from..]
+                .iter()
+                .map(|n| n.node_id.clone())
+                .collect();
+            match a.set_route(&id, &nodes, now) {
+                Ok(()) => {
+                    o.route_from = Some(from);
+                    self.traffic_order = Some(o.t.plan.order_id().to_string());
+                }
+                Err(TrafficError::BaseNotDriven(_)) => {
+                    let _ = a.halt(&id, now);
+                    return;
+                }
+                Err(e) => {
+                    if o.route_refused.as_ref() != Some(&e) {
+                        tracing::info!(device_id = %id, error = %e,
+                            "traffic control holds the order back for now");
+                        o.route_refused = Some(e);
+                    }
+                    return;
+                }
+            }
+        }
+        let Some((_, o)) = self.followed() else {
+            return;
+        };
+        let from = o.route_from.expect("set above");
+        if let Some((order_id, index, _)) = &passed {
+            if order_id == o.t.plan.order_id() && *index >= from {
+                if let Err(e) = a.passed(&id, index - from, now) {
+                    tracing::debug!(device_id = %id, error = %e, "traffic: passed");
+                }
+            }
+        }
+        let Ok(grant) = a.request(&id, now) else {
+            return;
+        };
+        let target = from + grant.base_end;
+        let sent = o.echoed || o.last_sent.is_some();
+        if target > o.t.plan.base_end() && (!sent || o.echoed) {
+            let (_, dp) = o.t.plan.decision_point();
+            if o.t.plan.release_to(target, sent) && sent {
+                o.msg_start_seq = dp;
+                o.echoed = false;
+                o.last_sent = None;
+            }
+        }
+        // At the end of a detour with stops still ahead: route on to them.
+        let at_end = a
+            .progress(&id)
+            .is_some_and(|(at, g)| at == g && a.remaining_route(&id).is_some_and(|r| r.len() == 1));
+        if at_end && o.echoed && o.t.plan.is_fully_released() {
+            let pending = pending_stops(&o.t.plan, &o.t.stops);
+            if !pending.is_empty() {
+                if let Some(layout) = &layout {
+                    let here = o.t.plan.decision_point().0.to_string();
+                    let via = plan::route_via(layout, &here, &pending, |x, y| {
+                        a.plan_route(Some(&id), x, y).ok()
+                    });
+                    if let Some((route, actions)) = via {
+                        let nodes: Vec<String> =
+                            route.nodes.iter().map(|n| n.node_id.clone()).collect();
+                        if a.set_route(&id, &nodes, now).is_ok()
+                            && o.t.plan.reroute(route, actions, true).is_ok()
+                        {
+                            o.route_from = Some(o.t.plan.base_end());
+                            o.echoed = false;
+                            o.last_sent = None;
+                            o.msg_start_seq = o.t.plan.decision_point().1;
+                        }
+                    }
+                }
+            }
+        }
+        match self.followed().map(|(w, _)| w) {
+            Some(Which::Job) => self.follow_job(now, out),
+            Some(Which::Errand) => self.follow_errand(now, out),
+            None => {}
+        }
+    }
+
+    /// Traffic control re-routed the robot along `route` (node ids from where it stands,
+    /// already set in the allocator). Returns whether the robot's order follows it.
+    pub(crate) fn detour(&mut self, route: &[String], now: Instant, out: &mut Vec<Out>) -> bool {
+        let layout = self.layout.clone();
+        let Some(layout) = layout else { return false };
+        let Some(r) = layout.route_through(route) else {
+            return false;
+        };
+        match self.followed() {
+            Some((_, o)) if o.route_from.is_some() => {
+                if o.t.plan.decision_point().0 != route[0] {
+                    return false;
+                }
+                let sent = o.echoed || o.last_sent.is_some();
+                if o.t.plan.reroute(r, Vec::new(), sent).is_err() {
+                    return false;
+                }
+                o.route_from = Some(o.t.plan.base_end());
+                if sent {
+                    o.echoed = false;
+                    o.last_sent = None;
+                    o.msg_start_seq = o.t.plan.decision_point().1;
+                }
+                true
+            }
+            Some(_) => false,
+            None => {
+                if route.len() < 2 {
+                    return true;
+                }
+                self.start_errand(route, now, out)
+            }
+        }
+    }
+
+    /// Sends the idle robot along `route` (node ids from where it stands, already set in the
+    /// allocator) by an order of floorgate's own, without actions.
+    pub(crate) fn start_errand(
+        &mut self,
+        route: &[String],
+        now: Instant,
+        out: &mut Vec<Out>,
+    ) -> bool {
+        let Some(layout) = self.layout.clone() else {
+            return false;
+        };
+        let Some(r) = layout.route_through(route) else {
+            return false;
+        };
+        self.errand_seq += 1;
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis();
+        let order_id = format!("move-{stamp}-{}", self.errand_seq);
+        let max_base = self.profile.max_base_nodes.max(2);
+        let Ok(mut plan) = OrderPlan::new(&order_id, r, Vec::new(), max_base) else {
+            return false;
+        };
+        plan.hold_at_start();
+        self.errand = Some(Active {
+            t: Transport {
+                plan,
+                pick_id: String::new(),
+                drop_id: String::new(),
+                max_order_nodes: self.profile.max_order_nodes,
+                stops: Vec::new(),
+            },
+            msg_start_seq: 0,
+            last_sent: None,
+            echoed: false,
+            route_from: Some(0),
+            route_refused: None,
+        });
+        self.traffic_order = Some(order_id);
+        self.follow_errand(now, out);
+        true
+    }
+
+    /// Publishes the errand until echoed; ends it when the robot is through or refused it.
+    pub(crate) fn follow_errand(&mut self, now: Instant, out: &mut Vec<Out>) {
+        let connected = self.connected();
+        let Some(e) = self.errand.as_mut() else {
+            return;
+        };
+        if let Some(s) = &self.state {
+            if s.order_id == e.t.plan.order_id() {
+                if s.order_update_id >= e.t.plan.order_update_id() {
+                    e.echoed = true;
+                }
+                if e.echoed && e.t.plan.is_fully_released() && s.node_states.is_empty() {
+                    self.errand = None;
+                    return;
+                }
+            }
+            if super::job::rejection(&s.errors, e.t.plan.order_id(), e.t.plan.order_update_id())
+                .is_some()
+                || s.fatal_error().is_some()
+            {
+                tracing::info!(device_id = %self.device_id, order_id = %e.t.plan.order_id(),
+                    "the robot did not take floorgate's move order");
+                self.errand = None;
+                return;
+            }
+        }
+        let due = e
+            .last_sent
+            .is_none_or(|t| now.duration_since(t) >= self.timing.resend);
+        if !e.echoed && due && connected {
+            e.last_sent = Some(now);
+            let mut order =
+                e.t.plan
+                    .message(self.headers.next(crate::vda5050::TopicKind::Order));
+            plan::limit_nodes(&mut order, e.t.max_order_nodes);
+            out.push(Out::Publish {
+                topic: self.topic(crate::vda5050::TopicKind::Order),
+                qos: self.topics.qos(crate::vda5050::TopicKind::Order),
+                payload: crate::vda5050::encode(&order),
+            });
+        }
+    }
+
+    /// Re-plans the robot's order from its decision point through the stops still ahead,
+    /// around the resources others hold. Whether the route changed.
+    pub(crate) fn replan_traffic(&mut self, a: &mut Allocator, now: Instant) -> bool {
+        let id = self.device_id.clone();
+        let layout = self.layout.clone();
+        let Some(layout) = layout else { return false };
+        let Some((Which::Job, o)) = self.followed() else {
+            return false;
+        };
+        if o.route_from.is_none() || !(o.echoed || o.last_sent.is_none()) {
+            return false;
+        }
+        let here = o.t.plan.decision_point().0.to_string();
+        let pending = pending_stops(&o.t.plan, &o.t.stops);
+        let Some((route, actions)) = plan::route_via(&layout, &here, &pending, |x, y| {
+            a.plan_route(Some(&id), x, y).ok()
+        }) else {
+            return false;
+        };
+        let nodes: Vec<String> = route.nodes.iter().map(|n| n.node_id.clone()).collect();
+        if a.remaining_route(&id).as_ref() == Some(&nodes) {
+            return false;
+        }
+        if a.set_route(&id, &nodes, now).is_err() {
+            return false;
+        }
+        let sent = o.echoed || o.last_sent.is_some();
+        if o.t.plan.reroute(route, actions, sent).is_err() {
+            return false;
+        }
+        o.route_from = Some(o.t.plan.base_end());
+        if sent {
+            o.echoed = false;
+            o.last_sent = None;
+            o.msg_start_seq = o.t.plan.decision_point().1;
+        }
+        true
+    }
+}
+
+/// The stops whose action is not yet on the route up to its end.
+fn pending_stops(plan: &OrderPlan, stops: &[(String, Action)]) -> Vec<(String, Action)> {
+    let n = plan.route().nodes.len();
+    stops
+        .iter()
+        .filter(|(_, action)| {
+            !(0..n).any(|i| {
+                plan.actions_at(i)
+                    .iter()
+                    .any(|a| a.action_id == action.action_id)
+            })
+        })
+        .cloned()
+        .collect()
+}
