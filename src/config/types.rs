@@ -24,6 +24,40 @@ pub struct SiteFile {
     /// the nearest AMR is chosen by its distances.
     #[serde(default)]
     pub layout: Option<Spanned<crate::vda5050::LayoutConfig>>,
+    /// Traffic control of the AMRs on the layout.
+    #[serde(default)]
+    pub traffic: TrafficSection,
+}
+
+/// `[traffic]`: how floorgate coordinates the AMRs it commands (see
+/// ARCHITECTURE.md, "Traffic control").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrafficSection {
+    /// Release each robot's base only over nodes and lanes it holds alone
+    /// (default). Off, every order releases `max_base_nodes` at a time and
+    /// robots are not kept apart: for a single robot, or a fleet manager
+    /// that coordinates them itself.
+    pub enabled: bool,
+    /// A robot waiting this long for a node or lane is re-planned around it.
+    pub replan_after_secs: u64,
+    /// Segments are granted until a robot has this many nodes released ahead
+    /// of it (1 to 50).
+    pub lookahead_nodes: usize,
+    /// Idle robots are sent to a free parking node (and always moved off a
+    /// node another robot's route needs).
+    pub park_idle: bool,
+}
+
+impl Default for TrafficSection {
+    fn default() -> Self {
+        TrafficSection {
+            enabled: true,
+            replan_after_secs: 30,
+            lookahead_nodes: 3,
+            park_idle: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
