@@ -1,4 +1,19 @@
 //! The IO shell of a simulated robot: one rumqttc client per robot, and a fleet of them.
+//!
+//! The robots of a [`Fleet`] share one [`World`]: each run loop advances its robot through
+//! it every tick, so robots stop for each other ([`FleetConfig::physical`]) and the world
+//! counts conflicts and blocked time ([`Fleet::world`]). A robot spawned alone with
+//! [`RobotClient::spawn`] has a world of its own; [`RobotClient::spawn_in`] puts it on a
+//! shared one.
+//!
+//! World fields of [`FleetConfig`]:
+//!
+//! | field | default | meaning |
+//! |---|---|---|
+//! | `physical` | `true` | robots stop for each other; `false` ([`FleetConfig::pass_through`]): they pass through each other, conflicts still counted |
+//! | `safety_distance_m` | 1.0 | how far ahead, centre to centre, the safety field stops a robot |
+//! | `conflict_distance_m` | 0.5 | closer than this two robots touch (one conflict per encounter) |
+//! | `time_lapse` | 1.0 | simulated time runs this many times faster than the wall clock: driving, picks and drops, battery; `state` still goes out on every change (and at least every `state_interval` of wall time) |
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -15,6 +30,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use super::config::{RobotConfig, INSTANT_ACTIONS};
 use super::record::Happened;
 use super::robot::{Robot, RobotCounters};
+use super::world::{SharedWorld, World, WorldConfig, WorldStats};
 
 /// How the robots reach the broker and how often they report.
 #[derive(Debug, Clone)]
@@ -48,6 +64,16 @@ pub struct FleetConfig {
     pub keep_alive: Duration,
     /// Instant actions the robots perform and declare in their factsheets.
     pub instant_actions: Vec<String>,
+    /// Robots stop for each other before they touch (default `true`); `false`: they pass
+    /// through each other (see [`World`]).
+    pub physical: bool,
+    /// How far ahead, centre to centre, the safety field stops a robot (m).
+    pub safety_distance_m: f64,
+    /// Closer than this, centre to centre, two robots touch: a conflict (m).
+    pub conflict_distance_m: f64,
+    /// Simulated time runs this many times faster than the wall clock (driving, picks and
+    /// drops, battery); `state` still goes out on every change.
+    pub time_lapse: f64,
 }
 
 impl FleetConfig {
@@ -68,6 +94,35 @@ impl FleetConfig {
             tick: Duration::from_millis(50),
             keep_alive: Duration::from_secs(5),
             instant_actions: INSTANT_ACTIONS.iter().map(|a| a.to_string()).collect(),
+            physical: true,
+            safety_distance_m: 1.0,
+            conflict_distance_m: 0.5,
+            time_lapse: 1.0,
+        }
+    }
+
+    /// The same fleet with robots that pass through each other (`physical = false`): the
+    /// contention-free upper bound.
+    pub fn pass_through(mut self) -> Self {
+        self.physical = false;
+        self
+    }
+
+    /// The world the fleet's robots share.
+    pub fn world_config(&self) -> WorldConfig {
+        WorldConfig {
+            physical: self.physical,
+            safety_distance_m: self.safety_distance_m,
+            conflict_distance_m: self.conflict_distance_m,
+        }
+    }
+
+    /// [`FleetConfig::time_lapse`], or 1 when it is not a positive number.
+    fn lapse(&self) -> f64 {
+        if self.time_lapse.is_finite() && self.time_lapse > 0.0 {
+            self.time_lapse
+        } else {
+            1.0
         }
     }
 
@@ -103,6 +158,10 @@ pub struct RobotHandle {
     control: mpsc::UnboundedSender<ControlMsg>,
 }
 
+fn lock_world(world: &Mutex<World>) -> MutexGuard<'_, World> {
+    world.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 struct ControlMsg(Control);
 
 impl std::fmt::Debug for ControlMsg {
@@ -130,6 +189,11 @@ impl RobotHandle {
     /// What the robot really did, in order (its own record).
     pub fn record(&self) -> Vec<Happened> {
         self.lock().record().to_vec()
+    }
+
+    /// Seconds (simulated) its safety field held the robot.
+    pub fn blocked_secs(&self) -> f64 {
+        self.lock().blocked_secs()
     }
 
     /// The current state (without consuming a header id).
@@ -179,12 +243,23 @@ impl RobotHandle {
 pub struct RobotClient;
 
 impl RobotClient {
-    /// Spawns the robot's task on the current tokio runtime.
+    /// Spawns the robot's task on the current tokio runtime, on a world of its own.
     pub fn spawn(robot: Robot, cfg: &FleetConfig) -> (RobotHandle, JoinHandle<()>) {
+        RobotClient::spawn_in(robot, cfg, &World::shared(cfg.world_config()))
+    }
+
+    /// Spawns the robot's task on the current tokio runtime, on `world` (shared with other
+    /// robots; its own configuration applies, not `cfg`'s world fields).
+    pub fn spawn_in(
+        robot: Robot,
+        cfg: &FleetConfig,
+        world: &SharedWorld,
+    ) -> (RobotHandle, JoinHandle<()>) {
         let serial_number = robot.config().serial_number.clone();
+        let index = lock_world(world).add(&robot);
         let robot = Arc::new(Mutex::new(robot));
         let (tx, rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(run(robot.clone(), cfg.clone(), rx));
+        let task = tokio::spawn(run(robot.clone(), cfg.clone(), rx, world.clone(), index));
         (
             RobotHandle {
                 serial_number,
@@ -201,15 +276,31 @@ impl RobotClient {
 pub struct Fleet {
     robots: Vec<RobotHandle>,
     tasks: Vec<JoinHandle<()>>,
+    world: SharedWorld,
 }
 
 impl Fleet {
-    /// Spawns `cfg.count` robots on the current tokio runtime.
+    /// Spawns `cfg.count` robots on the current tokio runtime, on one world.
     pub fn spawn(cfg: &FleetConfig) -> Fleet {
+        let world = World::shared(cfg.world_config());
         let (robots, tasks) = (0..cfg.count)
-            .map(|i| RobotClient::spawn(Robot::new(cfg.robot_config(i)), cfg))
+            .map(|i| RobotClient::spawn_in(Robot::new(cfg.robot_config(i)), cfg, &world))
             .unzip();
-        Fleet { robots, tasks }
+        Fleet {
+            robots,
+            tasks,
+            world,
+        }
+    }
+
+    /// What the fleet's world counted so far: conflicts, blocked seconds, safety stops.
+    pub fn world(&self) -> WorldStats {
+        lock_world(&self.world).stats()
+    }
+
+    /// The world the robots share.
+    pub fn shared_world(&self) -> &SharedWorld {
+        &self.world
     }
 
     /// The robots, in index order.
@@ -310,7 +401,10 @@ async fn run(
     robot: Arc<Mutex<Robot>>,
     cfg: FleetConfig,
     mut control: mpsc::UnboundedReceiver<ControlMsg>,
+    world: SharedWorld,
+    index: usize,
 ) {
+    let lapse = cfg.lapse();
     let (manufacturer, serial) = {
         let r = robot.lock().unwrap_or_else(|p| p.into_inner());
         (
@@ -373,9 +467,12 @@ async fn run(
             },
             _ = ticker.tick() => {
                 let now = Instant::now();
-                let dt = now - last_tick;
+                let dt = (now - last_tick).mul_f64(lapse);
                 last_tick = now;
-                robot.lock().unwrap_or_else(|p| p.into_inner()).tick(dt);
+                // The world first, then the robot: nothing locks them the other way round.
+                let mut w = lock_world(&world);
+                let mut r = robot.lock().unwrap_or_else(|p| p.into_inner());
+                w.advance(index, &mut r, dt);
             }
             c = control.recv() => match c.map(|c| c.0) {
                 Some(Control::Disconnect) => {

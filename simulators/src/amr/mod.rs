@@ -8,6 +8,11 @@
 //! each robot's counters and inject faults (low battery, a FATAL error, a dropped connection,
 //! a fault right after a drop, a robot that refuses or ignores `cancelOrder` once loaded).
 //! Each robot keeps its own record of what really happened ([`Happened`]).
+//!
+//! The robots of a fleet share one physical floor ([`World`]): a safety field stops a robot
+//! before it hits another, and the world counts conflicts and blocked seconds; simulated time
+//! may run faster than the wall clock (`FleetConfig::time_lapse`). The fields are described
+//! in `client.rs`.
 
 mod actions;
 mod client;
@@ -17,9 +22,11 @@ mod record;
 mod report;
 mod robot;
 mod sheet;
+mod world;
 
 pub use client::{Fleet, FleetConfig, RobotClient, RobotHandle};
 pub use config::{RobotConfig, CLEAR_ERRORS, INSTANT_ACTIONS};
 pub use record::{CancelPolicy, Happened};
 pub use robot::{OrderOutcome, Robot, RobotCounters};
 pub use sheet::MAX_ORDER_NODES;
+pub use world::{Encounter, RobotWorldStats, SharedWorld, World, WorldConfig, WorldStats};

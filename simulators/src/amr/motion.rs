@@ -1,5 +1,10 @@
 //! Driving: the robot moves along released edges at its speed (or the edge's limit), its
 //! position interpolated between nodes, and reaches nodes one by one.
+//!
+//! A safety stop ([`Robot::set_safety_stop`], set by [`crate::amr::World`] when another
+//! robot is in the field ahead) keeps the robot where it is: actions go on, driving does not,
+//! `driving` is false and `safetyState.fieldViolation` true, and every second it would have
+//! driven counts as blocked ([`Robot::blocked_secs`]).
 
 use std::time::Duration;
 
@@ -13,6 +18,9 @@ impl Robot {
     pub fn tick(&mut self, dt: Duration) {
         let dt = dt.as_secs_f64();
         self.run_actions(dt);
+        if self.safety_stop.is_some() && self.wants_to_drive() {
+            self.blocked_secs += dt;
+        }
         let was_driving = self.driving;
         self.drive(dt);
         if was_driving != self.driving {
@@ -32,6 +40,11 @@ impl Robot {
     }
 
     fn may_drive(&self) -> bool {
+        self.safety_stop.is_none() && self.wants_to_drive()
+    }
+
+    /// Whether the robot would drive now if nothing stood in its way.
+    pub(crate) fn wants_to_drive(&self) -> bool {
         !self.paused
             && !self.has_fatal_error()
             && !self.actions.blocks_driving()
@@ -89,6 +102,36 @@ impl Robot {
             }
         }
         self.driving = self.driving && self.may_drive();
+    }
+
+    /// The unit vector the robot drives along while it wants to drive towards a node with a
+    /// position; `None` otherwise.
+    pub fn heading(&self) -> Option<(f64, f64)> {
+        if !self.wants_to_drive() {
+            return None;
+        }
+        let p = self.nodes.front()?.state.node_position.as_ref()?;
+        let (dx, dy) = (p.x - self.x, p.y - self.y);
+        let d = dx.hypot(dy);
+        (d > 1e-9).then(|| (dx / d, dy / d))
+    }
+
+    /// Holds the robot (`Some(serial)`: the robot seen ahead) or lets it drive (`None`).
+    pub fn set_safety_stop(&mut self, by: Option<&str>) {
+        if self.safety_stop.as_deref() != by {
+            self.changed = true;
+            self.safety_stop = by.map(str::to_string);
+        }
+    }
+
+    /// The robot the safety field holds this one for, if any.
+    pub fn safety_stop(&self) -> Option<&str> {
+        self.safety_stop.as_deref()
+    }
+
+    /// Seconds of simulated time the safety field held the robot while it wanted to drive.
+    pub fn blocked_secs(&self) -> f64 {
+        self.blocked_secs
     }
 
     fn drain(&mut self, metres: f64) {

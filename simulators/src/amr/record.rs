@@ -1,7 +1,8 @@
 //! What a simulated robot really did, in order, for tests to hold master control to the
 //! truth: the orders it took, every pick and drop (with the order it belonged to), each
-//! `cancelOrder` accepted, refused, ignored or answered with `noOrderToCancel`, pauses, and
-//! injected faults. The record is the robot's own: nothing master control says changes it.
+//! `cancelOrder` accepted, refused, ignored or answered with `noOrderToCancel`, pauses,
+//! injected faults, and each encounter in which its safety field stopped it for another robot
+//! (once per encounter, not per step: see [`crate::amr::World`]). The record is the robot's own: nothing master control says changes it.
 //!
 //! How the robot answers a cancel is a per-robot switch ([`CancelPolicy`]), like a vehicle
 //! that will not abort once a load is on its forks.
@@ -79,6 +80,11 @@ pub enum Happened {
     Faulted {
         /// Its `errorType`.
         error_type: String,
+    },
+    /// The safety field stopped the robot: it would have hit this robot.
+    SafetyStop {
+        /// The other robot's `serialNumber`.
+        by: String,
     },
 }
 

@@ -152,7 +152,7 @@ impl Robot {
             information: Some(Vec::new()),
             safety_state: SafetyState {
                 e_stop: EStop::None,
-                field_violation: false,
+                field_violation: self.safety_stop.is_some(),
             },
         }
     }

@@ -6,7 +6,12 @@
 //! - actions it cannot perform → rejected, warning `orderError`;
 //! - a new `orderId` while nodes remain or actions are unfinished → rejected (`orderError`);
 //! - a new `orderId` whose first node is not where the robot stands → rejected
-//!   (`noRouteError`);
+//!   (`noRouteError`, VDA 5050 2.1 §6.6.3.1): the node's position must be on the robot's map
+//!   and within its `allowedDeviationXY` of the robot (the robot's `default_deviation_m` when
+//!   the order gives none) — also when it is the robot's `lastNodeId`, since a robot stopped
+//!   mid-edge by `cancelOrder` keeps its last node but stands somewhere else; a first node
+//!   without a position is accepted only when it is the last node. The robot starts from
+//!   where it stands, not from the node's exact coordinates;
 //! - same `orderId`, lower `orderUpdateId` → rejected, warning `orderUpdateError`, the
 //!   current order goes on;
 //! - same `orderId` and `orderUpdateId` → ignored;
@@ -100,7 +105,15 @@ pub struct Robot {
     pub(crate) fault_after_drop: Option<String>,
     /// What really happened ([`Robot::record`]).
     pub(crate) record: Vec<Happened>,
+    /// The robot whose body the safety field sees ahead (set by the world each step).
+    pub(crate) safety_stop: Option<String>,
+    /// Seconds (simulated) the safety field held the robot while it wanted to drive.
+    pub(crate) blocked_secs: f64,
 }
+
+/// Rounding slack of the deviation check (m): a robot exactly at the allowed deviation is
+/// within it.
+const DEVIATION_EPSILON_M: f64 = 1e-6;
 
 /// Warnings about earlier messages, cleared by the next accepted order.
 const ORDER_WARNINGS: [&str; 6] = [
@@ -142,6 +155,8 @@ impl Robot {
             factsheet_requested: false,
             fault_after_drop: None,
             record: Vec::new(),
+            safety_stop: None,
+            blocked_secs: 0.0,
             cfg,
         }
     }
@@ -220,7 +235,7 @@ impl Robot {
                 let mut refs = order_ref;
                 refs.push(Reference::new("nodeId", &first.node_id));
                 let msg = format!(
-                    "first node `{}` is not where the vehicle stands",
+                    "first node `{}` is not where the vehicle stands (within its allowed deviation)",
                     first.node_id
                 );
                 return self.reject("noRouteError", msg, refs);
@@ -285,19 +300,18 @@ impl Robot {
         }
     }
 
-    fn can_start_at(&self, node: &floorgate_protocols::vda5050::Node) -> bool {
-        if node.node_id == self.last_node_id && !self.last_node_id.is_empty() {
-            return true;
-        }
+    /// Whether a new order may start at `node` (see the module note): a node with a position
+    /// must be on the robot's map and within the allowed deviation of where it stands.
+    pub(crate) fn can_start_at(&self, node: &floorgate_protocols::vda5050::Node) -> bool {
         match &node.node_position {
             Some(p) => {
                 let tolerance = p
                     .allowed_deviation_xy
-                    .unwrap_or(0.0)
-                    .max(self.cfg.default_deviation_m);
-                p.map_id == self.cfg.map_id && (p.x - self.x).hypot(p.y - self.y) <= tolerance
+                    .unwrap_or(self.cfg.default_deviation_m);
+                p.map_id == self.cfg.map_id
+                    && (p.x - self.x).hypot(p.y - self.y) <= tolerance + DEVIATION_EPSILON_M
             }
-            None => false,
+            None => node.node_id == self.last_node_id && !self.last_node_id.is_empty(),
         }
     }
 
@@ -319,7 +333,8 @@ impl Robot {
         let first = nodes.next().expect("validated orders have a node");
         let first = self.plan_node(first);
         self.extend_plan(nodes, order.edges);
-        self.arrive(first);
+        // Within its deviation the robot is on the first node, and drives on from where it is.
+        self.reach(first, false);
     }
 
     fn accept_update(&mut self, order: Order) {
@@ -385,11 +400,16 @@ impl Robot {
 
     /// The robot is on `node`: it becomes the last node and its actions start.
     pub(crate) fn arrive(&mut self, node: PlannedNode) {
+        self.reach(node, true);
+    }
+
+    /// `node` is traversed; with `snap` the robot stands on its exact position.
+    fn reach(&mut self, node: PlannedNode, snap: bool) {
         self.changed = true;
         self.counters.nodes_traversed += 1;
         self.last_node_id = node.state.node_id;
         self.last_node_seq = node.state.sequence_id;
-        if let Some(p) = node.state.node_position {
+        if let (Some(p), true) = (node.state.node_position, snap) {
             self.x = p.x;
             self.y = p.y;
         }
@@ -416,5 +436,10 @@ impl Robot {
     /// The position (x, y).
     pub fn position(&self) -> (f64, f64) {
         (self.x, self.y)
+    }
+
+    /// The map the robot is on.
+    pub fn map_id(&self) -> &str {
+        &self.cfg.map_id
     }
 }
