@@ -1,7 +1,8 @@
 //! `floorgate-sim`: run simulated devices against a real broker or server.
 //!
 //! `site --config FILE` runs every device of a site file in one process (see
-//! `floorgate_sim::site`); `amr`, `plc` and `asrs` run one kind alone, from flags or from
+//! `floorgate_sim::site`); `site grid` writes a generated warehouse site file
+//! (`floorgate_sim::site::grid`); `amr`, `plc` and `asrs` run one kind alone, from flags or from
 //! the site file (`--config`). On SIGTERM or SIGINT each prints what its devices did, as
 //! text and then as one JSON line on stdout (`floorgate_sim::summary`), and exits 0.
 
@@ -11,6 +12,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use floorgate_protocols::vda5050::ProtocolVersion;
 use floorgate_sim::amr::{Fleet, FleetConfig};
+use floorgate_sim::site::grid::GridSpec;
 use floorgate_sim::site::{Parts, Site, SiteOptions, SiteSim};
 use floorgate_sim::summary::Summary;
 
@@ -36,6 +38,13 @@ struct Behaviour {
     /// AS/RS retrieval and store time in milliseconds.
     #[arg(long, default_value_t = 2000)]
     crane_ms: u64,
+    /// The AMRs stop for each other before they touch (safety fields); without it they
+    /// pass through each other. Conflicts are counted either way.
+    #[arg(long)]
+    physical: bool,
+    /// The AMRs' simulated time runs this many times faster than the wall clock.
+    #[arg(long, default_value_t = 1.0)]
+    time_lapse: f64,
 }
 
 impl Behaviour {
@@ -49,6 +58,9 @@ impl Behaviour {
                 return Err("--speed must be a positive number".into());
             }
         }
+        if !(self.time_lapse.is_finite() && self.time_lapse > 0.0) {
+            return Err("--time-lapse must be a positive number".into());
+        }
         Ok(SiteOptions {
             broker,
             embedded_broker,
@@ -56,6 +68,8 @@ impl Behaviour {
             handling_s: self.handling.map(|h| h.max(0.0)),
             travel: Duration::from_millis(self.travel_ms),
             crane: Duration::from_millis(self.crane_ms),
+            physical: self.physical,
+            time_lapse: self.time_lapse,
             ..SiteOptions::default()
         })
     }
@@ -64,11 +78,15 @@ impl Behaviour {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Every device of a site file at its address: AMRs on their layout nodes, PLCs, AS/RS,
-    /// the hand-offs between them, and an embedded MQTT broker unless --broker is given.
+    /// the hand-offs between them, and an embedded MQTT broker unless --broker is given;
+    /// `site grid` writes a generated warehouse site file.
+    #[command(args_conflicts_with_subcommands = true)]
     Site {
+        #[command(subcommand)]
+        generate: Option<SiteCommand>,
         /// The site file (e.g. devices/site-demo.toml).
         #[arg(long)]
-        config: PathBuf,
+        config: Option<PathBuf>,
         /// An MQTT broker to use, HOST:PORT, instead of starting one on the site file's
         /// broker address.
         #[arg(long)]
@@ -148,6 +166,36 @@ enum Command {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum SiteCommand {
+    /// Write a rack warehouse site file: one-way rack aisles with a bay per rack, cross
+    /// aisles, pick stations behind waiting nodes, a parking node per AMR, the AMRs, and
+    /// routes rack → station and back (loads in `floorgate check-config`).
+    Grid {
+        /// Rack aisles.
+        #[arg(long, default_value_t = 4)]
+        aisles: usize,
+        /// Racks per aisle.
+        #[arg(long, default_value_t = 10)]
+        racks: usize,
+        /// Pick stations.
+        #[arg(long, default_value_t = 2)]
+        stations: usize,
+        /// AMRs (each with a parking node).
+        #[arg(long, default_value_t = 4)]
+        amrs: usize,
+        /// The AMRs' MQTT broker, HOST:PORT.
+        #[arg(long, default_value = "127.0.0.1:1883")]
+        broker: String,
+        /// `profiles_dir` of the file, relative to it (default: its own directory).
+        #[arg(long, default_value = ".")]
+        profiles_dir: String,
+        /// Write here instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
 /// SIGTERM or SIGINT.
 async fn stop_signal() -> Result<(), String> {
     #[cfg(unix)]
@@ -194,10 +242,40 @@ async fn main() -> Result<(), String> {
     let cli = Cli::parse();
     match cli.command {
         Command::Site {
+            generate:
+                Some(SiteCommand::Grid {
+                    aisles,
+                    racks,
+                    stations,
+                    amrs,
+                    broker,
+                    profiles_dir,
+                    out,
+                }),
+            ..
+        } => {
+            let mut spec =
+                GridSpec::new(aisles, racks, stations, amrs).map_err(|e| format!("--{e}"))?;
+            spec.profiles_dir = profiles_dir;
+            let text = spec.site_toml(&broker);
+            match out {
+                Some(path) => std::fs::write(&path, text)
+                    .map_err(|e| format!("writing {}: {e}", path.display())),
+                None => {
+                    print!("{text}");
+                    Ok(())
+                }
+            }
+        }
+        Command::Site {
+            generate: None,
             config,
             broker,
             behaviour,
-        } => run_site(&config, Parts::ALL, behaviour.options(broker, true)?).await,
+        } => {
+            let config = config.ok_or("site needs --config FILE (or the grid subcommand)")?;
+            run_site(&config, Parts::ALL, behaviour.options(broker, true)?).await
+        }
         Command::Amr {
             config: Some(config),
             broker,
@@ -210,6 +288,8 @@ async fn main() -> Result<(), String> {
                 handling,
                 travel_ms: 0,
                 crane_ms: 0,
+                physical: false,
+                time_lapse: 1.0,
             };
             let parts = Parts {
                 amrs: true,
@@ -260,6 +340,7 @@ async fn main() -> Result<(), String> {
             for r in fleet.robots() {
                 summary.add_robot(&r.record());
             }
+            summary.add_world(&fleet.world());
             fleet.shutdown(Duration::from_secs(3)).await;
             print_summary(&summary);
             Ok(())

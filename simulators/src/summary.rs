@@ -11,15 +11,17 @@
 //! | `asrs_commands` | AS/RS tasks done (retrievals + stores) |
 //! | `asrs_retrieves`, `asrs_stores`, `asrs_failed` | the same by kind, and those failed or refused |
 //! | `faults` | FATAL errors the AMRs raised (injected faults) |
+//! | `conflicts` | pairs of AMRs that came closer than their footprint (once per encounter; `crate::amr::World`) |
+//! | `blocked_secs` | seconds AMRs were held by their safety fields, summed over the robots |
 
 use serde::Serialize;
 
-use crate::amr::Happened;
+use crate::amr::{Happened, WorldStats};
 use crate::asrs::{TaskKind, TaskOutcome, TaskRecord};
 use crate::plc::{CommandOutcome, CommandRecord};
 
 /// Counts of what the simulators did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Summary {
     pub orders: u64,
     pub picks: u64,
@@ -33,6 +35,8 @@ pub struct Summary {
     pub asrs_stores: u64,
     pub asrs_failed: u64,
     pub faults: u64,
+    pub conflicts: u64,
+    pub blocked_secs: f64,
 }
 
 impl Summary {
@@ -48,6 +52,12 @@ impl Summary {
                 _ => {}
             }
         }
+    }
+
+    /// Adds what the AMRs' world counted.
+    pub fn add_world(&mut self, world: &WorldStats) {
+        self.conflicts += world.conflicts;
+        self.blocked_secs += world.blocked_secs;
     }
 
     /// Adds one PLC's record.
@@ -89,7 +99,7 @@ impl Summary {
     /// A few lines for people.
     pub fn text(&self) -> String {
         format!(
-            "AMRs: {} orders, {} picks, {} drops, {} cancels, {} faults\n\
+            "AMRs: {} orders, {} picks, {} drops, {} cancels, {} faults, {} conflicts, {:.1} s blocked\n\
              PLCs: {} commands, {} transfers done, {} failed or refused\n\
              AS/RS: {} commands done ({} retrievals, {} stores), {} failed or refused",
             self.orders,
@@ -97,6 +107,8 @@ impl Summary {
             self.drops,
             self.cancels,
             self.faults,
+            self.conflicts,
+            self.blocked_secs,
             self.plc_commands,
             self.transfers,
             self.plc_failed,
@@ -136,5 +148,15 @@ mod tests {
         assert_eq!(v["drops"], 1);
         assert_eq!(v["transfers"], 0);
         assert!(s.text().contains("1 picks"));
+        assert_eq!(v["conflicts"], 0);
+        s.add_world(&WorldStats {
+            conflicts: 2,
+            blocked_secs: 1.5,
+            ..WorldStats::default()
+        });
+        let v: serde_json::Value = serde_json::from_str(&s.json()).unwrap();
+        assert_eq!(v["conflicts"], 2);
+        assert_eq!(v["blocked_secs"], 1.5);
+        assert!(s.text().contains("2 conflicts, 1.5 s blocked"));
     }
 }

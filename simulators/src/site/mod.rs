@@ -9,6 +9,11 @@
 //! * [`SiteSim`] starts the devices (a subset for `floorgate-sim amr|plc|asrs --config`),
 //!   and reads their records into a [`Summary`] when stopped.
 //!
+//! The AMRs share one floor ([`crate::amr::World`]): with [`SiteOptions::physical`] they stop
+//! for each other, otherwise they pass through each other; either way the summary counts
+//! their conflicts and blocked seconds. [`SiteOptions::time_lapse`] runs their time faster.
+//! [`grid`] generates whole warehouse site files (`floorgate-sim site grid`).
+//!
 //! Hand-offs: the AS/RS and the conveyor are joined by [`crate::handoff`]. Between AMRs and
 //! the conveyor, a watcher follows every robot's record (every 5 ms): a load dropped on a
 //! node that is a conveyor location (`node` and `plc_address` on one location) is placed on
@@ -17,6 +22,7 @@
 //! there first.
 
 pub mod file;
+pub mod grid;
 pub mod place;
 
 use std::net::SocketAddr;
@@ -28,7 +34,10 @@ use floorgate_protocols::modbus::ModbusProfile;
 use floorgate_protocols::vda5050::AmrProfile;
 use tokio::task::JoinHandle;
 
-use crate::amr::{FleetConfig, Happened, Robot, RobotClient, RobotConfig, RobotHandle};
+use crate::amr::{
+    FleetConfig, Happened, Robot, RobotClient, RobotConfig, RobotHandle, SharedWorld, World,
+    WorldConfig,
+};
 use crate::asrs::{Asrs, SimAsrs, SimOptions, Tote};
 use crate::handoff::{couple_asrs_and_conveyor, tote_number, AsrsConveyorLink};
 use crate::plc::{Machine, SimPlc};
@@ -75,6 +84,12 @@ pub struct SiteOptions {
     pub levels: u16,
     /// AS/RS retrieval and store time.
     pub crane: Duration,
+    /// The AMRs stop for each other before they touch (their safety fields); off: they pass
+    /// through each other (an idle robot standing on a lane would otherwise hold up every
+    /// robot routed through it). Conflicts are counted either way.
+    pub physical: bool,
+    /// The AMRs' simulated time runs this many times faster than the wall clock.
+    pub time_lapse: f64,
 }
 
 impl Default for SiteOptions {
@@ -88,6 +103,8 @@ impl Default for SiteOptions {
             travel: Duration::from_millis(1500),
             levels: 6,
             crane: Duration::from_secs(2),
+            physical: false,
+            time_lapse: 1.0,
         }
     }
 }
@@ -100,6 +117,7 @@ pub struct SiteSim {
     pub broker_addr: String,
     robots: Vec<(String, RobotHandle)>,
     robot_tasks: Vec<JoinHandle<()>>,
+    world: SharedWorld,
     plcs: Vec<(String, Arc<SimPlc>)>,
     asrs: Vec<(String, SimAsrs)>,
     watcher: Option<JoinHandle<()>>,
@@ -150,6 +168,10 @@ impl SiteSim {
                 .unwrap_or_else(|| site.file.gateway.mqtt.broker.clone()),
             robots: Vec::new(),
             robot_tasks: Vec::new(),
+            world: World::shared(WorldConfig {
+                physical: opts.physical,
+                ..WorldConfig::default()
+            }),
             plcs: Vec::new(),
             asrs: Vec::new(),
             watcher: None,
@@ -268,7 +290,9 @@ impl SiteSim {
             fleet.topics = profile.topics.clone();
             fleet.state_interval = opts.state_interval;
             fleet.instant_actions = cfg.instant_actions.clone();
-            let (handle, task) = RobotClient::spawn(Robot::new(cfg), &fleet);
+            fleet.physical = opts.physical;
+            fleet.time_lapse = opts.time_lapse;
+            let (handle, task) = RobotClient::spawn_in(Robot::new(cfg), &fleet, &self.world);
             self.robots.push((a.device_id.clone(), handle));
             self.robot_tasks.push(task);
         }
@@ -336,6 +360,7 @@ impl SiteSim {
         for (_, r) in &self.robots {
             s.add_robot(&r.record());
         }
+        s.add_world(&self.world.lock().unwrap_or_else(|p| p.into_inner()).stats());
         for (_, p) in &self.plcs {
             s.add_plc(&p.records());
         }

@@ -1,0 +1,504 @@
+//! A warehouse generator: a complete site file (the shape of `devices/site-demo.toml`) for
+//! a rack warehouse of any size, served by AMRs — `floorgate-sim site grid`, benchmarks and
+//! `floorgate simulate --layout grid` use it.
+//!
+//! The floor (x across the aisles, y along them, metres):
+//!
+//! ```text
+//!   P-01 P-02 P-03 …                 parking spurs (parking = true), one per robot
+//!    |    |    |
+//!   XT-00━XT-01━XT-02━XT-03━XT-04 …  top cross aisle (two-way wide)
+//!    ↑          ↓          ↑
+//!   A01-03─R    A02-03─R   A03-03─R  rack aisles: one-way, alternating; each rack node
+//!    ↑          ↓          ↑         has its bay R.. beside the aisle (the storage
+//!   A01-02─R    A02-02─R   A03-02─R  location), so a robot loading there leaves the
+//!    ↑          ↓          ↑         aisle free
+//!   A01-01─R    A02-01─R   A03-01─R
+//!    ↑          ↓          ↑
+//!   XB-00━XB-01━XB-02━XB-03━XB-04 …  bottom cross aisle (two-way wide)
+//!    ↓     ↑    ↓     ↑
+//!   W-1 → ST-1  W-2 → ST-2 …          pick stations, each behind a waiting node
+//! ```
+//!
+//! * **Rack aisles** `A{aisle}-{rack}` at x = 4 m · (aisle − 1), racks 2.5 m apart; one-way
+//!   (`bidirectional = false`), odd aisles driven up, even aisles down, so every node
+//!   reaches every other (a single aisle is two-way). Each rack node has a bay
+//!   `R{aisle}-{rack}` 1.5 m aside (a two-way spur), the storage location
+//!   `RACK-{aisle}-{rack}` (zone `racks`).
+//! * **Cross aisles** at both ends (`XB-`, `XT-`, nodes every 2 m) and, with more than 12
+//!   racks, one in the middle (`XM-`); two-way and wide (`two_way_wide = true`).
+//! * **Stations** below the bottom cross aisle: `W-{s}` (`waiting = true`) → `ST-{s}`, entered
+//!   from the bottom cross aisle and left back onto it, one way; the location `STATION-{s}`
+//!   (zone `stations`).
+//! * **Parking** above the top cross aisle, one spur `P-{i}` (`parking = true`) per robot, off
+//!   every route: the robots start there.
+//! * **Devices**: `amr-1` … `amr-N`, profile `amr-vda5050`, addresses `acme/AMR-000` …
+//!   (the serials `floorgate simulate`'s fleet uses); **routes** `rack-to-station` (pick)
+//!   and `station-to-rack` (put), one AMR transport each.
+//!
+//! The file names `profiles_dir` (default `.`: put it next to the profiles, as in
+//! `devices/`), a plaintext gRPC listener and broker on loopback, like the demo.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// Metres between two rack aisles.
+pub const AISLE_PITCH_M: f64 = 4.0;
+/// Metres between two racks along an aisle.
+pub const RACK_PITCH_M: f64 = 2.5;
+/// Metres between two cross-aisle nodes.
+pub const CROSS_STEP_M: f64 = 2.0;
+/// Metres from a rack node to its bay.
+pub const BAY_OFFSET_M: f64 = 1.5;
+/// Metres from a cross aisle to the stations or the parking nodes.
+pub const SPUR_M: f64 = 3.0;
+/// With more racks than this per aisle, a cross aisle runs through the middle.
+pub const MIDDLE_CROSS_AISLE_ABOVE: usize = 12;
+/// The AMRs' manufacturer in their addresses.
+pub const MANUFACTURER: &str = "acme";
+
+/// A size the generator does not build.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field} must be between {min} and {max}, not {value}")]
+pub struct GridError {
+    /// The parameter.
+    pub field: &'static str,
+    /// Its value.
+    pub value: usize,
+    /// The smallest allowed.
+    pub min: usize,
+    /// The largest allowed.
+    pub max: usize,
+}
+
+/// The warehouse to generate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GridSpec {
+    /// Rack aisles.
+    pub aisles: usize,
+    /// Racks per aisle.
+    pub racks: usize,
+    /// Pick stations.
+    pub stations: usize,
+    /// AMRs (and parking nodes).
+    pub amrs: usize,
+    /// `profiles_dir` of the site file, relative to it.
+    pub profiles_dir: String,
+}
+
+/// A node of the generated layout.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GridNode {
+    /// Its id.
+    pub id: String,
+    /// X in metres.
+    pub x: f64,
+    /// Y in metres.
+    pub y: f64,
+    /// A parking node.
+    pub parking: bool,
+    /// A waiting node.
+    pub waiting: bool,
+}
+
+/// An edge of the generated layout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GridEdge {
+    /// Start node.
+    pub from: String,
+    /// End node.
+    pub to: String,
+    /// Both ways.
+    pub bidirectional: bool,
+    /// Both ways at once (two lanes).
+    pub two_way_wide: bool,
+}
+
+/// The generated layout graph.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GridLayout {
+    /// Nodes, in file order.
+    pub nodes: Vec<GridNode>,
+    /// Edges, in file order.
+    pub edges: Vec<GridEdge>,
+}
+
+impl GridLayout {
+    fn node(&mut self, id: String, x: f64, y: f64) {
+        self.nodes.push(GridNode {
+            id,
+            x,
+            y,
+            parking: false,
+            waiting: false,
+        });
+    }
+
+    fn edge(&mut self, from: &str, to: &str, bidirectional: bool, two_way_wide: bool) {
+        self.edges.push(GridEdge {
+            from: from.to_string(),
+            to: to.to_string(),
+            bidirectional,
+            two_way_wide,
+        });
+    }
+
+    /// The directed successors of every node.
+    pub fn successors(&self) -> BTreeMap<&str, Vec<&str>> {
+        let mut out: BTreeMap<&str, Vec<&str>> =
+            self.nodes.iter().map(|n| (n.id.as_str(), vec![])).collect();
+        for e in &self.edges {
+            out.entry(&e.from).or_default().push(&e.to);
+            if e.bidirectional {
+                out.entry(&e.to).or_default().push(&e.from);
+            }
+        }
+        out
+    }
+}
+
+fn check(field: &'static str, value: usize, min: usize, max: usize) -> Result<(), GridError> {
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(GridError {
+            field,
+            value,
+            min,
+            max,
+        })
+    }
+}
+
+fn cross(prefix: &str, k: usize) -> String {
+    format!("{prefix}-{k:02}")
+}
+
+impl GridSpec {
+    /// A warehouse of `aisles` aisles of `racks` racks, `stations` stations and `amrs` AMRs.
+    pub fn new(
+        aisles: usize,
+        racks: usize,
+        stations: usize,
+        amrs: usize,
+    ) -> Result<GridSpec, GridError> {
+        check("aisles", aisles, 1, 100)?;
+        check("racks", racks, 1, 200)?;
+        check("stations", stations, 1, 100)?;
+        check("amrs", amrs, 1, 1000)?;
+        Ok(GridSpec {
+            aisles,
+            racks,
+            stations,
+            amrs,
+            profiles_dir: ".".into(),
+        })
+    }
+
+    fn aisle_x(a: usize) -> f64 {
+        AISLE_PITCH_M * a as f64
+    }
+
+    /// The rows of an aisle from the bottom: `Err(prefix)` a cross aisle, `Ok(r)` rack
+    /// `r` (0-based).
+    fn rows(&self) -> Vec<Result<usize, &'static str>> {
+        let mut rows = vec![Err("XB")];
+        let middle = (self.racks > MIDDLE_CROSS_AISLE_ABOVE).then_some(self.racks.div_ceil(2));
+        for r in 0..self.racks {
+            if Some(r) == middle {
+                rows.push(Err("XM"));
+            }
+            rows.push(Ok(r));
+        }
+        rows.push(Err("XT"));
+        rows
+    }
+
+    fn top_y(&self) -> f64 {
+        RACK_PITCH_M * (self.rows().len() - 1) as f64
+    }
+
+    /// Cross-aisle nodes of the aisles' span.
+    fn span(&self) -> usize {
+        2 * (self.aisles - 1) + 1
+    }
+
+    /// The layout graph (see the module note).
+    pub fn layout(&self) -> GridLayout {
+        let mut g = GridLayout::default();
+        let rows = self.rows();
+        let bottom = self.span().max(2 * self.stations);
+        let top = self.span().max(self.amrs);
+        let top_y = self.top_y();
+        let cross_aisle = |g: &mut GridLayout, prefix: &str, count: usize, y: f64| {
+            for k in 0..count {
+                g.node(cross(prefix, k), CROSS_STEP_M * k as f64, y);
+            }
+            for k in 1..count {
+                g.edge(&cross(prefix, k - 1), &cross(prefix, k), true, true);
+            }
+        };
+        cross_aisle(&mut g, "XB", bottom, 0.0);
+        for (i, row) in rows.iter().enumerate() {
+            if *row == Err("XM") {
+                cross_aisle(&mut g, "XM", self.span(), RACK_PITCH_M * i as f64);
+            }
+        }
+        cross_aisle(&mut g, "XT", top, top_y);
+        for a in 0..self.aisles {
+            let x = Self::aisle_x(a);
+            let column: Vec<String> = rows
+                .iter()
+                .map(|row| match row {
+                    Ok(r) => format!("A{:02}-{:02}", a + 1, r + 1),
+                    Err(prefix) => cross(prefix, 2 * a),
+                })
+                .collect();
+            for (i, row) in rows.iter().enumerate() {
+                if let Ok(r) = row {
+                    let y = RACK_PITCH_M * i as f64;
+                    g.node(column[i].clone(), x, y);
+                    let bay = format!("R{:02}-{:02}", a + 1, r + 1);
+                    g.node(bay.clone(), x + BAY_OFFSET_M, y);
+                    g.edge(&column[i], &bay, true, false);
+                }
+            }
+            let two_way = self.aisles == 1;
+            for pair in column.windows(2) {
+                let (from, to) = if a % 2 == 0 {
+                    (&pair[0], &pair[1])
+                } else {
+                    (&pair[1], &pair[0])
+                };
+                g.edge(from, to, two_way, false);
+            }
+        }
+        for s in 0..self.stations {
+            let (w, st) = (format!("W-{}", s + 1), format!("ST-{}", s + 1));
+            let x = CROSS_STEP_M * (2 * s) as f64;
+            g.node(w.clone(), x, -SPUR_M);
+            g.nodes.last_mut().expect("just added").waiting = true;
+            g.node(st.clone(), x + CROSS_STEP_M, -SPUR_M);
+            g.edge(&cross("XB", 2 * s), &w, false, false);
+            g.edge(&w, &st, false, false);
+            g.edge(&st, &cross("XB", 2 * s + 1), false, false);
+        }
+        for (i, (id, x, y)) in self.start_nodes().into_iter().enumerate() {
+            g.node(id.clone(), x, y);
+            g.nodes.last_mut().expect("just added").parking = true;
+            g.edge(&cross("XT", i), &id, true, false);
+        }
+        g
+    }
+
+    /// The storage locations, one per rack: `RACK-{aisle}-{rack}`.
+    pub fn rack_locations(&self) -> Vec<String> {
+        (1..=self.aisles)
+            .flat_map(|a| (1..=self.racks).map(move |r| format!("RACK-{a:02}-{r:02}")))
+            .collect()
+    }
+
+    /// The station locations: `STATION-{s}`.
+    pub fn station_locations(&self) -> Vec<String> {
+        (1..=self.stations)
+            .map(|s| format!("STATION-{s}"))
+            .collect()
+    }
+
+    /// The robots' start nodes, one parking node each: (id, x, y).
+    pub fn start_nodes(&self) -> Vec<(String, f64, f64)> {
+        let y = self.top_y() + SPUR_M;
+        (0..self.amrs)
+            .map(|i| (format!("P-{:02}", i + 1), CROSS_STEP_M * i as f64, y))
+            .collect()
+    }
+
+    /// The serial number of AMR `i` (0-based): `AMR-000`, … (manufacturer [`MANUFACTURER`]).
+    pub fn serial(i: usize) -> String {
+        format!("AMR-{i:03}")
+    }
+
+    /// The complete site file, the AMRs on the MQTT broker `broker` (`HOST:PORT`).
+    pub fn site_toml(&self, broker: &str) -> String {
+        let mut t = String::new();
+        let (a, r, s, n) = (self.aisles, self.racks, self.stations, self.amrs);
+        let _ = writeln!(
+            t,
+            "# A generated rack warehouse: {a} aisles of {r} racks, {s} pick stations, {n} AMRs\n\
+             # (floorgate-sim site grid --aisles {a} --racks {r} --stations {s} --amrs {n}).\n\
+             # Validate with `floorgate check-config FILE`; the profiles are in profiles_dir.\n\n\
+             [site]\nname = \"grid-{a}x{r}\"\n\n\
+             [gateway]\ngrpc_listen = \"127.0.0.1:50051\"\ngrpc_plaintext = true\n\
+             admin_listen = \"127.0.0.1:9464\"\ndata_dir = \"floorgate-data\"\n\
+             profiles_dir = {:?}\n\n\
+             [gateway.mqtt]\nbroker = {broker:?}\nmqtt_plaintext = true\n",
+            self.profiles_dir
+        );
+        t.push_str("# --- devices ---\n\n");
+        for i in 0..n {
+            let _ = writeln!(
+                t,
+                "[[devices]]\nid = \"amr-{}\"\nkind = \"amr\"\nprofile = \"amr-vda5050\"\naddress = \"{MANUFACTURER}/{}\"\n",
+                i + 1,
+                Self::serial(i)
+            );
+        }
+        t.push_str("# --- locations: a storage location per rack bay, the stations ---\n\n");
+        for aisle in 1..=a {
+            for rack in 1..=r {
+                let _ = writeln!(
+                    t,
+                    "[[locations]]\nid = \"RACK-{aisle:02}-{rack:02}\"\nkind = \"storage\"\nzone = \"racks\"\nnode = \"R{aisle:02}-{rack:02}\"\n"
+                );
+            }
+        }
+        for st in 1..=s {
+            let _ = writeln!(
+                t,
+                "[[locations]]\nid = \"STATION-{st}\"\nkind = \"station\"\nzone = \"stations\"\nnode = \"ST-{st}\"\nstation_type = \"pick-station\"\n"
+            );
+        }
+        t.push_str(
+            "# --- routes: an AMR carries a tote from a rack to a station, and back ---\n\n\
+             [[routes]]\nid = \"rack-to-station\"\nkind = \"pick\"\nfrom_zone = \"racks\"\nto_zone = \"stations\"\n\
+             steps = [\n  { device_kind = \"amr\", command = \"transport\", from = \"$source\", to = \"$destination\" },\n]\n\n\
+             [[routes]]\nid = \"station-to-rack\"\nkind = \"put\"\nfrom_zone = \"stations\"\nto_zone = \"racks\"\n\
+             steps = [\n  { device_kind = \"amr\", command = \"transport\", from = \"$source\", to = \"$destination\" },\n]\n\n",
+        );
+        let g = self.layout();
+        let _ = writeln!(
+            t,
+            "# --- AMR layout: {} nodes, {} edges (metres) ---\n\n[layout]\nnodes = [",
+            g.nodes.len(),
+            g.edges.len()
+        );
+        for node in &g.nodes {
+            let mut flags = String::new();
+            if node.parking {
+                flags.push_str(", parking = true");
+            }
+            if node.waiting {
+                flags.push_str(", waiting = true");
+            }
+            let _ = writeln!(
+                t,
+                "  {{ id = \"{}\", x = {:.1}, y = {:.1}{flags} }},",
+                node.id, node.x, node.y
+            );
+        }
+        t.push_str("]\nedges = [\n");
+        for e in &g.edges {
+            let mut flags = String::new();
+            if !e.bidirectional {
+                flags.push_str(", bidirectional = false");
+            }
+            if e.two_way_wide {
+                flags.push_str(", two_way_wide = true");
+            }
+            let _ = writeln!(
+                t,
+                "  {{ from = \"{}\", to = \"{}\"{flags} }},",
+                e.from, e.to
+            );
+        }
+        t.push_str("]\n");
+        t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+    use std::path::Path;
+
+    fn reachable<'a>(succ: &BTreeMap<&'a str, Vec<&'a str>>, from: &'a str) -> BTreeSet<&'a str> {
+        let mut seen = BTreeSet::from([from]);
+        let mut todo = vec![from];
+        while let Some(n) = todo.pop() {
+            for m in &succ[n] {
+                if seen.insert(m) {
+                    todo.push(m);
+                }
+            }
+        }
+        seen
+    }
+
+    /// Every node reaches every other: all reach one node, and it reaches all.
+    fn strongly_connected(g: &GridLayout) -> bool {
+        let succ = g.successors();
+        let mut pred: BTreeMap<&str, Vec<&str>> = succ.keys().map(|k| (*k, vec![])).collect();
+        for (from, tos) in &succ {
+            for to in tos {
+                pred.get_mut(to).expect("a node").push(from);
+            }
+        }
+        let root = g.nodes[0].id.as_str();
+        reachable(&succ, root).len() == g.nodes.len()
+            && reachable(&pred, root).len() == g.nodes.len()
+    }
+
+    #[test]
+    fn every_size_is_strongly_connected_with_one_way_aisles_and_parking_for_every_robot() {
+        for (a, r, s, n) in [
+            (1, 3, 1, 1),
+            (2, 5, 2, 3),
+            (4, 13, 3, 12),
+            (10, 20, 6, 8),
+            (3, 30, 8, 40),
+        ] {
+            let spec = GridSpec::new(a, r, s, n).unwrap();
+            let g = spec.layout();
+            assert!(strongly_connected(&g), "{spec:?}");
+            let ids: BTreeSet<&str> = g.nodes.iter().map(|n| n.id.as_str()).collect();
+            assert_eq!(ids.len(), g.nodes.len(), "unique ids");
+            assert!(g.nodes.iter().filter(|n| n.parking).count() >= n);
+            assert_eq!(g.nodes.iter().filter(|n| n.waiting).count(), s);
+            assert_eq!(r > MIDDLE_CROSS_AISLE_ABOVE, ids.contains("XM-00"));
+            if a > 1 {
+                assert!(g
+                    .edges
+                    .iter()
+                    .any(|e| !e.bidirectional && e.from.starts_with('A')));
+            }
+            for e in &g.edges {
+                assert!(ids.contains(e.from.as_str()) && ids.contains(e.to.as_str()));
+            }
+        }
+    }
+
+    #[test]
+    fn neighbouring_aisles_run_opposite_ways() {
+        let g = GridSpec::new(2, 2, 1, 1).unwrap().layout();
+        let has = |from: &str, to: &str| {
+            g.edges
+                .iter()
+                .any(|e| e.from == from && e.to == to && !e.bidirectional)
+        };
+        assert!(has("XB-00", "A01-01") && has("A01-01", "A01-02") && has("A01-02", "XT-00"));
+        assert!(has("XT-02", "A02-02") && has("A02-02", "A02-01") && has("A02-01", "XB-02"));
+    }
+
+    #[test]
+    fn the_site_file_is_read_by_the_simulators_with_the_robots_on_parking_nodes() {
+        let spec = GridSpec::new(4, 6, 2, 3).unwrap();
+        let site =
+            super::super::Site::parse(Path::new("/x/grid.toml"), &spec.site_toml("127.0.0.1:1883"))
+                .unwrap();
+        assert_eq!(site.devices("amr").count(), 3);
+        assert_eq!(site.file.locations.len(), 4 * 6 + 2);
+        let places = super::super::place::amrs(&site).unwrap();
+        let starts: Vec<_> = places.iter().map(|p| p.start.clone().unwrap()).collect();
+        assert_eq!(starts, spec.start_nodes());
+        assert_eq!(places[0].serial, "AMR-000");
+        assert_eq!(spec.rack_locations()[0], "RACK-01-01");
+        assert_eq!(spec.station_locations(), vec!["STATION-1", "STATION-2"]);
+    }
+
+    #[test]
+    fn sizes_out_of_range_are_refused() {
+        assert_eq!(GridSpec::new(0, 5, 1, 1).unwrap_err().field, "aisles");
+        assert!(GridSpec::new(4, 5, 1, 0).is_err());
+    }
+}
