@@ -40,8 +40,15 @@ fn site(manufacturer: &str, data_dir: &std::path::Path) -> floorgate::config::Lo
     let mut text = site_with_amrs(manufacturer, ROBOTS, "amr-vda5050", |i| {
         format!("AMR-{i:03}")
     });
+    // The demo's plaintext broker section gives way to the test broker's.
+    let demo_mqtt = "[gateway.mqtt]\nbroker = \"127.0.0.1:1883\"\nmqtt_plaintext = true\n";
+    assert!(
+        text.contains(demo_mqtt),
+        "the demo site changed: {demo_mqtt}"
+    );
+    text = text.replace(demo_mqtt, "");
     text.push_str(&format!(
-        "\n[gateway.mqtt]\nbroker = \"{host}:{port}\"\nclient_id = \"floorgate-{manufacturer}\"\nkeep_alive_secs = 5\noffline_timeout_secs = 20\nresend_interval_ms = 200\n"
+        "\n[gateway.mqtt]\nbroker = \"{host}:{port}\"\nmqtt_plaintext = true\nclient_id = \"floorgate-{manufacturer}\"\nkeep_alive_secs = 5\noffline_timeout_secs = 20\nresend_interval_ms = 200\n"
     ));
     let data_dir = data_dir.to_string_lossy().to_string();
     floorgate::config::load_str(&demo_site(), &text, &move |k| match k {

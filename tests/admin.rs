@@ -101,6 +101,13 @@ async fn readyz_is_503_until_the_gateway_serves_and_verbose_lists_the_endpoints(
     assert_eq!(r.status, 200);
     assert_eq!(r.body, "ready\nmqtt:broker: not reached yet\n");
 
+    broker.failed("invalid peer certificate: UnknownIssuer");
+    let r = get(addr, "/readyz?verbose").await;
+    assert_eq!(
+        r.body,
+        "ready\nmqtt:broker: not reached yet (last attempt: invalid peer certificate: UnknownIssuer)\n"
+    );
+
     broker.met();
     let r = get(addr, "/readyz?verbose").await;
     assert_eq!(r.body, "ready\nmqtt:broker: reached\n");

@@ -175,11 +175,16 @@ fn the_configmap_site_file_passes_check_config() {
         let pem = at(&secret, &format!("/stringData/{}", key.replace('/', "~1")));
         std::fs::write(dir.path().join(key), pem.as_str().unwrap()).unwrap();
     }
+    let mqtt_ca = rcgen::generate_simple_self_signed(vec!["mqtt.site.local".into()]).unwrap();
+    std::fs::write(dir.path().join("mqtt-ca.pem"), mqtt_ca.cert.pem()).unwrap();
     let tls = |k: &str| Some(dir.path().join(k).to_string_lossy().to_string());
     let cfg = floorgate::config::load_str(&site, &text, &|var| match var {
         "FLOORGATE_GRPC_TLS_CERT" => tls("tls.crt"),
         "FLOORGATE_GRPC_TLS_KEY" => tls("tls.key"),
         "FLOORGATE_GRPC_TLS_CLIENT_CA" => tls("ca.crt"),
+        // check-config parses the broker's CA: a real certificate stands in for the
+        // Secret's placeholder.
+        "FLOORGATE_MQTT_TLS_CA" => tls("mqtt-ca.pem"),
         _ => None,
     })
     .unwrap_or_else(|e| panic!("deploy/k3s/configmap.yaml site.toml:\n{e}"));
@@ -202,7 +207,7 @@ fn the_configmap_site_file_passes_check_config() {
 fn the_tls_secret_carries_a_ca_and_a_key_pair() {
     let s = yaml("deploy/k3s/secret.yaml");
     assert_eq!(str_at(&s, "/kind"), "Secret");
-    for k in ["tls.crt", "tls.key", "ca.crt"] {
+    for k in ["tls.crt", "tls.key", "ca.crt", "mqtt-ca.crt"] {
         assert!(at(&s, "/stringData").get(k).is_some(), "{k}");
     }
 }

@@ -223,8 +223,15 @@ fn site(
         text = text.replace(from, &to);
     }
     let (host, port) = broker();
+    // The demo's plaintext broker section gives way to the test broker's.
+    let demo_mqtt = "[gateway.mqtt]\nbroker = \"127.0.0.1:1883\"\nmqtt_plaintext = true\n";
+    assert!(
+        text.contains(demo_mqtt),
+        "the demo site changed: {demo_mqtt}"
+    );
+    text = text.replace(demo_mqtt, "");
     text.push_str(&format!(
-        "\n[gateway.mqtt]\nbroker = \"{host}:{port}\"\nclient_id = \"floorgate-{manufacturer}\"\nkeep_alive_secs = 5\nresend_interval_ms = 200\n"
+        "\n[gateway.mqtt]\nbroker = \"{host}:{port}\"\nmqtt_plaintext = true\nclient_id = \"floorgate-{manufacturer}\"\nkeep_alive_secs = 5\nresend_interval_ms = 200\n"
     ));
     let data = data.to_string_lossy().to_string();
     floorgate::config::load_str(&path, &text, &move |k| match k {

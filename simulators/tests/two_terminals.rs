@@ -97,10 +97,11 @@ fn site_copy(dir: &Path) -> (PathBuf, String) {
         "address = \"opc.tcp://127.0.0.1:4840/\"",
         &format!("address = \"opc.tcp://127.0.0.1:{}/\"", free_port()),
     );
-    text.push_str(&format!(
-        "\n[gateway.mqtt]\nbroker = \"127.0.0.1:{}\"\n",
-        free_port()
-    ));
+    replace(
+        &mut text,
+        "[gateway.mqtt]\nbroker = \"127.0.0.1:1883\"\n",
+        &format!("[gateway.mqtt]\nbroker = \"127.0.0.1:{}\"\n", free_port()),
+    );
     let path = dir.join("site.toml");
     std::fs::write(&path, text).unwrap();
     (path, grpc)

@@ -10,6 +10,7 @@
 //! [`DeviceReport`]: crate::engine::adapter::DeviceReport
 
 pub mod modbus;
+pub mod mqtt_tls;
 pub mod opcua;
 pub mod vda5050;
 

@@ -115,7 +115,8 @@ async fn healthz() -> &'static str {
 
 /// `200 ready` once the cloud can submit (store open, gRPC serving), else
 /// `503`. With `?verbose`, one line per device endpoint: reached once or
-/// not (devices away never make the gateway unready: tasks wait for them).
+/// not, and why the last attempt failed (devices away never make the gateway
+/// unready: tasks wait for them).
 async fn readyz(State(s): State<AdminState>, RawQuery(query): RawQuery) -> impl IntoResponse {
     let verbose = query.as_deref().is_some_and(|q| {
         q.split('&')
@@ -134,10 +135,10 @@ async fn readyz(State(s): State<AdminState>, RawQuery(query): RawQuery) -> impl 
     };
     if verbose {
         for (name, reached) in s.readiness.endpoints() {
-            let what = if reached {
-                "reached"
-            } else {
-                "not reached yet"
+            let what = match (reached, s.readiness.last_error(&name)) {
+                (true, _) => "reached".to_string(),
+                (false, None) => "not reached yet".to_string(),
+                (false, Some(e)) => format!("not reached yet (last attempt: {e})"),
             };
             body.push_str(&format!("{name}: {what}\n"));
         }

@@ -8,7 +8,9 @@
 //! broker, a PLC, an AS/RS) with [`Readiness::require`] and marks it with
 //! [`Condition::met`] the first time it gets through, and `/readyz?verbose`
 //! lists them (reachability now is `floorgate_connection_up` and
-//! DeviceService's availability).
+//! DeviceService's availability), with why the last attempt failed for one
+//! not reached yet ([`Condition::failed`]: a refused connection, a broker
+//! certificate that does not verify).
 //!
 //! It is a latch: once ready the gateway stays ready.
 
@@ -25,9 +27,15 @@ pub struct Readiness {
 
 #[derive(Debug)]
 struct Inner {
-    /// Endpoint name → reached once.
-    endpoints: Mutex<BTreeMap<String, bool>>,
+    /// Endpoint name → reached once, and why the last attempt failed.
+    endpoints: Mutex<BTreeMap<String, Endpoint>>,
     ready: watch::Sender<bool>,
+}
+
+#[derive(Debug, Default)]
+struct Endpoint {
+    reached: bool,
+    last_error: Option<String>,
 }
 
 /// One endpoint registered with a [`Readiness`] latch.
@@ -61,7 +69,7 @@ impl Readiness {
     /// Registering the same name twice returns the same condition.
     pub fn require(&self, name: impl Into<String>) -> Condition {
         let name = name.into();
-        self.lock().entry(name.clone()).or_insert(false);
+        self.lock().entry(name.clone()).or_default();
         Condition {
             latch: self.clone(),
             name,
@@ -75,7 +83,13 @@ impl Readiness {
 
     /// Marks the endpoint `name` reached (registering it if needed).
     pub fn meet(&self, name: &str) {
-        self.lock().insert(name.to_string(), true);
+        self.lock().entry(name.to_string()).or_default().reached = true;
+    }
+
+    /// Records why an attempt to reach `name` failed (registering it if
+    /// needed); shown while it has not been reached.
+    pub fn fail(&self, name: &str, reason: &str) {
+        self.lock().entry(name.to_string()).or_default().last_error = Some(reason.to_string());
     }
 
     /// Whether the latch has opened.
@@ -95,7 +109,19 @@ impl Readiness {
     /// Every registered endpoint and whether it was reached once, in name
     /// order.
     pub fn endpoints(&self) -> Vec<(String, bool)> {
-        self.lock().iter().map(|(n, m)| (n.clone(), *m)).collect()
+        self.lock()
+            .iter()
+            .map(|(n, e)| (n.clone(), e.reached))
+            .collect()
+    }
+
+    /// Why the last attempt to reach `name` failed, while it has not been
+    /// reached once.
+    pub fn last_error(&self, name: &str) -> Option<String> {
+        self.lock()
+            .get(name)
+            .filter(|e| !e.reached)
+            .and_then(|e| e.last_error.clone())
     }
 
     /// Resolves once the latch has opened.
@@ -105,7 +131,7 @@ impl Readiness {
         let _ = rx.wait_for(|ready| *ready).await;
     }
 
-    fn lock(&self) -> MutexGuard<'_, BTreeMap<String, bool>> {
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Endpoint>> {
         // A panic while holding the lock leaves a map that is still valid.
         self.inner
             .endpoints
@@ -124,6 +150,11 @@ impl Condition {
     pub fn met(&self) {
         self.latch.meet(&self.name);
     }
+
+    /// Records why an attempt to reach the endpoint failed.
+    pub fn failed(&self, reason: &str) {
+        self.latch.fail(&self.name, reason);
+    }
 }
 
 #[cfg(test)]
@@ -140,7 +171,13 @@ mod tests {
         assert!(r.is_ready(), "a PLC that is away does not hold readiness");
         assert!(r.pending().is_empty());
         assert_eq!(r.endpoints(), vec![("plc:conv-1".to_string(), false)]);
+        plc.failed("connection refused");
+        assert_eq!(
+            r.last_error("plc:conv-1").as_deref(),
+            Some("connection refused")
+        );
         plc.met();
         assert_eq!(r.endpoints(), vec![("plc:conv-1".to_string(), true)]);
+        assert_eq!(r.last_error("plc:conv-1"), None, "reached: no error shown");
     }
 }

@@ -5,7 +5,7 @@ use super::types::GatewaySection;
 
 /// The variables read, each overriding the `[gateway]` field of the same
 /// name in lower case.
-pub const VARS: [&str; 19] = [
+pub const VARS: [&str; 24] = [
     "FLOORGATE_OPCUA_SECURITY_POLICY",
     "FLOORGATE_OPCUA_SECURITY_MODE",
     "FLOORGATE_OPCUA_CLIENT_CERT",
@@ -19,6 +19,11 @@ pub const VARS: [&str; 19] = [
     "FLOORGATE_MQTT_BROKER",
     "FLOORGATE_MQTT_USERNAME",
     "FLOORGATE_MQTT_PASSWORD",
+    "FLOORGATE_MQTT_PLAINTEXT",
+    "FLOORGATE_MQTT_TLS_CA",
+    "FLOORGATE_MQTT_TLS_CERT",
+    "FLOORGATE_MQTT_TLS_KEY",
+    "FLOORGATE_MQTT_TLS_SERVER_NAME",
     "FLOORGATE_GRPC_LISTEN",
     "FLOORGATE_DATA_DIR",
     "FLOORGATE_PROFILES_DIR",
@@ -51,6 +56,26 @@ pub fn apply(
             }
             "FLOORGATE_MQTT_PASSWORD" => {
                 g.mqtt.password = Some(v);
+                Ok(())
+            }
+            "FLOORGATE_MQTT_PLAINTEXT" => v
+                .parse()
+                .map(|b| g.mqtt.mqtt_plaintext = b)
+                .map_err(|_| format!("{v:?} is not true or false")),
+            "FLOORGATE_MQTT_TLS_CA" => {
+                mqtt_tls(g).ca_file = v.into();
+                Ok(())
+            }
+            "FLOORGATE_MQTT_TLS_CERT" => {
+                mqtt_tls(g).client_cert_file = Some(v.into());
+                Ok(())
+            }
+            "FLOORGATE_MQTT_TLS_KEY" => {
+                mqtt_tls(g).client_key_file = Some(v.into());
+                Ok(())
+            }
+            "FLOORGATE_MQTT_TLS_SERVER_NAME" => {
+                mqtt_tls(g).server_name = Some(v);
                 Ok(())
             }
             "FLOORGATE_GRPC_PLAINTEXT" => v
@@ -131,5 +156,14 @@ fn tls(g: &mut GatewaySection) -> &mut super::types::GrpcTls {
         cert_file: Default::default(),
         key_file: Default::default(),
         client_ca_file: None,
+    })
+}
+
+fn mqtt_tls(g: &mut GatewaySection) -> &mut super::types::MqttTls {
+    g.mqtt.tls.get_or_insert_with(|| super::types::MqttTls {
+        ca_file: Default::default(),
+        client_cert_file: None,
+        client_key_file: None,
+        server_name: None,
     })
 }

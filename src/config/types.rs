@@ -344,6 +344,36 @@ pub struct MqttSection {
     /// gateway's own broker reconnects, waiting for their retained
     /// `connection` or next `state`; 0 makes them offline at once. 0 to 3600.
     pub reconnect_grace_secs: u64,
+    /// TLS to the broker: its certificate checked against `ca_file` and the
+    /// host of `broker` (or `server_name`), a client certificate for mutual
+    /// TLS.
+    pub tls: Option<MqttTls>,
+    /// Connect to the broker without TLS. Must be said explicitly: a site
+    /// with AMRs and neither `[gateway.mqtt.tls]` nor this is refused. Env:
+    /// `FLOORGATE_MQTT_PLAINTEXT` (`true`/`false`).
+    pub mqtt_plaintext: bool,
+}
+
+/// `[gateway.mqtt.tls]`: PEM files, relative to the site file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MqttTls {
+    /// The CA the broker's certificate must chain to. Env:
+    /// `FLOORGATE_MQTT_TLS_CA`.
+    pub ca_file: PathBuf,
+    /// The gateway's client certificate (chain), for brokers that require
+    /// one (mutual TLS); with `client_key_file`. Env:
+    /// `FLOORGATE_MQTT_TLS_CERT`.
+    #[serde(default)]
+    pub client_cert_file: Option<PathBuf>,
+    /// The client certificate's private key. Env: `FLOORGATE_MQTT_TLS_KEY`.
+    #[serde(default)]
+    pub client_key_file: Option<PathBuf>,
+    /// The name the broker's certificate must carry, when it is not the host
+    /// of `broker` (a broker reached by IP address whose certificate names
+    /// its DNS name). Env: `FLOORGATE_MQTT_TLS_SERVER_NAME`.
+    #[serde(default)]
+    pub server_name: Option<String>,
 }
 
 impl Default for MqttSection {
@@ -357,6 +387,8 @@ impl Default for MqttSection {
             offline_timeout_secs: 120,
             resend_interval_ms: 1000,
             reconnect_grace_secs: 10,
+            tls: None,
+            mqtt_plaintext: false,
         }
     }
 }

@@ -59,8 +59,14 @@ pub(super) fn write(
         bail!("the embedded demo site no longer has its AS/RS at {ASRS_ADDRESS}");
     }
     text = text.replace(ASRS_ADDRESS, asrs_url);
+    // The demo's plaintext broker section gives way to the embedded broker's.
+    let demo_mqtt = "[gateway.mqtt]\nbroker = \"127.0.0.1:1883\"\nmqtt_plaintext = true\n";
+    if !text.contains(demo_mqtt) {
+        bail!("the embedded demo site no longer has its [gateway.mqtt] section as expected");
+    }
+    text = text.replace(demo_mqtt, "");
     text.push_str(&format!(
-        "\n[gateway.mqtt]\nbroker = \"{broker}\"\nclient_id = \"floorgate-simulate\"\nkeep_alive_secs = 5\nresend_interval_ms = 500\n"
+        "\n[gateway.mqtt]\nbroker = \"{broker}\"\nmqtt_plaintext = true\nclient_id = \"floorgate-simulate\"\nkeep_alive_secs = 5\nresend_interval_ms = 500\n"
     ));
     let site = dir.join("site.toml");
     for (name, body) in [

@@ -158,8 +158,15 @@ pub fn write_site(
         text = text.replace(from, &to);
     }
     let (host, port) = super::amr::broker();
+    // The demo's plaintext broker section gives way to the test broker's.
+    let demo_mqtt = "[gateway.mqtt]\nbroker = \"127.0.0.1:1883\"\nmqtt_plaintext = true\n";
+    assert!(
+        text.contains(demo_mqtt),
+        "the demo site changed: {demo_mqtt}"
+    );
+    text = text.replace(demo_mqtt, "");
     text.push_str(&format!(
-        "\n[gateway.mqtt]\nbroker = \"{host}:{port}\"\nclient_id = \"floorgate-{manufacturer}\"\nkeep_alive_secs = 5\noffline_timeout_secs = 60\nresend_interval_ms = 200\n"
+        "\n[gateway.mqtt]\nbroker = \"{host}:{port}\"\nmqtt_plaintext = true\nclient_id = \"floorgate-{manufacturer}\"\nkeep_alive_secs = 5\noffline_timeout_secs = 60\nresend_interval_ms = 200\n"
     ));
     let path = dir.join("site.toml");
     std::fs::write(&path, text).unwrap();

@@ -390,15 +390,123 @@ fn the_broker_reconnect_grace_defaults_to_ten_seconds_and_is_checked() {
     let c = load_str(&p, &t, &no_env).unwrap();
     assert_eq!(c.gateway.mqtt.reconnect_grace_secs, 10);
 
-    let edited = format!("{t}\n[gateway.mqtt]\nreconnect_grace_secs = 0\n");
+    let edited = t.replace(
+        "mqtt_plaintext = true\n",
+        "mqtt_plaintext = true\nreconnect_grace_secs = 0\n",
+    );
     let c = load_str(&p, &edited, &no_env).unwrap();
     assert_eq!(c.gateway.mqtt.reconnect_grace_secs, 0);
 
-    let edited = format!("{t}\n[gateway.mqtt]\nreconnect_grace_secs = 7200\n");
+    let edited = t.replace(
+        "mqtt_plaintext = true\n",
+        "mqtt_plaintext = true\nreconnect_grace_secs = 7200\n",
+    );
     let e = load_str(&p, &edited, &no_env).unwrap_err();
     let (_, message) = error_at(&e, "gateway.mqtt.reconnect_grace_secs");
     assert!(message.contains("0..=3600"), "{message}");
 
-    let edited = format!("{t}\n[gateway.mqtt]\nreconnect_grace_secs = -1\n");
+    let edited = t.replace(
+        "mqtt_plaintext = true\n",
+        "mqtt_plaintext = true\nreconnect_grace_secs = -1\n",
+    );
     assert!(load_str(&p, &edited, &no_env).is_err());
+}
+
+#[test]
+fn an_amr_broker_with_neither_tls_nor_mqtt_plaintext_is_refused_at_its_section() {
+    let (p, t) = demo_with(&[("mqtt_plaintext = true\n", "")]);
+    let e = load_str(&p, &t, &no_env).unwrap_err();
+    let (line, message) = error_at(&e, "gateway.mqtt");
+    assert_eq!(line, line_of(&t, "[gateway.mqtt]"));
+    assert!(
+        message.contains("[gateway.mqtt.tls]") && message.contains("mqtt_plaintext = true"),
+        "says what to add: {message}"
+    );
+    let shown = e.to_string();
+    assert!(
+        shown.contains(&format!("site-demo.toml:{line}:1: gateway.mqtt: ")),
+        "file:line:col: {shown}"
+    );
+
+    // Without the section, the error points at the first AMR.
+    let t = t.replace("[gateway.mqtt]\nbroker = \"127.0.0.1:1883\"\n", "");
+    let e = load_str(&p, &t, &no_env).unwrap_err();
+    let (line, _) = error_at(&e, "gateway.mqtt");
+    assert_eq!(line, line_of(&t, "kind = \"amr\""));
+
+    // The environment may say it instead.
+    let c = load_str(&p, &t, &|k| {
+        (k == "FLOORGATE_MQTT_PLAINTEXT").then(|| "true".to_string())
+    })
+    .unwrap();
+    assert!(c.gateway.mqtt.mqtt_plaintext);
+}
+
+#[test]
+fn a_site_without_amrs_needs_no_broker_security() {
+    let t = "[site]\nname = \"x\"\n[gateway]\ngrpc_plaintext = true\n";
+    load_str(Path::new("/x/site.toml"), t, &no_env).unwrap();
+}
+
+#[test]
+fn mqtt_tls_files_resolve_against_the_site_file_and_must_hold_certificates() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = rcgen::generate_simple_self_signed(vec!["broker.site".into()]).unwrap();
+    std::fs::write(dir.path().join("ca.pem"), ca.cert.pem()).unwrap();
+    std::fs::write(dir.path().join("client.pem"), ca.cert.pem()).unwrap();
+    std::fs::write(
+        dir.path().join("client.key"),
+        ca.signing_key.serialize_pem(),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("empty.pem"), "# no certificate here\n").unwrap();
+    let (_, demo) = demo();
+    let profiles = Path::new(env!("CARGO_MANIFEST_DIR")).join("devices");
+    let site = |tls: &str| {
+        demo.replace(
+            "mqtt_plaintext = true\n",
+            &format!("\n[gateway.mqtt.tls]\n{tls}"),
+        )
+        .replace(
+            "profiles_dir = \".\"",
+            &format!("profiles_dir = {:?}", profiles.display().to_string()),
+        )
+    };
+    let path = dir.path().join("site.toml");
+
+    let t = site("ca_file = \"ca.pem\"\nclient_cert_file = \"client.pem\"\nclient_key_file = \"client.key\"\nserver_name = \"broker.site\"\n");
+    let c = load_str(&path, &t, &no_env).unwrap();
+    let tls = c.gateway.mqtt.tls.as_ref().unwrap();
+    assert_eq!(tls.ca_file, dir.path().join("ca.pem"));
+    assert_eq!(
+        tls.client_key_file.as_deref(),
+        Some(dir.path().join("client.key").as_path())
+    );
+    assert_eq!(tls.server_name.as_deref(), Some("broker.site"));
+
+    let e = load_str(&path, &site("ca_file = \"empty.pem\"\n"), &no_env).unwrap_err();
+    let (_, message) = error_at(&e, "gateway.mqtt.tls.ca_file");
+    assert!(
+        message.contains("empty.pem") && message.contains("no certificate"),
+        "{message}"
+    );
+
+    let e = load_str(&path, &site("ca_file = \"absent.pem\"\n"), &no_env).unwrap_err();
+    let (_, message) = error_at(&e, "gateway.mqtt.tls.ca_file");
+    assert!(message.contains("absent.pem"), "{message}");
+
+    let e = load_str(
+        &path,
+        &site("ca_file = \"ca.pem\"\nclient_cert_file = \"client.pem\"\n"),
+        &no_env,
+    )
+    .unwrap_err();
+    error_at(&e, "gateway.mqtt.tls.client_key_file");
+
+    let both = site("ca_file = \"ca.pem\"\n").replace(
+        "[gateway.mqtt]\n",
+        "[gateway.mqtt]\nmqtt_plaintext = true\n",
+    );
+    let e = load_str(&path, &both, &no_env).unwrap_err();
+    error_at(&e, "gateway.mqtt.mqtt_plaintext");
 }
