@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use super::resources::{BlockIx, EdgeIx, LaneIx, NodeIx, ResourceMap};
-use super::{Blocker, Config, RobotStatus, TrafficError};
+use super::{Blocker, Config, Resource, RobotStatus, TrafficError};
 
 /// The answer to [`Allocator::request`].
 #[derive(Debug, Clone, PartialEq)]
@@ -427,6 +427,44 @@ impl Allocator {
         self.sync_blocks(r);
         self.plan(r);
         Ok(())
+    }
+
+    /// The robot already holds its route up to index `base_end` (an order it was given
+    /// before a restart): a fact, not a grant, so it is taken as the robot reports it.
+    /// Nodes and lanes another robot holds stay with that robot and are returned (the
+    /// robots' own safety fields are all that keeps them apart there).
+    pub fn adopt_base(
+        &mut self,
+        robot: &str,
+        base_end: usize,
+    ) -> Result<Vec<Resource>, TrafficError> {
+        let r = self.robot_ix(robot)?;
+        let rb = &self.robots[r];
+        let to = base_end.min(rb.last());
+        let mut clashes = Vec::new();
+        for i in rb.granted..=to {
+            let n = rb.route[i];
+            match self.node_holder[n] {
+                Some(h) if h != r => clashes.push(Resource::Node(self.map.nodes[n].id.clone())),
+                _ => self.node_holder[n] = Some(r),
+            }
+        }
+        for i in rb.granted..to {
+            let l = self.map.edges[rb.edges[i]].lane;
+            match self.lane_holder[l] {
+                Some(h) if h != r => {
+                    let (a, b) = (self.map.lanes[l].0, self.map.lanes[l].1);
+                    clashes.push(Resource::Lane(
+                        self.map.nodes[a].id.clone(),
+                        self.map.nodes[b].id.clone(),
+                    ))
+                }
+                _ => self.lane_holder[l] = Some(r),
+            }
+        }
+        self.robots[r].granted = to.max(self.robots[r].granted);
+        self.sync_blocks(r);
+        Ok(clashes)
     }
 
     /// Whether the robot is placed on the layout.

@@ -60,6 +60,17 @@ pub struct Amr {
 /// A test site: the demo site with its AMRs replaced by `amrs` (ids `amr-1`…), all with the
 /// manufacturer `manufacturer`, and a `[gateway.mqtt]` section for the test broker.
 pub fn site(data_dir: &Path, manufacturer: &str, amrs: &[Amr]) -> floorgate::config::LoadedConfig {
+    site_with(data_dir, manufacturer, amrs, "")
+}
+
+/// [`site`] with `extra` appended to the site file (a `[traffic]` section in it replaces
+/// the demo's).
+pub fn site_with(
+    data_dir: &Path,
+    manufacturer: &str,
+    amrs: &[Amr],
+    extra: &str,
+) -> floorgate::config::LoadedConfig {
     let path = crate::common::demo_site();
     let mut text = std::fs::read_to_string(&path).unwrap();
     let mut devices = String::new();
@@ -89,6 +100,13 @@ pub fn site(data_dir: &Path, manufacturer: &str, amrs: &[Amr]) -> floorgate::con
     text.push_str(&format!(
         "\n[gateway.mqtt]\nbroker = \"{host}:{port}\"\nmqtt_plaintext = true\nclient_id = \"floorgate-{manufacturer}\"\nkeep_alive_secs = 5\noffline_timeout_secs = 20\nresend_interval_ms = 200\n"
     ));
+    if extra.contains("[traffic]") {
+        // The test's traffic section replaces the demo's.
+        let demo_traffic = "[traffic]\nreplan_after_secs = 5\n";
+        assert!(text.contains(demo_traffic), "the demo site changed: {demo_traffic}");
+        text = text.replace(demo_traffic, "");
+    }
+    text.push_str(extra);
     let data_dir = data_dir.to_string_lossy().to_string();
     floorgate::config::load_str(&path, &text, &move |k| match k {
         "FLOORGATE_GRPC_LISTEN" | "FLOORGATE_ADMIN_LISTEN" => Some("127.0.0.1:0".into()),

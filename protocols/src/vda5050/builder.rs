@@ -322,6 +322,16 @@ impl OrderPlan {
         true
     }
 
+    /// Takes the release state of the order as the robot holds it (after a restart):
+    /// update `update_id`, released up to route index `base_end`, the current message
+    /// starting at `start`.
+    pub fn adopt(&mut self, update_id: u32, start: usize, base_end: usize) {
+        let last = self.route.nodes.len() - 1;
+        self.update_id = update_id;
+        self.base_end = base_end.min(last);
+        self.start = start.min(self.base_end);
+    }
+
     /// Releases nothing beyond the route's first node (a traffic controller releases the
     /// rest with [`release_to`](Self::release_to)).
     pub fn hold_at_start(&mut self) {

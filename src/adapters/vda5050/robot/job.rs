@@ -137,6 +137,20 @@ impl Robot {
             let mut t =
                 plan::plan_transport(&job.command, start, layout, &self.profile, factsheet)?;
             let mut msg_start_seq = 0;
+            if self.controlled {
+                // Released as traffic control granted it: the robot's node states say how far.
+                let k = (s.last_node_sequence_id / 2) as usize;
+                let released = s
+                    .node_states
+                    .iter()
+                    .filter(|n| n.released)
+                    .map(|n| (n.sequence_id / 2) as usize)
+                    .max()
+                    .unwrap_or(k)
+                    .max(k);
+                t.plan.adopt(s.order_update_id, k, released);
+                msg_start_seq = s.last_node_sequence_id;
+            }
             while t.plan.order_update_id() < s.order_update_id {
                 let (_, dp) = t.plan.decision_point();
                 if !t.plan.advance() {

@@ -148,7 +148,15 @@ impl Robot {
             return;
         };
         if o.route_from.is_none() {
-            let from = o.t.plan.base_end();
+            // An order the robot already held (adopted after a restart) is followed from the
+            // node it passed last, with what it was released taken as held.
+            let adopted = o.echoed && o.last_sent.is_none();
+            let from = match &passed {
+                Some((order_id, k, _)) if adopted && order_id == o.t.plan.order_id() => {
+                    (*k).min(o.t.plan.base_end())
+                }
+                _ => o.t.plan.base_end(),
+            };
             let start = o.t.plan.route().nodes[from].node_id.clone();
             if a.position(&id) != Some(start.as_str()) {
                 if a.remaining_route(&id).is_some_and(|r| r.len() == 1) {
@@ -161,18 +169,8 @@ impl Robot {
                     return;
                 }
             }
-            // A fresh order is routed around traffic before it goes out.
-            if !o.echoed && o.last_sent.is_none() && o.t.plan.order_update_id() == 0 {
-                if let Some(layout) = &layout {
-                    let stops = o.t.stops.clone();
-                    let via = plan::route_via(layout, &start, &stops, |x, y| {
-                        a.plan_route(Some(&id), x, y).ok()
-                    });
-                    if let Some((route, actions)) = via {
-                        let _ = o.t.plan.reroute(route, actions, false);
-                    }
-                }
-            }
+            // A fresh order keeps the layout's shortest path (so a restart rebuilds the
+            // same order from its id); traffic steers it by re-plans and detours.
             let nodes: Vec<String> = o.t.plan.route().nodes[from..]
                 .iter()
                 .map(|n| n.node_id.clone())
@@ -180,6 +178,14 @@ impl Robot {
             match a.set_route(&id, &nodes, now) {
                 Ok(()) => {
                     o.route_from = Some(from);
+                    if o.t.plan.base_end() > from {
+                        if let Ok(clashes) = a.adopt_base(&id, o.t.plan.base_end() - from) {
+                            if !clashes.is_empty() {
+                                tracing::warn!(device_id = %id, ?clashes,
+                                    "the robot's base from before the restart crosses what another robot holds");
+                            }
+                        }
+                    }
                     self.traffic_order = Some(o.t.plan.order_id().to_string());
                 }
                 Err(TrafficError::BaseNotDriven(_)) => {
@@ -416,9 +422,10 @@ impl Robot {
     }
 }
 
-/// The stops whose action is not yet on the route up to its end.
+/// The stops whose action is not on the released part of the route (a re-route of the
+/// horizon passes through them again).
 fn pending_stops(plan: &OrderPlan, stops: &[(String, Action)]) -> Vec<(String, Action)> {
-    let n = plan.route().nodes.len();
+    let n = plan.base_end() + 1;
     stops
         .iter()
         .filter(|(_, action)| {
