@@ -81,6 +81,8 @@ fn main() -> ExitCode {
             duration,
             seed,
             quiet,
+            layout,
+            pass_through,
         } => {
             let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
             let opts = floorgate::simulate::SimulateOptions {
@@ -89,6 +91,8 @@ fn main() -> ExitCode {
                 duration: std::time::Duration::from_secs(duration),
                 seed,
                 progress: !quiet,
+                layout,
+                pass_through,
             };
             match rt.block_on(floorgate::simulate::run(opts, async {
                 let _ = tokio::signal::ctrl_c().await;

@@ -62,6 +62,15 @@ pub enum Command {
         /// No progress lines, only the summary.
         #[arg(long)]
         quiet: bool,
+        /// The site: `demo` (devices/site-demo.toml: AMRs, conveyor, AS/RS)
+        /// or `grid` (a generated rack warehouse, AMRs from racks to pick
+        /// stations, as `floorgate-sim site grid` writes).
+        #[arg(long, value_enum, default_value_t = crate::simulate::Layout::Demo)]
+        layout: crate::simulate::Layout,
+        /// On the grid: the AMRs pass through each other instead of stopping
+        /// for each other (the contention-free upper bound).
+        #[arg(long)]
+        pass_through: bool,
     },
     /// The gateway's OPC-UA client identity and trust list.
     Opcua {

@@ -14,8 +14,16 @@
 //! The AS/RS output port is a conveyor location and the conveyor feeds its
 //! input port; `floorgate_sim::handoff` moves a tote from one simulator to
 //! the other when it is delivered there, as the steel would.
-//! * [`report`] — live progress and the closing summary.
+//! * [`report`] — live progress and the closing summary, with the fleet's
+//!   conflicts and blocked seconds.
+//! * [`grid`] — `--layout grid`: the generated rack warehouse
+//!   (`floorgate_sim::site::grid`), AMRs only, rack → station tasks.
+//!
+//! The demo fleet passes through itself (its idle robots stand on lanes, and
+//! nothing sends them to park); the grid fleet stops for itself unless
+//! [`SimulateOptions::pass_through`].
 
+pub mod grid;
 mod report;
 mod site;
 mod workload;
@@ -43,6 +51,21 @@ pub struct SimulateOptions {
     pub seed: u64,
     /// Print progress lines.
     pub progress: bool,
+    /// Which site to simulate.
+    pub layout: Layout,
+    /// On the grid: the AMRs pass through each other instead of stopping
+    /// (the contention-free upper bound). The demo's always do.
+    pub pass_through: bool,
+}
+
+/// The site `floorgate simulate` runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Layout {
+    /// The demo site (`devices/site-demo.toml`): AMRs, conveyor, AS/RS.
+    #[default]
+    Demo,
+    /// A generated rack warehouse ([`grid`]): AMRs from racks to stations.
+    Grid,
 }
 
 impl Default for SimulateOptions {
@@ -53,6 +76,8 @@ impl Default for SimulateOptions {
             duration: Duration::from_secs(60),
             seed: 1,
             progress: true,
+            layout: Layout::Demo,
+            pass_through: false,
         }
     }
 }
@@ -66,37 +91,53 @@ pub async fn run(
     let dir = tempfile::tempdir().context("creating a temporary directory")?;
     let broker =
         crate::broker::EmbeddedBroker::start().context("starting the embedded MQTT broker")?;
-    let plc = floorgate_sim::plc::SimPlc::start(
-        std::sync::Arc::new(crate::modbus::ModbusProfile::from_toml_str(
-            site::CONVEYOR_PROFILE,
-        )?),
-        floorgate_sim::plc::Machine::conveyor(Duration::from_millis(1500)),
-    )
-    .await
-    .context("starting the simulated conveyor PLC")?;
-    let plan = workload::plan(&opts);
-    let asrs = floorgate_sim::asrs::SimAsrs::start(
-        workload::asrs_stock(&plan, Duration::from_secs(2)),
-        floorgate_sim::asrs::SimOptions::default(),
-    )
-    .await
-    .context("starting the simulated AS/RS")?;
-    floorgate_sim::handoff::couple_asrs_and_conveyor(
-        &asrs,
-        &plc,
-        &floorgate_sim::handoff::AsrsConveyorLink {
-            output_ports: vec![("OUT-1".into(), 2)],
-            input_ports: vec![(3, "IN-1".into())],
-        },
-    );
-    let cfg = site::write(
-        dir.path(),
-        opts.amrs,
-        broker.addr(),
-        plc.addr(),
-        &asrs.url(),
-    )?;
-    let fleet = floorgate_sim::amr::Fleet::spawn(&site::fleet(&cfg, &opts, broker.addr()));
+    // The demo's conveyor PLC and AS/RS live as long as the run.
+    let mut demo_devices = None;
+    let (cfg, fleet_cfg, plan) = match opts.layout {
+        Layout::Demo => {
+            let plc = floorgate_sim::plc::SimPlc::start(
+                std::sync::Arc::new(crate::modbus::ModbusProfile::from_toml_str(
+                    site::CONVEYOR_PROFILE,
+                )?),
+                floorgate_sim::plc::Machine::conveyor(Duration::from_millis(1500)),
+            )
+            .await
+            .context("starting the simulated conveyor PLC")?;
+            let plan = workload::plan(&opts);
+            let asrs = floorgate_sim::asrs::SimAsrs::start(
+                workload::asrs_stock(&plan, Duration::from_secs(2)),
+                floorgate_sim::asrs::SimOptions::default(),
+            )
+            .await
+            .context("starting the simulated AS/RS")?;
+            floorgate_sim::handoff::couple_asrs_and_conveyor(
+                &asrs,
+                &plc,
+                &floorgate_sim::handoff::AsrsConveyorLink {
+                    output_ports: vec![("OUT-1".into(), 2)],
+                    input_ports: vec![(3, "IN-1".into())],
+                },
+            );
+            let cfg = site::write(
+                dir.path(),
+                opts.amrs,
+                broker.addr(),
+                plc.addr(),
+                &asrs.url(),
+            )?;
+            let fleet_cfg = site::fleet(&cfg, &opts, broker.addr()).pass_through();
+            demo_devices = Some((plc, asrs));
+            (cfg, fleet_cfg, plan)
+        }
+        Layout::Grid => {
+            let spec = grid::spec(&opts)?;
+            let cfg = grid::write(dir.path(), &spec, broker.addr())?;
+            let plan = workload::grid_plan(&opts, &spec);
+            (cfg, grid::fleet(&spec, &opts, broker.addr()), plan)
+        }
+    };
+    let plc = demo_devices.as_ref().map(|(plc, _)| plc);
+    let fleet = floorgate_sim::amr::Fleet::spawn(&fleet_cfg);
     let gw = Gateway::start(cfg, RunOptions::default()).await?;
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", gw.addr()))?
         .connect()
@@ -115,7 +156,7 @@ pub async fn run(
         // Submit what is due by now.
         while next < plan.len() && spread.mul_f64(next as f64 / plan.len() as f64) <= elapsed {
             let t = &plan[next];
-            if let Some((tote, at)) = t.conveyor_tote {
+            if let (Some((tote, at)), Some(plc)) = (t.conveyor_tote, plc) {
                 plc.place_tote(tote, at);
             }
             tasks
@@ -140,7 +181,12 @@ pub async fn run(
         }
     };
     progress.finish();
-    let summary = report::summarise(&mut tasks, started.elapsed(), interrupted, plan.len()).await?;
+    let mut summary =
+        report::summarise(&mut tasks, started.elapsed(), interrupted, plan.len()).await?;
+    let world = fleet.world();
+    summary.conflicts = world.conflicts;
+    summary.blocked_secs = world.blocked_secs;
+    summary.physical = fleet_cfg.physical;
     gw.shutdown().await?;
     fleet.shutdown(Duration::from_secs(1)).await;
     Ok(summary)

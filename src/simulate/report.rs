@@ -1,6 +1,7 @@
 //! Live progress (tasks by state, devices by state, a progress bar) and the
 //! closing summary (tasks completed, p50/p99 task duration, device
-//! utilisation), both read over gRPC like any client would.
+//! utilisation), both read over gRPC like any client would, and the simulated
+//! fleet's conflicts and blocked seconds (from its world).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -161,6 +162,13 @@ pub struct Summary {
     pub utilisation: BTreeMap<String, f64>,
     /// Reasons of failed tasks, with their count.
     pub failures: BTreeMap<String, usize>,
+    /// Pairs of AMRs that came closer than their footprint (once per
+    /// encounter), from the simulated fleet's world.
+    pub conflicts: u64,
+    /// Seconds AMRs were held by their safety fields, summed over the robots.
+    pub blocked_secs: f64,
+    /// The AMRs stopped for each other (else they passed through each other).
+    pub physical: bool,
 }
 
 impl Summary {
@@ -212,6 +220,9 @@ pub(super) async fn summarise(
         p99: pct(0.99),
         utilisation: utilisation(tasks, elapsed).await?,
         failures,
+        conflicts: 0,
+        blocked_secs: 0.0,
+        physical: false,
     })
 }
 
@@ -298,6 +309,17 @@ impl fmt::Display for Summary {
         for (d, u) in &self.utilisation {
             writeln!(f, "    {d:<10} {:>5.1} %", u * 100.0)?;
         }
+        writeln!(
+            f,
+            "  fleet      {} conflicts, {:.1} s blocked by safety fields ({})",
+            self.conflicts,
+            self.blocked_secs,
+            if self.physical {
+                "robots stop for each other"
+            } else {
+                "robots pass through each other"
+            }
+        )?;
         for (reason, n) in &self.failures {
             writeln!(f, "  failed ×{n}: {reason}")?;
         }

@@ -114,6 +114,37 @@ pub(super) fn plan(opts: &SimulateOptions) -> Vec<Planned> {
         .collect()
 }
 
+/// `opts.tasks` picks for the generated warehouse: each from a seeded rack
+/// location to a seeded station, a tote of its own.
+pub(super) fn grid_plan(
+    opts: &SimulateOptions,
+    spec: &floorgate_sim::site::grid::GridSpec,
+) -> Vec<Planned> {
+    let mut rng = Rng(opts.seed.max(1).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    let racks = spec.rack_locations();
+    let stations = spec.station_locations();
+    (0..opts.tasks)
+        .map(|i| {
+            let source = racks[rng.below(racks.len() as u64) as usize].clone();
+            let destination = stations[rng.below(stations.len() as u64) as usize].clone();
+            Planned {
+                task: pb::Task {
+                    task_id: format!("SIM-{:04}", i + 1),
+                    kind: pb::TaskKind::Pick as i32,
+                    sku: format!("SKU-{}", rng.below(500) + 1),
+                    quantity: rng.below(5) as u32 + 1,
+                    load_id: format!("TOTE-{}", 1000 + i),
+                    source,
+                    destination,
+                    priority: 0,
+                    ..Default::default()
+                },
+                conveyor_tote: None,
+            }
+        })
+        .collect()
+}
+
 /// The simulated AS/RS for `plan`: the demo grid plus every bin the plan
 /// names, a tote (the task's load) in each bin an AS/RS pick takes from,
 /// input port `IN-1`, output port `OUT-1`, `crane` per retrieval or store.
@@ -166,5 +197,18 @@ mod tests {
         assert!(a.iter().any(|t| t.source.starts_with("BUF-")));
         assert!(a.iter().any(|t| t.source.starts_with("ASRS1-")));
         assert!(a.iter().any(|t| t.destination.starts_with("ASRS1-")));
+    }
+
+    #[test]
+    fn grid_tasks_go_from_racks_to_stations() {
+        let spec = floorgate_sim::site::grid::GridSpec::new(3, 4, 2, 2).unwrap();
+        let plan = grid_plan(&SimulateOptions::default(), &spec);
+        assert_eq!(plan.len(), 40);
+        for p in &plan {
+            assert!(spec.rack_locations().contains(&p.task.source));
+            assert!(spec.station_locations().contains(&p.task.destination));
+        }
+        let stations: BTreeSet<_> = plan.iter().map(|p| &p.task.destination).collect();
+        assert_eq!(stations.len(), 2);
     }
 }

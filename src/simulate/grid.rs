@@ -1,0 +1,88 @@
+//! `floorgate simulate --layout grid`: the generated rack warehouse of
+//! `floorgate_sim::site::grid` instead of the demo site — AMRs only (no
+//! conveyor, no AS/RS), starting on their parking nodes, carrying totes from
+//! racks to pick stations, at [`TIME_LAPSE`] times the wall clock. Its fleet
+//! is physical (robots stop for each other)
+//! unless `--pass-through`; the summary reports the fleet's conflicts and
+//! blocked seconds.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use floorgate_sim::amr::FleetConfig;
+use floorgate_sim::site::grid::{GridSpec, MANUFACTURER};
+
+use super::SimulateOptions;
+use crate::config::LoadedConfig;
+
+const AMR_PROFILE: &str = include_str!("../../devices/amr-vda5050.toml");
+
+/// Rack aisles of the simulated warehouse.
+pub const AISLES: usize = 6;
+/// Racks per aisle.
+pub const RACKS: usize = 10;
+/// Pick stations.
+pub const STATIONS: usize = 3;
+/// The fleet's simulated time runs this many times faster than the wall
+/// clock: the warehouse is large, its trips a minute long at AMR speed.
+pub const TIME_LAPSE: f64 = 8.0;
+
+/// The warehouse for `opts`: [`AISLES`] × [`RACKS`], [`STATIONS`] stations,
+/// a parking node per AMR.
+pub(super) fn spec(opts: &SimulateOptions) -> anyhow::Result<GridSpec> {
+    if opts.amrs == 0 {
+        bail!("--amrs must be at least 1");
+    }
+    GridSpec::new(AISLES, RACKS, STATIONS, opts.amrs).map_err(|e| anyhow::anyhow!("--{e}"))
+}
+
+/// Writes the grid site file and the AMR profile into `dir` and loads them,
+/// the AMRs on `broker`, gRPC on a free loopback port, no admin listener.
+pub(super) fn write(
+    dir: &Path,
+    spec: &GridSpec,
+    broker: SocketAddr,
+) -> anyhow::Result<LoadedConfig> {
+    let mut text = spec.site_toml(&broker.to_string());
+    let plaintext = "mqtt_plaintext = true\n";
+    if !text.contains(plaintext) {
+        bail!("the generated grid site no longer names its plaintext broker as expected");
+    }
+    text = text.replacen(
+        plaintext,
+        "mqtt_plaintext = true\nclient_id = \"floorgate-simulate\"\nkeep_alive_secs = 5\nresend_interval_ms = 500\n",
+        1,
+    );
+    let site = dir.join("site.toml");
+    for (name, body) in [
+        ("site.toml", text.as_str()),
+        ("amr-vda5050.toml", AMR_PROFILE),
+    ] {
+        std::fs::write(dir.join(name), body).with_context(|| format!("writing {name}"))?;
+    }
+    let data = dir.join("data").to_string_lossy().to_string();
+    crate::config::load_str(&site, &text, &move |k| match k {
+        "FLOORGATE_GRPC_LISTEN" => Some("127.0.0.1:0".into()),
+        "FLOORGATE_ADMIN_LISTEN" => Some("off".into()),
+        "FLOORGATE_DATA_DIR" => Some(data.clone()),
+        _ => None,
+    })
+    .map_err(|e| anyhow::anyhow!("the generated grid site: {e}"))
+}
+
+/// The fleet: one robot per parking node, physical unless `--pass-through`.
+pub(super) fn fleet(spec: &GridSpec, opts: &SimulateOptions, broker: SocketAddr) -> FleetConfig {
+    let mut f = FleetConfig::new(&broker.ip().to_string(), broker.port(), opts.amrs);
+    f.manufacturer = MANUFACTURER.into();
+    f.serial_prefix = "AMR-".into();
+    f.speed = 2.0;
+    f.handling_s = 0.5;
+    f.tick = Duration::from_millis(50);
+    f.state_interval = Duration::from_secs(10);
+    f.start_nodes = spec.start_nodes();
+    f.physical = !opts.pass_through;
+    f.time_lapse = TIME_LAPSE;
+    f
+}
