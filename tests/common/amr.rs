@@ -63,8 +63,8 @@ pub fn site(data_dir: &Path, manufacturer: &str, amrs: &[Amr]) -> floorgate::con
     site_with(data_dir, manufacturer, amrs, "")
 }
 
-/// [`site`] with `extra` appended to the site file (a `[traffic]` section in it replaces
-/// the demo's).
+/// [`site`] with `extra` appended to the site file. The AMR tests run with traffic control
+/// on; a `[traffic]` section in `extra` replaces that.
 pub fn site_with(
     data_dir: &Path,
     manufacturer: &str,
@@ -100,12 +100,18 @@ pub fn site_with(
     text.push_str(&format!(
         "\n[gateway.mqtt]\nbroker = \"{host}:{port}\"\nmqtt_plaintext = true\nclient_id = \"floorgate-{manufacturer}\"\nkeep_alive_secs = 5\noffline_timeout_secs = 20\nresend_interval_ms = 200\n"
     ));
-    if extra.contains("[traffic]") {
-        // The test's traffic section replaces the demo's.
-        let demo_traffic = "[traffic]\nreplan_after_secs = 5\n";
-        assert!(text.contains(demo_traffic), "the demo site changed: {demo_traffic}");
-        text = text.replace(demo_traffic, "");
-    }
+    // Traffic control on (the demo leaves it off), unless the test says otherwise.
+    let demo_traffic = "[traffic]\nenabled = false\nreplan_after_secs = 5\n";
+    assert!(
+        text.contains(demo_traffic),
+        "the demo site changed: {demo_traffic}"
+    );
+    let traffic = if extra.contains("[traffic]") {
+        ""
+    } else {
+        "[traffic]\nenabled = true\nreplan_after_secs = 5\n"
+    };
+    text = text.replace(demo_traffic, traffic);
     text.push_str(extra);
     let data_dir = data_dir.to_string_lossy().to_string();
     floorgate::config::load_str(&path, &text, &move |k| match k {
