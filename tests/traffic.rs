@@ -1,0 +1,138 @@
+//! Traffic control through the broker and the simulated fleet, judged by an observer that
+//! reads the robots' own `state` messages (not floorgate's view): no two robots ever stand
+//! on the same node (their `lastNodeId`), none come closer than a robot's length (their
+//! `agvPosition`), and the fleet's own physical world counts no conflict.
+
+#[path = "common/amr.rs"]
+mod amr;
+mod common;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use amr::*;
+use floorgate_sim::amr::Fleet;
+use pb::{DeviceAvailability, TaskKind, TaskState};
+
+use floorgate::api::pb;
+
+const AMR: &str = "amr-vda5050";
+
+/// Closest two robots may come, from their own positions (m).
+const MIN_GAP_M: f64 = 1.0;
+
+/// Walks the captured `state` messages in the order the broker delivered them and checks
+/// that no two robots share a node or come closer than [`MIN_GAP_M`]. Returns how many
+/// states it read.
+fn observe(capture: &Capture) -> usize {
+    let mut at: HashMap<String, (String, f64, f64)> = HashMap::new();
+    let mut states = 0;
+    for seen in capture.all() {
+        if seen.kind != Some(floorgate::vda5050::TopicKind::State) {
+            continue;
+        }
+        states += 1;
+        let s = &seen.json;
+        let node = s["lastNodeId"].as_str().unwrap_or_default().to_string();
+        let x = s["agvPosition"]["x"].as_f64().unwrap_or(f64::NAN);
+        let y = s["agvPosition"]["y"].as_f64().unwrap_or(f64::NAN);
+        at.insert(seen.serial.clone(), (node, x, y));
+        let me = &at[&seen.serial];
+        for (other, (n, ox, oy)) in &at {
+            if other == &seen.serial {
+                continue;
+            }
+            assert!(
+                me.0.is_empty() || &me.0 != n,
+                "{} and {other} both report node {n} (state #{states})",
+                seen.serial
+            );
+            let gap = (me.1 - ox).hypot(me.2 - oy);
+            assert!(
+                !(gap < MIN_GAP_M),
+                "{} and {other} came {gap:.2} m close (state #{states})",
+                seen.serial
+            );
+        }
+    }
+    states
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn robots_whose_routes_cross_at_the_buffer_take_turns_and_never_share_a_node() {
+    tokio::time::timeout(Duration::from_secs(90), async {
+        let mfr = "t-traffic-cross";
+        let capture = Capture::start(mfr).await;
+        // amr-1 comes from N3 over N2, amr-2 from N7 over N4; both pick at N1 (the
+        // buffer) and leave for PICK-1 (N6) and PICK-2 (N8), across each other's way.
+        let mut cfg = fleet_config(mfr, 2, &["N3", "N7"]);
+        cfg.speed = 5.0;
+        let fleet = Fleet::spawn(&cfg);
+        let dir = tempfile::tempdir().unwrap();
+        let (gw, mut tasks, mut devices) = start(site(dir.path(), mfr, &amrs(2, AMR))).await;
+        wait_device(&mut devices, "amr-1", DeviceAvailability::Online).await;
+        wait_device(&mut devices, "amr-2", DeviceAvailability::Online).await;
+        for (id, bin, to) in [("X1", "BUF-11", "PICK-1"), ("X2", "BUF-12", "PICK-2")] {
+            common::submit(&mut tasks, task(id, TaskKind::Pick, bin, to))
+                .await
+                .unwrap();
+        }
+        let mut devices_used = Vec::new();
+        for id in ["X1", "X2"] {
+            let t = wait_task(&mut tasks, id, Duration::from_secs(60), |t| {
+                t.state == TaskState::Completed as i32
+            })
+            .await;
+            devices_used.push(t.steps[0].device_id.clone());
+        }
+        devices_used.sort();
+        assert_eq!(devices_used, ["amr-1", "amr-2"], "both robots drove");
+        let states = observe(&capture);
+        assert!(
+            states > 20,
+            "the observer saw the robots drive ({states} states)"
+        );
+        let world = fleet.world();
+        assert_eq!(world.conflicts, 0, "{world:?}");
+        gw.shutdown().await.unwrap();
+        stop_fleet(fleet).await;
+    })
+    .await
+    .expect("scenario timed out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_observer_catches_robots_that_pass_through_each_other_without_traffic_control() {
+    // The same crossing with traffic control off and a fleet that ignores its safety
+    // fields: the observer must see them meet, or it proves nothing above.
+    tokio::time::timeout(Duration::from_secs(90), async {
+        let mfr = "t-traffic-off";
+        let capture = Capture::start(mfr).await;
+        let mut cfg = fleet_config(mfr, 2, &["N2", "N4"]).pass_through();
+        cfg.speed = 5.0;
+        let fleet = Fleet::spawn(&cfg);
+        let dir = tempfile::tempdir().unwrap();
+        let off = "\n[traffic]\nenabled = false\n";
+        let (gw, mut tasks, mut devices) =
+            start(site_with(dir.path(), mfr, &amrs(2, AMR), off)).await;
+        wait_device(&mut devices, "amr-1", DeviceAvailability::Online).await;
+        wait_device(&mut devices, "amr-2", DeviceAvailability::Online).await;
+        for (id, bin, to) in [("Y1", "BUF-21", "PICK-1"), ("Y2", "BUF-22", "PICK-2")] {
+            common::submit(&mut tasks, task(id, TaskKind::Pick, bin, to))
+                .await
+                .unwrap();
+        }
+        for id in ["Y1", "Y2"] {
+            wait_task(&mut tasks, id, Duration::from_secs(60), |t| {
+                t.state == TaskState::Completed as i32
+            })
+            .await;
+        }
+        let met = std::panic::catch_unwind(|| observe(&capture)).is_err();
+        assert!(met, "two robots sent to one buffer at once met there");
+        gw.shutdown().await.unwrap();
+        stop_fleet(fleet).await;
+    })
+    .await
+    .expect("scenario timed out");
+}
