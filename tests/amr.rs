@@ -167,6 +167,16 @@ async fn a_route_longer_than_the_base_goes_out_as_base_and_horizon_and_is_extend
         .await;
 
         let orders = capture.orders_to("AMR-000");
+        // headerId rises by exactly one per message sent on the order topic, updates and
+        // re-sends included.
+        let headers: Vec<u64> = orders
+            .iter()
+            .map(|o| o["headerId"].as_u64().unwrap())
+            .collect();
+        assert!(
+            headers.windows(2).all(|w| w[1] == w[0] + 1),
+            "headerIds {headers:?}"
+        );
         let first = &orders[0];
         assert_eq!(node_ids(first).len(), 6);
         let released: Vec<bool> = first["nodes"]
