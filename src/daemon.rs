@@ -66,7 +66,7 @@ impl Gateway {
         let mut edge = edge::Edge::start(g).await?;
         std::fs::create_dir_all(&g.data_dir)
             .with_context(|| format!("creating the data directory {}", g.data_dir.display()))?;
-        let store = Store::open(&g.data_dir)
+        let store = Store::open_with_cache(&g.data_dir, g.store_cache_mb << 20)
             .with_context(|| format!("opening the store in {}", g.data_dir.display()))?;
         let (sink, reports) = engine::runtime::report_channel();
         let adapter_cx = crate::adapters::AdapterContext {

@@ -156,6 +156,8 @@ fn the_container_runs_the_image_as_non_root_on_a_read_only_root() {
     let dockerfile = std::fs::read_to_string(repo("Dockerfile.arm64")).unwrap();
     let uid = at(&d, "/spec/template/spec/securityContext/runAsUser");
     assert!(dockerfile.contains(&format!("USER {uid}:")), "USER {uid}");
+    // One malloc arena, as the systemd unit (BENCHMARKS.md § 3).
+    assert!(dockerfile.contains("MALLOC_ARENA_MAX=1"), "MALLOC_ARENA_MAX");
 }
 
 #[test]
@@ -224,6 +226,7 @@ fn the_systemd_unit_is_type_notify_with_a_watchdog_and_hardening() {
         "DynamicUser=yes",
         "StateDirectory=floorgate",
         "Environment=FLOORGATE_DATA_DIR=%S/floorgate",
+        "Environment=MALLOC_ARENA_MAX=1",
         "ExecStartPre=/usr/bin/floorgate check-config /etc/floorgate/site.toml",
         "ExecStart=/usr/bin/floorgate run --config /etc/floorgate/site.toml",
         "ProtectSystem=strict",

@@ -5,7 +5,7 @@ use super::types::GatewaySection;
 
 /// The variables read, each overriding the `[gateway]` field of the same
 /// name in lower case.
-pub const VARS: [&str; 24] = [
+pub const VARS: [&str; 25] = [
     "FLOORGATE_OPCUA_SECURITY_POLICY",
     "FLOORGATE_OPCUA_SECURITY_MODE",
     "FLOORGATE_OPCUA_CLIENT_CERT",
@@ -29,6 +29,7 @@ pub const VARS: [&str; 24] = [
     "FLOORGATE_PROFILES_DIR",
     "FLOORGATE_SHUTDOWN_GRACE_SECS",
     "FLOORGATE_MAX_UNACKED_EVENTS",
+    "FLOORGATE_STORE_CACHE_MB",
     "FLOORGATE_ADMIN_LISTEN",
 ];
 
@@ -106,6 +107,10 @@ pub fn apply(
                 .parse()
                 .map(|n| g.shutdown_grace_secs = n)
                 .map_err(|e| format!("{v:?} is not a number of seconds: {e}")),
+            "FLOORGATE_STORE_CACHE_MB" => v
+                .parse()
+                .map(|n| g.store_cache_mb = n)
+                .map_err(|e| format!("{v:?} is not a number of MiB: {e}")),
             "FLOORGATE_MAX_UNACKED_EVENTS" => v
                 .parse()
                 .map(|n| g.max_unacked_events = n)

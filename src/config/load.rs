@@ -142,6 +142,7 @@ pub fn load_str(
     cx.check_grpc_security(&gateway);
     cx.check_grpc_limits(&gateway);
     cx.check_mqtt(&gateway);
+    cx.check_store(&gateway);
     cx.check_mqtt_security(&file, &gateway);
     cx.check_opcua_files(&gateway);
     let site = cx.validate(&file, &gateway);
@@ -300,6 +301,20 @@ impl Cx<'_> {
                     format!("{uri:?} is not a URI (e.g. urn:site-7:floorgate)"),
                 );
             }
+        }
+    }
+
+    /// `[gateway] store_cache_mb` within its range.
+    fn check_store(&mut self, g: &GatewaySection) {
+        let mb = g.store_cache_mb;
+        if !(1..=4096).contains(&mb) {
+            self.errors.push(ConfigError {
+                file: self.path.to_path_buf(),
+                line: 0,
+                column: 0,
+                field: "gateway.store_cache_mb".into(),
+                message: format!("{mb} is outside 1..=4096"),
+            });
         }
     }
 

@@ -91,6 +91,9 @@ pub struct GatewaySection {
     /// New tasks are refused while this many events are unacknowledged.
     /// Env: `FLOORGATE_MAX_UNACKED_EVENTS`.
     pub max_unacked_events: u64,
+    /// sled's page cache, in MiB (1 to 4096): what the journal keeps in
+    /// memory of what it read or wrote. Env: `FLOORGATE_STORE_CACHE_MB`.
+    pub store_cache_mb: u64,
     /// Where the admin HTTP listener (`/healthz`, `/readyz`, `/metrics`)
     /// listens, or `"off"` for none. Env: `FLOORGATE_ADMIN_LISTEN`.
     #[serde(deserialize_with = "admin_listen")]
@@ -226,6 +229,7 @@ impl Default for GatewaySection {
             profiles_dir: PathBuf::from("."),
             shutdown_grace_secs: 10,
             max_unacked_events: 5_000_000,
+            store_cache_mb: crate::store::DEFAULT_CACHE_MB,
             admin_listen: Some("127.0.0.1:9464".parse().expect("valid default")),
             mqtt: MqttSection::default(),
             opcua: OpcUaSection::default(),

@@ -155,7 +155,13 @@ impl Store {
     /// Opens (or creates) the store in `dir` and starts its flusher. Must be
     /// called inside a tokio runtime.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        let db = open_db(dir)?;
+        Store::open_with_cache(dir, DEFAULT_CACHE_BYTES)
+    }
+
+    /// [`Store::open`] with sled's page cache capped at `cache_bytes`
+    /// (`[gateway] store_cache_mb`).
+    pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
+        let db = open_db(dir, cache_bytes)?;
         let tasks = db.open_tree("tasks")?;
         let events = db.open_tree("events")?;
         let outbox = db.open_tree("outbox")?;
@@ -627,10 +633,15 @@ fn device_seq_key(device: &str) -> Vec<u8> {
     [DEVICE_SEQ_PREFIX, device.as_bytes()].concat()
 }
 
+/// sled's page cache unless `[gateway] store_cache_mb` says otherwise.
+pub const DEFAULT_CACHE_BYTES: u64 = DEFAULT_CACHE_MB << 20;
+/// [`DEFAULT_CACHE_BYTES`] in MiB.
+pub const DEFAULT_CACHE_MB: u64 = 8;
+
 /// Opens sled, waiting up to two seconds for the directory's file lock: a
 /// previous store in this process releases it only once sled's own flusher
 /// thread has let go of the database.
-fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
+fn open_db(dir: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
     let mut tries = 0;
     loop {
         let config = sled::Config::new()
@@ -638,7 +649,7 @@ fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
             .flush_every_ms(Some(500))
             // The page cache, not the journal's size: sled's 1 GiB default
             // does not fit an edge box next to its other services.
-            .cache_capacity(64 * 1024 * 1024);
+            .cache_capacity(cache_bytes);
         match config.open() {
             Err(sled::Error::Io(e))
                 if tries < 40 && e.to_string().contains("could not acquire lock") =>

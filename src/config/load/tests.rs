@@ -510,3 +510,17 @@ fn mqtt_tls_files_resolve_against_the_site_file_and_must_hold_certificates() {
     let e = load_str(&path, &both, &no_env).unwrap_err();
     error_at(&e, "gateway.mqtt.mqtt_plaintext");
 }
+
+#[test]
+fn the_store_cache_defaults_to_eight_mib_and_is_checked() {
+    let (p, t) = demo();
+    let c = load_str(&p, &t, &no_env).unwrap();
+    assert_eq!(c.gateway.store_cache_mb, 8);
+    let env =
+        |v: &'static str| move |k: &str| (k == "FLOORGATE_STORE_CACHE_MB").then(|| v.to_string());
+    let c = load_str(&p, &t, &env("64")).unwrap();
+    assert_eq!(c.gateway.store_cache_mb, 64);
+    let e = load_str(&p, &t, &env("0")).unwrap_err();
+    let (_, message) = error_at(&e, "gateway.store_cache_mb");
+    assert!(message.contains("1..=4096"), "{message}");
+}
