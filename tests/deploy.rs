@@ -157,7 +157,10 @@ fn the_container_runs_the_image_as_non_root_on_a_read_only_root() {
     let uid = at(&d, "/spec/template/spec/securityContext/runAsUser");
     assert!(dockerfile.contains(&format!("USER {uid}:")), "USER {uid}");
     // One malloc arena, as the systemd unit (BENCHMARKS.md § 3).
-    assert!(dockerfile.contains("MALLOC_ARENA_MAX=1"), "MALLOC_ARENA_MAX");
+    assert!(
+        dockerfile.contains("MALLOC_ARENA_MAX=1"),
+        "MALLOC_ARENA_MAX"
+    );
 }
 
 #[test]
