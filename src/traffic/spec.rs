@@ -203,7 +203,11 @@ impl From<&LayoutConfig> for LayoutSpec {
                     id: b.id.clone(),
                     capacity: b.capacity,
                     nodes: b.nodes.clone(),
-                    edges: b.edges.iter().map(|[a, z]| (a.clone(), z.clone())).collect(),
+                    edges: b
+                        .edges
+                        .iter()
+                        .map(|[a, z]| (a.clone(), z.clone()))
+                        .collect(),
                 })
                 .collect(),
         }
