@@ -304,7 +304,9 @@ pub async fn demo_floor(
             plc.place_tote(j.tote, INBOUND);
         }
     }
-    let mut fc = super::amr::fleet_config(manufacturer, amrs, starts);
+    // The demo site runs without traffic control, so its robots pass through each other
+    // (these floors test durability and outcomes, tests/traffic.rs tests traffic).
+    let mut fc = super::amr::fleet_config(manufacturer, amrs, starts).pass_through();
     fc.speed = 40.0;
     fc.handling_s = 0.05;
     fc.state_interval = Duration::from_secs(1);
