@@ -61,7 +61,9 @@ fn site(manufacturer: &str, data_dir: &std::path::Path) -> floorgate::config::Lo
 
 fn fleet(manufacturer: &str) -> Fleet {
     let (host, port) = broker();
-    let mut cfg = FleetConfig::new(&host, port, ROBOTS);
+    // Every robot starts on N1: a benchmark of the task path, not of traffic, so they pass
+    // through each other.
+    let mut cfg = FleetConfig::new(&host, port, ROBOTS).pass_through();
     cfg.manufacturer = manufacturer.into();
     cfg.serial_prefix = "AMR-".into();
     cfg.speed = 200.0;
