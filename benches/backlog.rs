@@ -114,20 +114,103 @@ fn main() {
     };
     assert_eq!(scanned, events as u64, "every event is in the tree");
 
-    // Replay over gRPC from the real daemon.
+    // Replay over gRPC from the real daemon: as the systemd unit and the image run it
+    // (MALLOC_ARENA_MAX=1), then with glibc's defaults, on the same directory.
+    let deployed = replay(
+        &runtime,
+        dir.path(),
+        events,
+        &[("MALLOC_ARENA_MAX", "1".into())],
+    );
+    let defaults = replay(&runtime, dir.path(), events, &[]);
+    for (what, r) in [
+        ("as deployed (MALLOC_ARENA_MAX=1)", &deployed),
+        ("glibc's default arenas", &defaults),
+    ] {
+        println!(
+            "{what}: replayed {} events over gRPC in {:.2?}: {:.0} events/s (first after {:.2?}); \
+             gateway RSS {} MB idle on the directory, peak {} MB (VmHWM), {} MB after ({} MB heap and stacks)",
+            r.count,
+            r.took,
+            r.rate,
+            r.first,
+            mb(r.rss_idle),
+            mb(r.peak),
+            mb(r.rss_after),
+            mb(r.anon_after)
+        );
+    }
+    let replay_rate = deployed.rate;
+    println!(
+        "ratio replay / bare sled scan: {:.3}x",
+        ratio(replay_rate, scan_rate)
+    );
+
+    record(
+        "backlog",
+        json!({
+            "command": "cargo bench --bench backlog",
+            "events": events,
+            "written_via": "floorgate::store::Store::commit, 50 events per transaction",
+            "commit_events_per_s": round(written, 0),
+            "sled_dir_mb": mb(on_disk),
+            "bytes_per_event": round(on_disk as f64 / events as f64, 0),
+            "replay_events_per_s": round(replay_rate, 0),
+            "replayed": deployed.count,
+            "first_event_ms": round(deployed.first.as_secs_f64() * 1000.0, 1),
+            "gateway_store_cache_mb": floorgate::store::DEFAULT_CACHE_MB,
+            "gateway_peak_rss_mb": mb(deployed.peak),
+            "gateway_rss_mb_after_replay": mb(deployed.rss_after),
+            "gateway_rss_anon_mb_after_replay": mb(deployed.anon_after),
+            "baseline_gateway_rss_mb_idle_before_replay": mb(deployed.rss_idle),
+            "glibc_default_arenas": {
+                "replay_events_per_s": round(defaults.rate, 0),
+                "gateway_peak_rss_mb": mb(defaults.peak),
+                "gateway_rss_mb_after_replay": mb(defaults.rss_after),
+                "baseline_gateway_rss_mb_idle_before_replay": mb(defaults.rss_idle),
+            },
+            "baseline_bare_sled_scan_events_per_s": round(scan_rate, 0),
+            "ratio_replay_over_bare_scan": ratio(replay_rate, scan_rate),
+        }),
+    );
+}
+
+/// One replay from a fresh `floorgate run` on `dir`.
+struct Replay {
+    count: u64,
+    took: Duration,
+    rate: f64,
+    first: Duration,
+    /// The gateway open on the directory, before anyone watches: the baseline.
+    rss_idle: u64,
+    /// VmHWM: the high-water mark over the whole run (open, replay).
+    peak: u64,
+    rss_after: u64,
+    anon_after: u64,
+}
+
+fn replay(
+    runtime: &tokio::runtime::Runtime,
+    dir: &std::path::Path,
+    events: usize,
+    env: &[(&str, String)],
+) -> Replay {
+    // The previous run's address file would be read as this one's.
+    let _ = std::fs::remove_file(dir.join("grpc.addr"));
     let admin = free_port();
-    let mut gateway = spawn_gateway(&demo_site(), dir.path(), admin, &[]);
-    let addr = wait_listening(dir.path(), &mut gateway, Duration::from_secs(60));
-    let (replayed, replay_rate, first_event) = runtime.block_on(async {
+    let mut gateway = spawn_gateway(&demo_site(), dir, admin, env);
+    let addr = wait_listening(dir, &mut gateway, Duration::from_secs(60));
+    let rss_idle = rss_bytes(gateway.pid());
+    let (count, took, first) = runtime.block_on(async {
         let mut c = Tasks::connect(format!("http://{addr}"))
             .await
             .expect("connect");
         let started = Instant::now();
         let mut stream = c
             .watch_events(pb::WatchEventsRequest {
-            after_seq: 0,
-            ..Default::default()
-        })
+                after_seq: 0,
+                ..Default::default()
+            })
             .await
             .expect("watch")
             .into_inner();
@@ -145,33 +228,18 @@ fn main() {
             last_seq = e.seq;
             count += 1;
         }
-        let took = started.elapsed();
-        let rate = count as f64 / took.as_secs_f64();
-        println!("replayed {count} events over gRPC in {took:.2?}: {rate:.0} events/s (first after {:.2?})", first.unwrap_or_default());
-        (count, rate, first.unwrap_or_default())
+        (count, started.elapsed(), first.unwrap_or_default())
     });
-    let gw_rss = rss_bytes(gateway.pid());
+    let r = Replay {
+        count,
+        took,
+        rate: count as f64 / took.as_secs_f64(),
+        first,
+        rss_idle,
+        peak: status_kb(gateway.pid(), "VmHWM:"),
+        rss_after: rss_bytes(gateway.pid()),
+        anon_after: status_kb(gateway.pid(), "RssAnon:"),
+    };
     gateway.stop(Duration::from_secs(10));
-    println!(
-        "ratio replay / bare sled scan: {:.3}x",
-        ratio(replay_rate, scan_rate)
-    );
-
-    record(
-        "backlog",
-        json!({
-            "command": "cargo bench --bench backlog",
-            "events": events,
-            "written_via": "floorgate::store::Store::commit, 50 events per transaction",
-            "commit_events_per_s": round(written, 0),
-            "sled_dir_mb": mb(on_disk),
-            "bytes_per_event": round(on_disk as f64 / events as f64, 0),
-            "replay_events_per_s": round(replay_rate, 0),
-            "replayed": replayed,
-            "first_event_ms": round(first_event.as_secs_f64() * 1000.0, 1),
-            "gateway_rss_mb_after_replay": mb(gw_rss),
-            "baseline_bare_sled_scan_events_per_s": round(scan_rate, 0),
-            "ratio_replay_over_bare_scan": ratio(replay_rate, scan_rate),
-        }),
-    );
+    r
 }
