@@ -159,6 +159,20 @@ impl Gateway {
         // Ready (and `READY=1`) only once the server task with its TLS
         // configuration runs on the bound listener.
         edge.serving(&store, &edge_engine, &g.retention);
+        // Checked when the site file was loaded; read again here (a token file may change).
+        let token = g
+            .console
+            .token()
+            .map_err(|(field, m)| anyhow::anyhow!("{field}: {m}"))?;
+        edge.state.console.open(
+            &cfg,
+            crate::console::Sources {
+                engine: edge_engine.clone(),
+                store: store.clone(),
+                amr: amr.clone(),
+                token,
+            },
+        );
         if let Some(p) = &opts.listen_addr_file {
             write_atomically(p, &addr.to_string())?;
         }
@@ -178,6 +192,12 @@ impl Gateway {
     /// The AMR adapter (its counters), when the site has AMRs.
     pub fn amr_adapter(&self) -> Option<&crate::adapters::vda5050::Vda5050Adapter> {
         self.amr.as_deref()
+    }
+
+    /// The operator console on the admin listener (its viewers, whether it makes
+    /// snapshots).
+    pub fn console(&self) -> &crate::console::Console {
+        &self.edge.state.console
     }
 
     /// The gRPC listener's address.

@@ -11,6 +11,7 @@
 //!   shuts down cleanly.
 //! * [`cli`] — the command line, including the operator's client commands.
 //! * [`admin`] — the admin HTTP listener: health, readiness, metrics.
+//! * [`console`] — the operator console in the browser, on the admin listener.
 //! * [`notify`] — the systemd notify protocol (ready, watchdog, stopping).
 //! * [`adapters`] — the engine's device adapters over the protocols.
 //! * [`vda5050`], [`modbus`], [`opcua`], [`broker`] — the protocols, from the
@@ -26,6 +27,7 @@ pub mod admin;
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod daemon;
 pub mod engine;
 pub mod notify;

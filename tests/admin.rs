@@ -83,6 +83,7 @@ async fn readyz_is_503_until_the_gateway_serves_and_verbose_lists_the_endpoints(
     let (addr, _stop) = serve(AdminState {
         readiness: readiness.clone(),
         metrics: Metrics::new(),
+        console: Default::default(),
     })
     .await;
 

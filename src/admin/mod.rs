@@ -6,6 +6,7 @@
 //! | `/healthz` | `200 ok` while the process serves HTTP at all (liveness) |
 //! | `/readyz` | `503` until the store is open and the gRPC server serves, then `200 ready` (devices away do not count: tasks wait for them); `?verbose` adds one line per device endpoint, reached once or not |
 //! | `/metrics` | [`Metrics`] in the Prometheus text format |
+//! | `/`, `/console/…` | the operator console ([`crate::console`]) |
 //!
 //! Plain HTTP/1.1 on its own port (`[gateway] admin_listen`, default
 //! `127.0.0.1:9464`), served with axum, which tonic already brings in. Like
@@ -45,6 +46,8 @@ pub enum AdminError {
 pub struct AdminState {
     pub readiness: Readiness,
     pub metrics: Metrics,
+    /// The operator console (`/`, `/console/…`), answering once the gateway serves.
+    pub console: crate::console::Console,
 }
 
 /// The admin routes, for [`serve`] or for embedding.
@@ -53,7 +56,8 @@ pub fn router(state: AdminState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(crate::console::router(state.console))
 }
 
 /// Serves the admin endpoints on `listener` until `shutdown` resolves.

@@ -139,6 +139,10 @@ pub fn load_str(
         o.client_private_key = o.client_private_key.as_deref().map(at);
         o.pki_dir = o.pki_dir.as_deref().map(at);
     }
+    gateway.console.admin_token_file = gateway.console.admin_token_file.as_deref().map(at);
+    if let Err((field, message)) = gateway.console.token() {
+        cx.at(None, field, message);
+    }
     cx.check_grpc_security(&gateway);
     cx.check_grpc_limits(&gateway);
     cx.check_mqtt(&gateway);

@@ -31,9 +31,11 @@
 //! steps = [{ device_kind = "amr", command = "transport", from = "$source", to = "$destination" }]
 //! ```
 
+mod console;
 mod env;
 mod load;
 mod types;
 
+pub use console::ConsoleSection;
 pub use load::{load, load_str, ConfigError, ConfigErrors, LoadedConfig};
 pub use types::*;

@@ -109,6 +109,8 @@ pub struct GatewaySection {
     pub grpc: GrpcSection,
     /// How long ended tasks are kept.
     pub retention: RetentionSection,
+    /// The operator console on the admin listener: its admin token.
+    pub console: super::console::ConsoleSection,
 }
 
 /// `[gateway.retention]`: ended tasks (completed, failed, cancelled,
@@ -236,6 +238,7 @@ impl Default for GatewaySection {
             step_timeouts: StepTimeouts::default(),
             grpc: GrpcSection::default(),
             retention: RetentionSection::default(),
+            console: Default::default(),
         }
     }
 }

@@ -39,6 +39,7 @@ impl Edge {
         let state = AdminState {
             readiness: Readiness::new(),
             metrics: Metrics::new(),
+            console: Default::default(),
         };
         let admin = match g.admin_listen {
             Some(addr) => Some(
@@ -90,10 +91,11 @@ impl Edge {
         }
     }
 
-    /// Shutdown begins: tell systemd, stop the sampler, retention and the watchdog
-    /// (dropping their engine handles).
+    /// Shutdown begins: tell systemd, close the console, stop the sampler, retention and
+    /// the watchdog (dropping their engine handles).
     pub(super) async fn stop(&mut self) {
         self.notifier.stopping();
+        self.state.console.close();
         for t in self.tasks.drain(..) {
             t.abort();
             let _ = t.await;

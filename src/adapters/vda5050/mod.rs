@@ -53,6 +53,7 @@ pub mod robot;
 #[cfg(test)]
 mod tests;
 mod traffic;
+mod view;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -76,6 +77,7 @@ use floorgate_protocols::ratelimit::KeyedLimiter;
 use robot::{Operated, Out, Robot, Timing};
 use traffic::FleetTraffic;
 pub use traffic::RobotTraffic;
+pub use view::RobotPosition;
 
 const KINDS: [DeviceKind; 1] = [DeviceKind::Amr];
 

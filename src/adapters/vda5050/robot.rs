@@ -281,6 +281,17 @@ impl Robot {
         self.factsheet.is_some()
     }
 
+    /// Where the latest `state` says the robot is (the console's view, `super::view`).
+    pub(crate) fn pose(&self) -> Option<super::view::Pose<'_>> {
+        let s = self.state.as_ref()?;
+        Some(super::view::Pose {
+            last_node: &s.last_node_id,
+            position: s.agv_position.as_ref(),
+            battery: s.battery_charge,
+            paused: s.paused,
+        })
+    }
+
     /// A command to carry out (or a re-send of the one in hand, which changes nothing).
     pub fn send(&mut self, command: DeviceCommand, now: Instant, out: &mut Vec<Out>) -> Sent {
         let cid = command.command_id.clone();
