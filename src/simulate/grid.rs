@@ -55,6 +55,10 @@ pub(super) fn write(
         "mqtt_plaintext = true\nclient_id = \"floorgate-simulate\"\nkeep_alive_secs = 5\nresend_interval_ms = 500\n",
         1,
     );
+    if !text.contains("[traffic]") {
+        // The warehouse has room to keep its robots apart: traffic control on.
+        text.push_str("\n[traffic]\nenabled = true\nreplan_after_secs = 10\n");
+    }
     let site = dir.join("site.toml");
     for (name, body) in [
         ("site.toml", text.as_str()),

@@ -98,7 +98,15 @@ pub(super) fn fleet(cfg: &LoadedConfig, opts: &SimulateOptions, broker: SocketAd
     f.state_interval = Duration::from_secs(10);
     if let Some(layout) = &cfg.site.layout {
         f.start_nodes = layout.nodes().map(|n| (n.id.clone(), n.x, n.y)).collect();
-        f.start_nodes.sort_by(|a, b| a.0.cmp(&b.0));
+        // Parking spots first, then the other nodes, each by name.
+        let parking = |id: &str| {
+            cfg.site
+                .traffic
+                .as_ref()
+                .is_some_and(|t| t.map.is_parking(id))
+        };
+        f.start_nodes
+            .sort_by(|a, b| (!parking(&a.0), &a.0).cmp(&(!parking(&b.0), &b.0)));
     }
     f
 }

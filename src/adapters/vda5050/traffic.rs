@@ -52,6 +52,15 @@ impl FleetTraffic {
             return;
         }
         self.last_duty = Some(now);
+        if tracing::enabled!(tracing::Level::TRACE) {
+            for r in robots.iter() {
+                let id = r.device_id();
+                tracing::trace!(device_id = %id, robot = %r.traffic_summary(),
+                    route = ?self.alloc.remaining_route(id), progress = ?self.alloc.progress(id),
+                    holdings = ?self.alloc.holdings(id).ok().map(|h| h.resources()),
+                    waiting = ?self.alloc.waiting_for(id).ok().flatten(), "traffic picture");
+            }
+        }
         let index = |robots: &[Robot], id: &str| robots.iter().position(|r| r.device_id() == id);
         // Deadlocks the guard could not prevent: one robot of each goes aside.
         for d in self.alloc.deadlocks() {

@@ -85,9 +85,49 @@ impl Robot {
         self.errand.as_mut().map(|a| (Which::Errand, a))
     }
 
-    /// Whether the robot holds no order of ours and stands still: a candidate for parking.
+    /// One line on the robot's orders for traffic traces.
+    pub(crate) fn traffic_summary(&self) -> String {
+        let order = |o: &Active| {
+            format!(
+                "{} u{} base {} of {} from {:?} echoed {} sent {}",
+                o.t.plan.order_id(),
+                o.t.plan.order_update_id(),
+                o.t.plan.base_end(),
+                o.t.plan.route().nodes.len(),
+                o.route_from,
+                o.echoed,
+                o.last_sent.is_some()
+            )
+        };
+        let job = self.job.as_ref().map(|j| match &j.order {
+            Some(o) => format!("job {}", order(o)),
+            None => format!("job {} (no order yet)", j.command.command_id),
+        });
+        let errand = self.errand.as_ref().map(|o| format!("errand {}", order(o)));
+        let state = self.state.as_ref().map(|s| {
+            format!(
+                "state {} u{} last {} seq {} nodes {}",
+                s.order_id,
+                s.order_update_id,
+                s.last_node_id,
+                s.last_node_sequence_id,
+                s.node_states.len()
+            )
+        });
+        format!("{job:?} {errand:?} {state:?}")
+    }
+
+    /// Whether the robot stands still with no order of ours on the way — none, or a
+    /// command's order traffic control has not taken yet (its route would close a wait-for
+    /// cycle) — so it may be moved out of the way.
     pub(crate) fn idle_for_traffic(&self) -> bool {
-        self.job.is_none()
+        let held_back = |j: &super::job::Job| {
+            !j.stopping
+                && j.order
+                    .as_ref()
+                    .is_none_or(|o| o.route_from.is_none() && !o.echoed && o.last_sent.is_none())
+        };
+        self.job.as_ref().is_none_or(held_back)
             && self.errand.is_none()
             && self.cancel.is_none()
             && self.traffic_status() == RobotStatus::Online
@@ -309,6 +349,17 @@ impl Robot {
         let Some(r) = layout.route_through(route) else {
             return false;
         };
+        if let Some(job) = self.job.as_mut() {
+            // A command's order that never went out is planned again from where the
+            // errand ends.
+            if job
+                .order
+                .as_ref()
+                .is_some_and(|o| !o.echoed && o.last_sent.is_none())
+            {
+                job.order = None;
+            }
+        }
         self.errand_seq += 1;
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
