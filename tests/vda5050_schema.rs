@@ -277,6 +277,8 @@ fn every_message_the_simulated_amr_publishes_validates_for_both_versions() {
     for version in ProtocolVersion::ALL {
         let schemas = Schemas::load(version);
         let mut cfg = RobotConfig::new("acme", "amr-001", version).at_node("N0", 0.0, 0.5);
+        // On the map the orders name: a robot refuses an order that starts on another.
+        cfg.map_id = "floor-1".into();
         cfg.speed = 2.0;
         cfg.pick_duration_s = 0.5;
         cfg.drop_duration_s = 0.5;
