@@ -83,7 +83,17 @@ fn main() -> ExitCode {
             quiet,
             layout,
             pass_through,
+            hold,
+            console_listen,
+            admin_token,
         } => {
+            let console_listen = match floorgate::config::parse_admin_listen(&console_listen) {
+                Ok(a) => a,
+                Err(e) => {
+                    eprintln!("error: --console-listen: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
             let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
             let opts = floorgate::simulate::SimulateOptions {
                 tasks,
@@ -93,6 +103,9 @@ fn main() -> ExitCode {
                 progress: !quiet,
                 layout,
                 pass_through,
+                console_listen,
+                admin_token,
+                hold,
             };
             match rt.block_on(floorgate::simulate::run(opts, async {
                 let _ = tokio::signal::ctrl_c().await;

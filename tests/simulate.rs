@@ -100,3 +100,88 @@ fn ctrl_c_ends_a_run_cleanly_with_the_summary() {
     // Not every task completed, so the run reports failure.
     assert!(!exit.success());
 }
+
+#[test]
+fn hold_keeps_the_site_and_its_console_up_after_the_tasks_until_ctrl_c() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::time::{Duration, Instant};
+    let token = "simulate-hold-token-0042";
+    let mut child = Command::new(env!("CARGO_BIN_EXE_floorgate"))
+        .args([
+            "simulate",
+            "--tasks",
+            "2",
+            "--amrs",
+            "2",
+            "--duration",
+            "5",
+            "--quiet",
+            "--hold",
+            "--admin-token",
+            token,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap());
+    let mut read_line = || {
+        let mut l = String::new();
+        lines.read_line(&mut l).unwrap();
+        l
+    };
+    let first = read_line();
+    let url = first
+        .strip_prefix("console: ")
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("the console's URL first: {first:?}"))
+        .to_string();
+    assert!(
+        first.contains("operator actions with the admin token"),
+        "{first}"
+    );
+    let held = read_line();
+    assert!(held.contains("holding the site"), "{held}");
+    // Still serving after the tasks ended.
+    let addr = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        s,
+        "GET /console/site HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(reply.contains("\"actions\":true"), "{reply}");
+    assert!(!reply.contains(token));
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(child.try_wait().unwrap().is_none(), "still holding");
+
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let exit = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "simulate did not end after Ctrl-C"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut rest = String::new();
+    lines.read_to_string(&mut rest).unwrap();
+    assert!(rest.contains("floorgate simulate: summary"), "{rest}");
+    assert!(
+        !rest.contains("(interrupted)"),
+        "the tasks had ended: {rest}"
+    );
+    assert!(exit.success(), "every task completed: {rest}");
+}

@@ -71,6 +71,17 @@ pub enum Command {
         /// for each other (the contention-free upper bound).
         #[arg(long)]
         pass_through: bool,
+        /// Keep the site running after the tasks ended, until Ctrl-C (to watch it in the
+        /// console).
+        #[arg(long)]
+        hold: bool,
+        /// Where the operator console (the admin listener) listens, or "off".
+        #[arg(long, default_value = "127.0.0.1:0")]
+        console_listen: String,
+        /// The console's admin token (16 characters or more): operator actions need it
+        /// as `Authorization: Bearer …`. Without it the console is read-only.
+        #[arg(long, env = "FLOORGATE_CONSOLE_ADMIN_TOKEN", hide_env_values = true)]
+        admin_token: Option<String>,
     },
     /// The gateway's OPC-UA client identity and trust list.
     Opcua {

@@ -19,6 +19,11 @@
 //! * [`grid`] — `--layout grid`: the generated rack warehouse
 //!   (`floorgate_sim::site::grid`), AMRs only, rack → station tasks.
 //!
+//! The gateway's admin listener serves the operator console (`crate::console`) on
+//! 127.0.0.1 (a free port unless `--console-listen` names one), and its URL is printed;
+//! with [`SimulateOptions::hold`] the site keeps running after the tasks ended, until
+//! Ctrl-C, for someone to watch.
+//!
 //! The demo fleet passes through itself (its idle robots stand on lanes, and
 //! nothing sends them to park); the grid fleet stops for itself unless
 //! [`SimulateOptions::pass_through`].
@@ -56,6 +61,12 @@ pub struct SimulateOptions {
     /// On the grid: the AMRs pass through each other instead of stopping
     /// (the contention-free upper bound). The demo's always do.
     pub pass_through: bool,
+    /// Where the admin listener with the operator console listens (`None`: none).
+    pub console_listen: Option<std::net::SocketAddr>,
+    /// The console's admin token, for operator actions (`None`: read-only).
+    pub admin_token: Option<String>,
+    /// Keep the site running after the tasks ended, until `interrupt` (Ctrl-C).
+    pub hold: bool,
 }
 
 /// The site `floorgate simulate` runs.
@@ -78,6 +89,9 @@ impl Default for SimulateOptions {
             progress: true,
             layout: Layout::Demo,
             pass_through: false,
+            console_listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
+            admin_token: None,
+            hold: false,
         }
     }
 }
@@ -136,9 +150,20 @@ pub async fn run(
             (cfg, grid::fleet(&spec, &opts, broker.addr()), plan)
         }
     };
+    let mut cfg = cfg;
+    cfg.gateway.admin_listen = opts.console_listen;
+    cfg.gateway.console.admin_token = opts.admin_token.clone();
     let plc = demo_devices.as_ref().map(|(plc, _)| plc);
     let fleet = floorgate_sim::amr::Fleet::spawn(&fleet_cfg);
     let gw = Gateway::start(cfg, RunOptions::default()).await?;
+    if let Some(admin) = gw.admin_addr() {
+        let actions = if opts.admin_token.is_some() {
+            "operator actions with the admin token"
+        } else {
+            "read-only; --admin-token allows operator actions"
+        };
+        println!("console: http://{admin}/ ({actions})");
+    }
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", gw.addr()))?
         .connect()
         .await?;
@@ -183,6 +208,15 @@ pub async fn run(
     progress.finish();
     let mut summary =
         report::summarise(&mut tasks, started.elapsed(), interrupted, plan.len()).await?;
+    if opts.hold && !interrupted {
+        match gw.admin_addr() {
+            Some(admin) => println!(
+                "the tasks ended; holding the site with the console at http://{admin}/ until Ctrl-C"
+            ),
+            None => println!("the tasks ended; holding the site until Ctrl-C"),
+        }
+        (&mut interrupt).await;
+    }
     let world = fleet.world();
     summary.conflicts = world.conflicts;
     summary.blocked_secs = world.blocked_secs;
