@@ -59,7 +59,7 @@ function drawSite(site) {
   if (!layout || layout.nodes.length === 0) return;
   for (const n of layout.nodes) page.nodes.set(n.id, n);
   const xs = layout.nodes.map((n) => n.x), ys = layout.nodes.map((n) => n.y);
-  const m = 1.5;
+  const m = 2.5;
   const minX = Math.min(...xs) - m, maxX = Math.max(...xs) + m;
   const minY = Math.min(...ys) - m, maxY = Math.max(...ys) + m;
   $('map').setAttribute('viewBox', `${minX} ${-maxY} ${maxX - minX} ${maxY - minY}`);
