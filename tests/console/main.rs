@@ -560,7 +560,7 @@ async fn a_site_without_a_token_refuses_every_action_with_403() {
 async fn no_console_response_shows_the_admin_token_or_the_broker_password() {
     bounded(60, async {
         // The broker ignores credentials; the gateway still holds them.
-        let extra = format!("{}", token_section());
+        let extra = token_section();
         let mfr = "t-con-secret";
         let mut fcfg = fleet_config(mfr, 1, &["N1"]);
         fcfg.state_interval = Duration::from_millis(500);
