@@ -102,6 +102,110 @@ async fn robots_whose_routes_cross_at_the_buffer_take_turns_and_never_share_a_no
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn robots_sent_head_on_along_one_lane_never_meet_in_it() {
+    tokio::time::timeout(Duration::from_secs(90), async {
+        let mfr = "t-traffic-headon";
+        let capture = Capture::start(mfr).await;
+        // amr-1 at the buffer (N1) takes the pick to PICK-1 (N6); amr-2 next to PICK-1
+        // (N3) takes the put from PICK-1 back to the buffer: their ways run through the
+        // lane N1-N2-N3 in opposite directions.
+        let mut cfg = fleet_config(mfr, 2, &["N1", "N3"]);
+        cfg.speed = 5.0;
+        let fleet = Fleet::spawn(&cfg);
+        let dir = tempfile::tempdir().unwrap();
+        let (gw, mut tasks, mut devices) = start(site(dir.path(), mfr, &amrs(2, AMR))).await;
+        wait_device(&mut devices, "amr-1", DeviceAvailability::Online).await;
+        wait_device(&mut devices, "amr-2", DeviceAvailability::Online).await;
+        common::submit(&mut tasks, task("HO1", TaskKind::Pick, "BUF-41", "PICK-1"))
+            .await
+            .unwrap();
+        common::submit(&mut tasks, task("HO2", TaskKind::Put, "PICK-1", "BUF-42"))
+            .await
+            .unwrap();
+        let mut used = Vec::new();
+        for id in ["HO1", "HO2"] {
+            let t = wait_task(&mut tasks, id, Duration::from_secs(60), |t| {
+                t.state == TaskState::Completed as i32
+            })
+            .await;
+            used.push(t.steps[0].device_id.clone());
+        }
+        assert_eq!(
+            used,
+            ["amr-1", "amr-2"],
+            "each robot took the task at its node"
+        );
+        observe(&capture);
+        assert_eq!(fleet.world().conflicts, 0, "{:?}", fleet.world());
+        gw.shutdown().await.unwrap();
+        stop_fleet(fleet).await;
+    })
+    .await
+    .expect("scenario timed out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_robot_dying_in_a_lane_keeps_it_and_the_other_goes_around() {
+    tokio::time::timeout(Duration::from_secs(120), async {
+        let mfr = "t-traffic-dying";
+        let capture = Capture::start(mfr).await;
+        let mut cfg = fleet_config(mfr, 2, &["N3", "N7"]);
+        cfg.speed = 2.0;
+        let fleet = Fleet::spawn(&cfg);
+        let dir = tempfile::tempdir().unwrap();
+        let (gw, mut tasks, mut devices) = start(site(dir.path(), mfr, &amrs(2, AMR))).await;
+        wait_device(&mut devices, "amr-1", DeviceAvailability::Online).await;
+        wait_device(&mut devices, "amr-2", DeviceAvailability::Online).await;
+        // amr-1 (N3) drives to the buffer over N2; it dies between N3 and N1.
+        common::submit(&mut tasks, task("D1", TaskKind::Pick, "BUF-51", "PICK-1"))
+            .await
+            .unwrap();
+        let dying = fleet.robot(0).clone();
+        eventually("amr-1 is on its way", Duration::from_secs(20), || {
+            let s = dying.snapshot();
+            s.driving && s.last_node_id == "N3"
+        })
+        .await;
+        dying.inject_fatal("motorFault");
+        let died_at = dying.snapshot().last_node_id.clone();
+        // amr-2 (N7) is sent to the buffer too: it must not be released into amr-1's lane.
+        common::submit(&mut tasks, task("D2", TaskKind::Pick, "BUF-52", "PICK-2"))
+            .await
+            .unwrap();
+        let t = wait_task(&mut tasks, "D2", Duration::from_secs(60), |t| {
+            t.state == TaskState::Completed as i32
+        })
+        .await;
+        assert_eq!(t.steps[0].device_id, "amr-2");
+        observe(&capture);
+        assert_eq!(fleet.world().conflicts, 0, "{:?}", fleet.world());
+        // amr-2 never passed the node amr-1 died behind, nor the one it was heading to.
+        let passed: Vec<String> = capture
+            .all()
+            .into_iter()
+            .filter(|m| {
+                m.serial == "AMR-001" && m.kind == Some(floorgate::vda5050::TopicKind::State)
+            })
+            .filter_map(|m| m.json["lastNodeId"].as_str().map(str::to_string))
+            .collect();
+        assert!(
+            !passed.iter().any(|n| n == &died_at || n == "N2"),
+            "amr-2 went through the dead robot's lane: {passed:?}"
+        );
+        let d1 = common::get(&mut tasks, "D1").await;
+        assert_ne!(
+            d1.state,
+            TaskState::Completed as i32,
+            "the dead robot did not deliver"
+        );
+        gw.shutdown().await.unwrap();
+        stop_fleet(fleet).await;
+    })
+    .await
+    .expect("scenario timed out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_observer_catches_robots_that_pass_through_each_other_without_traffic_control() {
     // The same crossing with traffic control off and a fleet that ignores its safety
     // fields: the observer must see them meet, or it proves nothing above.

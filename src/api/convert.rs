@@ -316,6 +316,9 @@ pub fn event_to_pb(e: &Event, journal_id: &str) -> pb::Event {
         EventKind::DeviceOffline { device_id, reason } => {
             Kind::DeviceOffline(device(device_id, reason))
         }
+        EventKind::TrafficResolved { device_id, reason } => {
+            Kind::TrafficResolved(device(device_id, reason))
+        }
         EventKind::DeviceFault { device_id, reason } => {
             Kind::DeviceFault(device(device_id, reason))
         }

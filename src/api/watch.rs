@@ -24,7 +24,7 @@ const REPLAY_BATCH: usize = 512;
 const MAX_FILTER: usize = 1000;
 
 /// The event kinds a filter may name: the `Event.kind` field names.
-pub const KINDS: [&str; 18] = [
+pub const KINDS: [&str; 19] = [
     "task_accepted",
     "task_planned",
     "task_started",
@@ -43,6 +43,7 @@ pub const KINDS: [&str; 18] = [
     "device_offline",
     "device_fault",
     "device_commanded",
+    "traffic_resolved",
 ];
 
 /// The `Event.kind` field name of an event.
@@ -66,6 +67,7 @@ pub fn kind_name(k: &EventKind) -> &'static str {
         EventKind::DeviceOffline { .. } => "device_offline",
         EventKind::DeviceFault { .. } => "device_fault",
         EventKind::DeviceCommanded { .. } => "device_commanded",
+        EventKind::TrafficResolved { .. } => "traffic_resolved",
     }
 }
 

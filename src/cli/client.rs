@@ -316,6 +316,12 @@ fn event_line(e: &pb::Event) -> String {
         Some(Kind::DeviceOnline(d)) => format!("device {} online", d.device_id),
         Some(Kind::DeviceOffline(d)) => format!("device {} offline: {}", d.device_id, d.reason),
         Some(Kind::DeviceFault(d)) => format!("device {} fault: {}", d.device_id, d.reason),
+        Some(Kind::TrafficResolved(d)) => {
+            format!(
+                "device {} sent aside by traffic control: {}",
+                d.device_id, d.reason
+            )
+        }
         None => "unknown event".to_string(),
     };
     format!("{} {} {}", e.seq, e.task_id, what)

@@ -100,6 +100,11 @@ pub enum DeviceReport {
         up: bool,
         reason: String,
     },
+    /// Traffic control ended a deadlock by sending this AMR aside.
+    TrafficResolved {
+        device_id: String,
+        reason: String,
+    },
     /// Where a mobile device is: the layout node it last passed.
     Position {
         device_id: String,

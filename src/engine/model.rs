@@ -303,6 +303,12 @@ pub enum EventKind {
         operation: String,
         reason: String,
     },
+    /// Traffic control ended a deadlock among AMRs by sending this robot
+    /// aside (the reason says where to and whom it waited for).
+    TrafficResolved {
+        device_id: String,
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

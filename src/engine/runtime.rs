@@ -642,6 +642,19 @@ impl Engine {
                 up,
                 reason,
             } => return self.on_link(endpoint, up, reason),
+            DeviceReport::TrafficResolved { device_id, reason } => {
+                let kind = EventKind::TrafficResolved {
+                    device_id: device_id.clone(),
+                    reason,
+                };
+                if let Err(e) = self.commit(Change {
+                    events: vec![(String::new(), kind)],
+                    ..Change::default()
+                }) {
+                    tracing::error!(error = %e, %device_id, "could not journal a traffic resolution");
+                }
+                return;
+            }
             DeviceReport::Position { device_id, node } => {
                 if let Some(d) = self.devices.get_mut(&device_id) {
                     d.position = Some(node);

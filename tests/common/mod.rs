@@ -155,6 +155,7 @@ pub fn kind_name(e: &pb::Event) -> &'static str {
         Kind::DeviceOnline(_) => "device_online",
         Kind::DeviceOffline(_) => "device_offline",
         Kind::DeviceFault(_) => "device_fault",
+        Kind::TrafficResolved(_) => "traffic_resolved",
     }
 }
 

@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 use super::robot::{Out, Robot};
+use crate::engine::adapter::DeviceReport;
 use crate::engine::site::TrafficSetup;
 use crate::traffic::{Allocator, Blocker, Counters, Holdings, ParkReason, Resource};
 
@@ -68,6 +69,20 @@ impl FleetTraffic {
                 Ok(res) => {
                     tracing::info!(robots = ?d.robots, robot = %res.robot, node = %res.node,
                         "traffic: deadlock resolved, a robot goes aside");
+                    let others: Vec<&str> = d
+                        .robots
+                        .iter()
+                        .map(String::as_str)
+                        .filter(|r| *r != res.robot)
+                        .collect();
+                    out.push(Out::Report(DeviceReport::TrafficResolved {
+                        device_id: res.robot.clone(),
+                        reason: format!(
+                            "sent aside to node {} out of a deadlock with {}",
+                            res.node,
+                            others.join(", ")
+                        ),
+                    }));
                     if let Some(i) = index(robots, &res.robot) {
                         robots[i].detour(&res.route, now, out);
                     }
