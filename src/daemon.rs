@@ -152,6 +152,8 @@ impl Gateway {
             store.clone(),
             cfg.site.clone(),
             g.grpc.clone(),
+            amr.clone()
+                .map(|a| a as std::sync::Arc<dyn crate::engine::adapter::TrafficView>),
             async move {
                 let _ = stop_rx.await;
             },

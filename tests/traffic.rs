@@ -87,6 +87,27 @@ async fn robots_whose_routes_cross_at_the_buffer_take_turns_and_never_share_a_no
         }
         devices_used.sort();
         assert_eq!(devices_used, ["amr-1", "amr-2"], "both robots drove");
+        // DeviceService shows what traffic control holds for each robot: the node it
+        // stands on, as the robot itself reports it.
+        for (i, id) in ["amr-1", "amr-2"].into_iter().enumerate() {
+            let here = fleet.robot(i).snapshot().last_node_id;
+            let mut held = Vec::new();
+            for _ in 0..50 {
+                held = device(&mut devices, id)
+                    .await
+                    .traffic
+                    .unwrap_or_default()
+                    .held;
+                if held.contains(&format!("node {here}")) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            assert!(
+                held.contains(&format!("node {here}")),
+                "{id} at {here} holds {held:?}"
+            );
+        }
         let states = observe(&capture);
         assert!(
             states > 20,

@@ -358,5 +358,6 @@ pub fn device_to_pb(d: &DeviceStatus) -> pb::Device {
             step_index: c.step,
             command: c.command.clone(),
         }),
+        traffic: None,
     }
 }

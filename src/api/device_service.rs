@@ -5,7 +5,8 @@ use tonic::{Request, Response, Status};
 use super::convert::{device_to_pb, task_to_pb};
 use super::pb;
 use super::task_service::engine_status;
-use crate::engine::adapter::DeviceOperation;
+use crate::engine::adapter::{DeviceOperation, TrafficView};
+use crate::engine::runtime::DeviceStatus;
 use crate::engine::EngineHandle;
 use crate::store::Store;
 
@@ -13,6 +14,7 @@ use crate::store::Store;
 pub struct DeviceApi {
     engine: EngineHandle,
     store: Store,
+    traffic: Option<std::sync::Arc<dyn TrafficView>>,
 }
 
 impl std::fmt::Debug for DeviceApi {
@@ -22,8 +24,32 @@ impl std::fmt::Debug for DeviceApi {
 }
 
 impl DeviceApi {
-    pub fn new(engine: EngineHandle, store: Store) -> DeviceApi {
-        DeviceApi { engine, store }
+    pub fn new(
+        engine: EngineHandle,
+        store: Store,
+        traffic: Option<std::sync::Arc<dyn TrafficView>>,
+    ) -> DeviceApi {
+        DeviceApi {
+            engine,
+            store,
+            traffic,
+        }
+    }
+
+    /// The engine's view of a device, with what traffic control shows of it.
+    fn to_pb(&self, d: &DeviceStatus) -> pb::Device {
+        let mut out = device_to_pb(d);
+        if let Some(t) = self
+            .traffic
+            .as_ref()
+            .and_then(|v| v.traffic(&out.device_id))
+        {
+            out.traffic = Some(pb::TrafficHolding {
+                held: t.held,
+                waiting_for: t.waiting_for.unwrap_or_default(),
+            });
+        }
+        out
     }
 
     async fn command(
@@ -54,7 +80,7 @@ impl DeviceApi {
         devices
             .iter()
             .find(|d| d.spec.id == device_id)
-            .map(device_to_pb)
+            .map(|d| self.to_pb(d))
             .ok_or_else(|| {
                 super::errors::refuse(
                     tonic::Code::NotFound,
@@ -77,7 +103,7 @@ impl pb::device_service_server::DeviceService for DeviceApi {
     ) -> Result<Response<pb::ListDevicesResponse>, Status> {
         let devices = self.engine.devices().await.map_err(engine_status)?;
         Ok(Response::new(pb::ListDevicesResponse {
-            devices: devices.iter().map(device_to_pb).collect(),
+            devices: devices.iter().map(|d| self.to_pb(d)).collect(),
         }))
     }
 

@@ -46,6 +46,7 @@ pub async fn serve(
     store: Store,
     site: std::sync::Arc<crate::engine::site::Site>,
     limits: GrpcSection,
+    traffic: Option<std::sync::Arc<dyn crate::engine::adapter::TrafficView>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -63,7 +64,7 @@ pub async fn serve(
     let reflection_v1alpha = reflection()
         .build_v1alpha()
         .expect("the embedded descriptor sets are valid");
-    let devices = DeviceApi::new(engine.clone(), store.clone());
+    let devices = DeviceApi::new(engine.clone(), store.clone(), traffic);
     let sites = SiteApi::new(&site, store.journal_id());
     let tasks = TaskApi::new(engine, store, stop_rx);
     health

@@ -267,3 +267,18 @@ impl ReportSink {
         let _ = self.0.send(report);
     }
 }
+
+/// What a traffic controller shows of one device: what it holds, what it waits for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeviceTraffic {
+    /// The resources it holds ("node N1", "lane N1-N2", "block X1").
+    pub held: Vec<String>,
+    /// Why it gets no more of its route, if it waits.
+    pub waiting_for: Option<String>,
+}
+
+/// A source of [`DeviceTraffic`] (the AMR adapter under traffic control).
+pub trait TrafficView: Send + Sync {
+    /// `None`: not a device it controls, or not placed yet.
+    fn traffic(&self, device_id: &str) -> Option<DeviceTraffic>;
+}

@@ -540,3 +540,18 @@ async fn tick_loop(shared: Arc<Shared>, period: Duration) {
         });
     }
 }
+
+impl crate::engine::adapter::TrafficView for Vda5050Adapter {
+    fn traffic(&self, device_id: &str) -> Option<crate::engine::adapter::DeviceTraffic> {
+        let t = Vda5050Adapter::traffic(self, device_id)?;
+        Some(crate::engine::adapter::DeviceTraffic {
+            held: t
+                .holdings
+                .resources()
+                .iter()
+                .map(traffic::resource_name)
+                .collect(),
+            waiting_for: t.waiting_for,
+        })
+    }
+}
