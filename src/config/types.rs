@@ -34,11 +34,11 @@ pub struct SiteFile {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrafficSection {
-    /// Release each robot's base only over nodes and lanes it holds alone.
-    /// Off (the default while the warehouse benchmark of issue 15 is open:
-    /// dense fleets can still stall), every order releases `max_base_nodes`
-    /// at a time and robots are not kept apart — for a single robot, or a
-    /// fleet manager that coordinates them itself.
+    /// Release each robot's base only over nodes and lanes it holds alone
+    /// (default). Off, every order releases `max_base_nodes` at a time and
+    /// robots are not kept apart — for a single robot, a layout with fewer
+    /// free nodes than robots need to pass each other, or a fleet manager
+    /// that coordinates them itself.
     pub enabled: bool,
     /// A robot waiting this long for a node or lane is re-planned around it.
     pub replan_after_secs: u64,
@@ -53,7 +53,7 @@ pub struct TrafficSection {
 impl Default for TrafficSection {
     fn default() -> Self {
         TrafficSection {
-            enabled: false,
+            enabled: true,
             replan_after_secs: 30,
             lookahead_nodes: 3,
             park_idle: true,

@@ -524,3 +524,53 @@ fn the_store_cache_defaults_to_eight_mib_and_is_checked() {
     let (_, message) = error_at(&e, "gateway.store_cache_mb");
     assert!(message.contains("1..=4096"), "{message}");
 }
+
+#[test]
+fn traffic_control_is_on_for_a_layout_unless_the_site_turns_it_off() {
+    // The demo turns it off: its layout is too small to keep six robots apart.
+    let (p, t) = demo();
+    assert!(load_str(&p, &t, &no_env).unwrap().site.traffic.is_none());
+    // Without a [traffic] section a site with a layout has it, with the defaults.
+    let (p, t) = demo_with(&[("[traffic]\nenabled = false\nreplan_after_secs = 5\n", "")]);
+    let c = load_str(&p, &t, &no_env).unwrap();
+    let traffic = c
+        .site
+        .traffic
+        .clone()
+        .expect("traffic control on by default");
+    assert_eq!(
+        traffic.config.replan_after,
+        std::time::Duration::from_secs(30)
+    );
+    assert_eq!(traffic.config.lookahead_nodes, 3);
+    assert!(traffic.map.has_node("N1"));
+    // Parking and waiting marks and blocks come from the layout.
+    let (p, t) = demo_with(&[
+        (
+            "[traffic]\nenabled = false\nreplan_after_secs = 5\n",
+            "[traffic]\nreplan_after_secs = 5\n\n[[layout.blocks]]\nid = \"crossing\"\nnodes = [\"N5\"]\nedges = [[\"N2\", \"N5\"]]\n",
+        ),
+        ("id = \"N7\"\n", "id = \"N7\"\nparking = true\n"),
+    ]);
+    let c = load_str(&p, &t, &no_env).unwrap();
+    let traffic = c.site.traffic.clone().expect("on");
+    assert!(traffic.map.is_parking("N7"));
+    assert!(!traffic.map.is_parking("N8"));
+}
+
+#[test]
+fn traffic_settings_out_of_range_and_blocks_off_the_layout_are_errors() {
+    let (p, t) = demo_with(&[(
+        "[traffic]\nenabled = false\nreplan_after_secs = 5\n",
+        "[traffic]\nlookahead_nodes = 0\n",
+    )]);
+    let e = load_str(&p, &t, &no_env).unwrap_err();
+    let (_, message) = error_at(&e, "traffic.lookahead_nodes");
+    assert!(message.contains("1 to 50"), "{message}");
+    let (p, t) = demo_with(&[(
+        "[traffic]\nenabled = false\nreplan_after_secs = 5\n",
+        "[traffic]\n\n[[layout.blocks]]\nid = \"bay\"\nnodes = [\"N99\"]\n",
+    )]);
+    let e = load_str(&p, &t, &no_env).unwrap_err();
+    assert!(e.to_string().contains("N99"), "{e}");
+}
