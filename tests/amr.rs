@@ -304,6 +304,30 @@ async fn cancelling_a_driving_robot_sends_cancel_order_and_no_new_order_before_i
             cancel_at < finished_at && finished_at < c2_at,
             "{cancel_at} {finished_at} {c2_at}"
         );
+        // The robot stopped between two nodes; C2's order starts at the node it passed last,
+        // with an allowed deviation that covers where it stands (VDA 5050 2.1 6.6.3.1), and
+        // the robot took it.
+        let stopped = &all[finished_at].json;
+        let first = &all[c2_at].json["nodes"][0];
+        assert_eq!(first["nodeId"], stopped["lastNodeId"]);
+        let (nx, ny) = (
+            first["nodePosition"]["x"].as_f64().unwrap(),
+            first["nodePosition"]["y"].as_f64().unwrap(),
+        );
+        let (rx, ry) = (
+            stopped["agvPosition"]["x"].as_f64().unwrap(),
+            stopped["agvPosition"]["y"].as_f64().unwrap(),
+        );
+        let allowed = first["nodePosition"]["allowedDeviationXY"]
+            .as_f64()
+            .unwrap();
+        assert!(
+            allowed >= (nx - rx).hypot(ny - ry),
+            "deviation {allowed} m, robot {:.2} m from {}",
+            (nx - rx).hypot(ny - ry),
+            first["nodeId"]
+        );
+        assert_eq!(robot.counters().orders_rejected, 0);
 
         gw.shutdown().await.unwrap();
         stop_fleet(fleet).await;
