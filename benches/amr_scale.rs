@@ -14,6 +14,9 @@
 //! * Baseline in the same run: a bare rumqttc subscriber that only counts the same messages,
 //!   a child process too (this binary re-executed as `count-subscriber`), CPU and RSS read
 //!   the same way.
+//! * The console's cost: the same window again with one operator console open on the
+//!   gateway's admin port (`/console/events` read and discarded), CPU compared with the
+//!   window without.
 //! * Ramp through the broker: the per-robot rate doubles while the gateway keeps up, until
 //!   the publisher and broker (sharing this 2-core machine with the gateway) cannot push
 //!   more; it shows how far the whole broker path goes.
@@ -339,6 +342,23 @@ fn main() {
         ratio(gw_rss as f64, base_rss as f64)
     );
 
+    // The same window with one operator console open (its event stream read and
+    // discarded, as a browser would render it): what watching costs.
+    let viewer = ConsoleViewer::open(admin);
+    std::thread::sleep(Duration::from_secs(1));
+    let watched_cpu = CpuWindow::start(gateway.pid());
+    let (g0, t0) = (received(admin), Instant::now());
+    std::thread::sleep(window);
+    let watched_rate = (received(admin) - g0) as f64 / t0.elapsed().as_secs_f64();
+    let watched_pct = watched_cpu.percent();
+    let console_bytes = viewer.close();
+    println!(
+        "with one console open: gateway processed {watched_rate:.0}/s at {watched_pct:.1}% of a core ({:.2}x the window without; {:.0} KiB of snapshots read)",
+        ratio(watched_pct, gw_pct),
+        console_bytes as f64 / 1024.0
+    );
+    assert!(console_bytes > 0, "the console streamed nothing");
+
     // Everything published so far (at the nominal rate only) against what arrived.
     pace.paused.store(true, Ordering::Relaxed);
     std::thread::sleep(Duration::from_millis(1500));
@@ -509,4 +529,53 @@ fn main() {
             },
         }),
     );
+}
+
+/// An operator console's event stream held open on the gateway's admin port, read and
+/// discarded on a thread.
+struct ConsoleViewer {
+    stop: Arc<AtomicBool>,
+    reader: std::thread::JoinHandle<u64>,
+}
+
+impl ConsoleViewer {
+    fn open(admin: u16) -> ConsoleViewer {
+        use std::io::{Read, Write};
+        let mut stream =
+            std::net::TcpStream::connect(("127.0.0.1", admin)).expect("the admin listener");
+        stream
+            .write_all(
+                b"GET /console/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n",
+            )
+            .expect("the console request");
+        stream
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .expect("a read timeout");
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let reader = std::thread::spawn(move || {
+            let mut buf = vec![0u8; 64 * 1024];
+            let mut total = 0u64;
+            while !flag.load(Ordering::Relaxed) {
+                match stream.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => total += n as u64,
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        ) => {}
+                    Err(_) => break,
+                }
+            }
+            total
+        });
+        ConsoleViewer { stop, reader }
+    }
+
+    /// Closes the stream; the bytes read.
+    fn close(self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        self.reader.join().unwrap_or(0)
+    }
 }
