@@ -1,6 +1,7 @@
 //! Every VDA 5050 message floorgate builds and every message the simulated AMR publishes
-//! validates against the official JSON schemas of its version (2.0 and 2.1, in
-//! `protocols/schemas/vda5050/`), and malformed input gives a typed error, never a panic.
+//! validates against the official JSON schemas of its version (2.0, 2.1 and 3.0, in
+//! `protocols/schemas/vda5050/`), valid 3.0 messages from elsewhere decode, and malformed
+//! input gives a typed error, never a panic.
 
 mod common;
 
@@ -11,6 +12,8 @@ use floorgate::vda5050::order::action_types::{
     CANCEL_ORDER, FACTSHEET_REQUEST, START_PAUSE, STATE_REQUEST, STOP_PAUSE,
 };
 use floorgate::vda5050::state::{Info, InfoLevel, Load, MapState, MapStatus, Reference};
+use floorgate::vda5050::validate_order;
+use floorgate::vda5050::zones::{Vertex, ZoneSet, ZoneSetMessage};
 use floorgate::vda5050::{
     decode, encode, Action, AgvError, BlockingType, Connection, ConnectionState, DecodeError,
     ErrorLevel, HeaderFactory, InstantActions, LoadHandling, Message, Order, OrderPlan, PathEdge,
@@ -108,7 +111,7 @@ fn instant(h: &mut HeaderFactory, kinds: &[&str]) -> InstantActions {
 }
 
 #[test]
-fn messages_floorgate_builds_validate_for_both_versions() {
+fn messages_floorgate_builds_validate_for_every_version() {
     for version in ProtocolVersion::ALL {
         let schemas = Schemas::load(version);
         let mut h = HeaderFactory::new(version, "acme", "amr-001");
@@ -133,11 +136,15 @@ fn messages_floorgate_builds_validate_for_both_versions() {
             .with_param("reason", "test")
             .with_param("n", 3);
         schemas.check(TopicKind::InstantActions, &encode(&ia));
+        let hibernating = version.is_v3().then_some(ConnectionState::Hibernating);
         for state in [
             ConnectionState::Online,
             ConnectionState::Offline,
             ConnectionState::ConnectionBroken,
-        ] {
+        ]
+        .into_iter()
+        .chain(hibernating)
+        {
             let c = Connection {
                 header: h.next(TopicKind::Connection),
                 connection_state: state,
@@ -159,6 +166,7 @@ fn messages_floorgate_builds_validate_for_both_versions() {
             header: h.next(TopicKind::Visualization),
             agv_position: None,
             velocity: None,
+            reference_state_header_id: version.is_v3().then_some(0),
         };
         schemas.check(TopicKind::Visualization, &encode(&vis));
     }
@@ -208,7 +216,7 @@ fn state_with_every_optional_part(version: ProtocolVersion) -> State {
 }
 
 #[test]
-fn a_state_with_every_optional_part_validates_for_both_versions() {
+fn a_state_with_every_optional_part_validates_for_every_version() {
     for version in ProtocolVersion::ALL {
         let schemas = Schemas::load(version);
         schemas.check(
@@ -273,7 +281,7 @@ fn a_state_decoded_into_the_buffer_of_another_equals_a_fresh_decode() {
 }
 
 #[test]
-fn every_message_the_simulated_amr_publishes_validates_for_both_versions() {
+fn every_message_the_simulated_amr_publishes_validates_for_every_version() {
     for version in ProtocolVersion::ALL {
         let schemas = Schemas::load(version);
         let mut cfg = RobotConfig::new("acme", "amr-001", version).at_node("N0", 0.0, 0.5);
@@ -409,7 +417,12 @@ fn malformed_json_wrong_types_and_unknown_enum_values_are_errors() {
         Err(DecodeError::Invalid { .. })
     ));
 
-    // 3.0 spelling of the connection state is not 2.x.
+    // 3.0 spelling of the connection state is not 2.x, nor the 2.x one 3.0.
+    let c3 = br#"{"headerId":1,"timestamp":"2024-01-01T00:00:00.00Z","version":"3.0.0","manufacturer":"a","serialNumber":"b","connectionState":"CONNECTIONBROKEN"}"#;
+    assert!(matches!(
+        decode::<Connection>(c3),
+        Err(DecodeError::Invalid { .. })
+    ));
     let c = br#"{"headerId":1,"timestamp":"2024-01-01T00:00:00.00Z","version":"2.1.0","manufacturer":"a","serialNumber":"b","connectionState":"CONNECTION_BROKEN"}"#;
     assert!(matches!(
         decode::<Connection>(c),
@@ -432,9 +445,10 @@ fn malformed_json_wrong_types_and_unknown_enum_values_are_errors() {
         Err(DecodeError::Invalid { .. })
     ));
 
+    assert_eq!(check_version("3.0.0"), Ok(ProtocolVersion::V3_0));
     assert_eq!(
-        check_version("3.0.0"),
-        Err(DecodeError::UnsupportedVersion("3.0.0".into()))
+        check_version("4.0.0"),
+        Err(DecodeError::UnsupportedVersion("4.0.0".into()))
     );
 }
 
@@ -453,4 +467,194 @@ fn unknown_extra_fields_are_tolerated() {
         back.edges[0].corridor.as_ref().map(|c| c.left_width),
         Some(0.5)
     );
+}
+
+#[test]
+fn zone_sets_and_responses_floorgate_builds_validate_for_3_0() {
+    use floorgate::vda5050::{GrantType, Response, Responses, Zone, ZoneType};
+    let schemas = Schemas::load(ProtocolVersion::V3_0);
+    let mut h = HeaderFactory::new(ProtocolVersion::V3_0, "acme", "amr-001");
+    let square = vec![
+        Vertex { x: 0.0, y: 0.0 },
+        Vertex { x: 2.0, y: 0.0 },
+        Vertex { x: 2.0, y: 2.0 },
+        Vertex { x: 0.0, y: 2.0 },
+    ];
+    let mut slow = Zone::new("slow", ZoneType::SpeedLimit, square.clone());
+    slow.maximum_speed = Some(0.3);
+    let mut gate = Zone::new("gate", ZoneType::Release, square.clone());
+    gate.release_loss_behavior = Some(floorgate::vda5050::zones::ReleaseLossBehavior::Stop);
+    let zones = ZoneSetMessage {
+        header: h.next(TopicKind::ZoneSet),
+        zone_set: ZoneSet {
+            map_id: "floor-1".into(),
+            zone_set_id: "zones-1".into(),
+            zone_set_descriptor: None,
+            zones: vec![slow, gate, Zone::new("wall", ZoneType::Blocked, square)],
+        },
+    };
+    schemas.check(TopicKind::ZoneSet, &encode(&zones));
+    let mut bare: Value = serde_json::from_slice(&encode(&zones)).unwrap();
+    bare["zoneSet"]["zones"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("maximumSpeed");
+    assert!(
+        !schemas.is_valid(TopicKind::ZoneSet, &bare),
+        "a SPEED_LIMIT zone needs its maximumSpeed"
+    );
+    let answers = Responses {
+        header: h.next(TopicKind::Responses),
+        responses: vec![
+            Response {
+                request_id: "r1".into(),
+                grant_type: GrantType::Granted,
+                lease_expiry: Some("2030-01-01T00:00:00.00Z".into()),
+            },
+            Response {
+                request_id: "r2".into(),
+                grant_type: GrantType::Queued,
+                lease_expiry: None,
+            },
+        ],
+    };
+    schemas.check(TopicKind::Responses, &encode(&answers));
+    assert_eq!(
+        decode::<Responses>(&encode(&answers)).unwrap(),
+        answers,
+        "responses round-trip"
+    );
+}
+
+/// Messages as a 3.0 robot or another 3.0 master control writes them, checked against the
+/// 3.0 schemas first so that the samples themselves are right.
+const STATE_3_0: &str = r#"{"headerId":7,"timestamp":"2026-01-01T10:00:00.000Z","version":"3.0.0",
+"manufacturer":"acme","serialNumber":"amr-009","orderId":"o-1","orderUpdateId":2,
+"lastNodeId":"N1","lastNodeSequenceId":2,
+"nodeStates":[{"nodeId":"N2","sequenceId":4,"released":true,"nodeDescriptor":"bay"}],
+"edgeStates":[{"edgeId":"E2","sequenceId":3,"released":true,"edgeDescriptor":"aisle"}],
+"mobileRobotPosition":{"x":1.5,"y":0.5,"theta":0.0,"mapId":"floor-1","localized":true,"localizationScore":0.9},
+"driving":true,"paused":false,
+"actionStates":[{"actionId":"pick-1","actionType":"pick","actionStatus":"RETRIABLE","actionResult":"no load","actionDescriptor":"pick tote"}],
+"instantActionStates":[{"actionId":"ia-1","actionType":"startPause","actionStatus":"FINISHED"}],
+"powerSupply":{"stateOfCharge":64.5,"charging":false,"batteryHealth":91.5,"range":1234.4,"batteryCurrent":-3.2},
+"operatingMode":"TEACH_IN",
+"errors":[{"errorType":"pickFailed","errorLevel":"CRITICAL"},{"errorType":"batteryLow","errorLevel":"URGENT"}],
+"information":[{"infoType":"note","infoLevel":"INFO","infoDescriptor":"hello"}],
+"safetyState":{"activeEmergencyStop":"NONE","fieldViolation":false},
+"zoneSets":[{"mapId":"floor-1","zoneSetId":"zones-1","zoneSetStatus":"ENABLED"}],
+"zoneRequests":[{"requestId":"r1","requestType":"ACCESS","zoneId":"gate","zoneSetId":"zones-1","requestStatus":"REQUESTED"}]}"#;
+
+const ORDER_3_0: &str = r#"{"headerId":1,"timestamp":"2026-01-01T10:00:00.000Z","version":"3.0.0",
+"manufacturer":"acme","serialNumber":"amr-009","orderId":"o-1","orderUpdateId":0,"orderDescription":"a transport",
+"nodes":[{"nodeId":"N0","sequenceId":0,"released":true,"nodeDescriptor":"start",
+  "nodePosition":{"x":0.0,"y":0.5,"mapId":"floor-1","allowedDeviationXY":{"a":0.8,"b":0.4,"theta":0.0}},"actions":[]},
+ {"nodeId":"N1","sequenceId":2,"released":true,"actions":[{"actionType":"pick","actionId":"pick-1","blockingType":"SINGLE","retriable":true,
+   "actionParameters":[{"key":"loadType","value":"tote"},{"key":"n","value":3}]}]}],
+"edges":[{"edgeId":"E1","sequenceId":1,"released":true,"maximumSpeed":1.2,"maximumMobileRobotHeight":2.0,
+  "corridor":{"leftWidth":0.5,"rightWidth":0.5,"corridorReferencePoint":"KINEMATIC_CENTER"},"actions":[]}]}"#;
+
+const INSTANT_3_0: &str = r#"{"headerId":3,"timestamp":"2026-01-01T10:00:00.000Z","version":"3.0.0",
+"manufacturer":"acme","serialNumber":"amr-009",
+"actions":[{"actionType":"stopHibernation","actionId":"wake-1","blockingType":"NONE","actionDescriptor":"wake up"}]}"#;
+
+const HIBERNATING_3_0: &str = r#"{"headerId":4,"timestamp":"2026-01-01T10:00:00.000Z","version":"3.0.0",
+"manufacturer":"acme","serialNumber":"amr-009","connectionState":"HIBERNATING"}"#;
+
+const BROKEN_3_0: &str = r#"{"headerId":5,"timestamp":"2026-01-01T10:00:00.000Z","version":"3.0.0",
+"manufacturer":"acme","serialNumber":"amr-009","connectionState":"CONNECTION_BROKEN"}"#;
+
+#[test]
+fn valid_3_0_messages_from_elsewhere_decode() {
+    use floorgate::vda5050::state::{ActionStatus, EStop, OperatingMode};
+    let schemas = Schemas::load(ProtocolVersion::V3_0);
+    for (kind, text) in [
+        (TopicKind::State, STATE_3_0),
+        (TopicKind::Order, ORDER_3_0),
+        (TopicKind::InstantActions, INSTANT_3_0),
+        (TopicKind::Connection, HIBERNATING_3_0),
+        (TopicKind::Connection, BROKEN_3_0),
+    ] {
+        schemas.check(kind, text.as_bytes());
+    }
+
+    let s: State = decode(STATE_3_0.as_bytes()).unwrap();
+    assert_eq!(s.battery_state.battery_charge, 64.5);
+    assert_eq!(s.battery_state.reach, Some(1234));
+    assert_eq!(s.battery_state.battery_health, Some(92));
+    let p = s.agv_position.as_ref().unwrap();
+    assert!(p.position_initialized && p.x == 1.5);
+    assert_eq!(s.safety_state.e_stop, EStop::None);
+    assert_eq!(s.operating_mode, OperatingMode::TeachIn);
+    assert_eq!(s.errors[0].error_level, ErrorLevel::Critical);
+    assert_eq!(s.errors[1].error_level, ErrorLevel::Urgent);
+    assert_eq!(s.action_status("pick-1"), Some(ActionStatus::Retriable));
+    assert_eq!(
+        s.action_states[0].result_description.as_deref(),
+        Some("no load")
+    );
+    assert_eq!(
+        s.action_status("ia-1"),
+        Some(ActionStatus::Finished),
+        "instant actions are found in instantActionStates"
+    );
+    assert_eq!(s.node_states[0].node_description.as_deref(), Some("bay"));
+    assert!(s.is_busy());
+
+    // Into the scratch buffer of a 2.1 state, as the gateway decodes a mixed fleet.
+    let mut place = state_with_every_optional_part(ProtocolVersion::V2_1);
+    floorgate::vda5050::decode_in_place(STATE_3_0.as_bytes(), &mut place).unwrap();
+    assert_eq!(place, s);
+    // And a 3.0 state the simulated robot encodes reads back as what it was.
+    let mine = state_with_every_optional_part(ProtocolVersion::V3_0);
+    let mut back: State = decode(&encode(&mine)).unwrap();
+    back.zone_set_id = mine.zone_set_id.clone(); // 3.0 lists zoneSets instead
+    assert_eq!(back, mine);
+
+    let o: Order = decode(ORDER_3_0.as_bytes()).unwrap();
+    validate_order(&o).unwrap();
+    let start = o.nodes[0].node_position.as_ref().unwrap();
+    assert_eq!(
+        start.allowed_deviation_xy,
+        Some(0.4),
+        "the ellipse's smaller half-axis"
+    );
+    assert_eq!(o.edges[0].max_speed, Some(1.2));
+    assert_eq!(o.edges[0].max_height, Some(2.0));
+    assert_eq!(o.nodes[1].actions[0].blocking_type, BlockingType::Single);
+    assert_eq!(o.nodes[1].actions[0].param_str("loadType"), Some("tote"));
+    assert_eq!(o.edges[0].start_node_id, "");
+
+    let ia: InstantActions = decode(INSTANT_3_0.as_bytes()).unwrap();
+    assert_eq!(ia.actions[0].action_description.as_deref(), Some("wake up"));
+    let c: Connection = decode(HIBERNATING_3_0.as_bytes()).unwrap();
+    assert_eq!(c.connection_state, ConnectionState::Hibernating);
+    let c: Connection = decode(BROKEN_3_0.as_bytes()).unwrap();
+    assert_eq!(c.connection_state, ConnectionState::ConnectionBroken);
+    let sleeping_2_1 = HIBERNATING_3_0.replace("3.0.0", "2.1.0");
+    assert!(
+        decode::<Connection>(sleeping_2_1.as_bytes()).is_err(),
+        "HIBERNATING is 3.0 only"
+    );
+}
+
+#[test]
+fn the_legacy_instant_actions_array_name_round_trips() {
+    use floorgate::vda5050::v3::{from_legacy_instant_actions, legacy_instant_actions};
+    for version in ProtocolVersion::ALL {
+        let mut h = HeaderFactory::new(version, "acme", "amr-001");
+        let ia = instant(&mut h, &[CANCEL_ORDER, START_PAUSE]);
+        let legacy = legacy_instant_actions(&encode(&ia));
+        let v: Value = serde_json::from_slice(&legacy).unwrap();
+        assert!(v.get("actions").is_none() && v["instantActions"].is_array());
+        assert!(
+            decode::<InstantActions>(&legacy).is_err(),
+            "not the 2.x/3.0 name"
+        );
+        let back: InstantActions = decode(&from_legacy_instant_actions(&legacy)).unwrap();
+        assert_eq!(back.actions.len(), 2);
+        assert_eq!(back.actions[0].action_type, CANCEL_ORDER);
+        // A message already in the standard name passes unchanged.
+        assert_eq!(from_legacy_instant_actions(&encode(&ia)), encode(&ia));
+    }
 }

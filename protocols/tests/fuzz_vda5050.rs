@@ -17,7 +17,7 @@ use floorgate_protocols::vda5050::AmrProfile;
 use floorgate_protocols::vda5050::{
     decode, decode_in_place, encode, Connection, DecodeError, Factsheet, HeaderFactory,
     InstantActions, LoadHandling, Message, Order, OrderPlan, PathEdge, PathNode, ProtocolVersion,
-    Route, State, TopicKind, Visualization,
+    Responses, Route, State, TopicKind, Visualization, ZoneSetMessage,
 };
 use fuzz_support::toml_edit::{any_line_edit, edit_toml};
 use fuzz_support::{config, heap_budget, peak_heap};
@@ -28,13 +28,15 @@ use serde_json::{json, Map, Value};
 #[global_allocator]
 static ALLOC: fuzz_support::CountingAlloc = fuzz_support::CountingAlloc;
 
-const TOPICS: [TopicKind; 6] = [
+const TOPICS: [TopicKind; 8] = [
     TopicKind::Order,
     TopicKind::InstantActions,
     TopicKind::State,
     TopicKind::Visualization,
     TopicKind::Connection,
     TopicKind::Factsheet,
+    TopicKind::ZoneSet,
+    TopicKind::Responses,
 ];
 
 fn route(n: usize) -> Route {
@@ -68,15 +70,21 @@ fn pick() -> LoadHandling {
 }
 
 /// One valid message of `kind` in `version`: orders and instant actions from the builders,
-/// the AGV's messages as a vehicle sends them.
+/// the AGV's messages as a vehicle sends them (`zoneSet` and `responses` exist in 3.0 only,
+/// and decode whatever the header says).
 fn valid(kind: TopicKind, version: ProtocolVersion) -> Vec<u8> {
     let mut headers = HeaderFactory::new(version, "acme", "R1");
     let header = headers.next(kind);
     let h = serde_json::to_value(&header).unwrap();
+    // Written in 2.x names; a 3.0 seed gets the 3.0 ones, as a 3.0 vehicle sends it.
     let with_header = |body: Value| {
         let mut m: Map<String, Value> = h.as_object().unwrap().clone();
         m.extend(body.as_object().unwrap().clone());
-        serde_json::to_vec(&Value::Object(m)).unwrap()
+        let mut message = Value::Object(m);
+        if version.is_v3() {
+            floorgate_protocols::vda5050::v3::to_v3(kind, &mut message);
+        }
+        serde_json::to_vec(&message).unwrap()
     };
     match kind {
         TopicKind::Order => {
@@ -152,6 +160,15 @@ fn valid(kind: TopicKind, version: ProtocolVersion) -> Vec<u8> {
             "agvGeometry": {},
             "loadSpecification": {}
         })),
+        TopicKind::ZoneSet => with_header(json!({
+            "zoneSet": {"mapId": "floor-1", "zoneSetId": "zones-1", "zones": [
+                {"zoneId": "slow", "zoneType": "SPEED_LIMIT", "maximumSpeed": 0.5,
+                 "vertices": [{"x": 0.0, "y": 0.0}, {"x": 1.0, "y": 0.0}, {"x": 1.0, "y": 1.0}]}
+            ]}
+        })),
+        TopicKind::Responses => with_header(json!({
+            "responses": [{"requestId": "r1", "grantType": "GRANTED"}]
+        })),
     }
 }
 
@@ -213,6 +230,8 @@ fn in_place_agrees_for(kind: TopicKind, payload: &[u8], other: &[u8]) {
         TopicKind::Visualization => in_place_agrees::<Visualization>(payload, other),
         TopicKind::Connection => in_place_agrees::<Connection>(payload, other),
         TopicKind::Factsheet => in_place_agrees::<Factsheet>(payload, other),
+        TopicKind::ZoneSet => in_place_agrees::<ZoneSetMessage>(payload, other),
+        TopicKind::Responses => in_place_agrees::<Responses>(payload, other),
     }
 }
 
@@ -446,6 +465,8 @@ fn every_seed_is_a_valid_message_that_round_trips() {
             Message::Visualization(m) => encode(m),
             Message::Connection(m) => encode(m),
             Message::Factsheet(m) => encode(m),
+            Message::ZoneSet(m) => encode(m),
+            Message::Responses(m) => encode(m),
         };
         assert_eq!(Message::decode(kind, &again).unwrap(), decoded);
         in_place_agrees_for(kind, &payload, &other_of(kind, 0));

@@ -268,8 +268,11 @@ pub fn vda5050_validators(
         (TopicKind::Visualization, "visualization"),
         (TopicKind::Connection, "connection"),
         (TopicKind::Factsheet, "factsheet"),
+        (TopicKind::ZoneSet, "zoneSet"),
+        (TopicKind::Responses, "responses"),
     ]
     .into_iter()
+    .filter(|(kind, _)| kind.exists_in(version))
     .map(|(kind, name)| {
         let path = format!("{dir}/{}/{name}.schema.json", version.as_str());
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));

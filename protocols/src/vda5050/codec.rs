@@ -10,6 +10,7 @@ use super::header::ProtocolVersion;
 use super::order::{InstantActions, Order};
 use super::state::State;
 use super::topic::TopicKind;
+use super::zones::{Responses, ZoneSetMessage};
 
 /// Why an incoming payload is not a valid message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -124,10 +125,57 @@ fn strip_position(e: &serde_json::Error) -> String {
     }
 }
 
-/// Encodes a message as compact JSON.
-pub fn encode<T: Serialize>(message: &T) -> Vec<u8> {
+/// A message type: the topic it travels on and the version its header claims, which decides
+/// the names it is written with ([`encode`]).
+pub trait Wire: Serialize {
+    /// The topic kind of this message type.
+    const KIND: TopicKind;
+    /// The header `version` string.
+    fn header_version(&self) -> &str;
+}
+
+macro_rules! wire {
+    ($($ty:ty => $kind:ident, |$m:ident| $version:expr;)*) => {$(
+        impl Wire for $ty {
+            const KIND: TopicKind = TopicKind::$kind;
+            fn header_version(&self) -> &str {
+                let $m = self;
+                $version
+            }
+        }
+    )*};
+}
+
+wire! {
+    Order => Order, |m| &m.header.version;
+    InstantActions => InstantActions, |m| &m.header.version;
+    State => State, |m| &m.version;
+    Visualization => Visualization, |m| &m.header.version;
+    Connection => Connection, |m| &m.header.version;
+    Factsheet => Factsheet, |m| &m.version;
+    ZoneSetMessage => ZoneSet, |m| &m.header.version;
+    Responses => Responses, |m| &m.header.version;
+}
+
+impl<T: Wire> Wire for Box<T> {
+    const KIND: TopicKind = T::KIND;
+    fn header_version(&self) -> &str {
+        (**self).header_version()
+    }
+}
+
+/// Encodes a message as compact JSON, with the field names of the version its header claims:
+/// a 3.0 message is written with the 3.0 names ([`super::v3`]), any other as it is.
+pub fn encode<T: Wire>(message: &T) -> Vec<u8> {
     // The message types have string keys only, so serialization cannot fail.
-    serde_json::to_vec(message).expect("VDA 5050 message types always serialize")
+    let is_v3 = ProtocolVersion::from_header_version(message.header_version())
+        .is_some_and(ProtocolVersion::is_v3);
+    if !is_v3 {
+        return serde_json::to_vec(message).expect("VDA 5050 message types always serialize");
+    }
+    let mut value = serde_json::to_value(message).expect("VDA 5050 message types always serialize");
+    super::v3::to_v3(T::KIND, &mut value);
+    serde_json::to_vec(&value).expect("JSON values always serialize")
 }
 
 /// Checks that a header `version` string is one floorgate speaks.
@@ -151,6 +199,10 @@ pub enum Message {
     Connection(Connection),
     /// From `factsheet`.
     Factsheet(Box<Factsheet>),
+    /// From `zoneSet` (3.0).
+    ZoneSet(Box<ZoneSetMessage>),
+    /// From `responses` (3.0).
+    Responses(Responses),
 }
 
 impl Message {
@@ -163,6 +215,8 @@ impl Message {
             TopicKind::Visualization => Message::Visualization(decode(payload)?),
             TopicKind::Connection => Message::Connection(decode(payload)?),
             TopicKind::Factsheet => Message::Factsheet(Box::new(decode(payload)?)),
+            TopicKind::ZoneSet => Message::ZoneSet(Box::new(decode(payload)?)),
+            TopicKind::Responses => Message::Responses(decode(payload)?),
         })
     }
 
@@ -175,6 +229,8 @@ impl Message {
             Message::Visualization(_) => TopicKind::Visualization,
             Message::Connection(_) => TopicKind::Connection,
             Message::Factsheet(_) => TopicKind::Factsheet,
+            Message::ZoneSet(_) => TopicKind::ZoneSet,
+            Message::Responses(_) => TopicKind::Responses,
         }
     }
 
@@ -187,6 +243,8 @@ impl Message {
             Message::Visualization(m) => &m.header.version,
             Message::Connection(m) => &m.header.version,
             Message::Factsheet(m) => &m.version,
+            Message::ZoneSet(m) => &m.header.version,
+            Message::Responses(m) => &m.header.version,
         }
     }
 }

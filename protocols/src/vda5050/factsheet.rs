@@ -1,7 +1,9 @@
 //! The `factsheet` message: enough of it to read what an AGV type can do
 //! (`protocolFeatures.agvActions`) and how big its orders may be (`protocolLimits`).
 //! Sections floorgate does not use (`agvGeometry`, `loadSpecification`, `vehicleConfig`) are
-//! kept as raw JSON so they survive a round trip.
+//! kept as raw JSON so they survive a round trip. A 3.0 factsheet decodes through aliases
+//! (`mobileRobotGeometry`, `mobileRobotActions`, `maximumSpeed`, …) and is written with the 3.0
+//! names ([`super::v3`]); the raw sections are the sender's to shape for its version.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -31,6 +33,7 @@ pub struct Factsheet {
     /// Supported actions and optional fields.
     pub protocol_features: ProtocolFeatures,
     /// Geometry (kept as JSON).
+    #[serde(alias = "mobileRobotGeometry")]
     pub agv_geometry: Map<String, Value>,
     /// Load handling (kept as JSON).
     pub load_specification: Map<String, Value>,
@@ -69,10 +72,13 @@ pub struct TypeSpecification {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub series_description: Option<String>,
     /// DIFF, OMNI, THREEWHEEL.
+    #[serde(alias = "mobileRobotKinematics")]
     pub agv_kinematic: String,
     /// FORKLIFT, CONVEYOR, TUGGER, CARRIER.
+    #[serde(alias = "mobileRobotClass")]
     pub agv_class: String,
     /// Maximum load (kg).
+    #[serde(alias = "maximumLoadMass")]
     pub max_load_mass: f64,
     /// e.g. NATURAL, REFLECTOR, RFID, DMC, SPOT, GRID.
     pub localization_types: Vec<String>,
@@ -85,17 +91,26 @@ pub struct TypeSpecification {
 #[serde(rename_all = "camelCase")]
 pub struct PhysicalParameters {
     /// Minimal controlled speed (m/s).
+    #[serde(alias = "minimumSpeed")]
     pub speed_min: f64,
     /// Maximum speed (m/s).
+    #[serde(alias = "maximumSpeed")]
     pub speed_max: f64,
     /// Maximum acceleration (m/s²).
+    #[serde(alias = "maximumAcceleration")]
     pub acceleration_max: f64,
     /// Maximum deceleration (m/s²).
+    #[serde(alias = "maximumDeceleration")]
     pub deceleration_max: f64,
     /// Minimum height (m); required in 2.0.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "minimumHeight",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub height_min: Option<f64>,
     /// Maximum height (m).
+    #[serde(alias = "maximumHeight")]
     pub height_max: f64,
     /// Width (m).
     pub width: f64,
@@ -108,8 +123,10 @@ pub struct PhysicalParameters {
 #[serde(rename_all = "camelCase")]
 pub struct ProtocolLimits {
     /// String length limits (kept as JSON).
+    #[serde(alias = "maximumStringLengths")]
     pub max_string_lens: Map<String, Value>,
     /// Array length limits.
+    #[serde(alias = "maximumArrayLengths")]
     pub max_array_lens: MaxArrayLens,
     /// Timing limits.
     pub timing: Timing,
@@ -163,8 +180,10 @@ pub struct MaxArrayLens {
 #[serde(rename_all = "camelCase")]
 pub struct Timing {
     /// Minimum interval between orders.
+    #[serde(alias = "minimumOrderInterval")]
     pub min_order_interval: f64,
     /// Minimum interval between state messages.
+    #[serde(alias = "minimumStateInterval")]
     pub min_state_interval: f64,
     /// Default interval between state messages.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -181,6 +200,7 @@ pub struct ProtocolFeatures {
     /// Optional fields the AGV supports or requires (kept as JSON).
     pub optional_parameters: Vec<Value>,
     /// The actions the AGV can perform.
+    #[serde(alias = "mobileRobotActions")]
     pub agv_actions: Vec<AgvAction>,
 }
 
@@ -199,7 +219,11 @@ pub struct AgvAction {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action_parameters: Option<Vec<ActionParameterSpec>>,
     /// Free description of the result.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "actionResult",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub result_description: Option<String>,
 }
 

@@ -9,8 +9,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::topic::TopicKind;
 
-/// The VDA 5050 versions floorgate speaks. Both share the topic major version `v2`; they differ
-/// in a few optional fields (see the module note) and in the `version` header string.
+/// The VDA 5050 versions floorgate speaks. 2.0 and 2.1 share the topic major version `v2` and
+/// differ in a few optional fields; 3.0 (topic level `v3`) renames many fields (see the module
+/// note and [`v3`](super::v3)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub enum ProtocolVersion {
     /// VDA 5050 2.0.0.
@@ -18,31 +19,48 @@ pub enum ProtocolVersion {
     /// VDA 5050 2.1.0.
     #[default]
     V2_1,
+    /// VDA 5050 3.0.0.
+    V3_0,
 }
 
 impl ProtocolVersion {
     /// Every supported version, oldest first.
-    pub const ALL: [ProtocolVersion; 2] = [ProtocolVersion::V2_0, ProtocolVersion::V2_1];
+    pub const ALL: [ProtocolVersion; 3] = [
+        ProtocolVersion::V2_0,
+        ProtocolVersion::V2_1,
+        ProtocolVersion::V3_0,
+    ];
 
-    /// The `version` header field: `"2.0.0"` or `"2.1.0"`.
+    /// The `version` header field: `"2.0.0"`, `"2.1.0"` or `"3.0.0"`.
     pub fn header_version(self) -> &'static str {
         match self {
             ProtocolVersion::V2_0 => "2.0.0",
             ProtocolVersion::V2_1 => "2.1.0",
+            ProtocolVersion::V3_0 => "3.0.0",
         }
     }
 
-    /// The short form used in profiles and on the command line: `"2.0"` or `"2.1"`.
+    /// The short form used in profiles and on the command line: `"2.0"`, `"2.1"` or `"3.0"`.
     pub fn as_str(self) -> &'static str {
         match self {
             ProtocolVersion::V2_0 => "2.0",
             ProtocolVersion::V2_1 => "2.1",
+            ProtocolVersion::V3_0 => "3.0",
         }
     }
 
-    /// The topic level `majorVersion`: `"v2"` for every 2.x version.
+    /// The topic level `majorVersion`: `"v2"` for every 2.x version, `"v3"` for 3.0.
     pub fn topic_major(self) -> &'static str {
-        "v2"
+        match self {
+            ProtocolVersion::V2_0 | ProtocolVersion::V2_1 => "v2",
+            ProtocolVersion::V3_0 => "v3",
+        }
+    }
+
+    /// Whether this version writes its messages with the 3.0 names (`powerSupply`,
+    /// `mobileRobotPosition`, `instantActionStates`, …; see [`v3`](super::v3)).
+    pub fn is_v3(self) -> bool {
+        self >= ProtocolVersion::V3_0
     }
 
     /// Whether `state.maps` (map distribution) exists in this version (2.1 and later).
@@ -73,6 +91,7 @@ impl ProtocolVersion {
         match (major, minor) {
             ("2", "0") => Some(ProtocolVersion::V2_0),
             ("2", "1") => Some(ProtocolVersion::V2_1),
+            ("3", "0") => Some(ProtocolVersion::V3_0),
             _ => None,
         }
     }
@@ -86,7 +105,7 @@ impl fmt::Display for ProtocolVersion {
 
 /// The error of parsing a [`ProtocolVersion`] from text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unsupported VDA 5050 version {0:?} (expected \"2.0\" or \"2.1\")")]
+#[error("unsupported VDA 5050 version {0:?} (expected \"2.0\", \"2.1\" or \"3.0\")")]
 pub struct UnsupportedVersion(pub String);
 
 impl FromStr for ProtocolVersion {
@@ -255,7 +274,13 @@ mod tests {
             "2.0.3".parse::<ProtocolVersion>(),
             Ok(ProtocolVersion::V2_0)
         );
-        assert!("3.0.0".parse::<ProtocolVersion>().is_err());
+        assert_eq!(
+            "3.0.0".parse::<ProtocolVersion>(),
+            Ok(ProtocolVersion::V3_0)
+        );
+        assert_eq!(ProtocolVersion::V3_0.topic_major(), "v3");
+        assert_eq!(ProtocolVersion::V3_0.header_version(), "3.0.0");
+        assert!("3.1.0".parse::<ProtocolVersion>().is_err());
         assert!("2".parse::<ProtocolVersion>().is_err());
     }
 }

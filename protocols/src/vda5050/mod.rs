@@ -1,12 +1,16 @@
-//! VDA 5050 (2.0 and 2.1): the messages between master control and AGVs, their topics, and
-//! the order logic. No IO here; the MQTT adapter and the simulator do the sending.
+//! VDA 5050 (2.0, 2.1 and 3.0): the messages between master control and AGVs, their topics,
+//! and the order logic. No IO here; the MQTT adapter and the simulator do the sending.
 //!
 //! # Layout
 //!
 //! * [`header`] — [`ProtocolVersion`], the header and its per-topic `headerId` counter.
-//! * [`order`], [`state`], [`connection`], [`factsheet`] — the serde message types.
-//! * [`codec`] — decoding with typed errors ([`DecodeError`]), never a panic.
-//! * [`topic`] — `{interface}/v2/{manufacturer}/{serialNumber}/{topic}`, QoS and retain.
+//! * [`order`], [`state`], [`connection`], [`factsheet`] — the serde message types, one per
+//!   message for every version.
+//! * [`zones`] — the 3.0 topics `zoneSet` and `responses`.
+//! * [`codec`] — decoding with typed errors ([`DecodeError`]), never a panic; encoding in the
+//!   names of the message's version.
+//! * [`v3`] — the 3.0 names, and the legacy `instantActions` array name.
+//! * [`topic`] — `{interface}/{v2|v3}/{manufacturer}/{serialNumber}/{topic}`, QoS and retain.
 //! * [`validate`] — structural checks of an order (sequence ids, edges, base/horizon).
 //! * [`builder`] — [`OrderPlan`]: route + actions → order, then updates that release more.
 //! * [`layout`] — [`LayoutGraph`]: the site's nodes and edges, shortest paths.
@@ -31,6 +35,17 @@
 //!   carries its list in `actions`. Both 2.x state schemas as shipped in `shared/` accept
 //!   `PAUSED` for `actionStatus`, which the 2.1 text defines.
 //!
+//! # 3.0
+//!
+//! Topic level `v3`, header `"3.0.0"`. One Rust type per message still covers every version:
+//! the fields keep their 2.x names, a 3.0 message decodes into them through serde aliases
+//! (so a fleet's `state`s of any version decode in place into one scratch [`State`]), and
+//! [`encode`] writes a 3.0 message with the 3.0 names ([`v3`] lists them). What 3.0 adds that
+//! 2.x lacks is an optional field (`instantActionStates`, required by the 3.0 schema and
+//! always written for 3.0) or an enum value (`RETRIABLE`, `URGENT`/`CRITICAL`, `SINGLE`,
+//! `HIBERNATING`, `STARTUP`/`INTERVENED`). Decoding takes either spelling in any version;
+//! what is sent validates against its own version's schema (`tests/vda5050_schema.rs`).
+//!
 //! # Order identity
 //!
 //! An order message is identified by (`orderId`, `orderUpdateId`). The AGV ignores a repeat of
@@ -49,10 +64,12 @@ pub mod order;
 pub mod profile;
 pub mod state;
 pub mod topic;
+pub mod v3;
 pub mod validate;
+pub mod zones;
 
 pub use builder::{BuildError, LoadHandling, OrderPlan, PathEdge, PathNode, Route};
-pub use codec::{decode, decode_in_place, encode, DecodeError, Message};
+pub use codec::{decode, decode_in_place, encode, DecodeError, Message, Wire};
 pub use connection::{Connection, ConnectionState, Visualization};
 pub use factsheet::Factsheet;
 pub use header::{format_timestamp, Header, HeaderFactory, ProtocolVersion};
@@ -65,3 +82,4 @@ pub use profile::{AmrProfile, ProfileError};
 pub use state::{ActionState, ActionStatus, AgvError, ErrorLevel, State};
 pub use topic::{ParsedTopic, Qos, TopicConfig, TopicError, TopicKind};
 pub use validate::{validate_order, OrderError};
+pub use zones::{GrantType, Response, Responses, Zone, ZoneSet, ZoneSetMessage, ZoneType};

@@ -1,5 +1,8 @@
 //! The `order` and `instantActions` messages (master control → AGV) and the action type they
-//! share.
+//! share, one type for 2.0, 2.1 and 3.0: fields carry their 2.x names, the 3.0 names decode
+//! through serde aliases (`maximumSpeed`, `…Descriptor`, `corridorReferencePoint`, …), and a
+//! 3.0 `allowedDeviationXY` ellipse `{a, b, theta}` decodes as its smaller half-axis. Encoding
+//! writes the names of the header's version ([`super::v3`]).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -34,8 +37,12 @@ pub struct Node {
     pub node_id: String,
     /// Position in the order's sequence (even numbers).
     pub sequence_id: u32,
-    /// Additional information on the node.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Additional information on the node (3.0: `nodeDescriptor`).
+    #[serde(
+        default,
+        alias = "nodeDescriptor",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub node_description: Option<String>,
     /// `true`: part of the base; `false`: part of the horizon.
     pub released: bool,
@@ -57,10 +64,12 @@ pub struct NodePosition {
     /// Orientation in radians, [-π, π].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub theta: Option<f64>,
-    /// Radius within which the node counts as traversed (metres).
+    /// Radius within which the node counts as traversed (metres). 3.0 sends an ellipse
+    /// `{a, b, theta}`: read as its smaller half-axis, written as a circle.
     #[serde(
         default,
         rename = "allowedDeviationXY",
+        deserialize_with = "deviation_xy",
         skip_serializing_if = "Option::is_none"
     )]
     pub allowed_deviation_xy: Option<f64>,
@@ -74,6 +83,21 @@ pub struct NodePosition {
     pub map_description: Option<String>,
 }
 
+/// `allowedDeviationXY`: a radius (2.x) or an ellipse `{a, b, theta}` (3.0), read as the
+/// radius of the largest circle inside it.
+fn deviation_xy<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Deviation {
+        Radius(f64),
+        Ellipse { a: f64, b: f64 },
+    }
+    Ok(Option::<Deviation>::deserialize(d)?.map(|v| match v {
+        Deviation::Radius(r) => r,
+        Deviation::Ellipse { a, b } => a.min(b),
+    }))
+}
+
 /// A directed edge of an order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -82,23 +106,43 @@ pub struct Edge {
     pub edge_id: String,
     /// Position in the order's sequence (odd numbers).
     pub sequence_id: u32,
-    /// Additional information on the edge.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Additional information on the edge (3.0: `edgeDescriptor`).
+    #[serde(
+        default,
+        alias = "edgeDescriptor",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub edge_description: Option<String>,
     /// `true`: part of the base; `false`: part of the horizon.
     pub released: bool,
-    /// The node the edge starts at.
+    /// The node the edge starts at (2.x; 3.0 leaves it out, it is the node before the edge:
+    /// `""` when absent).
+    #[serde(default)]
     pub start_node_id: String,
-    /// The node the edge ends at.
+    /// The node the edge ends at (2.x; 3.0 leaves it out, it is the node after the edge).
+    #[serde(default)]
     pub end_node_id: String,
-    /// Maximum speed on the edge (m/s).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Maximum speed on the edge (m/s; 3.0: `maximumSpeed`).
+    #[serde(
+        default,
+        alias = "maximumSpeed",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_speed: Option<f64>,
-    /// Maximum height of vehicle and load (m).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Maximum height of vehicle and load (m; 3.0: `maximumMobileRobotHeight`).
+    #[serde(
+        default,
+        alias = "maximumMobileRobotHeight",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_height: Option<f64>,
-    /// Minimum height of the load handling device (m).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Minimum height of the load handling device (m; 3.0:
+    /// `minimumLoadHandlingDeviceHeight`).
+    #[serde(
+        default,
+        alias = "minimumLoadHandlingDeviceHeight",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub min_height: Option<f64>,
     /// Orientation on the edge (radians).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -171,8 +215,12 @@ pub struct Corridor {
     pub left_width: f64,
     /// Width to the right (m).
     pub right_width: f64,
-    /// Which point must stay inside.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Which point must stay inside (3.0: `corridorReferencePoint`).
+    #[serde(
+        default,
+        alias = "corridorReferencePoint",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub corridor_ref_point: Option<CorridorRefPoint>,
 }
 
@@ -180,7 +228,8 @@ pub struct Corridor {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum CorridorRefPoint {
-    /// The kinematic center.
+    /// The kinematic center (3.0: `KINEMATIC_CENTER`).
+    #[serde(alias = "KINEMATIC_CENTER")]
     KinematicCenter,
     /// The vehicle contour.
     Contour,
@@ -194,8 +243,12 @@ pub struct Action {
     pub action_type: String,
     /// Unique id, echoed in `actionStates`.
     pub action_id: String,
-    /// Additional information.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Additional information (3.0: `actionDescriptor`).
+    #[serde(
+        default,
+        alias = "actionDescriptor",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub action_description: Option<String>,
     /// Whether driving and other actions may go on meanwhile.
     pub blocking_type: BlockingType,
@@ -260,11 +313,16 @@ pub enum BlockingType {
     None,
     /// Other actions may go on, driving not.
     Soft,
+    /// Driving may go on, other actions not (3.0).
+    Single,
     /// Nothing else may go on.
     Hard,
 }
 
-/// Actions to perform now (topic `instantActions`). The 2.x field is `actions`.
+/// Actions to perform now (topic `instantActions`). The field is `actions` in 2.x and 3.0;
+/// for robot stacks that still use the 1.x name `instantActions`,
+/// [`super::v3::legacy_instant_actions`] writes it and [`super::v3::from_legacy_instant_actions`]
+/// reads it back.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InstantActions {
@@ -297,4 +355,8 @@ pub mod action_types {
     pub const STOP_CHARGING: &str = "stopCharging";
     /// Reset the pose.
     pub const INIT_POSITION: &str = "initPosition";
+    /// Enter hibernate mode (instant, 3.0).
+    pub const START_HIBERNATION: &str = "startHibernation";
+    /// Leave hibernate mode: the wake-up (instant, 3.0).
+    pub const STOP_HIBERNATION: &str = "stopHibernation";
 }

@@ -17,7 +17,7 @@ pub struct AmrProfile {
     pub model: String,
     /// The `manufacturer` of headers and topics; no `/`, `+`, `#` or `$`.
     pub manufacturer: String,
-    /// The VDA 5050 version the AMRs speak: `"2.0"` or `"2.1"`.
+    /// The VDA 5050 version the AMRs speak: `"2.0"`, `"2.1"` or `"3.0"`.
     pub protocol_version: ProtocolVersion,
     /// Action types the AMRs perform (as in the factsheet's `agvActions`); orders with other
     /// actions are not sent.
@@ -215,7 +215,9 @@ mod tests {
         let base = "model='m'\nmanufacturer='acme'\nprotocol_version='2.1'\nsupported_actions=['pick']\nspeed=1.0\n";
         assert!(AmrProfile::from_toml(base, "x").is_ok());
         assert!(AmrProfile::from_toml(&format!("{base}colour='red'\n"), "x").is_err());
-        assert!(AmrProfile::from_toml(&base.replace("2.1", "3.0"), "x").is_err());
+        let v3 = AmrProfile::from_toml(&base.replace("2.1", "3.0"), "x").unwrap();
+        assert_eq!(v3.protocol_version, ProtocolVersion::V3_0);
+        assert!(AmrProfile::from_toml(&base.replace("2.1", "3.1"), "x").is_err());
         assert!(AmrProfile::from_toml(&base.replace("speed=1.0", "speed=0.0"), "x").is_err());
         assert!(AmrProfile::from_toml(&base.replace("acme", "a/b"), "x").is_err());
     }

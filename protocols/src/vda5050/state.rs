@@ -1,4 +1,14 @@
-//! The `state` message (AGV → master control).
+//! The `state` message (AGV → master control), one type for 2.0, 2.1 and 3.0.
+//!
+//! The fields carry their 2.x names; a 3.0 `state` decodes into the same type through serde
+//! aliases (`powerSupply` → [`State::battery_state`], `mobileRobotPosition` →
+//! [`State::agv_position`], `activeEmergencyStop` → [`SafetyState::e_stop`], every
+//! `…Descriptor` → `…Description`, `actionResult` → `resultDescription`), so the hot path
+//! decodes every version in place into one scratch `State`. A 3.0 robot reports its instant
+//! actions apart, in [`State::instant_action_states`]; [`State::action_status`] looks in both.
+//! Encoding writes the names of the header's version ([`super::v3`]). Decoding is lenient about
+//! spelling (either name is taken in any version), strict about shape: a missing required
+//! field, wrong type or unknown enum value is an error in every version.
 
 use serde::{Deserialize, Serialize};
 
@@ -41,8 +51,12 @@ pub struct State {
     pub node_states: Vec<NodeState>,
     /// Edges still to traverse (empty when idle).
     pub edge_states: Vec<EdgeState>,
-    /// Current pose.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Current pose (3.0: `mobileRobotPosition`).
+    #[serde(
+        default,
+        alias = "mobileRobotPosition",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub agv_position: Option<AgvPosition>,
     /// Velocity in vehicle coordinates.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -61,9 +75,14 @@ pub struct State {
     /// Distance past `lastNodeId` (m), for line-guided vehicles.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub distance_since_last_node: Option<f64>,
-    /// States of the order's actions and of instant actions since the last order.
+    /// States of the order's actions (2.x: and of instant actions since the last order).
     pub action_states: Vec<ActionState>,
-    /// Battery information.
+    /// States of instant actions (3.0, where it is required; absent in 2.x, which reports
+    /// them in `actionStates`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instant_action_states: Option<Vec<ActionState>>,
+    /// Battery information (3.0: `powerSupply`).
+    #[serde(alias = "powerSupply")]
     pub battery_state: BatteryState,
     /// Who controls the AGV.
     pub operating_mode: OperatingMode,
@@ -77,9 +96,11 @@ pub struct State {
 }
 
 impl State {
-    /// The state of action `action_id`, if the AGV reports it.
+    /// The state of action `action_id`, if the AGV reports it (among `actionStates` or, in
+    /// 3.0, `instantActionStates`).
     pub fn action_status(&self, action_id: &str) -> Option<ActionStatus> {
         action_status(&self.action_states, action_id)
+            .or_else(|| action_status(self.instant_action_states.as_deref()?, action_id))
     }
 
     /// Whether the AGV is executing an order or waiting for an update (see [`is_busy`]).
@@ -126,8 +147,12 @@ pub struct MapState {
     pub map_id: String,
     /// Map version.
     pub map_version: String,
-    /// Additional information.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Additional information (3.0: `mapDescriptor`).
+    #[serde(
+        default,
+        alias = "mapDescriptor",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub map_description: Option<String>,
     /// Whether this version is in use.
     pub map_status: MapStatus,
@@ -151,8 +176,12 @@ pub struct NodeState {
     pub node_id: String,
     /// Its sequence id in the order.
     pub sequence_id: u32,
-    /// Additional information.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Additional information (3.0: `nodeDescriptor`).
+    #[serde(
+        default,
+        alias = "nodeDescriptor",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub node_description: Option<String>,
     /// Base (`true`) or horizon (`false`).
     pub released: bool,
@@ -169,8 +198,12 @@ pub struct EdgeState {
     pub edge_id: String,
     /// Its sequence id in the order.
     pub sequence_id: u32,
-    /// Additional information.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Additional information (3.0: `edgeDescriptor`).
+    #[serde(
+        default,
+        alias = "edgeDescriptor",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub edge_description: Option<String>,
     /// Base (`true`) or horizon (`false`).
     pub released: bool,
@@ -194,7 +227,8 @@ pub struct AgvPosition {
     /// Additional information on the map.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub map_description: Option<String>,
-    /// Whether the position is initialized.
+    /// Whether the position is initialized (3.0: `localized`).
+    #[serde(alias = "localized")]
     pub position_initialized: bool,
     /// Localization quality in [0, 1].
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -246,13 +280,21 @@ pub struct ActionState {
     /// The action's type.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action_type: Option<String>,
-    /// Additional information.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Additional information (3.0: `actionDescriptor`).
+    #[serde(
+        default,
+        alias = "actionDescriptor",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub action_description: Option<String>,
     /// Where in its life cycle the action is.
     pub action_status: ActionStatus,
-    /// The result, e.g. of an RFID read.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The result, e.g. of an RFID read (3.0: `actionResult`).
+    #[serde(
+        default,
+        alias = "actionResult",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub result_description: Option<String>,
 }
 
@@ -268,6 +310,8 @@ pub enum ActionStatus {
     Running,
     /// Paused by a pause instant action or button.
     Paused,
+    /// Failed, and may be retried by a `retry` instant action (3.0).
+    Retriable,
     /// Done.
     Finished,
     /// Could not be finished.
@@ -281,39 +325,78 @@ impl ActionStatus {
     }
 }
 
-/// Battery information.
+/// Battery information (3.0: `powerSupply`, whose `stateOfCharge` and `range` are
+/// `batteryCharge` and `reach` here).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BatteryState {
     /// State of charge (%).
+    #[serde(alias = "stateOfCharge")]
     pub battery_charge: f64,
     /// Voltage (V).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub battery_voltage: Option<f64>,
-    /// Health (%), 0–100; an integer in 2.0.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Health (%), 0–100; an integer in 2.0 (a number in 2.1 and 3.0 is rounded).
+    #[serde(
+        default,
+        deserialize_with = "lenient_u8",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub battery_health: Option<u8>,
     /// Charging in progress.
     pub charging: bool,
-    /// Estimated reach (m).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Estimated reach (m; 3.0: `range`, a number, rounded here).
+    #[serde(
+        default,
+        alias = "range",
+        deserialize_with = "lenient_u32",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub reach: Option<u32>,
+}
+
+/// A non-negative number, rounded to the nearest integer: `reach`/`range` and
+/// `batteryHealth` are integers in some versions and numbers in others.
+fn lenient_number<'de, D: serde::Deserializer<'de>>(
+    d: D,
+    max: f64,
+) -> Result<Option<f64>, D::Error> {
+    let v = Option::<f64>::deserialize(d)?;
+    match v {
+        Some(x) if !(x.is_finite() && (0.0..=max).contains(&x.round())) => Err(
+            serde::de::Error::custom(format!("{x} is outside 0..={max}")),
+        ),
+        other => Ok(other.map(f64::round)),
+    }
+}
+
+fn lenient_u32<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    Ok(lenient_number(d, f64::from(u32::MAX))?.map(|x| x as u32))
+}
+
+fn lenient_u8<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u8>, D::Error> {
+    Ok(lenient_number(d, f64::from(u8::MAX))?.map(|x| x as u8))
 }
 
 /// Who controls the AGV (table 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum OperatingMode {
+    /// Starting up, not yet under master control (3.0).
+    Startup,
     /// Fully under master control.
     #[default]
     Automatic,
     /// Under master control, speed from the HMI.
     SemiAutomatic,
+    /// Under master control, but a person intervenes locally, e.g. to confirm (3.0).
+    Intervened,
     /// Not under master control; driven by hand.
     Manual,
     /// Being serviced.
     Service,
-    /// Being taught.
+    /// Being taught (3.0: `TEACH_IN`).
+    #[serde(alias = "TEACH_IN")]
     TeachIn,
 }
 
@@ -362,6 +445,10 @@ impl Reference {
 pub enum ErrorLevel {
     /// Self-resolving; the AGV is ready to start.
     Warning,
+    /// Needs attention now; the AGV goes on with its order and takes new ones (3.0).
+    Urgent,
+    /// Needs attention now; the AGV stops its order but takes new ones (3.0).
+    Critical,
     /// The AGV is not in running condition; a human must intervene.
     Fatal,
 }
@@ -375,8 +462,12 @@ pub struct Info {
     /// References.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub info_references: Option<Vec<Reference>>,
-    /// Description.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Description (3.0: `infoDescriptor`).
+    #[serde(
+        default,
+        alias = "infoDescriptor",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub info_description: Option<String>,
     /// DEBUG or INFO.
     pub info_level: InfoLevel,
@@ -396,7 +487,8 @@ pub enum InfoLevel {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SafetyState {
-    /// Which e-stop, if any, is active.
+    /// Which e-stop, if any, is active (3.0: `activeEmergencyStop`, without `AUTOACK`).
+    #[serde(alias = "activeEmergencyStop")]
     pub e_stop: EStop,
     /// Protective field violated.
     pub field_violation: bool,

@@ -5,8 +5,13 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::header::ProtocolVersion;
+
 /// The topic level `majorVersion` of every 2.x version.
 pub const MAJOR_VERSION: &str = "v2";
+
+/// The topic levels `majorVersion` floorgate speaks: `v2` (2.0, 2.1) and `v3` (3.0).
+pub const MAJOR_VERSIONS: [&str; 2] = ["v2", "v3"];
 
 /// The default interface name (the first topic level), as suggested by the specification.
 pub const DEFAULT_INTERFACE: &str = "uagv";
@@ -26,17 +31,23 @@ pub enum TopicKind {
     Connection,
     /// AGV → master control: the type's capabilities and limits.
     Factsheet,
+    /// Master control → AGV: the zones of a map (3.0 only).
+    ZoneSet,
+    /// Master control → AGV: answers to the AGV's zone and corridor requests (3.0 only).
+    Responses,
 }
 
 impl TopicKind {
     /// Every topic kind.
-    pub const ALL: [TopicKind; 6] = [
+    pub const ALL: [TopicKind; 8] = [
         TopicKind::Order,
         TopicKind::InstantActions,
         TopicKind::State,
         TopicKind::Visualization,
         TopicKind::Connection,
         TopicKind::Factsheet,
+        TopicKind::ZoneSet,
+        TopicKind::Responses,
     ];
 
     /// The topic level as spelled on the wire, e.g. `"instantActions"`.
@@ -48,7 +59,14 @@ impl TopicKind {
             TopicKind::Visualization => "visualization",
             TopicKind::Connection => "connection",
             TopicKind::Factsheet => "factsheet",
+            TopicKind::ZoneSet => "zoneSet",
+            TopicKind::Responses => "responses",
         }
+    }
+
+    /// Whether the topic exists in `version` (`zoneSet` and `responses` are 3.0 only).
+    pub fn exists_in(self, version: ProtocolVersion) -> bool {
+        version.is_v3() || !matches!(self, TopicKind::ZoneSet | TopicKind::Responses)
     }
 
     /// The kind named by a topic level, if any.
@@ -113,8 +131,9 @@ impl<'de> Deserialize<'de> for Qos {
     }
 }
 
-/// The QoS of each topic. Defaults per specification section 6.2: QoS 0 for order,
-/// instantActions, state, factsheet and visualization; QoS 1 for connection.
+/// The QoS of each topic. Defaults per specification section 6.2 (3.0: 4.1): QoS 0 for order,
+/// instantActions, state, factsheet, zoneSet, responses and visualization; QoS 1 for
+/// connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "snake_case", default)]
 pub struct TopicQos {
@@ -130,6 +149,10 @@ pub struct TopicQos {
     pub connection: Qos,
     /// QoS of `factsheet`.
     pub factsheet: Qos,
+    /// QoS of `zoneSet` (3.0).
+    pub zone_set: Qos,
+    /// QoS of `responses` (3.0).
+    pub responses: Qos,
 }
 
 impl Default for TopicQos {
@@ -141,6 +164,8 @@ impl Default for TopicQos {
             visualization: Qos::AtMostOnce,
             connection: Qos::AtLeastOnce,
             factsheet: Qos::AtMostOnce,
+            zone_set: Qos::AtMostOnce,
+            responses: Qos::AtMostOnce,
         }
     }
 }
@@ -155,6 +180,8 @@ impl TopicQos {
             TopicKind::Visualization => self.visualization,
             TopicKind::Connection => self.connection,
             TopicKind::Factsheet => self.factsheet,
+            TopicKind::ZoneSet => self.zone_set,
+            TopicKind::Responses => self.responses,
         }
     }
 }
@@ -216,17 +243,40 @@ pub fn check_level(s: &str) -> Result<(), TopicError> {
 }
 
 impl TopicConfig {
-    /// The topic of one AGV, e.g. `uagv/v2/KIT/0001/order`.
+    /// The topic of one 2.x AGV, e.g. `uagv/v2/KIT/0001/order`.
     pub fn topic(&self, manufacturer: &str, serial_number: &str, kind: TopicKind) -> String {
+        self.topic_for(ProtocolVersion::V2_1, manufacturer, serial_number, kind)
+    }
+
+    /// The topic of one AGV speaking `version`, e.g. `uagv/v3/KIT/0001/order` for 3.0.
+    pub fn topic_for(
+        &self,
+        version: ProtocolVersion,
+        manufacturer: &str,
+        serial_number: &str,
+        kind: TopicKind,
+    ) -> String {
         format!(
-            "{}/{MAJOR_VERSION}/{manufacturer}/{serial_number}/{}",
-            self.interface_name, kind
+            "{}/{}/{manufacturer}/{serial_number}/{}",
+            self.interface_name,
+            version.topic_major(),
+            kind
         )
     }
 
-    /// A subscription filter for one kind across all AGVs, e.g. `uagv/v2/+/+/state`.
+    /// A subscription filter for one kind across all 2.x AGVs, e.g. `uagv/v2/+/+/state`.
     pub fn filter_all(&self, kind: TopicKind) -> String {
         format!("{}/{MAJOR_VERSION}/+/+/{}", self.interface_name, kind)
+    }
+
+    /// A subscription filter for one kind across all AGVs of `version`'s major version.
+    pub fn filter_all_for(&self, version: ProtocolVersion, kind: TopicKind) -> String {
+        format!(
+            "{}/{}/+/+/{}",
+            self.interface_name,
+            version.topic_major(),
+            kind
+        )
     }
 
     /// The QoS of a topic kind.
@@ -234,12 +284,26 @@ impl TopicConfig {
         self.qos.of(kind)
     }
 
-    /// Parses an incoming topic back into manufacturer, serial number and kind.
+    /// Parses an incoming topic (major version `v2` or `v3`) back into manufacturer, serial
+    /// number and kind.
     pub fn parse(&self, topic: &str) -> Result<ParsedTopic, TopicError> {
-        let prefix = format!("{}/{MAJOR_VERSION}/", self.interface_name);
-        let rest = topic
-            .strip_prefix(&prefix)
-            .ok_or_else(|| TopicError::WrongPrefix(topic.to_string()))?;
+        self.parse_versioned(topic).map(|(_, parsed)| parsed)
+    }
+
+    /// [`parse`](Self::parse), also returning the major version level (`"v2"` or `"v3"`).
+    pub fn parse_versioned(&self, topic: &str) -> Result<(&'static str, ParsedTopic), TopicError> {
+        let wrong = || TopicError::WrongPrefix(topic.to_string());
+        let after_interface = topic
+            .strip_prefix(self.interface_name.as_str())
+            .and_then(|r| r.strip_prefix('/'))
+            .ok_or_else(wrong)?;
+        let (major, rest) = MAJOR_VERSIONS
+            .into_iter()
+            .find_map(|m| {
+                let r = after_interface.strip_prefix(m)?.strip_prefix('/')?;
+                Some((m, r))
+            })
+            .ok_or_else(wrong)?;
         let levels: Vec<&str> = rest.split('/').collect();
         let [manufacturer, serial_number, kind] = levels[..] else {
             return Err(TopicError::WrongLevels(topic.to_string()));
@@ -248,11 +312,14 @@ impl TopicConfig {
         check_level(serial_number)?;
         let kind =
             TopicKind::from_level(kind).ok_or_else(|| TopicError::UnknownKind(kind.to_string()))?;
-        Ok(ParsedTopic {
-            manufacturer: manufacturer.to_string(),
-            serial_number: serial_number.to_string(),
-            kind,
-        })
+        Ok((
+            major,
+            ParsedTopic {
+                manufacturer: manufacturer.to_string(),
+                serial_number: serial_number.to_string(),
+                kind,
+            },
+        ))
     }
 }
 
@@ -272,6 +339,27 @@ mod tests {
         );
         assert_eq!(p.kind, TopicKind::InstantActions);
         assert_eq!(cfg.filter_all(TopicKind::State), "uagv/v2/+/+/state");
+    }
+
+    #[test]
+    fn version_3_topics_use_the_v3_level_and_parse_back() {
+        let cfg = TopicConfig::default();
+        let v3 = ProtocolVersion::V3_0;
+        let t = cfg.topic_for(v3, "KIT", "0001", TopicKind::ZoneSet);
+        assert_eq!(t, "uagv/v3/KIT/0001/zoneSet");
+        let (major, p) = cfg.parse_versioned(&t).unwrap();
+        assert_eq!((major, p.kind), ("v3", TopicKind::ZoneSet));
+        assert_eq!(
+            cfg.parse("uagv/v3/KIT/0001/responses").unwrap().kind,
+            TopicKind::Responses
+        );
+        assert_eq!(
+            cfg.filter_all_for(v3, TopicKind::State),
+            "uagv/v3/+/+/state"
+        );
+        assert!(cfg.parse("uagv/v4/KIT/0001/state").is_err());
+        assert!(TopicKind::ZoneSet.exists_in(v3));
+        assert!(!TopicKind::Responses.exists_in(ProtocolVersion::V2_1));
     }
 
     #[test]

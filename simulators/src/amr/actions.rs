@@ -39,6 +39,11 @@ impl Actions {
         self.states.iter()
     }
 
+    /// Whether `id` came as an instant action (3.0 reports those in `instantActionStates`).
+    pub(crate) fn is_instant(&self, id: &str) -> bool {
+        self.instant.contains(id)
+    }
+
     pub(crate) fn status(&self, id: &str) -> Option<ActionStatus> {
         self.states
             .iter()

@@ -81,6 +81,12 @@ impl Robot {
 
     fn build_state(&self, header: Header) -> State {
         let v = self.cfg.version;
+        // 2.x reports every action in `actionStates`; 3.0 reports instant actions apart.
+        let (instant, order): (Vec<ActionState>, Vec<ActionState>) = self
+            .actions
+            .states()
+            .cloned()
+            .partition(|s| v.is_v3() && self.actions.is_instant(&s.action_id));
         let Header {
             header_id,
             timestamp,
@@ -129,7 +135,8 @@ impl Robot {
                     && self.nodes.iter().any(|n| !n.state.released),
             ),
             distance_since_last_node: None,
-            action_states: self.actions.states().cloned().collect::<Vec<ActionState>>(),
+            action_states: order,
+            instant_action_states: v.is_v3().then_some(instant),
             battery_state: BatteryState {
                 battery_charge: self.battery,
                 battery_voltage: None,
