@@ -38,9 +38,18 @@ pub struct AmrProfile {
     /// How long a drop takes, in seconds.
     #[serde(default = "default_handling_s")]
     pub drop_duration_s: f64,
-    /// `stationType` parameter of picks and drops, if the AMRs need it.
+    /// `stationType` parameter of picks and drops, if the AMRs need it (a location's own
+    /// `station_type` in the site file wins).
     #[serde(default)]
     pub station_type: Option<String>,
+    /// `loadType` parameter of picks and drops when the task names none (its `load_type`
+    /// attribute wins), for robots that need it on every pick and drop.
+    #[serde(default)]
+    pub load_type: Option<String>,
+    /// Send the instant-action array under its 1.x name `instantActions` instead of
+    /// `actions` (and read it so), for robot stacks that still use that name.
+    #[serde(default)]
+    pub legacy_instant_actions: bool,
     /// `lhd` parameter (load handling device) of picks and drops, if the AMRs have several.
     #[serde(default)]
     pub lhd: Option<String>,
@@ -211,6 +220,20 @@ mod tests {
     }
 
     #[test]
+    fn the_3_0_profile_loads_with_its_defaults() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../devices/amr-vda5050-v30.toml"
+        );
+        let p = AmrProfile::load(Path::new(path)).unwrap();
+        assert_eq!(p.protocol_version, ProtocolVersion::V3_0);
+        assert_eq!(p.load_type.as_deref(), Some("tote"));
+        assert_eq!(p.station_type.as_deref(), Some("rack"));
+        assert!(!p.legacy_instant_actions);
+        assert!(p.handles_loads());
+    }
+
+    #[test]
     fn unknown_fields_and_bad_values_are_refused() {
         let base = "model='m'\nmanufacturer='acme'\nprotocol_version='2.1'\nsupported_actions=['pick']\nspeed=1.0\n";
         assert!(AmrProfile::from_toml(base, "x").is_ok());
@@ -218,6 +241,7 @@ mod tests {
         let v3 = AmrProfile::from_toml(&base.replace("2.1", "3.0"), "x").unwrap();
         assert_eq!(v3.protocol_version, ProtocolVersion::V3_0);
         assert!(AmrProfile::from_toml(&base.replace("2.1", "3.1"), "x").is_err());
+        assert!(!v3.legacy_instant_actions && v3.load_type.is_none());
         assert!(AmrProfile::from_toml(&base.replace("speed=1.0", "speed=0.0"), "x").is_err());
         assert!(AmrProfile::from_toml(&base.replace("acme", "a/b"), "x").is_err());
     }

@@ -122,7 +122,11 @@ pub fn plan_transport(
     let handling = |suffix: &str, e: &crate::engine::adapter::Endpoint| LoadHandling {
         action_id: action_id(&c.command_id, suffix),
         load_id: load_id.clone(),
-        load_type: c.params.get("load_type").cloned(),
+        load_type: c
+            .params
+            .get("load_type")
+            .cloned()
+            .or_else(|| profile.load_type.clone()),
         station_name: Some(e.location.clone()),
         station_type: e
             .station_type
@@ -286,6 +290,30 @@ mod tests {
         assert_eq!(pick.param_str("lhd"), Some("LHD1"));
         assert_eq!(o.nodes[5].actions[0].action_type, "drop");
         assert_eq!(o.nodes.iter().filter(|n| n.released).count(), 3);
+    }
+
+    #[test]
+    fn the_load_type_comes_from_the_task_or_else_from_the_profile() {
+        let load_type = |profile: &AmrProfile, task: Option<&str>| {
+            let mut c = command("N2", "N5");
+            if let Some(t) = task {
+                c.params.insert("load_type".into(), t.into());
+            }
+            let t = plan_transport(&c, "N0", &line(6), profile, None).unwrap();
+            let acts = [t.plan.actions_at(2), t.plan.actions_at(5)];
+            let types: Vec<Option<String>> = acts
+                .iter()
+                .map(|a| a[0].param_str("loadType").map(String::from))
+                .collect();
+            types
+        };
+        let mut p = profile();
+        assert_eq!(load_type(&p, None), [None, None]);
+        p.load_type = Some("tote".into());
+        let tote = Some("tote".to_string());
+        assert_eq!(load_type(&p, None), [tote.clone(), tote]);
+        let pallet = Some("pallet".to_string());
+        assert_eq!(load_type(&p, Some("pallet")), [pallet.clone(), pallet]);
     }
 
     #[test]

@@ -216,7 +216,8 @@ impl Robot {
 
     /// The topic of `kind` for this robot.
     pub fn topic(&self, kind: TopicKind) -> String {
-        self.topics.topic(
+        self.topics.topic_for(
+            self.headers.version(),
             self.headers.manufacturer(),
             self.headers.serial_number(),
             kind,
@@ -360,14 +361,19 @@ impl Robot {
         Sent::Accepted
     }
 
-    /// Whether the robot can hear us: the broker is reachable, it is not known offline, and
-    /// it has sent a state.
+    /// Whether the robot can hear us: the broker is reachable, it is not known offline (nor,
+    /// in 3.0, hibernating: it then answers nothing but `stopHibernation`), and it has sent a
+    /// state.
     fn connected(&self) -> bool {
         self.broker_up
             && !self.unheard
             && !matches!(
                 self.connection,
-                Some(ConnectionState::Offline | ConnectionState::ConnectionBroken)
+                Some(
+                    ConnectionState::Offline
+                        | ConnectionState::ConnectionBroken
+                        | ConnectionState::Hibernating
+                )
             )
             && self.state.is_some()
     }
@@ -393,6 +399,14 @@ impl Robot {
                 return (
                     Availability::Offline,
                     "the robot's connection broke (last will)".into(),
+                )
+            }
+            // Neither gone nor available: still connected, but asleep, taking no orders until
+            // woken (instant action `stopHibernation`). Reported as offline, with the reason.
+            Some(ConnectionState::Hibernating) => {
+                return (
+                    Availability::Offline,
+                    "hibernating: connected but asleep until woken (stopHibernation)".into(),
                 )
             }
             _ => {}
@@ -486,7 +500,11 @@ impl Robot {
         }
         if matches!(
             self.connection,
-            Some(ConnectionState::Offline | ConnectionState::ConnectionBroken)
+            Some(
+                ConnectionState::Offline
+                    | ConnectionState::ConnectionBroken
+                    | ConnectionState::Hibernating
+            )
         ) {
             return;
         }
@@ -509,10 +527,14 @@ impl Robot {
             header: self.headers.next(TopicKind::InstantActions),
             actions: vec![Action::new(action_type, action_id, BlockingType::Hard)],
         };
+        let mut payload = encode(&msg);
+        if self.profile.legacy_instant_actions {
+            payload = crate::vda5050::v3::legacy_instant_actions(&payload);
+        }
         out.push(Out::Publish {
             topic: self.topic(TopicKind::InstantActions),
             qos: self.topics.qos(TopicKind::InstantActions),
-            payload: encode(&msg),
+            payload,
         });
     }
 }

@@ -3,6 +3,7 @@
 
 mod cancel;
 mod operate;
+mod v3;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
