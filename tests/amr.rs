@@ -18,6 +18,7 @@ use serde_json::{json, Value};
 
 const AMR: &str = "amr-vda5050";
 const AMR_V20: &str = "amr-vda5050-v20";
+const AMR_V30: &str = "amr-vda5050-v30";
 
 /// Runs a scenario with an upper bound, so a hang fails instead of blocking the suite.
 async fn bounded(secs: u64, f: impl std::future::Future<Output = ()>) {
@@ -561,6 +562,105 @@ async fn robots_speaking_2_0_and_2_1_both_complete_transports() {
         gw.shutdown().await.unwrap();
         stop_fleet(v21).await;
         stop_fleet(v20).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn robots_speaking_2_0_2_1_and_3_0_side_by_side_each_complete_a_transport_in_their_own_version(
+) {
+    bounded(40, async {
+        let mfr = "t-three-versions";
+        let capture = Capture::start(mfr).await;
+        let mut fleets = Vec::new();
+        for (version, prefix) in [
+            (ProtocolVersion::V2_1, "AMR-"),
+            (ProtocolVersion::V2_0, "AMR20-"),
+            (ProtocolVersion::V3_0, "AMR30-"),
+        ] {
+            let mut cfg = fleet_config(mfr, 1, &["N1"]);
+            cfg.version = version;
+            cfg.serial_prefix = prefix.into();
+            fleets.push(Fleet::spawn(&cfg));
+        }
+        let site_amrs = [
+            (AMR, "AMR-000"),
+            (AMR_V20, "AMR20-000"),
+            (AMR_V30, "AMR30-000"),
+        ]
+        .map(|(profile, serial)| Amr {
+            profile,
+            serial: serial.into(),
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let (gw, mut tasks, mut devices) = start(site(dir.path(), mfr, &site_amrs)).await;
+        for amr in ["amr-1", "amr-2", "amr-3"] {
+            wait_device(&mut devices, amr, DeviceAvailability::Online).await;
+        }
+
+        for (id, from, to) in [
+            ("W1", "BUF-08", "PICK-1"),
+            ("W2", "BUF-08", "PICK-2"),
+            ("W3", "BUF-07", "PICK-1"),
+        ] {
+            common::submit(&mut tasks, task(id, TaskKind::Pick, from, to))
+                .await
+                .unwrap();
+        }
+        let mut used = BTreeSet::new();
+        for id in ["W1", "W2", "W3"] {
+            let t = wait_task(
+                &mut tasks,
+                id,
+                Duration::from_secs(25),
+                is(TaskState::Completed),
+            )
+            .await;
+            used.insert(t.steps[0].device_id.clone());
+        }
+        assert_eq!(used.len(), 3, "each robot took one: {used:?}");
+
+        // Every message on the wire, both ways, valid in its robot's own version.
+        let schemas = [
+            ("AMR-000", Schemas::load(ProtocolVersion::V2_1)),
+            ("AMR20-000", Schemas::load(ProtocolVersion::V2_0)),
+            ("AMR30-000", Schemas::load(ProtocolVersion::V3_0)),
+        ];
+        let seen = capture.all();
+        for s in &seen {
+            let (_, schema) = schemas
+                .iter()
+                .find(|(serial, _)| *serial == s.serial)
+                .unwrap_or_else(|| panic!("a message of {}", s.serial));
+            let major = schema.version.topic_major();
+            assert!(
+                s.topic.starts_with(&format!("uagv/{major}/")),
+                "{}",
+                s.topic
+            );
+            schema.check(s);
+        }
+        let v3: Vec<&Seen> = seen.iter().filter(|s| s.serial == "AMR30-000").collect();
+        for kind in [TopicKind::Order, TopicKind::State, TopicKind::Connection] {
+            assert!(v3.iter().any(|s| s.kind == Some(kind)), "no 3.0 {kind}");
+        }
+        let states = v3.iter().filter(|s| s.kind == Some(TopicKind::State));
+        assert!(states.clone().all(|s| s.json.get("powerSupply").is_some()
+            && s.json.get("batteryState").is_none()
+            && s.json["instantActionStates"].is_array()));
+        let pick_done = states.clone().any(|s| {
+            s.json["actionStates"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a["actionType"] == "pick" && a["actionStatus"] == "FINISHED")
+        });
+        assert!(pick_done, "the 3.0 robot reported its pick finished");
+
+        gw.shutdown().await.unwrap();
+        for fleet in fleets {
+            stop_fleet(fleet).await;
+        }
     })
     .await;
 }

@@ -238,7 +238,8 @@ pub struct Seen {
     pub json: Value,
 }
 
-/// Every message under `uagv/v2/{manufacturer}/#`, in the order the broker delivered them.
+/// Every message under `uagv/v2/{manufacturer}/#` and `uagv/v3/{manufacturer}/#`, in the
+/// order the broker delivered them.
 #[derive(Debug, Clone)]
 pub struct Capture {
     seen: Arc<Mutex<Vec<Seen>>>,
@@ -252,10 +253,11 @@ impl Capture {
         opts.set_keep_alive(Duration::from_secs(5))
             .set_max_packet_size(1 << 20, 1 << 20);
         let (client, mut events) = AsyncClient::new(opts, 64);
-        client
-            .subscribe(format!("uagv/v2/{manufacturer}/#"), QoS::AtLeastOnce)
-            .await
-            .unwrap();
+        let filters = ["v2", "v3"].map(|major| rumqttc::SubscribeFilter {
+            path: format!("uagv/{major}/{manufacturer}/#"),
+            qos: QoS::AtLeastOnce,
+        });
+        client.subscribe_many(filters).await.unwrap();
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
         let (subscribed_tx, subscribed) = tokio::sync::oneshot::channel();
         let mut subscribed_tx = Some(subscribed_tx);

@@ -64,6 +64,9 @@ pub struct FleetConfig {
     pub keep_alive: Duration,
     /// Instant actions the robots perform and declare in their factsheets.
     pub instant_actions: Vec<String>,
+    /// The robots read the instant-action array only under its 1.x name `instantActions`
+    /// (a stack that wants the profile's `legacy_instant_actions`); default `false`: `actions`.
+    pub legacy_instant_actions: bool,
     /// Robots stop for each other before they touch (default `true`); `false`: they pass
     /// through each other (see [`World`]).
     pub physical: bool,
@@ -94,6 +97,7 @@ impl FleetConfig {
             tick: Duration::from_millis(50),
             keep_alive: Duration::from_secs(5),
             instant_actions: INSTANT_ACTIONS.iter().map(|a| a.to_string()).collect(),
+            legacy_instant_actions: false,
             physical: true,
             safety_distance_m: 1.0,
             conflict_distance_m: 0.5,
@@ -359,6 +363,18 @@ impl Drop for Link {
     }
 }
 
+/// An `instantActions` payload as the robot reads it: under `actions`, or, for a `legacy`
+/// robot, only under the 1.x name `instantActions`.
+fn instant_actions(payload: &[u8], legacy: bool) -> Option<InstantActions> {
+    if !legacy {
+        return decode(payload).ok();
+    }
+    let renamed = floorgate_protocols::vda5050::v3::from_legacy_instant_actions(payload);
+    (renamed != payload)
+        .then(|| decode(&renamed).ok())
+        .flatten()
+}
+
 fn connect(robot: &Mutex<Robot>, cfg: &FleetConfig) -> Link {
     let mut r = robot.lock().unwrap_or_else(|p| p.into_inner());
     let (manufacturer, serial) = (
@@ -367,7 +383,7 @@ fn connect(robot: &Mutex<Robot>, cfg: &FleetConfig) -> Link {
     );
     let topic = cfg
         .topics
-        .topic(&manufacturer, &serial, TopicKind::Connection);
+        .topic_for(cfg.version, &manufacturer, &serial, TopicKind::Connection);
     let will = Connection {
         header: r.next_header(TopicKind::Connection),
         connection_state: ConnectionState::ConnectionBroken,
@@ -412,7 +428,7 @@ async fn run(
             r.config().serial_number.clone(),
         )
     };
-    let topic = |k| cfg.topics.topic(&manufacturer, &serial, k);
+    let topic = |k| cfg.topics.topic_for(cfg.version, &manufacturer, &serial, k);
     let mut link = Some(connect(&robot, &cfg));
     let mut ticker = tokio::time::interval(cfg.tick);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -451,7 +467,7 @@ async fn run(
                             let _ = r.handle_order_payload(&p.payload);
                         }
                         Some(TopicKind::InstantActions) => {
-                            if let Ok(ia) = decode::<InstantActions>(&p.payload) {
+                            if let Some(ia) = instant_actions(&p.payload, cfg.legacy_instant_actions) {
                                 r.handle_instant_actions(ia);
                             }
                         }
@@ -532,5 +548,29 @@ async fn run(
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::instant_actions;
+    use floorgate_protocols::vda5050::v3::legacy_instant_actions;
+    use floorgate_protocols::vda5050::{
+        encode, Action, BlockingType, HeaderFactory, InstantActions, ProtocolVersion, TopicKind,
+    };
+
+    #[test]
+    fn a_legacy_robot_reads_instant_actions_only_under_the_1_x_name() {
+        let mut h = HeaderFactory::new(ProtocolVersion::V3_0, "acme", "r1");
+        let ia = InstantActions {
+            header: h.next(TopicKind::InstantActions),
+            actions: vec![Action::new("startPause", "p-1", BlockingType::None)],
+        };
+        let standard = encode(&ia);
+        let legacy = legacy_instant_actions(&standard);
+        assert_eq!(instant_actions(&standard, false), Some(ia.clone()));
+        assert_eq!(instant_actions(&legacy, false), None);
+        assert_eq!(instant_actions(&legacy, true), Some(ia));
+        assert_eq!(instant_actions(&standard, true), None);
     }
 }
