@@ -21,6 +21,9 @@ pub(super) struct Seen {
     pub(super) last_node_sequence_id: u32,
     pub(super) node_states: Vec<NodeState>,
     pub(super) action_states: Vec<ActionState>,
+    /// `instantActionStates` (3.0, which reports instant actions apart; empty in 2.x, which
+    /// lists them in `actionStates`).
+    pub(super) instant_action_states: Vec<ActionState>,
     pub(super) errors: Vec<AgvError>,
     pub(super) battery_charge: f64,
     pub(super) agv_position: Option<AgvPosition>,
@@ -45,6 +48,8 @@ impl Seen {
         self.last_node_sequence_id = s.last_node_sequence_id;
         keep(&mut self.node_states, &s.node_states);
         keep(&mut self.action_states, &s.action_states);
+        let instant = s.instant_action_states.as_deref().unwrap_or_default();
+        keep_list(&mut self.instant_action_states, instant);
         keep(&mut self.errors, &s.errors);
         self.battery_charge = s.battery_state.battery_charge;
         keep(&mut self.agv_position, &s.agv_position);
@@ -53,9 +58,11 @@ impl Seen {
         self.operating_mode = s.operating_mode;
     }
 
-    /// The state of action `action_id`, if the robot reports it.
+    /// The state of action `action_id`, if the robot reports it (in `actionStates` or, 3.0,
+    /// `instantActionStates`).
     pub(super) fn action_status(&self, action_id: &str) -> Option<ActionStatus> {
         state::action_status(&self.action_states, action_id)
+            .or_else(|| state::action_status(&self.instant_action_states, action_id))
     }
 
     /// The first error that references instant action `action_id` (`errorReferences`
@@ -80,6 +87,16 @@ impl Seen {
 fn keep<T: PartialEq + Clone>(slot: &mut T, new: &T) {
     if slot != new {
         slot.clone_from(new);
+    }
+}
+
+/// [`keep`] for a list given as a slice.
+fn keep_list<T: PartialEq + Clone>(slot: &mut Vec<T>, new: &[T]) {
+    if slot.as_slice() != new {
+        slot.truncate(new.len());
+        let kept = slot.len();
+        slot.clone_from_slice(&new[..kept]);
+        slot.extend_from_slice(&new[kept..]);
     }
 }
 

@@ -111,3 +111,111 @@ fn a_profile_that_wants_the_legacy_name_gets_its_instant_actions_under_instant_a
     assert!(ask.get("actions").is_none(), "{ask}");
     assert_eq!(ask["instantActions"][0]["actionType"], "stateRequest");
 }
+
+/// A 3.0 robot on the line N0 … N4 (as `super::robot`'s).
+fn robot_v3_on_a_line() -> Robot {
+    use crate::vda5050::layout::{LayoutConfig, LayoutEdge, LayoutNode};
+    use crate::vda5050::LayoutGraph;
+    let profile = AmrProfile::from_toml(
+        "model='m3'\nmanufacturer='acme'\nprotocol_version='3.0'\nsupported_actions=['pick','drop','cancelOrder','stateRequest']\nspeed=1.0\nmax_base_nodes=3\n",
+        "test",
+    )
+    .unwrap();
+    let node = |i: usize| LayoutNode {
+        id: format!("N{i}"),
+        x: i as f64,
+        y: 0.0,
+        theta: None,
+        map_id: None,
+        parking: false,
+        waiting: false,
+    };
+    let edge = |i: usize| LayoutEdge {
+        id: None,
+        from: format!("N{}", i - 1),
+        to: format!("N{i}"),
+        length: None,
+        bidirectional: true,
+        max_speed: None,
+        two_way_wide: false,
+    };
+    let layout = LayoutGraph::new(LayoutConfig {
+        map_id: "map".into(),
+        nodes: (0..5).map(node).collect(),
+        edges: (1..5).map(edge).collect(),
+        blocks: Vec::new(),
+    })
+    .unwrap();
+    Robot::new(
+        "amr-1",
+        "acme",
+        "r1",
+        Arc::new(profile),
+        Some(Arc::new(layout)),
+        TIMING,
+    )
+}
+
+/// A 3.0 state holding `order` with `nodes` node states, order actions `actions` and
+/// instant actions `instant` (id, status).
+fn state_v3(
+    order: &str,
+    nodes: usize,
+    actions: &[(&str, &str)],
+    instant: &[(&str, &str)],
+) -> State {
+    let mut s = idle_state();
+    let list = |l: &[(&str, &str)]| {
+        l.iter()
+            .map(|(id, st)| json!({"actionId": id, "actionStatus": st}))
+            .collect::<Vec<_>>()
+    };
+    let mut v = serde_json::to_value(&s).unwrap();
+    v["orderId"] = json!(order);
+    v["nodeStates"] = json!((0..nodes)
+        .map(|i| json!({"nodeId": format!("X{i}"), "sequenceId": 100 + 2 * i, "released": true}))
+        .collect::<Vec<_>>());
+    v["actionStates"] = json!(list(actions));
+    v["instantActionStates"] = json!(list(instant));
+    s = decode(&serde_json::to_vec(&v).unwrap()).unwrap();
+    s
+}
+
+#[test]
+fn a_3_0_robot_is_stopped_once_its_cancel_is_finished_among_its_instant_action_states() {
+    use crate::engine::adapter::DeviceReport;
+    let (mut r, t) = (robot_v3_on_a_line(), Instant::now());
+    let mut out = Vec::new();
+    r.on_broker(true, t, &mut out);
+    r.on_connection(connection("ONLINE"), t, &mut out);
+    r.on_state(&idle_state(), t, &mut out);
+    r.send(super::command(), t, &mut out);
+    let holding = state_v3("T1#0@N0", 3, &[("T1#0/pick", "WAITING")], &[]);
+    r.on_state(&holding, t, &mut out);
+    let mut out = Vec::new();
+    r.stop(&super::command(), t, &mut out);
+    assert_eq!(instant_types(&out), ["cancelOrder"]);
+    let running = state_v3(
+        "T1#0@N0",
+        0,
+        &[("T1#0/pick", "FAILED")],
+        &[("T1#0/cancel", "RUNNING")],
+    );
+    let mut out = Vec::new();
+    r.on_state(&running, t, &mut out);
+    assert!(super::reports(&out).is_empty(), "{out:?}");
+    let finished = state_v3(
+        "T1#0@N0",
+        0,
+        &[("T1#0/pick", "FAILED")],
+        &[("T1#0/cancel", "FINISHED")],
+    );
+    let mut out = Vec::new();
+    r.on_state(&finished, t, &mut out);
+    assert_eq!(
+        super::reports(&out),
+        [DeviceReport::Stopped {
+            command_id: "T1#0".into()
+        }]
+    );
+}
