@@ -219,14 +219,26 @@ async fn a_route_longer_than_the_base_goes_out_as_base_and_horizon_and_is_extend
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_a_driving_robot_sends_cancel_order_and_no_new_order_before_it_is_finished() {
+    cancel_a_driving_robot("t-cancel", ProtocolVersion::V2_1, AMR).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_driving_3_0_robot_waits_for_the_cancel_among_its_instant_action_states() {
+    cancel_a_driving_robot("t-cancel-v3", ProtocolVersion::V3_0, AMR_V30).await;
+}
+
+/// A robot of `version` (profile `profile`) is cancelled while it drives; the next task's
+/// order goes out only after the cancel is FINISHED, and every message on the wire is valid
+/// in `version`.
+async fn cancel_a_driving_robot(mfr: &str, version: ProtocolVersion, profile: &'static str) {
     bounded(40, async {
-        let mfr = "t-cancel";
         let capture = Capture::start(mfr).await;
         let mut cfg = fleet_config(mfr, 1, &["N7"]);
         cfg.speed = 2.0;
+        cfg.version = version;
         let fleet = Fleet::spawn(&cfg);
         let dir = tempfile::tempdir().unwrap();
-        let (gw, mut tasks, mut devices) = start(site(dir.path(), mfr, &amrs(1, AMR))).await;
+        let (gw, mut tasks, mut devices) = start(site(dir.path(), mfr, &amrs(1, profile))).await;
         wait_device(&mut devices, "amr-1", DeviceAvailability::Online).await;
 
         common::submit(&mut tasks, task("C1", TaskKind::Pick, "BUF-01", "PICK-1"))
@@ -282,11 +294,17 @@ async fn cancelling_a_driving_robot_sends_cancel_order_and_no_new_order_before_i
             })
             .expect("a cancelOrder was sent");
         let cancel_id = all[cancel_at].json["actions"][0]["actionId"].clone();
+        // 3.0 reports instant actions apart from the order's.
+        let instant_states = if version.is_v3() {
+            "instantActionStates"
+        } else {
+            "actionStates"
+        };
         let finished_at = all
             .iter()
             .position(|s| {
                 s.kind == Some(TopicKind::State)
-                    && s.json["actionStates"].as_array().is_some_and(|a| {
+                    && s.json[instant_states].as_array().is_some_and(|a| {
                         a.iter()
                             .any(|a| a["actionId"] == cancel_id && a["actionStatus"] == "FINISHED")
                     })
@@ -315,13 +333,23 @@ async fn cancelling_a_driving_robot_sends_cancel_order_and_no_new_order_before_i
             first["nodePosition"]["x"].as_f64().unwrap(),
             first["nodePosition"]["y"].as_f64().unwrap(),
         );
+        let position = if version.is_v3() {
+            "mobileRobotPosition"
+        } else {
+            "agvPosition"
+        };
         let (rx, ry) = (
-            stopped["agvPosition"]["x"].as_f64().unwrap(),
-            stopped["agvPosition"]["y"].as_f64().unwrap(),
+            stopped[position]["x"].as_f64().unwrap(),
+            stopped[position]["y"].as_f64().unwrap(),
         );
-        let allowed = first["nodePosition"]["allowedDeviationXY"]
-            .as_f64()
-            .unwrap();
+        // A radius in 2.x, an ellipse {a, b, theta} in 3.0.
+        let deviation = &first["nodePosition"]["allowedDeviationXY"];
+        let allowed = deviation.as_f64().unwrap_or_else(|| {
+            deviation["a"]
+                .as_f64()
+                .unwrap()
+                .min(deviation["b"].as_f64().unwrap())
+        });
         assert!(
             allowed >= (nx - rx).hypot(ny - ry),
             "deviation {allowed} m, robot {:.2} m from {}",
@@ -329,6 +357,10 @@ async fn cancelling_a_driving_robot_sends_cancel_order_and_no_new_order_before_i
             first["nodeId"]
         );
         assert_eq!(robot.counters().orders_rejected, 0);
+        let schemas = Schemas::load(version);
+        for s in &all {
+            schemas.check(s);
+        }
 
         gw.shutdown().await.unwrap();
         stop_fleet(fleet).await;

@@ -17,6 +17,7 @@ use pb::{DeviceAvailability, TaskKind, TaskState};
 use floorgate::api::pb;
 
 const AMR: &str = "amr-vda5050";
+const AMR_V30: &str = "amr-vda5050-v30";
 
 async fn bounded(secs: u64, f: impl std::future::Future<Output = ()>) {
     tokio::time::timeout(Duration::from_secs(secs), f)
@@ -26,15 +27,26 @@ async fn bounded(secs: u64, f: impl std::future::Future<Output = ()>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pausing_and_resuming_a_driving_robot_through_operate_shows_paused_in_its_state() {
+    pause_and_resume("t-pause", ProtocolVersion::V2_1, AMR).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pausing_and_resuming_a_3_0_robot_through_operate_shows_paused_in_its_state() {
+    pause_and_resume("t-pause-v3", ProtocolVersion::V3_0, AMR_V30).await;
+}
+
+/// A robot of `version` (profile `profile`) driving a task is paused and resumed through
+/// `operate`; every message floorgate sends is valid in `version`.
+async fn pause_and_resume(mfr: &str, version: ProtocolVersion, profile: &'static str) {
     bounded(40, async {
-        let mfr = "t-pause";
         let capture = Capture::start(mfr).await;
         let mut cfg = fleet_config(mfr, 1, &["N7"]);
         cfg.speed = 3.0;
+        cfg.version = version;
         let fleet = Fleet::spawn(&cfg);
         let robot = fleet.robot(0).clone();
         let dir = tempfile::tempdir().unwrap();
-        let (gw, mut tasks, mut devices) = start(site(dir.path(), mfr, &amrs(1, AMR))).await;
+        let (gw, mut tasks, mut devices) = start(site(dir.path(), mfr, &amrs(1, profile))).await;
         wait_device(&mut devices, "amr-1", DeviceAvailability::Online).await;
         let amr = gw.amr_adapter().expect("the site has AMRs");
 
@@ -88,7 +100,7 @@ async fn pausing_and_resuming_a_driving_robot_through_operate_shows_paused_in_it
             .filter(|s| s.kind == Some(TopicKind::State) && s.json["paused"] == true)
             .count();
         assert!(paused_states >= 1);
-        let schemas = Schemas::load(ProtocolVersion::V2_1);
+        let schemas = Schemas::load(version);
         let sent = capture.sent_by_floorgate();
         for s in &sent {
             schemas.check(s);
