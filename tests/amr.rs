@@ -698,6 +698,93 @@ async fn robots_speaking_2_0_2_1_and_3_0_side_by_side_each_complete_a_transport_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_robot_that_wants_the_legacy_instant_actions_name_is_paused_and_resumed_with_it() {
+    bounded(40, async {
+        let mfr = "t-legacy";
+        let capture = Capture::start(mfr).await;
+        // The shipped profiles, and a 3.0 one for a stack that wants the 1.x array name.
+        let profiles = tempfile::tempdir().unwrap();
+        let devices = concat!(env!("CARGO_MANIFEST_DIR"), "/devices");
+        for entry in std::fs::read_dir(devices).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                std::fs::copy(&path, profiles.path().join(path.file_name().unwrap())).unwrap();
+            }
+        }
+        let v30 = std::fs::read_to_string(format!("{devices}/{AMR_V30}.toml")).unwrap();
+        let legacy = v30
+            .replace("model = \"amr-vda5050-v30\"", "model = \"amr-legacy\"")
+            .replace(
+                "legacy_instant_actions = false",
+                "legacy_instant_actions = true",
+            );
+        assert!(legacy.contains("legacy_instant_actions = true"));
+        std::fs::write(profiles.path().join("amr-legacy.toml"), legacy).unwrap();
+
+        let mut cfg = fleet_config(mfr, 1, &["N7"]);
+        cfg.version = ProtocolVersion::V3_0;
+        cfg.legacy_instant_actions = true;
+        cfg.speed = 3.0;
+        let fleet = Fleet::spawn(&cfg);
+        let robot = fleet.robot(0).clone();
+        let dir = tempfile::tempdir().unwrap();
+        let site = site_with_profiles(
+            dir.path(),
+            mfr,
+            &amrs(1, "amr-legacy"),
+            "",
+            Some(profiles.path()),
+        );
+        let (gw, mut tasks, mut devices) = start(site).await;
+        wait_device(&mut devices, "amr-1", DeviceAvailability::Online).await;
+        let amr = gw.amr_adapter().expect("the site has AMRs");
+
+        common::submit(&mut tasks, task("L1", TaskKind::Pick, "BUF-01", "PICK-1"))
+            .await
+            .unwrap();
+        eventually("the robot drives", Duration::from_secs(10), || {
+            robot.snapshot().driving
+        })
+        .await;
+        // The robot reads instant actions only under `instantActions`: answered means heard.
+        use floorgate::engine::adapter::{DeviceAdapter, DeviceOperation};
+        amr.operate("amr-1", DeviceOperation::Pause, 21)
+            .await
+            .expect("paused");
+        assert_eq!(robot.snapshot().paused, Some(true));
+        amr.operate("amr-1", DeviceOperation::Resume, 22)
+            .await
+            .expect("resumed");
+        wait_task(
+            &mut tasks,
+            "L1",
+            Duration::from_secs(20),
+            is(TaskState::Completed),
+        )
+        .await;
+
+        let sent = capture.sent_by_floorgate();
+        let instant: Vec<&Seen> = sent
+            .iter()
+            .filter(|s| s.kind == Some(TopicKind::InstantActions))
+            .collect();
+        assert!(instant.len() >= 2, "{instant:?}");
+        for s in &instant {
+            assert!(s.json.get("actions").is_none(), "{}", s.json);
+            assert!(s.json["instantActions"].is_array(), "{}", s.json);
+        }
+        let schemas = Schemas::load(ProtocolVersion::V3_0);
+        for s in sent.iter().filter(|s| s.kind == Some(TopicKind::Order)) {
+            schemas.check(s);
+        }
+
+        gw.shutdown().await.unwrap();
+        stop_fleet(fleet).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_robots_complete_two_hundred_tasks() {
     bounded(60, async {
         let mfr = "t-fifty";

@@ -71,6 +71,17 @@ pub fn site_with(
     amrs: &[Amr],
     extra: &str,
 ) -> floorgate::config::LoadedConfig {
+    site_with_profiles(data_dir, manufacturer, amrs, extra, None)
+}
+
+/// [`site_with`], the device profiles read from `profiles_dir` instead of `devices/`.
+pub fn site_with_profiles(
+    data_dir: &Path,
+    manufacturer: &str,
+    amrs: &[Amr],
+    extra: &str,
+    profiles_dir: Option<&Path>,
+) -> floorgate::config::LoadedConfig {
     let path = crate::common::demo_site();
     let mut text = std::fs::read_to_string(&path).unwrap();
     let mut devices = String::new();
@@ -114,9 +125,11 @@ pub fn site_with(
     text = text.replace(demo_traffic, traffic);
     text.push_str(extra);
     let data_dir = data_dir.to_string_lossy().to_string();
+    let profiles_dir = profiles_dir.map(|p| p.to_string_lossy().to_string());
     floorgate::config::load_str(&path, &text, &move |k| match k {
         "FLOORGATE_GRPC_LISTEN" | "FLOORGATE_ADMIN_LISTEN" => Some("127.0.0.1:0".into()),
         "FLOORGATE_DATA_DIR" => Some(data_dir.clone()),
+        "FLOORGATE_PROFILES_DIR" => profiles_dir.clone(),
         _ => None,
     })
     .unwrap()
