@@ -5,7 +5,7 @@
 //!
 //! # Layout
 //!
-//! * [`vda5050`] — VDA 5050 2.0/2.1 messages, topics, order building, the
+//! * [`vda5050`] — VDA 5050 2.0/2.1/3.0 messages, topics, order building, the
 //!   layout graph, AMR profiles.
 //! * [`modbus`] — register-map profiles, codec, coalesced polling, the command
 //!   mailbox with verified actuation.

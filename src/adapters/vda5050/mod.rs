@@ -1,5 +1,5 @@
-//! AMRs over VDA 5050 (2.0 and 2.1) and MQTT: floorgate as the robots' master control,
-//! behind the engine's [`DeviceAdapter`].
+//! AMRs over VDA 5050 (2.0, 2.1 and 3.0, the version a property of each robot's profile) and
+//! MQTT: floorgate as the robots' master control, behind the engine's [`DeviceAdapter`].
 //!
 //! * One MQTT client for the whole fleet ([`link`]), subscribed to the `state`,
 //!   `connection` and `factsheet` topics of every AMR in the site file. The client
