@@ -33,7 +33,8 @@
 //! Run with `cargo bench --bench traffic`; `FLOORGATE_BENCH_TRAFFIC_FLEETS` (`50,200`),
 //! `FLOORGATE_BENCH_REPLAY_STEPS` (2880: one simulated hour), `FLOORGATE_BENCH_REPLAN_SECS`
 //! (1: the gateway's `replan_after_secs`, wall seconds), `FLOORGATE_BENCH_TRAFFIC_ONLY`
-//! (set: skip the bound runs, for a look at the traffic log). `RUST_LOG` (e.g.
+//! (set: skip the bound runs, for a look at the traffic log), `FLOORGATE_BENCH_REPLAY_ONLY`
+//! (set: only the allocator replay; `FLOORGATE_BENCH_MAX_SEGMENT` caps its segments). `RUST_LOG` (e.g.
 //! `floorgate::adapters::vda5050::traffic=trace`, a traffic picture per robot every 200 ms)
 //! logs the gateway to stderr.
 
@@ -540,7 +541,14 @@ fn replay(amrs: usize, steps: usize) -> Replay {
     drop(dir);
     let map = ResourceMap::new(LayoutSpec::from(&layout)).expect("the grid's resources");
     let nodes = map.node_count();
-    let mut alloc = Allocator::new(map, Config::default());
+    let tuning = Config {
+        max_segment_nodes: std::env::var("FLOORGATE_BENCH_MAX_SEGMENT")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
+        ..Config::default()
+    };
+    let mut alloc = Allocator::new(map, tuning);
     // Location → node, from the site file.
     let node_of: BTreeMap<String, String> = cfg
         .file
@@ -773,6 +781,13 @@ fn main() {
         .build()
         .expect("tokio runtime");
     let mut results = Vec::new();
+    if std::env::var_os("FLOORGATE_BENCH_REPLAY_ONLY").is_some() {
+        // The allocator alone (with `FLOORGATE_BENCH_MAX_SEGMENT` to try a segment cap).
+        for amrs in fleets() {
+            replay(amrs, replay_steps);
+        }
+        return;
+    }
     for amrs in fleets() {
         let nodes = GridSpec::new(AISLES, RACKS, STATIONS, amrs)
             .expect("a grid size")

@@ -248,6 +248,12 @@ pub struct Config {
     /// Routing cost (metres) per other robot whose remaining route uses a
     /// resource.
     pub planned_cost: f64,
+    /// Segments end after at most this many nodes even between stop nodes
+    /// (0: no cap, segments run from stop node to stop node). The wait-for
+    /// guard still refuses any grant that would close a cycle; a robot may
+    /// then come to rest in another's way, which `deadlocks` and `resolve`
+    /// handle.
+    pub max_segment_nodes: usize,
 }
 
 impl Default for Config {
@@ -257,6 +263,7 @@ impl Default for Config {
             lookahead_nodes: 3,
             held_cost: 50.0,
             planned_cost: 10.0,
+            max_segment_nodes: 0,
         }
     }
 }

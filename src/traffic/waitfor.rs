@@ -45,9 +45,13 @@ impl Allocator {
     pub(crate) fn segment_end(&self, r: usize, from: usize) -> usize {
         let rb = &self.robots[r];
         let last = rb.last();
-        (from + 1..last)
+        let end = (from + 1..last)
             .find(|&i| self.is_stop(r, rb.route[i]))
-            .unwrap_or(last)
+            .unwrap_or(last);
+        match self.cfg.max_segment_nodes {
+            0 => end,
+            cap => end.min(from + cap),
+        }
     }
 
     fn node_holder_v(&self, n: NodeIx, t: Option<&Tentative>) -> Option<usize> {
