@@ -141,3 +141,80 @@ async fn in_headless_chromium_the_robots_move_a_fault_shows_its_reason_and_actio
     })
     .await;
 }
+
+/// The page of a running `floorgate simulate` (the binary, as a newcomer starts it): its
+/// robots are drawn and move between two snapshots while the demo tasks run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_of_a_running_simulate_shows_its_robots_moving() {
+    use std::io::BufRead;
+    let Some(chromium) = find_chromium() else {
+        if std::env::var("FLOORGATE_TEST_NO_BROWSER").as_deref() == Ok("1") {
+            eprintln!("no chromium on PATH; skipped (FLOORGATE_TEST_NO_BROWSER=1)");
+            return;
+        }
+        panic!("no chromium or chromium-browser on PATH: install Debian's chromium");
+    };
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_floorgate"))
+        .args([
+            "simulate",
+            "--tasks",
+            "30",
+            "--amrs",
+            "3",
+            "--duration",
+            "40",
+            "--quiet",
+            "--hold",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("floorgate simulate");
+    let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    out.read_line(&mut first).expect("the console line");
+    let url = first
+        .strip_prefix("console: ")
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("the console's URL first: {first:?}"))
+        .to_string();
+    let result = tokio::time::timeout(Duration::from_secs(90), async {
+        let mut b = Browser::start(&chromium).await;
+        b.navigate(&url).await;
+        b.wait_for(
+            "the simulated robots drawn",
+            "Number(document.body.dataset.snapshots) >= 1 && document.querySelectorAll('#robots g.robot').length === 3",
+            Duration::from_secs(30),
+        )
+        .await;
+        // Snapshots a second apart until a robot has moved (the demo tasks start within
+        // seconds and keep the robots driving).
+        let mut moved = false;
+        for _ in 0..30 {
+            let a = dom_positions(
+                &serde_json::from_str(b.eval(POSITIONS).await.as_str().unwrap()).unwrap(),
+            );
+            tokio::time::sleep(Duration::from_millis(1000)).await;
+            let z = dom_positions(
+                &serde_json::from_str(b.eval(POSITIONS).await.as_str().unwrap()).unwrap(),
+            );
+            if a.iter()
+                .zip(&z)
+                .any(|(a, z)| a.0 == z.0 && ((a.1 - z.1).abs() > 0.2 || (a.2 - z.2).abs() > 0.2))
+            {
+                moved = true;
+                break;
+            }
+        }
+        b.close().await;
+        moved
+    })
+    .await;
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(
+        result,
+        Ok(true),
+        "no robot moved on the console of floorgate simulate"
+    );
+}
