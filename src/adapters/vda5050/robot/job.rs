@@ -39,9 +39,7 @@ impl Job {
     /// Whether the robot may have the order: this process published it, or the robot's
     /// state showed it holds it.
     pub(super) fn published(&self) -> bool {
-        self.order
-            .as_ref()
-            .is_some_and(|a| a.last_sent.is_some() || a.echoed)
+        self.order.as_ref().is_some_and(Active::sent)
     }
 }
 
@@ -59,6 +57,40 @@ pub(super) struct Active {
     pub(super) route_from: Option<usize>,
     /// Why the allocator last refused this order's route (logged once).
     pub(super) route_refused: Option<crate::traffic::TrafficError>,
+}
+
+impl Active {
+    /// Whether the robot may have the current message: it went out, or the robot echoed it.
+    pub(super) fn sent(&self) -> bool {
+        self.echoed || self.last_sent.is_some()
+    }
+
+    /// A new message, starting at sequence id `start_seq`, is to go out (and be echoed).
+    pub(super) fn new_message(&mut self, start_seq: u32) {
+        self.msg_start_seq = start_seq;
+        self.echoed = false;
+        self.last_sent = None;
+    }
+
+    /// Replaces the horizon after the decision point by `tail` (see
+    /// [`OrderPlan::reroute`](crate::vda5050::OrderPlan::reroute)): an update once the robot
+    /// may have the current message, else the current message itself; the allocator's route
+    /// then starts at the decision point. Whether the plan took it.
+    pub(super) fn reroute(
+        &mut self,
+        tail: crate::vda5050::Route,
+        actions: Vec<(usize, crate::vda5050::Action)>,
+    ) -> bool {
+        let sent = self.sent();
+        if self.t.plan.reroute(tail, actions, sent).is_err() {
+            return false;
+        }
+        self.route_from = Some(self.t.plan.base_end());
+        if sent {
+            self.new_message(self.t.plan.decision_point().1);
+        }
+        true
+    }
 }
 
 impl Robot {
@@ -268,9 +300,7 @@ impl Robot {
                 {
                     let (_, dp) = active.t.plan.decision_point();
                     active.t.plan.advance();
-                    active.msg_start_seq = dp;
-                    active.echoed = false;
-                    active.last_sent = None;
+                    active.new_message(dp);
                 }
             }
         }

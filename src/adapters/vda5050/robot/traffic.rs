@@ -257,13 +257,11 @@ impl Robot {
             return;
         };
         let target = from + grant.base_end;
-        let sent = o.echoed || o.last_sent.is_some();
+        let sent = o.sent();
         if target > o.t.plan.base_end() && (!sent || o.echoed) {
             let (_, dp) = o.t.plan.decision_point();
             if o.t.plan.release_to(target, sent) && sent {
-                o.msg_start_seq = dp;
-                o.echoed = false;
-                o.last_sent = None;
+                o.new_message(dp);
             }
         }
         // At the end of a detour with stops still ahead: route on to them.
@@ -279,15 +277,8 @@ impl Robot {
                         a.plan_route(Some(&id), x, y).ok()
                     });
                     if let Some((route, actions)) = via {
-                        let nodes: Vec<String> =
-                            route.nodes.iter().map(|n| n.node_id.clone()).collect();
-                        if a.set_route(&id, &nodes, now).is_ok()
-                            && o.t.plan.reroute(route, actions, true).is_ok()
-                        {
-                            o.route_from = Some(o.t.plan.base_end());
-                            o.echoed = false;
-                            o.last_sent = None;
-                            o.msg_start_seq = o.t.plan.decision_point().1;
+                        if a.set_route(&id, &node_ids(&route), now).is_ok() {
+                            o.reroute(route, actions);
                         }
                     }
                 }
@@ -313,17 +304,7 @@ impl Robot {
                 if o.t.plan.decision_point().0 != route[0] {
                     return false;
                 }
-                let sent = o.echoed || o.last_sent.is_some();
-                if o.t.plan.reroute(r, Vec::new(), sent).is_err() {
-                    return false;
-                }
-                o.route_from = Some(o.t.plan.base_end());
-                if sent {
-                    o.echoed = false;
-                    o.last_sent = None;
-                    o.msg_start_seq = o.t.plan.decision_point().1;
-                }
-                true
+                o.reroute(r, Vec::new())
             }
             Some(_) => false,
             None => {
@@ -452,25 +433,18 @@ impl Robot {
         }) else {
             return false;
         };
-        let nodes: Vec<String> = route.nodes.iter().map(|n| n.node_id.clone()).collect();
-        if a.remaining_route(&id).as_ref() == Some(&nodes) {
+        let nodes = node_ids(&route);
+        if a.remaining_route(&id).as_ref() == Some(&nodes) || a.set_route(&id, &nodes, now).is_err()
+        {
             return false;
         }
-        if a.set_route(&id, &nodes, now).is_err() {
-            return false;
-        }
-        let sent = o.echoed || o.last_sent.is_some();
-        if o.t.plan.reroute(route, actions, sent).is_err() {
-            return false;
-        }
-        o.route_from = Some(o.t.plan.base_end());
-        if sent {
-            o.echoed = false;
-            o.last_sent = None;
-            o.msg_start_seq = o.t.plan.decision_point().1;
-        }
-        true
+        o.reroute(route, actions)
     }
+}
+
+/// The node ids of a route.
+fn node_ids(route: &crate::vda5050::Route) -> Vec<String> {
+    route.nodes.iter().map(|n| n.node_id.clone()).collect()
 }
 
 /// The stops whose action is not on the released part of the route (a re-route of the
