@@ -21,6 +21,34 @@ const AMR: &str = "amr-vda5050";
 /// Closest two robots may come, from their own positions (m).
 const MIN_GAP_M: f64 = 1.0;
 
+/// Two robots of `cfg` (started after a capture of their messages) and a gateway on the
+/// demo site (with `extra` appended), both robots online.
+struct Floor {
+    capture: Capture,
+    fleet: Fleet,
+    gw: floorgate::daemon::Gateway,
+    tasks: Tasks,
+    devices: Devices,
+    _dir: tempfile::TempDir,
+}
+
+async fn floor(mfr: &str, cfg: floorgate_sim::amr::FleetConfig, extra: &str) -> Floor {
+    let capture = Capture::start(mfr).await;
+    let fleet = Fleet::spawn(&cfg);
+    let dir = tempfile::tempdir().unwrap();
+    let (gw, tasks, mut devices) = start(site_with(dir.path(), mfr, &amrs(2, AMR), extra)).await;
+    wait_device(&mut devices, "amr-1", DeviceAvailability::Online).await;
+    wait_device(&mut devices, "amr-2", DeviceAvailability::Online).await;
+    Floor {
+        capture,
+        fleet,
+        gw,
+        tasks,
+        devices,
+        _dir: dir,
+    }
+}
+
 /// Walks the captured `state` messages in the order the broker delivered them and checks
 /// that no two robots share a node or come closer than [`MIN_GAP_M`]. Returns how many
 /// states it read.
@@ -62,16 +90,18 @@ fn observe(capture: &Capture) -> usize {
 async fn robots_whose_routes_cross_at_the_buffer_take_turns_and_never_share_a_node() {
     tokio::time::timeout(Duration::from_secs(90), async {
         let mfr = "t-traffic-cross";
-        let capture = Capture::start(mfr).await;
         // amr-1 comes from N3 over N2, amr-2 from N7 over N4; both pick at N1 (the
         // buffer) and leave for PICK-1 (N6) and PICK-2 (N8), across each other's way.
         let mut cfg = fleet_config(mfr, 2, &["N3", "N7"]);
         cfg.speed = 5.0;
-        let fleet = Fleet::spawn(&cfg);
-        let dir = tempfile::tempdir().unwrap();
-        let (gw, mut tasks, mut devices) = start(site(dir.path(), mfr, &amrs(2, AMR))).await;
-        wait_device(&mut devices, "amr-1", DeviceAvailability::Online).await;
-        wait_device(&mut devices, "amr-2", DeviceAvailability::Online).await;
+        let Floor {
+            capture,
+            fleet,
+            gw,
+            mut tasks,
+            mut devices,
+            ..
+        } = floor(mfr, cfg, "").await;
         for (id, bin, to) in [("X1", "BUF-11", "PICK-1"), ("X2", "BUF-12", "PICK-2")] {
             common::submit(&mut tasks, task(id, TaskKind::Pick, bin, to))
                 .await
@@ -126,17 +156,18 @@ async fn robots_whose_routes_cross_at_the_buffer_take_turns_and_never_share_a_no
 async fn robots_sent_head_on_along_one_lane_never_meet_in_it() {
     tokio::time::timeout(Duration::from_secs(90), async {
         let mfr = "t-traffic-headon";
-        let capture = Capture::start(mfr).await;
         // amr-1 at the buffer (N1) takes the pick to PICK-1 (N6); amr-2 next to PICK-1
         // (N3) takes the put from PICK-1 back to the buffer: their ways run through the
         // lane N1-N2-N3 in opposite directions.
         let mut cfg = fleet_config(mfr, 2, &["N1", "N3"]);
         cfg.speed = 5.0;
-        let fleet = Fleet::spawn(&cfg);
-        let dir = tempfile::tempdir().unwrap();
-        let (gw, mut tasks, mut devices) = start(site(dir.path(), mfr, &amrs(2, AMR))).await;
-        wait_device(&mut devices, "amr-1", DeviceAvailability::Online).await;
-        wait_device(&mut devices, "amr-2", DeviceAvailability::Online).await;
+        let Floor {
+            capture,
+            fleet,
+            gw,
+            mut tasks,
+            ..
+        } = floor(mfr, cfg, "").await;
         common::submit(&mut tasks, task("HO1", TaskKind::Pick, "BUF-41", "PICK-1"))
             .await
             .unwrap();
@@ -169,14 +200,15 @@ async fn robots_sent_head_on_along_one_lane_never_meet_in_it() {
 async fn a_robot_dying_in_a_lane_keeps_it_and_the_other_goes_around() {
     tokio::time::timeout(Duration::from_secs(120), async {
         let mfr = "t-traffic-dying";
-        let capture = Capture::start(mfr).await;
         let mut cfg = fleet_config(mfr, 2, &["N3", "N7"]);
         cfg.speed = 2.0;
-        let fleet = Fleet::spawn(&cfg);
-        let dir = tempfile::tempdir().unwrap();
-        let (gw, mut tasks, mut devices) = start(site(dir.path(), mfr, &amrs(2, AMR))).await;
-        wait_device(&mut devices, "amr-1", DeviceAvailability::Online).await;
-        wait_device(&mut devices, "amr-2", DeviceAvailability::Online).await;
+        let Floor {
+            capture,
+            fleet,
+            gw,
+            mut tasks,
+            ..
+        } = floor(mfr, cfg, "").await;
         // amr-1 (N3) drives to the buffer over N2; it dies between N3 and N1.
         common::submit(&mut tasks, task("D1", TaskKind::Pick, "BUF-51", "PICK-1"))
             .await
@@ -232,16 +264,16 @@ async fn the_observer_catches_robots_that_pass_through_each_other_without_traffi
     // fields: the observer must see them meet, or it proves nothing above.
     tokio::time::timeout(Duration::from_secs(90), async {
         let mfr = "t-traffic-off";
-        let capture = Capture::start(mfr).await;
         let mut cfg = fleet_config(mfr, 2, &["N2", "N4"]).pass_through();
         cfg.speed = 5.0;
-        let fleet = Fleet::spawn(&cfg);
-        let dir = tempfile::tempdir().unwrap();
         let off = "\n[traffic]\nenabled = false\n";
-        let (gw, mut tasks, mut devices) =
-            start(site_with(dir.path(), mfr, &amrs(2, AMR), off)).await;
-        wait_device(&mut devices, "amr-1", DeviceAvailability::Online).await;
-        wait_device(&mut devices, "amr-2", DeviceAvailability::Online).await;
+        let Floor {
+            capture,
+            fleet,
+            gw,
+            mut tasks,
+            ..
+        } = floor(mfr, cfg, off).await;
         for (id, bin, to) in [("Y1", "BUF-21", "PICK-1"), ("Y2", "BUF-22", "PICK-2")] {
             common::submit(&mut tasks, task(id, TaskKind::Pick, bin, to))
                 .await
