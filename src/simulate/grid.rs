@@ -8,16 +8,13 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use floorgate_sim::amr::FleetConfig;
 use floorgate_sim::site::grid::{GridSpec, MANUFACTURER};
 
 use super::SimulateOptions;
 use crate::config::LoadedConfig;
-
-const AMR_PROFILE: &str = include_str!("../../devices/amr-vda5050.toml");
 
 /// Rack aisles of the simulated warehouse.
 pub const AISLES: usize = 6;
@@ -59,32 +56,17 @@ pub(super) fn write(
         // The warehouse has room to keep its robots apart: traffic control on.
         text.push_str("\n[traffic]\nenabled = true\nreplan_after_secs = 10\n");
     }
-    let site = dir.join("site.toml");
-    for (name, body) in [
-        ("site.toml", text.as_str()),
-        ("amr-vda5050.toml", AMR_PROFILE),
-    ] {
-        std::fs::write(dir.join(name), body).with_context(|| format!("writing {name}"))?;
-    }
-    let data = dir.join("data").to_string_lossy().to_string();
-    crate::config::load_str(&site, &text, &move |k| match k {
-        "FLOORGATE_GRPC_LISTEN" => Some("127.0.0.1:0".into()),
-        "FLOORGATE_ADMIN_LISTEN" => Some("off".into()),
-        "FLOORGATE_DATA_DIR" => Some(data.clone()),
-        _ => None,
-    })
-    .map_err(|e| anyhow::anyhow!("the generated grid site: {e}"))
+    super::site::load(
+        dir,
+        &text,
+        &[("amr-vda5050.toml", super::site::AMR_PROFILE)],
+        "the generated grid site",
+    )
 }
 
 /// The fleet: one robot per parking node, physical unless `--pass-through`.
 pub(super) fn fleet(spec: &GridSpec, opts: &SimulateOptions, broker: SocketAddr) -> FleetConfig {
-    let mut f = FleetConfig::new(&broker.ip().to_string(), broker.port(), opts.amrs);
-    f.manufacturer = MANUFACTURER.into();
-    f.serial_prefix = "AMR-".into();
-    f.speed = 2.0;
-    f.handling_s = 0.5;
-    f.tick = Duration::from_millis(50);
-    f.state_interval = Duration::from_secs(10);
+    let mut f = super::site::base_fleet(MANUFACTURER, opts, broker, 2.0);
     f.start_nodes = spec.start_nodes();
     f.physical = !opts.pass_through;
     f.time_lapse = TIME_LAPSE;

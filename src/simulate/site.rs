@@ -14,7 +14,7 @@ use super::SimulateOptions;
 use crate::config::LoadedConfig;
 
 const SITE: &str = include_str!("../../devices/site-demo.toml");
-const AMR_PROFILE: &str = include_str!("../../devices/amr-vda5050.toml");
+pub(super) const AMR_PROFILE: &str = include_str!("../../devices/amr-vda5050.toml");
 pub(super) const CONVEYOR_PROFILE: &str = include_str!("../../devices/conveyor-modbus.toml");
 const ASRS_PROFILE: &str = include_str!("../../devices/asrs-opcua-method.toml");
 
@@ -68,34 +68,61 @@ pub(super) fn write(
     text.push_str(&format!(
         "\n[gateway.mqtt]\nbroker = \"{broker}\"\nmqtt_plaintext = true\nclient_id = \"floorgate-simulate\"\nkeep_alive_secs = 5\nresend_interval_ms = 500\n"
     ));
+    load(
+        dir,
+        &text,
+        &[
+            ("amr-vda5050.toml", AMR_PROFILE),
+            ("conveyor-modbus.toml", CONVEYOR_PROFILE),
+            ("asrs-opcua-method.toml", ASRS_PROFILE),
+        ],
+        "the embedded demo site",
+    )
+}
+
+/// Writes the site file `text` and its `profiles` into `dir` and loads it with gRPC on a
+/// free loopback port, no admin listener and the store in `dir/data`.
+pub(super) fn load(
+    dir: &Path,
+    text: &str,
+    profiles: &[(&str, &str)],
+    what: &str,
+) -> anyhow::Result<LoadedConfig> {
     let site = dir.join("site.toml");
-    for (name, body) in [
-        ("site.toml", text.as_str()),
-        ("amr-vda5050.toml", AMR_PROFILE),
-        ("conveyor-modbus.toml", CONVEYOR_PROFILE),
-        ("asrs-opcua-method.toml", ASRS_PROFILE),
-    ] {
+    for (name, body) in [("site.toml", text)].iter().chain(profiles) {
         std::fs::write(dir.join(name), body).with_context(|| format!("writing {name}"))?;
     }
     let data = dir.join("data").to_string_lossy().to_string();
-    crate::config::load_str(&site, &text, &move |k| match k {
+    crate::config::load_str(&site, text, &move |k| match k {
         "FLOORGATE_GRPC_LISTEN" => Some("127.0.0.1:0".into()),
         "FLOORGATE_ADMIN_LISTEN" => Some("off".into()),
         "FLOORGATE_DATA_DIR" => Some(data.clone()),
         _ => None,
     })
-    .map_err(|e| anyhow::anyhow!("the embedded demo site: {e}"))
+    .map_err(|e| anyhow::anyhow!("{what}: {e}"))
+}
+
+/// The simulated fleet's settings both sites share: `opts.amrs` robots of `manufacturer`
+/// on `broker`, `speed` m/s, half-second picks and drops.
+pub(super) fn base_fleet(
+    manufacturer: &str,
+    opts: &SimulateOptions,
+    broker: SocketAddr,
+    speed: f64,
+) -> FleetConfig {
+    let mut f = FleetConfig::new(&broker.ip().to_string(), broker.port(), opts.amrs);
+    f.manufacturer = manufacturer.into();
+    f.serial_prefix = "AMR-".into();
+    f.speed = speed;
+    f.handling_s = 0.5;
+    f.tick = Duration::from_millis(50);
+    f.state_interval = Duration::from_secs(10);
+    f
 }
 
 /// The fleet for the site: robots spread over the layout's nodes.
 pub(super) fn fleet(cfg: &LoadedConfig, opts: &SimulateOptions, broker: SocketAddr) -> FleetConfig {
-    let mut f = FleetConfig::new(&broker.ip().to_string(), broker.port(), opts.amrs);
-    f.manufacturer = MANUFACTURER.into();
-    f.serial_prefix = "AMR-".into();
-    f.speed = 3.0;
-    f.handling_s = 0.5;
-    f.tick = Duration::from_millis(50);
-    f.state_interval = Duration::from_secs(10);
+    let mut f = base_fleet(MANUFACTURER, opts, broker, 3.0);
     if let Some(layout) = &cfg.site.layout {
         f.start_nodes = layout.nodes().map(|n| (n.id.clone(), n.x, n.y)).collect();
         // Parking spots first, then the other nodes, each by name.
