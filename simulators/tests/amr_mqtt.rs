@@ -45,6 +45,7 @@ fn layout() -> LayoutGraph {
         ],
         edges: vec![edge("A", "B"), edge("B", "C"), edge("C", "D")],
         blocks: Vec::new(),
+        zones: Vec::new(),
     })
     .unwrap()
 }

@@ -564,6 +564,17 @@ impl Cx<'_> {
             .layout
             .as_ref()
             .map(|l| l.get_ref().nodes.iter().map(|n| n.id.clone()).collect());
+        let blocked_nodes: BTreeSet<String> = file
+            .layout
+            .as_ref()
+            .map(|l| {
+                l.get_ref()
+                    .blocked_nodes()
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
         if let Some(l) = &file.layout {
             match crate::vda5050::LayoutGraph::new(l.get_ref().clone()) {
                 Ok(g) => site.layout = Some(Arc::new(g)),
@@ -572,6 +583,29 @@ impl Cx<'_> {
             let t = &file.traffic;
             if !(1..=50).contains(&t.lookahead_nodes) {
                 self.at(None, "traffic.lookahead_nodes", "must be 1 to 50".into());
+            }
+            let releases = l.get_ref().release_zones();
+            if !t.enabled {
+                if let Some((z, _, _)) = releases.first() {
+                    self.err(
+                        l,
+                        "layout.zones".into(),
+                        format!(
+                            "zone {:?} needs a release to enter, which traffic control grants: \
+                             set [traffic] enabled = true, or give the zone another kind",
+                            z.id
+                        ),
+                    );
+                }
+            }
+            for (z, nodes, _) in &releases {
+                if nodes.is_empty() {
+                    self.err(
+                        l,
+                        "layout.zones".into(),
+                        format!("zone {:?} contains no layout node of its map", z.id),
+                    );
+                }
             }
             let spec = crate::traffic::LayoutSpec::from(l.get_ref());
             match crate::traffic::ResourceMap::new(spec) {
@@ -617,6 +651,15 @@ impl Cx<'_> {
                         node,
                         format!("locations[{i}].node"),
                         format!("layout has no node {:?}", node.get_ref()),
+                    );
+                } else if blocked_nodes.contains(node.get_ref()) {
+                    self.err(
+                        node,
+                        format!("locations[{i}].node"),
+                        format!(
+                            "node {:?} lies inside a blocked zone: no robot may drive there",
+                            node.get_ref()
+                        ),
                     );
                 }
             }

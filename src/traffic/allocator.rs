@@ -45,6 +45,9 @@ pub(crate) struct Robot {
     /// Held since the robot was halted between two nodes ([`Allocator::halt`]): the lane
     /// it may stand in and the node at its end, until it passes a node of its next route.
     pub(crate) residual: (Vec<NodeIx>, Vec<LaneIx>),
+    /// Blocks claimed outright (a zone's release, `zones.rs`), sorted: slots held whatever
+    /// the robot's route.
+    pub(crate) claims: Vec<BlockIx>,
 }
 
 impl Robot {
@@ -167,6 +170,7 @@ impl Allocator {
                     waiting: None,
                     blocked_since: None,
                     residual: (Vec::new(), Vec::new()),
+                    claims: Vec::new(),
                 });
                 self.by_id.insert(robot.to_string(), self.robots.len() - 1);
                 self.robots.len() - 1
@@ -380,6 +384,7 @@ impl Allocator {
         (rb.at, rb.granted) = (0, 0);
         rb.waiting = None;
         rb.residual = (Vec::new(), Vec::new());
+        rb.claims.clear();
         self.sync_blocks(r);
         Ok(())
     }

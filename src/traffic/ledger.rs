@@ -81,6 +81,7 @@ impl Allocator {
                     .flat_map(|&e| self.map.lanes[self.map.edges[e].lane].2.iter().copied()),
             )
             .collect();
+        out.extend_from_slice(&rb.claims);
         out.sort_unstable();
         out.dedup();
         out

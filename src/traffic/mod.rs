@@ -56,6 +56,18 @@
 //! by [`Allocator::due_for_replan`] once blocked longer than
 //! [`Config::replan_after`], and [`Allocator::replan`] routes them around.
 //!
+//! # Zones
+//!
+//! A zone that needs a release (VDA 5050 3.0 `RELEASE`) is a block of its
+//! nodes and lanes, so a 2.x robot whose route crosses it gets a slot with
+//! the segment that enters it, as for any block. A 3.0 robot asks before it
+//! enters ([`Allocator::claim_block`]): the slot is claimed outright — held
+//! whatever the robot's route, until [`Allocator::release_block`] — if the
+//! block has room and the claim closes no wait-for cycle (it is checked as a
+//! grant is: robots that need the block now wait for the claimant), so both
+//! kinds of robot share one picture and the guard's argument above holds;
+//! giving a claim back only removes wait-for edges.
+//!
 //! # Why this method
 //!
 //! openTCS' scheduler allocates resources per path segment as a vehicle's
@@ -94,6 +106,7 @@ mod routing;
 mod spec;
 mod view;
 mod waitfor;
+mod zones;
 
 #[cfg(test)]
 mod tests;
@@ -123,6 +136,9 @@ pub enum TrafficError {
         /// End node.
         to: String,
     },
+    /// A block name that is not on the layout.
+    #[error("unknown block `{0}`")]
+    UnknownBlock(String),
     /// A robot the allocator has not been told about (or that was freed).
     #[error("robot `{0}` is not placed on the layout")]
     NotPlaced(String),

@@ -207,6 +207,19 @@ impl ResourceMap {
             .min_by(|&x, &y| self.edges[x].length.total_cmp(&self.edges[y].length))
     }
 
+    /// The index of block `id`.
+    pub(crate) fn block_ix(&self, id: &str) -> Result<BlockIx, TrafficError> {
+        self.blocks
+            .iter()
+            .position(|b| b.id == id)
+            .ok_or_else(|| TrafficError::UnknownBlock(id.to_string()))
+    }
+
+    /// Whether block `id` exists.
+    pub fn has_block(&self, id: &str) -> bool {
+        self.block_ix(id).is_ok()
+    }
+
     /// Number of nodes.
     pub fn node_count(&self) -> usize {
         self.nodes.len()

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use crate::vda5050::site_zones::zone_block;
 use crate::vda5050::LayoutConfig;
 
 /// A node of the plain layout description.
@@ -159,16 +160,21 @@ impl LayoutSpec {
 impl From<&LayoutConfig> for LayoutSpec {
     /// Nodes, edges and blocks of the site file's layout, lengths as the
     /// layout graph computes them, with the nodes' `parking` / `waiting`
-    /// marks and the edges' `two_way_wide`.
+    /// marks and the edges' `two_way_wide`. A `release` (or
+    /// `coordinated_replanning`) zone is one more block, `zone:{id}`, of its
+    /// nodes and the lanes touching them, so a robot of any protocol version
+    /// enters it only with a slot; edges into a `blocked` zone are left out.
     fn from(cfg: &LayoutConfig) -> Self {
         let pos: HashMap<&str, (f64, f64)> = cfg
             .nodes
             .iter()
             .map(|n| (n.id.as_str(), (n.x, n.y)))
             .collect();
+        let blocked = cfg.blocked_nodes();
         let edges = cfg
             .edges
             .iter()
+            .filter(|e| !blocked.contains(e.from.as_str()) && !blocked.contains(e.to.as_str()))
             .map(|e| {
                 let length = e.length.unwrap_or_else(|| {
                     match (pos.get(e.from.as_str()), pos.get(e.to.as_str())) {
@@ -209,6 +215,18 @@ impl From<&LayoutConfig> for LayoutSpec {
                         .map(|[a, z]| (a.clone(), z.clone()))
                         .collect(),
                 })
+                .chain(cfg.release_zones().into_iter().map(|(z, nodes, edges)| {
+                    BlockSpec {
+                        id: zone_block(&z.id),
+                        capacity: z.capacity,
+                        nodes: nodes.into_iter().map(str::to_string).collect(),
+                        edges: edges
+                            .into_iter()
+                            .filter(|[a, b]| !blocked.contains(a) && !blocked.contains(b))
+                            .map(|[a, b]| (a.to_string(), b.to_string()))
+                            .collect(),
+                    }
+                }))
                 .collect(),
         }
     }

@@ -21,6 +21,8 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use serde::{Deserialize, Serialize};
 
 use super::builder::{PathEdge, PathNode, Route};
+use super::site_zones::LayoutZone;
+use super::zones::ZoneSet;
 
 /// A node id of the layout (also its VDA 5050 `nodeId`).
 pub type NodeId = String;
@@ -44,6 +46,58 @@ pub struct LayoutConfig {
     /// crossing, a narrow aisle, a station bay): traffic control's blocks.
     #[serde(default)]
     pub blocks: Vec<LayoutBlock>,
+    /// The zones of the layout's maps (VDA 5050 3.0 zone kinds; see [`super::site_zones`]):
+    /// published to 3.0 robots as zone sets; `blocked` zones close their nodes to routing,
+    /// `release` zones are blocks of traffic control.
+    #[serde(default)]
+    pub zones: Vec<LayoutZone>,
+}
+
+impl LayoutConfig {
+    /// The nodes inside a `blocked` zone of their map: no route runs through them.
+    pub fn blocked_nodes(&self) -> std::collections::HashSet<&str> {
+        let blocked: Vec<&LayoutZone> = self
+            .zones
+            .iter()
+            .filter(|z| z.zone_type() == Ok(super::zones::ZoneType::Blocked))
+            .collect();
+        self.nodes
+            .iter()
+            .filter(|n| {
+                let map = n.map_id.as_deref().unwrap_or(&self.map_id);
+                blocked.iter().any(|z| {
+                    z.map_id.as_deref().unwrap_or(&self.map_id) == map && z.contains(n.x, n.y)
+                })
+            })
+            .map(|n| n.id.as_str())
+            .collect()
+    }
+
+    /// The nodes of each zone that needs a release (`release`, `coordinated_replanning`):
+    /// those of the zone's map inside its polygon, and the edges with an end among them.
+    pub fn release_zones(&self) -> Vec<(&LayoutZone, Vec<&str>, Vec<[&str; 2]>)> {
+        self.zones
+            .iter()
+            .filter(|z| z.zone_type().is_ok_and(super::site_zones::needs_release))
+            .map(|z| {
+                let map = z.map_id.as_deref().unwrap_or(&self.map_id);
+                let nodes: Vec<&str> = self
+                    .nodes
+                    .iter()
+                    .filter(|n| n.map_id.as_deref().unwrap_or(&self.map_id) == map)
+                    .filter(|n| z.contains(n.x, n.y))
+                    .map(|n| n.id.as_str())
+                    .collect();
+                let edges = self
+                    .edges
+                    .iter()
+                    .filter(|e| nodes.contains(&e.from.as_str()) || nodes.contains(&e.to.as_str()))
+                    .map(|e| [e.from.as_str(), e.to.as_str()])
+                    .collect();
+                (z, nodes, edges)
+            })
+            .collect()
+    }
 }
 
 /// A block of the layout: nodes and lanes that hold at most `capacity` robots together.
@@ -146,6 +200,9 @@ pub enum LayoutError {
     /// An edge from a node to itself.
     #[error("edge `{0}` starts and ends at the same node")]
     SelfLoop(String),
+    /// A zone that cannot be used.
+    #[error("{0}")]
+    Zone(String),
 }
 
 /// A node of the built graph.
@@ -180,12 +237,21 @@ pub struct EdgeInfo {
 pub struct LayoutGraph {
     graph: DiGraph<NodeInfo, EdgeInfo>,
     index: HashMap<NodeId, NodeIndex>,
+    /// One zone set per map that has zones.
+    zone_sets: Vec<ZoneSet>,
 }
 
 impl TryFrom<LayoutConfig> for LayoutGraph {
     type Error = LayoutError;
 
     fn try_from(cfg: LayoutConfig) -> Result<Self, LayoutError> {
+        let zone_sets =
+            super::site_zones::zone_sets(&cfg.zones, &cfg.map_id).map_err(LayoutError::Zone)?;
+        let blocked: std::collections::HashSet<String> = cfg
+            .blocked_nodes()
+            .into_iter()
+            .map(str::to_string)
+            .collect();
         let mut graph = DiGraph::new();
         let mut index = HashMap::new();
         for n in cfg.nodes {
@@ -221,6 +287,10 @@ impl TryFrom<LayoutConfig> for LayoutGraph {
             if a == b {
                 return Err(LayoutError::SelfLoop(name));
             }
+            if blocked.contains(&e.from) || blocked.contains(&e.to) {
+                // Into or out of a blocked zone: not a way anyone may drive.
+                continue;
+            }
             let length = match e.length {
                 Some(l) if l.is_finite() && l >= 0.0 => l,
                 Some(_) => return Err(LayoutError::BadNumber(format!("edge `{name}`"))),
@@ -253,7 +323,11 @@ impl TryFrom<LayoutConfig> for LayoutGraph {
                 );
             }
         }
-        Ok(LayoutGraph { graph, index })
+        Ok(LayoutGraph {
+            graph,
+            index,
+            zone_sets,
+        })
     }
 }
 
@@ -265,6 +339,17 @@ impl LayoutGraph {
     /// Builds the graph from its configuration.
     pub fn new(cfg: LayoutConfig) -> Result<Self, LayoutError> {
         Self::try_from(cfg)
+    }
+
+    /// The zone sets of the layout's maps (one per map with zones; see
+    /// [`super::site_zones`]).
+    pub fn zone_sets(&self) -> &[ZoneSet] {
+        &self.zone_sets
+    }
+
+    /// The zone set of map `map_id`, if it has zones.
+    pub fn zone_set(&self, map_id: &str) -> Option<&ZoneSet> {
+        self.zone_sets.iter().find(|z| z.map_id == map_id)
     }
 
     /// Number of nodes.

@@ -62,6 +62,7 @@ pub mod header;
 pub mod layout;
 pub mod order;
 pub mod profile;
+pub mod site_zones;
 pub mod state;
 pub mod topic;
 pub mod v3;
@@ -82,4 +83,7 @@ pub use profile::{AmrProfile, ProfileError};
 pub use state::{ActionState, ActionStatus, AgvError, ErrorLevel, State};
 pub use topic::{ParsedTopic, Qos, TopicConfig, TopicError, TopicKind};
 pub use validate::{validate_order, OrderError};
-pub use zones::{GrantType, Response, Responses, Zone, ZoneSet, ZoneSetMessage, ZoneType};
+pub use zones::{
+    GrantType, RequestStatus, Response, Responses, Zone, ZoneRequest, ZoneRequestType, ZoneSet,
+    ZoneSetMessage, ZoneSetState, ZoneSetStatus, ZoneType,
+};

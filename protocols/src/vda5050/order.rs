@@ -359,4 +359,8 @@ pub mod action_types {
     pub const START_HIBERNATION: &str = "startHibernation";
     /// Leave hibernate mode: the wake-up (instant, 3.0).
     pub const STOP_HIBERNATION: &str = "stopHibernation";
+    /// Enable a zone set the robot holds (instant, 3.0; parameter `zoneSetId`).
+    pub const ENABLE_ZONE_SET: &str = "enableZoneSet";
+    /// Delete a zone set from the robot (instant, 3.0; parameter `zoneSetId`).
+    pub const DELETE_ZONE_SET: &str = "deleteZoneSet";
 }

@@ -13,6 +13,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::order::{NodePosition, Trajectory};
+use super::zones::{ZoneRequest, ZoneSetState};
 
 /// The full state of an AGV (topic `state`).
 ///
@@ -36,6 +37,9 @@ pub struct State {
     /// Maps stored on the vehicle (2.1 and later; omitted for 2.0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub maps: Option<Vec<MapState>>,
+    /// Zone sets stored on the robot and whether each is enabled (3.0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone_sets: Option<Vec<ZoneSetState>>,
     /// Current or last order; `""` if none.
     pub order_id: String,
     /// Last accepted update of that order; 0 if none.
@@ -75,6 +79,10 @@ pub struct State {
     /// Distance past `lastNodeId` (m), for line-guided vehicles.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub distance_since_last_node: Option<f64>,
+    /// The robot's requests to enter RELEASE zones or replan in COORDINATED_REPLANNING ones
+    /// (3.0); answered on the `responses` topic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone_requests: Option<Vec<ZoneRequest>>,
     /// States of the order's actions (2.x: and of instant actions since the last order).
     pub action_states: Vec<ActionState>,
     /// States of instant actions (3.0, where it is required; absent in 2.x, which reports

@@ -199,3 +199,70 @@ pub enum GrantType {
     /// Refused.
     Rejected,
 }
+
+/// A zone set as a robot reports it in its `state` (3.0 `zoneSets`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ZoneSetState {
+    /// The zone set.
+    pub zone_set_id: String,
+    /// The map it belongs to.
+    pub map_id: String,
+    /// Whether the robot uses it (at most one ENABLED per map).
+    pub zone_set_status: ZoneSetStatus,
+}
+
+/// Whether a stored zone set is in use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum ZoneSetStatus {
+    /// In use.
+    Enabled,
+    /// Stored, not in use (every zone set arrives so, until `enableZoneSet`).
+    Disabled,
+}
+
+/// A robot's request concerning a zone (3.0 `zoneRequests`, section 6.4.3).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ZoneRequest {
+    /// Unique among the robot's active requests.
+    pub request_id: String,
+    /// ACCESS (a RELEASE zone) or REPLANNING (a COORDINATED_REPLANNING zone).
+    pub request_type: ZoneRequestType,
+    /// The zone, unique within its zone set.
+    pub zone_id: String,
+    /// The zone set the zone belongs to.
+    pub zone_set_id: String,
+    /// Where the request stands, as the robot sees it.
+    pub request_status: RequestStatus,
+    /// REPLANNING: the planned path through the zone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trajectory: Option<super::order::Trajectory>,
+}
+
+/// What a zone request asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum ZoneRequestType {
+    /// Entering a RELEASE zone.
+    Access,
+    /// A path in a COORDINATED_REPLANNING zone.
+    Replanning,
+}
+
+/// The life cycle of a request on the robot (section 6.9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum RequestStatus {
+    /// Stated, not answered yet.
+    Requested,
+    /// Granted by master control.
+    Granted,
+    /// Master control withdrew the grant.
+    Revoked,
+    /// The grant's lease ran out.
+    Expired,
+    /// Master control acknowledged it without granting (yet).
+    Queued,
+}

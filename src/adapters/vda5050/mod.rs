@@ -129,11 +129,13 @@ struct Fleet {
 }
 
 impl Fleet {
-    /// Robot `i` took an input: traffic control follows it.
+    /// Robot `i` took an input: traffic control follows it, and its zones (3.0) with it.
     fn follow_traffic(&mut self, i: usize, now: Instant, out: &mut Vec<Out>) {
         if let Some(t) = &mut self.traffic {
             t.follow(&mut self.robots[i], now, out);
         }
+        let alloc = self.traffic.as_mut().map(|t| &mut t.alloc);
+        self.robots[i].follow_zones(alloc, now, out);
     }
 }
 

@@ -228,6 +228,7 @@ mod tests {
                 })
                 .collect(),
             blocks: Vec::new(),
+            zones: Vec::new(),
         })
         .unwrap()
     }

@@ -46,6 +46,7 @@ mod link;
 mod operate;
 mod seen;
 mod traffic;
+mod zones;
 
 use crate::engine::adapter::{Availability, DeviceCommand, DeviceReport};
 use crate::vda5050::order::action_types::{FACTSHEET_REQUEST, STATE_REQUEST};
@@ -159,6 +160,8 @@ pub struct Robot {
     traffic_order: Option<String>,
     /// The node traffic control last could not place the robot on (warned once).
     traffic_warned: Option<String>,
+    /// Zone sets offered and zone requests answered (3.0, `robot/zones.rs`).
+    zones: zones::ZoneBook,
     /// Messages from this robot that could not be decoded.
     pub malformed: u64,
 }
@@ -200,6 +203,7 @@ impl Robot {
             errand_seq: 0,
             traffic_order: None,
             traffic_warned: None,
+            zones: zones::ZoneBook::default(),
             malformed: 0,
         }
     }
@@ -527,7 +531,13 @@ impl Robot {
             header: self.headers.next(TopicKind::InstantActions),
             actions: vec![Action::new(action_type, action_id, BlockingType::Hard)],
         };
-        let mut payload = encode(&msg);
+        self.publish_instant_message(&msg, out);
+    }
+
+    /// Publishes an `instantActions` message (under the 1.x array name if the profile
+    /// wants it).
+    fn publish_instant_message(&self, msg: &InstantActions, out: &mut Vec<Out>) {
+        let mut payload = encode(msg);
         if self.profile.legacy_instant_actions {
             payload = crate::vda5050::v3::legacy_instant_actions(&payload);
         }

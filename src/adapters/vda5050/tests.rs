@@ -59,6 +59,7 @@ fn robot_with(actions: &str) -> Robot {
             })
             .collect(),
         blocks: Vec::new(),
+        zones: Vec::new(),
     })
     .unwrap();
     Robot::new(

@@ -574,3 +574,76 @@ fn traffic_settings_out_of_range_and_blocks_off_the_layout_are_errors() {
     let e = load_str(&p, &t, &no_env).unwrap_err();
     assert!(e.to_string().contains("N99"), "{e}");
 }
+
+/// A zone of the demo layout around node N5 (5, 5).
+fn zone_around_n5(kind: &str, extra: &str) -> String {
+    format!(
+        "[[layout.zones]]\nid = \"middle\"\nkind = \"{kind}\"\n{extra}vertices = [[4.0, 4.0], [6.0, 4.0], [6.0, 6.0], [4.0, 6.0]]\n\n[[layout.nodes]]\nid = \"N1\"\n"
+    )
+}
+
+#[test]
+fn a_release_zone_becomes_a_traffic_block_and_every_map_gets_a_zone_set() {
+    let z = zone_around_n5("release", "capacity = 2\n");
+    let (p, t) = demo_with(&[
+        (
+            "[traffic]\nenabled = false\n",
+            "[traffic]\nenabled = true\n",
+        ),
+        ("[[layout.nodes]]\nid = \"N1\"\n", &z),
+    ]);
+    let c = load_str(&p, &t, &no_env).unwrap();
+    let traffic = c.site.traffic.clone().expect("on");
+    assert!(traffic.map.has_block("zone:middle"));
+    let layout = c.site.layout.clone().expect("layout");
+    let sets = layout.zone_sets();
+    assert_eq!(sets.len(), 1);
+    assert_eq!(sets[0].zones[0].zone_id, "middle");
+    assert_eq!(
+        sets[0].zones[0].zone_type,
+        crate::vda5050::ZoneType::Release
+    );
+}
+
+#[test]
+fn zones_that_cannot_work_are_errors_that_name_them() {
+    // A release zone with traffic control off: nobody could grant it.
+    let z = zone_around_n5("release", "");
+    let (p, t) = demo_with(&[("[[layout.nodes]]\nid = \"N1\"\n", &z)]);
+    let e = load_str(&p, &t, &no_env).unwrap_err();
+    let (_, message) = error_at(&e, "layout.zones");
+    assert!(
+        message.contains("\"middle\"") && message.contains("traffic"),
+        "{message}"
+    );
+    // A speed limit without a speed.
+    let z = zone_around_n5("speed_limit", "");
+    let (p, t) = demo_with(&[("[[layout.nodes]]\nid = \"N1\"\n", &z)]);
+    let e = load_str(&p, &t, &no_env).unwrap_err();
+    assert!(e.to_string().contains("maximum_speed"), "{e}");
+    // An unknown kind.
+    let z = zone_around_n5("moat", "");
+    let (p, t) = demo_with(&[("[[layout.nodes]]\nid = \"N1\"\n", &z)]);
+    let e = load_str(&p, &t, &no_env).unwrap_err();
+    assert!(e.to_string().contains("unknown kind"), "{e}");
+}
+
+#[test]
+fn a_blocked_zone_closes_its_nodes_to_routes_and_to_locations() {
+    // Around N6, where PICK-1 is: a location there is refused.
+    let z = "[[layout.zones]]\nid = \"spill\"\nkind = \"blocked\"\nvertices = [[9.0, 4.0], [11.0, 4.0], [11.0, 6.0], [9.0, 6.0]]\n\n[[layout.nodes]]\nid = \"N1\"\n";
+    let (p, t) = demo_with(&[("[[layout.nodes]]\nid = \"N1\"\n", z)]);
+    let e = load_str(&p, &t, &no_env).unwrap_err();
+    assert!(
+        e.to_string().contains("\"N6\"") && e.to_string().contains("blocked zone"),
+        "{e}"
+    );
+    // Around N5, which no location uses: loads, and no route runs through N5.
+    let z = zone_around_n5("blocked", "");
+    let (p, t) = demo_with(&[("[[layout.nodes]]\nid = \"N1\"\n", &z)]);
+    let c = load_str(&p, &t, &no_env).unwrap();
+    let layout = c.site.layout.clone().expect("layout");
+    let (path, _) = layout.shortest_path("N4", "N6").expect("a way round");
+    assert!(!path.contains(&"N5".to_string()), "{path:?}");
+    assert!(layout.shortest_path("N4", "N5").is_none());
+}

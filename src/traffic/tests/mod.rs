@@ -6,6 +6,7 @@ mod deadlocks;
 mod property;
 mod routing;
 mod scenarios;
+mod zones;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};

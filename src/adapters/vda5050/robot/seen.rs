@@ -10,7 +10,7 @@
 //! many cold lines per message (`cargo bench --bench amr_scale`, BENCHMARKS.md).
 
 use crate::vda5050::state::{self, AgvPosition, NodeState};
-use crate::vda5050::{ActionState, ActionStatus, AgvError, State};
+use crate::vda5050::{ActionState, ActionStatus, AgvError, State, ZoneRequest, ZoneSetState};
 
 /// The members of the latest `state` that master control acts on.
 #[derive(Debug, Default)]
@@ -31,6 +31,10 @@ pub(super) struct Seen {
     /// `paused` (optional in 2.x: `None` when the robot does not say).
     pub(super) paused: Option<bool>,
     pub(super) operating_mode: state::OperatingMode,
+    /// `zoneSets` (3.0; empty when not reported).
+    pub(super) zone_sets: Vec<ZoneSetState>,
+    /// `zoneRequests` (3.0; empty when none).
+    pub(super) zone_requests: Vec<ZoneRequest>,
 }
 
 impl Seen {
@@ -56,6 +60,14 @@ impl Seen {
         self.new_base_request = s.new_base_request;
         self.paused = s.paused;
         self.operating_mode = s.operating_mode;
+        keep_list(
+            &mut self.zone_sets,
+            s.zone_sets.as_deref().unwrap_or_default(),
+        );
+        keep_list(
+            &mut self.zone_requests,
+            s.zone_requests.as_deref().unwrap_or_default(),
+        );
     }
 
     /// The state of action `action_id`, if the robot reports it (in `actionStates` or, 3.0,

@@ -144,6 +144,7 @@ fn robot_v3_on_a_line() -> Robot {
         nodes: (0..5).map(node).collect(),
         edges: (1..5).map(edge).collect(),
         blocks: Vec::new(),
+        zones: Vec::new(),
     })
     .unwrap();
     Robot::new(
