@@ -4,6 +4,7 @@
 mod cancel;
 mod operate;
 mod v3;
+mod zones;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
