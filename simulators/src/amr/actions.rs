@@ -1,7 +1,9 @@
 //! Action bookkeeping of the simulated robot, and the instant actions it understands:
 //! `cancelOrder`, `startPause`/`stopPause`, `stateRequest`, `factsheetRequest`,
-//! `startCharging`/`stopCharging`, and the vendor action `clearErrors` (those of them its
-//! configuration lists; others FAIL).
+//! `startCharging`/`stopCharging`, the 3.0 actions `enableZoneSet`/`deleteZoneSet` (see
+//! `zones.rs`) and `startHibernation`/`stopHibernation` (see `hibernation.rs`), and the
+//! vendor action `clearErrors` (those of them its configuration lists; others FAIL). A
+//! hibernating robot answers only `stopHibernation` and drops every other instant action.
 //! `cancelOrder` follows the robot's [`CancelPolicy`].
 //!
 //! Order actions run one after the other in the order their nodes were reached; a SOFT or
@@ -10,8 +12,8 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use floorgate_protocols::vda5050::order::action_types::{
-    CANCEL_ORDER, FACTSHEET_REQUEST, START_CHARGING, START_PAUSE, STATE_REQUEST, STOP_CHARGING,
-    STOP_PAUSE,
+    CANCEL_ORDER, FACTSHEET_REQUEST, START_CHARGING, START_HIBERNATION, START_PAUSE, STATE_REQUEST,
+    STOP_CHARGING, STOP_HIBERNATION, STOP_PAUSE,
 };
 use floorgate_protocols::vda5050::state::{ActionState, Reference};
 use floorgate_protocols::vda5050::{
@@ -21,6 +23,7 @@ use floorgate_protocols::vda5050::{
 use super::config::CLEAR_ERRORS;
 use super::record::{CancelPolicy, Happened};
 use super::robot::Robot;
+use super::zones::{DELETE_ZONE_SET, ENABLE_ZONE_SET};
 
 #[derive(Debug, Default)]
 pub(crate) struct Actions {
@@ -119,14 +122,14 @@ impl Actions {
         self.running.as_ref().is_some_and(|(id, _)| blocking(id)) || self.queue.iter().any(blocking)
     }
 
-    /// Every unfinished order action fails (cancelOrder).
-    fn fail_order_actions(&mut self) {
+    /// Every unfinished order action fails (cancelOrder, hibernation).
+    fn fail_order_actions(&mut self, why: &str) {
         self.queue.clear();
         self.running = None;
         for s in &mut self.states {
             if !self.instant.contains(&s.action_id) && !s.action_status.is_done() {
                 s.action_status = ActionStatus::Failed;
-                s.result_description = Some("order cancelled".into());
+                s.result_description = Some(why.into());
             }
         }
     }
@@ -140,6 +143,10 @@ impl Robot {
             self.changed = true;
             let id = a.action_id.clone();
             let kind = a.action_type.clone();
+            let zone_set_id = a.param_str("zoneSetId").map(str::to_string);
+            if self.is_hibernating() && kind != STOP_HIBERNATION {
+                continue;
+            }
             if kind == CANCEL_ORDER
                 && self.cfg.cancel_policy == CancelPolicy::IgnoreOnceLoaded
                 && self.is_busy()
@@ -176,6 +183,10 @@ impl Robot {
                     self.charging = kind == START_CHARGING;
                     (ActionStatus::Finished, None)
                 }
+                ENABLE_ZONE_SET => self.enable_zone_set(zone_set_id.as_deref()),
+                DELETE_ZONE_SET => self.delete_zone_set(zone_set_id.as_deref()),
+                START_HIBERNATION => self.start_hibernation(),
+                STOP_HIBERNATION => self.stop_hibernation(),
                 CLEAR_ERRORS => {
                     self.clear_errors();
                     (ActionStatus::Finished, None)
@@ -212,15 +223,22 @@ impl Robot {
             action_id: id.to_string(),
             order_id: self.order_id.clone(),
         });
-        self.actions.fail_order_actions();
+        self.clear_order("order cancelled");
+        self.actions.cancel = Some(id.to_string());
+        None
+    }
+
+    /// The order ends where the robot stands: unfinished order actions FAIL (`why`), no
+    /// nodes or edges are left, zone requests it no longer needs go.
+    pub(crate) fn clear_order(&mut self, why: &str) {
+        self.actions.fail_order_actions(why);
         self.nodes.clear();
         self.edges.clear();
         self.edge_start = None;
         self.edge_done_m = 0.0;
         self.driving = false;
         self.order_cancelled = true;
-        self.actions.cancel = Some(id.to_string());
-        None
+        self.update_zones(0.0);
     }
 
     /// A warning of `error_type` referencing instant action `action_id` (and the order).

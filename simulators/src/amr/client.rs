@@ -1,5 +1,11 @@
 //! The IO shell of a simulated robot: one rumqttc client per robot, and a fleet of them.
 //!
+//! A 3.0 robot also subscribes to its `zoneSet` and `responses` topics. When it falls asleep
+//! (`startHibernation`) it publishes the state reporting that, then HIBERNATING on the
+//! connection topic (QoS 1, retained, like ONLINE) and no more state messages; waking, it
+//! publishes ONLINE and states again. A hibernating robot that reconnects announces
+//! HIBERNATING, not ONLINE.
+//!
 //! The robots of a [`Fleet`] share one [`World`]: each run loop advances its robot through
 //! it every tick, so robots stop for each other ([`FleetConfig::physical`]) and the world
 //! counts conflicts and blocked time ([`Fleet::world`]). A robot spawned alone with
@@ -27,7 +33,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 
-use super::config::{RobotConfig, INSTANT_ACTIONS};
+use super::config::{default_instant_actions, RobotConfig, INSTANT_ACTIONS};
 use super::record::Happened;
 use super::robot::{Robot, RobotCounters};
 use super::world::{SharedWorld, World, WorldConfig, WorldStats};
@@ -62,7 +68,8 @@ pub struct FleetConfig {
     pub tick: Duration,
     /// MQTT keep-alive.
     pub keep_alive: Duration,
-    /// Instant actions the robots perform and declare in their factsheets.
+    /// Instant actions the robots perform and declare in their factsheets (3.0 robots also
+    /// perform [`super::config::V3_INSTANT_ACTIONS`]).
     pub instant_actions: Vec<String>,
     /// The robots read the instant-action array only under its 1.x name `instantActions`
     /// (a stack that wants the profile's `legacy_instant_actions`); default `false`: `actions`.
@@ -137,7 +144,7 @@ impl FleetConfig {
         cfg.speed = self.speed;
         cfg.pick_duration_s = self.handling_s;
         cfg.drop_duration_s = self.handling_s;
-        cfg.instant_actions = self.instant_actions.clone();
+        cfg.instant_actions = default_instant_actions(self.version, &self.instant_actions);
         match self.start_nodes.get(i % self.start_nodes.len().max(1)) {
             Some((id, x, y)) => cfg.at_node(id, *x, *y),
             None => {
@@ -218,6 +225,18 @@ impl RobotHandle {
     /// Fault injection: a FATAL error.
     pub fn inject_fatal(&self, error_type: &str) {
         self.lock().inject_fatal(error_type, "injected fault");
+    }
+
+    /// Test hook: the robot falls asleep as if it had received `startHibernation` (its order
+    /// cleared, no action to report): it publishes HIBERNATING and no state messages until
+    /// `stopHibernation` comes on its `instantActions` topic.
+    pub fn hibernate(&self) {
+        self.lock().hibernate();
+    }
+
+    /// Whether the robot hibernates.
+    pub fn is_hibernating(&self) -> bool {
+        self.lock().is_hibernating()
     }
 
     /// Clears all errors.
@@ -451,9 +470,16 @@ async fn run(
                         topic(TopicKind::InstantActions),
                         qos(cfg.topics.qos(TopicKind::InstantActions)),
                     );
+                    for kind in [TopicKind::ZoneSet, TopicKind::Responses] {
+                        if kind.exists_in(cfg.version) {
+                            let _ = l.client.try_subscribe(topic(kind), qos(cfg.topics.qos(kind)));
+                        }
+                    }
                     let online_msg = {
                         let mut r = robot.lock().unwrap_or_else(|p| p.into_inner());
-                        Connection { header: r.next_header(TopicKind::Connection), connection_state: ConnectionState::Online }
+                        // What it is now is announced; an earlier change need not follow.
+                        let _ = r.take_connection_change();
+                        Connection { header: r.next_header(TopicKind::Connection), connection_state: r.connection_state() }
                     };
                     let _ = l.client.try_publish(topic(TopicKind::Connection), QoS::AtLeastOnce, true, encode(&online_msg));
                     online = true;
@@ -471,6 +497,10 @@ async fn run(
                                 r.handle_instant_actions(ia);
                             }
                         }
+                        Some(TopicKind::ZoneSet) => {
+                            let _ = r.handle_zone_set_payload(&p.payload);
+                        }
+                        Some(TopicKind::Responses) => r.handle_responses_payload(&p.payload),
                         _ => {}
                     }
                 }
@@ -527,8 +557,24 @@ async fn run(
         // Publish what is due.
         if let (Some(l), true) = (link.as_ref(), online) {
             let mut r = robot.lock().unwrap_or_else(|p| p.into_inner());
+            let publish_connection = |r: &mut Robot| {
+                if let Some(state) = r.take_connection_change() {
+                    let msg = Connection {
+                        header: r.next_header(TopicKind::Connection),
+                        connection_state: state,
+                    };
+                    let _ = l.client.try_publish(
+                        topic(TopicKind::Connection),
+                        QoS::AtLeastOnce,
+                        true,
+                        encode(&msg),
+                    );
+                }
+            };
+            // ONLINE on waking before the first state; HIBERNATING after the last one.
+            publish_connection(&mut r);
             let due = last_state.elapsed() >= cfg.state_interval;
-            if r.take_changed() || due {
+            if r.publishes_state() && (r.take_changed() || due) {
                 let state = r.state_message();
                 last_state = Instant::now();
                 let _ = l.client.try_publish(
@@ -538,6 +584,7 @@ async fn run(
                     encode(&state),
                 );
             }
+            publish_connection(&mut r);
             if r.take_factsheet_request() {
                 let sheet = r.factsheet_message();
                 let _ = l.client.try_publish(

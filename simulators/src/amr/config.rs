@@ -1,14 +1,16 @@
 //! How one simulated robot behaves: its identity and version, speeds and handling times,
-//! where it starts, the instant actions it performs (and declares in its factsheet), and how
-//! it answers `cancelOrder`.
+//! where it starts, the instant actions it performs (and declares in its factsheet; a 3.0
+//! robot also the zone and hibernation actions of [`V3_INSTANT_ACTIONS`]), and how it
+//! answers `cancelOrder`.
 
 use floorgate_protocols::vda5050::order::action_types::{
-    CANCEL_ORDER, DROP, FACTSHEET_REQUEST, PICK, START_CHARGING, START_PAUSE, STATE_REQUEST,
-    STOP_CHARGING, STOP_PAUSE,
+    CANCEL_ORDER, DROP, FACTSHEET_REQUEST, PICK, START_CHARGING, START_HIBERNATION, START_PAUSE,
+    STATE_REQUEST, STOP_CHARGING, STOP_HIBERNATION, STOP_PAUSE,
 };
 use floorgate_protocols::vda5050::ProtocolVersion;
 
 use super::record::CancelPolicy;
+use super::zones::{DELETE_ZONE_SET, ENABLE_ZONE_SET};
 
 /// The instant actions a simulated robot performs unless its configuration says otherwise.
 pub const INSTANT_ACTIONS: [&str; 7] = [
@@ -19,6 +21,15 @@ pub const INSTANT_ACTIONS: [&str; 7] = [
     FACTSHEET_REQUEST,
     START_CHARGING,
     STOP_CHARGING,
+];
+
+/// The instant actions a 3.0 robot performs besides [`INSTANT_ACTIONS`] unless its
+/// configuration says otherwise: zone sets and hibernation.
+pub const V3_INSTANT_ACTIONS: [&str; 4] = [
+    ENABLE_ZONE_SET,
+    DELETE_ZONE_SET,
+    START_HIBERNATION,
+    STOP_HIBERNATION,
 ];
 
 /// A vendor instant action some robots offer to clear their errors (not VDA 5050; not in
@@ -63,7 +74,8 @@ pub struct RobotConfig {
 }
 
 impl RobotConfig {
-    /// A robot at (`x`, `y`) on node `start_node`, with 2 s picks and drops at 1.5 m/s.
+    /// A robot at (0, 0) on no node, with 2 s picks and drops at 1.5 m/s, performing
+    /// [`INSTANT_ACTIONS`] (and, speaking 3.0, [`V3_INSTANT_ACTIONS`]).
     pub fn new(manufacturer: &str, serial_number: &str, version: ProtocolVersion) -> Self {
         RobotConfig {
             manufacturer: manufacturer.to_string(),
@@ -80,7 +92,7 @@ impl RobotConfig {
             battery_per_metre: 0.0,
             low_battery_percent: 15.0,
             default_deviation_m: 0.5,
-            instant_actions: INSTANT_ACTIONS.iter().map(|a| a.to_string()).collect(),
+            instant_actions: default_instant_actions(version, &INSTANT_ACTIONS),
             cancel_policy: CancelPolicy::Accept,
         }
     }
@@ -92,4 +104,20 @@ impl RobotConfig {
         self.start_y = y;
         self
     }
+}
+
+/// `base`, and for a 3.0 robot also [`V3_INSTANT_ACTIONS`] (once each).
+pub(crate) fn default_instant_actions(
+    version: ProtocolVersion,
+    base: &[impl AsRef<str>],
+) -> Vec<String> {
+    let mut all: Vec<String> = base.iter().map(|a| a.as_ref().to_string()).collect();
+    if version.is_v3() {
+        for a in V3_INSTANT_ACTIONS {
+            if !all.iter().any(|b| b == a) {
+                all.push(a.to_string());
+            }
+        }
+    }
+    all
 }

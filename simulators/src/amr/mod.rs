@@ -17,16 +17,19 @@
 mod actions;
 mod client;
 mod config;
+mod hibernation;
 mod motion;
 mod record;
 mod report;
 mod robot;
 mod sheet;
 mod world;
+mod zones;
 
 pub use client::{Fleet, FleetConfig, RobotClient, RobotHandle};
-pub use config::{RobotConfig, CLEAR_ERRORS, INSTANT_ACTIONS};
+pub use config::{RobotConfig, CLEAR_ERRORS, INSTANT_ACTIONS, V3_INSTANT_ACTIONS};
 pub use record::{CancelPolicy, Happened};
 pub use robot::{OrderOutcome, Robot, RobotCounters};
 pub use sheet::MAX_ORDER_NODES;
 pub use world::{Encounter, RobotWorldStats, SharedWorld, World, WorldConfig, WorldStats};
+pub use zones::{ZoneSetOutcome, DELETE_ZONE_SET, DUPLICATE_WARNING_S, ENABLE_ZONE_SET, RETRY_S};

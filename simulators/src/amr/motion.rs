@@ -5,6 +5,11 @@
 //! robot is in the field ahead) keeps the robot where it is: actions go on, driving does not,
 //! `driving` is false and `safetyState.fieldViolation` true, and every second it would have
 //! driven counts as blocked ([`Robot::blocked_secs`]).
+//!
+//! Zones of an enabled 3.0 zone set (see `zones.rs`) hold the robot before a RELEASE zone it
+//! has no grant for and before a BLOCKED zone (that is not a safety stop: not counted as
+//! blocked), and cap its speed in and towards a SPEED_LIMIT zone; every move is checked for
+//! the zones it enters and leaves.
 
 use std::time::Duration;
 
@@ -14,10 +19,12 @@ use super::robot::Robot;
 const UNKNOWN_EDGE_M: f64 = 1.0;
 
 impl Robot {
-    /// Advances the simulation by `dt`: finishes a pending cancel, runs actions, drives.
+    /// Advances the simulation by `dt`: finishes a pending cancel, runs actions, states the
+    /// zone requests the path ahead needs, drives.
     pub fn tick(&mut self, dt: Duration) {
         let dt = dt.as_secs_f64();
         self.run_actions(dt);
+        self.update_zones(dt);
         if self.safety_stop.is_some() && self.wants_to_drive() {
             self.blocked_secs += dt;
         }
@@ -26,6 +33,10 @@ impl Robot {
         if was_driving != self.driving {
             self.changed = true;
         }
+        let at = self.position();
+        self.track_zones(at);
+        // Requests of the next edge (reached during this tick) go out in this tick's state.
+        self.update_zones(0.0);
         // Actions triggered by a node reached during this tick start right away.
         self.run_actions(0.0);
     }
@@ -36,7 +47,8 @@ impl Robot {
             .front()
             .and_then(|e| e.max_speed)
             .unwrap_or(f64::INFINITY);
-        self.cfg.speed.min(limit)
+        let zone = self.zone_speed_limit().unwrap_or(f64::INFINITY);
+        self.cfg.speed.min(limit).min(zone)
     }
 
     fn may_drive(&self) -> bool {
@@ -47,6 +59,8 @@ impl Robot {
     pub(crate) fn wants_to_drive(&self) -> bool {
         !self.paused
             && !self.has_fatal_error()
+            && !self.is_hibernating()
+            && !self.zone_holds()
             && !self.actions.blocks_driving()
             && self.nodes.front().is_some_and(|n| n.state.released)
             && self.edges.front().is_some_and(|e| e.state.released)
@@ -71,6 +85,7 @@ impl Robot {
             };
             let step = speed * budget;
             let left = length - self.edge_done_m;
+            let from = (self.x, self.y);
             if step < left {
                 self.edge_done_m += step;
                 budget = 0.0;
@@ -85,6 +100,7 @@ impl Robot {
                     self.theta = (ty - sy).atan2(tx - sx);
                 }
                 self.drain(step);
+                self.track_zones(from);
             } else {
                 budget -= left / speed;
                 self.drain(left);
@@ -98,6 +114,8 @@ impl Robot {
                 self.edge_start = None;
                 self.edge_done_m = 0.0;
                 self.arrive(node);
+                self.track_zones(from);
+                self.zones_on_arrival();
                 self.run_actions(0.0);
             }
         }

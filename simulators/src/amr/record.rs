@@ -2,10 +2,15 @@
 //! truth: the orders it took, every pick and drop (with the order it belonged to), each
 //! `cancelOrder` accepted, refused, ignored or answered with `noOrderToCancel`, pauses,
 //! injected faults, and each encounter in which its safety field stopped it for another robot
-//! (once per encounter, not per step: see [`crate::amr::World`]). The record is the robot's own: nothing master control says changes it.
+//! (once per encounter, not per step: see [`crate::amr::World`]); for 3.0 also the zone
+//! sets it stored, enabled and deleted, its zone requests and the answers to them, each zone
+//! it entered (and whether it held a grant for it) and left, and hibernation. The record is
+//! the robot's own: nothing master control says changes it.
 //!
 //! How the robot answers a cancel is a per-robot switch ([`CancelPolicy`]), like a vehicle
 //! that will not abort once a load is on its forks.
+
+use floorgate_protocols::vda5050::{GrantType, ZoneType};
 
 use super::robot::Robot;
 
@@ -86,6 +91,71 @@ pub enum Happened {
         /// The other robot's `serialNumber`.
         by: String,
     },
+    /// A `zoneSet` message came.
+    ZoneSetReceived {
+        /// Its `zoneSetId`.
+        zone_set_id: String,
+        /// Stored (DISABLED); `false`: not taken, a set of that id was stored already.
+        stored: bool,
+    },
+    /// A zone set was enabled (`enableZoneSet`).
+    ZoneSetEnabled {
+        /// Its `zoneSetId`.
+        zone_set_id: String,
+    },
+    /// A zone set was deleted (`deleteZoneSet`).
+    ZoneSetDeleted {
+        /// Its `zoneSetId`.
+        zone_set_id: String,
+    },
+    /// The robot stated a zone request (ACCESS to a RELEASE zone).
+    ZoneRequested {
+        /// Its `requestId`.
+        request_id: String,
+        /// The zone.
+        zone_id: String,
+    },
+    /// Master control answered one of the robot's zone requests.
+    ZoneAnswered {
+        /// The request's `requestId`.
+        request_id: String,
+        /// The zone.
+        zone_id: String,
+        /// The answer.
+        grant_type: GrantType,
+    },
+    /// The `leaseExpiry` of a granted request passed.
+    ZoneRequestExpired {
+        /// The request's `requestId`.
+        request_id: String,
+        /// The zone.
+        zone_id: String,
+    },
+    /// The robot lost its release inside a RELEASE zone (REVOKED or expired).
+    ReleaseLost {
+        /// The zone.
+        zone_id: String,
+        /// It stopped (`releaseLossBehavior` STOP); `false`: it drove on.
+        stopped: bool,
+    },
+    /// The robot's centre came inside a zone of an enabled zone set.
+    ZoneEntered {
+        /// The zone.
+        zone_id: String,
+        /// Its type.
+        zone_type: ZoneType,
+        /// The robot held a GRANTED request for it (never for zones that need none).
+        granted: bool,
+    },
+    /// The robot's centre left a zone (or its zone set was disabled or deleted meanwhile).
+    ZoneLeft {
+        /// The zone.
+        zone_id: String,
+    },
+    /// Fell asleep (`startHibernation` or [`Robot::hibernate`]).
+    Hibernated,
+    /// Woke up (`stopHibernation`).
+    Woke,
 }
 
 impl Robot {

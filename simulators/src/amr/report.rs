@@ -1,5 +1,6 @@
 //! What the simulated robot reports: the state message, and the faults a test can inject
-//! into it (low battery, a FATAL error).
+//! into it (low battery, a FATAL error). A 3.0 state always carries `zoneSets` and
+//! `zoneRequests` (empty arrays when there are none).
 
 use floorgate_protocols::vda5050::state::{
     ActionState, AgvPosition, BatteryState, EStop, OperatingMode, SafetyState, Velocity,
@@ -35,7 +36,8 @@ impl Robot {
         });
     }
 
-    /// Clears every error, as an operator at the vehicle would.
+    /// Clears every error, as an operator at the vehicle would (a robot stopped by a lost
+    /// release drives on).
     pub fn clear_errors(&mut self) {
         self.changed |= !self.errors.is_empty();
         self.errors.clear();
@@ -70,7 +72,9 @@ impl Robot {
     /// The state message, stamped with the next `state` header.
     pub fn state_message(&mut self) -> State {
         let header = self.headers.next(TopicKind::State);
-        self.build_state(header)
+        let state = self.build_state(header);
+        self.state_built();
+        state
     }
 
     /// The current state without consuming a `headerId` (for inspection).
@@ -101,6 +105,8 @@ impl Robot {
             manufacturer,
             serial_number,
             maps: v.has_state_maps().then(Vec::new),
+            // 3.0: the stored zone sets, an empty array when there is none.
+            zone_sets: v.is_v3().then(|| self.zone_sets()),
             order_id: self.order_id.clone(),
             order_update_id: self.order_update_id,
             zone_set_id: None,
@@ -135,6 +141,7 @@ impl Robot {
                     && self.nodes.iter().any(|n| !n.state.released),
             ),
             distance_since_last_node: None,
+            zone_requests: v.is_v3().then(|| self.zone_requests()),
             action_states: order,
             instant_action_states: v.is_v3().then_some(instant),
             battery_state: BatteryState {

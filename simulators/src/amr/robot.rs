@@ -17,7 +17,11 @@
 //! - same `orderId` and `orderUpdateId` → ignored;
 //! - a higher `orderUpdateId` whose first node is not the stitching node (the decision point
 //!   while running, else `lastNodeId`/`lastNodeSequenceId`) → rejected (`orderUpdateError`);
+//! - a new order or an update with a node inside a BLOCKED zone of an enabled zone set
+//!   (VDA 5050 3.0, see `zones.rs`) → rejected (`noRouteError`);
 //! - otherwise accepted; rejection warnings are cleared by the next accepted order.
+//!
+//! A hibernating robot (3.0, see `hibernation.rs`) ignores every order.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -109,6 +113,10 @@ pub struct Robot {
     pub(crate) safety_stop: Option<String>,
     /// Seconds (simulated) the safety field held the robot while it wanted to drive.
     pub(crate) blocked_secs: f64,
+    /// Zone sets, zone requests and the zones the robot is in (3.0, `zones.rs`).
+    pub(crate) zones: crate::amr::zones::Zones,
+    /// Hibernation (3.0, `hibernation.rs`).
+    pub(crate) hibernation: crate::amr::hibernation::Hibernation,
 }
 
 /// Rounding slack of the deviation check (m): a robot exactly at the allowed deviation is
@@ -157,6 +165,8 @@ impl Robot {
             record: Vec::new(),
             safety_stop: None,
             blocked_secs: 0.0,
+            zones: Default::default(),
+            hibernation: Default::default(),
             cfg,
         }
     }
@@ -195,8 +205,11 @@ impl Robot {
         }
     }
 
-    /// Handles an order or order update.
+    /// Handles an order or order update; a hibernating robot ignores it (not counted).
     pub fn handle_order(&mut self, order: Order) -> OrderOutcome {
+        if self.is_hibernating() {
+            return OrderOutcome::Ignored;
+        }
         self.changed = true;
         let order_ref = vec![
             Reference::new("orderId", &order.order_id),
@@ -240,6 +253,9 @@ impl Robot {
                 );
                 return self.reject("noRouteError", msg, refs);
             }
+            if let Some(rejected) = self.reject_blocked(&order, order_ref) {
+                return rejected;
+            }
             self.accept_new(order);
             return OrderOutcome::Accepted;
         }
@@ -264,6 +280,9 @@ impl Robot {
             );
             return self.reject("orderUpdateError", msg, refs);
         }
+        if let Some(rejected) = self.reject_blocked(&order, order_ref) {
+            return rejected;
+        }
         self.accept_update(order);
         OrderOutcome::Accepted
     }
@@ -285,6 +304,17 @@ impl Robot {
             error_level: ErrorLevel::Warning,
         });
         OrderOutcome::Rejected(error_type.to_string())
+    }
+
+    /// An order with a node inside a BLOCKED zone of an enabled zone set is rejected
+    /// (`noRouteError`, VDA 5050 3.0 §6.4.1.1).
+    fn reject_blocked(&mut self, order: &Order, refs: Vec<Reference>) -> Option<OrderOutcome> {
+        let (node, zone_id) = self.node_in_blocked_zone(order)?;
+        let mut refs = refs;
+        refs.push(Reference::new("nodeId", &node.node_id));
+        refs.push(Reference::new("zoneId", &zone_id));
+        let msg = format!("node `{}` is inside BLOCKED zone `{zone_id}`", node.node_id);
+        Some(self.reject("noRouteError", msg, refs))
     }
 
     /// Executing an order or waiting for an update (figure 8, step 3).
@@ -398,7 +428,8 @@ impl Robot {
         }
     }
 
-    /// The robot is on `node`: it becomes the last node and its actions start.
+    /// The robot is on `node`: it becomes the last node and its actions start (the zones it
+    /// has left are dealt with by the caller, which knows where it came from).
     pub(crate) fn arrive(&mut self, node: PlannedNode) {
         self.reach(node, true);
     }

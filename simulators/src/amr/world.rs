@@ -25,11 +25,20 @@
 //!   blocked time), conflicts are still counted — the contention-free upper bound a
 //!   benchmark compares a physical fleet against.
 //!
+//! * **Zones** (3.0). After each step the world reads the zones each robot is inside
+//!   ([`Robot::zones_inside`]: its centre, zones of its enabled zone sets) and counts, per
+//!   `zoneId`, how many robots are in it now and at most at once, and how many times a robot
+//!   came inside a RELEASE zone without a GRANTED request ([`WorldStats::zone_peak`],
+//!   [`WorldStats::zone_entries_without_grant`]). Zones of different zone sets that share a
+//!   `zoneId` count as one.
+//!
 //! All times are simulated seconds (see `FleetConfig::time_lapse`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use floorgate_protocols::vda5050::ZoneType;
 
 use super::record::Happened;
 use super::robot::Robot;
@@ -87,6 +96,12 @@ pub struct WorldStats {
     pub encounters: Vec<Encounter>,
     /// Per robot, in the order they joined.
     pub robots: Vec<RobotWorldStats>,
+    /// Per `zoneId`: robots inside now (zones that were never entered are absent).
+    pub zone_occupancy: BTreeMap<String, usize>,
+    /// Per `zoneId`: the most robots that were inside at once.
+    pub zone_peak: BTreeMap<String, usize>,
+    /// Times a robot came inside a RELEASE zone without a GRANTED request for it.
+    pub zone_entries_without_grant: u64,
 }
 
 /// A world shared by the run loops of a fleet.
@@ -102,6 +117,8 @@ struct Body {
     safety_stops: u64,
     /// The robot of the current encounter, until it is well away.
     partner: Option<usize>,
+    /// The zones it is inside.
+    zones: BTreeSet<String>,
 }
 
 /// The floor (see the module note).
@@ -113,6 +130,9 @@ pub struct World {
     near: BTreeSet<(usize, usize)>,
     conflicts: u64,
     encounters: Vec<Encounter>,
+    zone_occupancy: BTreeMap<String, usize>,
+    zone_peak: BTreeMap<String, usize>,
+    zone_entries_without_grant: u64,
 }
 
 impl World {
@@ -124,6 +144,9 @@ impl World {
             near: BTreeSet::new(),
             conflicts: 0,
             encounters: Vec::new(),
+            zone_occupancy: BTreeMap::new(),
+            zone_peak: BTreeMap::new(),
+            zone_entries_without_grant: 0,
         }
     }
 
@@ -150,7 +173,9 @@ impl World {
             blocked_secs: robot.blocked_secs(),
             safety_stops: 0,
             partner: None,
+            zones: BTreeSet::new(),
         });
+        self.zones_of(me, robot);
         for j in 0..me {
             if self
                 .distance(me, j)
@@ -226,7 +251,37 @@ impl World {
         robot.set_safety_stop(Some(&other));
     }
 
+    /// Counts the zones robot `me` entered and left since it was last looked at.
+    fn zones_of(&mut self, me: usize, robot: &Robot) {
+        if self.bodies[me].zones.is_empty() && robot.zones_inside().next().is_none() {
+            return;
+        }
+        let now: BTreeSet<String> = robot
+            .zones_inside()
+            .map(|(z, _, _)| z.to_string())
+            .collect();
+        for (zone, zone_type, granted) in robot.zones_inside() {
+            if self.bodies[me].zones.contains(zone) {
+                continue;
+            }
+            let n = self.zone_occupancy.entry(zone.to_string()).or_default();
+            *n += 1;
+            let peak = self.zone_peak.entry(zone.to_string()).or_default();
+            *peak = (*peak).max(*n);
+            if zone_type == ZoneType::Release && !granted {
+                self.zone_entries_without_grant += 1;
+            }
+        }
+        for zone in self.bodies[me].zones.difference(&now) {
+            if let Some(n) = self.zone_occupancy.get_mut(zone) {
+                *n = n.saturating_sub(1);
+            }
+        }
+        self.bodies[me].zones = now;
+    }
+
     fn moved(&mut self, me: usize, robot: &Robot) {
+        self.zones_of(me, robot);
         let (x, y) = robot.position();
         {
             let body = &mut self.bodies[me];
@@ -288,6 +343,9 @@ impl World {
                     safety_stops: b.safety_stops,
                 })
                 .collect(),
+            zone_occupancy: self.zone_occupancy.clone(),
+            zone_peak: self.zone_peak.clone(),
+            zone_entries_without_grant: self.zone_entries_without_grant,
         }
     }
 }
