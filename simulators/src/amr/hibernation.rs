@@ -100,3 +100,160 @@ impl Robot {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use floorgate_protocols::vda5050::{
+        encode, Action, ActionStatus, BlockingType, ConnectionState, HeaderFactory, InstantActions,
+        OrderPlan, PathEdge, PathNode, ProtocolVersion, Route, TopicKind,
+    };
+    use serde_json::Value;
+
+    use super::super::record::Happened;
+    use super::super::robot::{OrderOutcome, Robot};
+    use super::super::RobotConfig;
+
+    fn route(n: usize) -> Route {
+        Route {
+            nodes: (0..n)
+                .map(|i| PathNode {
+                    node_id: format!("N{i}"),
+                    x: i as f64,
+                    y: 0.0,
+                    theta: None,
+                    map_id: "map".into(),
+                })
+                .collect(),
+            edges: (1..n)
+                .map(|i| PathEdge {
+                    edge_id: format!("E{i}"),
+                    length: Some(1.0),
+                    max_speed: None,
+                })
+                .collect(),
+        }
+    }
+
+    fn robot() -> Robot {
+        let mut cfg = RobotConfig::new("acme", "r1", ProtocolVersion::V3_0).at_node("N0", 0.0, 0.0);
+        cfg.speed = 1.0;
+        Robot::new(cfg)
+    }
+
+    fn instant(h: &mut HeaderFactory, id: &str, kind: &str) -> InstantActions {
+        InstantActions {
+            header: h.next(TopicKind::InstantActions),
+            actions: vec![Action::new(kind, id, BlockingType::None)],
+        }
+    }
+
+    fn run(r: &mut Robot, secs: f64) {
+        for _ in 0..(secs / 0.05).round() as usize {
+            r.tick(Duration::from_millis(50));
+        }
+    }
+
+    /// The state messages the robot sends now (as its client would): one if it publishes
+    /// states and something changed.
+    fn sent(r: &mut Robot) -> Option<Value> {
+        (r.publishes_state() && r.take_changed())
+            .then(|| serde_json::from_slice(&encode(&r.state_message())).unwrap())
+    }
+
+    #[test]
+    fn a_hibernating_robot_sends_no_state_ignores_orders_and_wakes_on_stop_hibernation() {
+        let mut h = HeaderFactory::new(ProtocolVersion::V3_0, "acme", "r1");
+        let mut r = robot();
+        let order = OrderPlan::new("o1", route(5), vec![], 8).unwrap();
+        assert_eq!(
+            r.handle_order(order.message(h.next(TopicKind::Order))),
+            OrderOutcome::Accepted
+        );
+        run(&mut r, 1.5);
+        sent(&mut r);
+        assert_eq!(r.take_connection_change(), None);
+
+        r.handle_instant_actions(instant(&mut h, "h1", "startHibernation"));
+        assert!(r.is_hibernating());
+        assert_eq!(
+            r.take_connection_change(),
+            None,
+            "HIBERNATING only after the state that reports the action"
+        );
+        let last = sent(&mut r).expect("one state reports startHibernation");
+        let done = last["instantActionStates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["actionId"] == "h1" && a["actionStatus"] == "FINISHED");
+        assert!(done, "{last}");
+        assert_eq!(last["nodeStates"], Value::Array(vec![]), "order cleared");
+        assert_eq!(last["driving"], false);
+        assert_eq!(
+            r.take_connection_change(),
+            Some(ConnectionState::Hibernating)
+        );
+        assert_eq!(r.connection_state(), ConnectionState::Hibernating);
+
+        let at = r.position();
+        run(&mut r, 3.0);
+        assert_eq!(r.position(), at, "stands still");
+        assert_eq!(sent(&mut r), None, "no state while hibernating");
+        let next = OrderPlan::new("o2", route(3), vec![], 8).unwrap();
+        assert_eq!(
+            r.handle_order(next.message(h.next(TopicKind::Order))),
+            OrderOutcome::Ignored
+        );
+        r.handle_instant_actions(instant(&mut h, "p1", "startPause"));
+        assert_eq!(
+            r.action_status("p1"),
+            None,
+            "other instant actions get no answer"
+        );
+        assert_eq!(r.snapshot().order_id, "o1");
+        assert_eq!(sent(&mut r), None);
+
+        r.handle_instant_actions(instant(&mut h, "w1", "stopHibernation"));
+        assert!(!r.is_hibernating());
+        assert_eq!(r.take_connection_change(), Some(ConnectionState::Online));
+        let first = sent(&mut r).expect("states again, one right away");
+        assert!(first["instantActionStates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["actionId"] == "w1" && a["actionStatus"] == "FINISHED"));
+        assert_eq!(r.action_status("w1"), Some(ActionStatus::Finished));
+        let again = OrderPlan::new("o3", route(3), vec![], 8).unwrap();
+        let o3 = again.message(h.next(TopicKind::Order));
+        // It stands where the hibernation caught it: start the next order there.
+        let mut o3 = o3;
+        o3.nodes[0].node_position.as_mut().unwrap().x = at.0;
+        assert_eq!(r.handle_order(o3), OrderOutcome::Accepted);
+        let seen: Vec<&Happened> = r
+            .record()
+            .iter()
+            .filter(|h| matches!(h, Happened::Hibernated | Happened::Woke))
+            .collect();
+        assert_eq!(seen, [&Happened::Hibernated, &Happened::Woke]);
+    }
+
+    #[test]
+    fn the_hibernate_hook_puts_the_robot_to_sleep_without_a_last_state() {
+        let mut h = HeaderFactory::new(ProtocolVersion::V3_0, "acme", "r1");
+        let mut r = robot();
+        sent(&mut r);
+        r.hibernate();
+        assert_eq!(
+            r.take_connection_change(),
+            Some(ConnectionState::Hibernating)
+        );
+        assert_eq!(sent(&mut r), None);
+        r.handle_instant_actions(instant(&mut h, "f", "factsheetRequest"));
+        assert!(!r.take_factsheet_request());
+        r.handle_instant_actions(instant(&mut h, "w", "stopHibernation"));
+        assert_eq!(r.take_connection_change(), Some(ConnectionState::Online));
+        assert!(sent(&mut r).is_some());
+    }
+}
