@@ -622,3 +622,59 @@ fn the_robot_drives_no_faster_than_the_speed_limit_of_a_zone() {
     assert_eq!(r.snapshot().last_node_id, "N5");
     assert_eq!(entered(&r, "S1"), [false], "no grant needed, none held");
 }
+
+#[test]
+fn the_world_counts_robots_inside_each_zone_and_entries_without_a_grant() {
+    use super::super::{World, WorldConfig};
+    let mut world = World::new(WorldConfig {
+        physical: false,
+        ..WorldConfig::default()
+    });
+    let mut robots: Vec<(Robot, HeaderFactory)> = (0..2)
+        .map(|i| {
+            let serial = format!("r{i}");
+            let mut h = HeaderFactory::new(ProtocolVersion::V3_0, "acme", &serial);
+            let mut cfg =
+                RobotConfig::new("acme", &serial, ProtocolVersion::V3_0).at_node("N0", 0.0, 0.0);
+            cfg.speed = 1.0;
+            let mut r = Robot::new(cfg);
+            r.handle_zone_set(zone_set(&mut h, "zs", vec![release(None)]));
+            r.handle_instant_actions(zone_action(&mut h, "enableZoneSet", "en", "zs"));
+            r.handle_order(order(&mut h, "o1", 5));
+            (r, h)
+        })
+        .collect();
+    let ids: Vec<usize> = robots.iter().map(|(r, _)| world.add(r)).collect();
+    let step = |world: &mut World, robots: &mut Vec<(Robot, HeaderFactory)>, secs: f64| {
+        for _ in 0..(secs / 0.05).round() as usize {
+            for (i, (r, _)) in robots.iter_mut().enumerate() {
+                world.advance(ids[i], r, Duration::from_millis(50));
+            }
+        }
+    };
+    step(&mut world, &mut robots, 2.5);
+    assert_eq!(world.stats().zone_peak.get("R1"), None, "nobody went in");
+    for (r, h) in robots.iter_mut() {
+        r.handle_responses(answer(h, "zr-1", GrantType::Granted));
+    }
+    step(&mut world, &mut robots, 1.0);
+    let s = world.stats();
+    assert_eq!(s.zone_occupancy.get("R1"), Some(&2));
+    assert_eq!(s.zone_peak.get("R1"), Some(&2));
+    assert_eq!(s.zone_entries_without_grant, 0);
+    step(&mut world, &mut robots, 2.0);
+    let s = world.stats();
+    assert_eq!(s.zone_occupancy.get("R1"), Some(&0), "both left");
+    assert_eq!(s.zone_peak.get("R1"), Some(&2));
+    // A zone set enabled around a robot: it is inside without a grant.
+    let (r, h) = &mut robots[0];
+    let around = Zone::new("R2", ZoneType::Release, rect(3.0, -1.0, 5.0, 1.0));
+    r.handle_zone_set(zone_set(h, "zs2", vec![around]));
+    r.handle_instant_actions(zone_action(h, "enableZoneSet", "en2", "zs2"));
+    step(&mut world, &mut robots, 0.1);
+    let s = world.stats();
+    assert_eq!(s.zone_entries_without_grant, 1);
+    assert_eq!(s.zone_occupancy.get("R2"), Some(&1));
+    assert_eq!(s.zone_occupancy.get("R1"), Some(&0));
+    assert_eq!(entered(&robots[0].0, "R2"), [false]);
+}
