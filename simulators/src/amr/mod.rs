@@ -9,6 +9,11 @@
 //! a fault right after a drop, a robot that refuses or ignores `cancelOrder` once loaded).
 //! Each robot keeps its own record of what really happened ([`Happened`]).
 //!
+//! A 3.0 robot also takes zone sets (`zoneSet` topic, `enableZoneSet`/`deleteZoneSet`),
+//! asks for RELEASE zones in its state and waits for the answer on `responses`, keeps out of
+//! BLOCKED zones and slows down in SPEED_LIMIT zones (`zones.rs`), and hibernates
+//! (`startHibernation`/`stopHibernation`, `hibernation.rs`).
+//!
 //! The robots of a fleet share one physical floor ([`World`]): a safety field stops a robot
 //! before it hits another, and the world counts conflicts and blocked seconds; simulated time
 //! may run faster than the wall clock (`FleetConfig::time_lapse`). The fields are described
