@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use floorgate::engine::adapter::{
-    Availability, BoxFuture, DeviceAdapter, DeviceCommand, DeviceReport, ReportSink, TransportError,
+    Availability, BoxFuture, DeviceAdapter, DeviceCommand, DeviceOperation, DeviceReport,
+    OperateError, ReportSink, TransportError,
 };
 use floorgate::engine::model::{DeviceKind, StepState, TaskKind, TaskSpec, TaskState};
 use floorgate::engine::{self, runtime::report_channel, EngineConfig, EngineHandle};
@@ -25,6 +26,8 @@ struct Recorder {
     failing_sends: AtomicU32,
     /// Failing sends never left floorgate (else: unconfirmed).
     not_sent: std::sync::atomic::AtomicBool,
+    /// Device commands outside tasks (wake-ups among them).
+    operated: Mutex<Vec<(String, DeviceOperation)>>,
 }
 
 /// Stands in for the AMR and conveyor adapters.
@@ -56,6 +59,19 @@ impl DeviceAdapter for ScriptedAmrs {
     }
     fn stop(&self, c: DeviceCommand) -> BoxFuture<'_, Result<(), TransportError>> {
         self.0.stopped.lock().unwrap().push(c);
+        Box::pin(async { Ok(()) })
+    }
+    fn operate(
+        &self,
+        device_id: &str,
+        operation: DeviceOperation,
+        _sequence: u32,
+    ) -> BoxFuture<'_, Result<(), OperateError>> {
+        self.0
+            .operated
+            .lock()
+            .unwrap()
+            .push((device_id.to_string(), operation));
         Box::pin(async { Ok(()) })
     }
 }
@@ -1001,5 +1017,74 @@ async fn a_task_started_before_its_deadline_is_not_interrupted_when_it_passes() 
     let t = until_state(&r, "T2", TaskState::Expired).await;
     assert!(t.steps.iter().all(|s| s.state == StepState::Cancelled));
     assert_eq!(sent(&r).len(), 1, "an expired task starts nothing");
+    stop(r).await;
+}
+
+fn asleep(sink: &ReportSink, id: &str) {
+    sink.report(DeviceReport::Availability {
+        device_id: id.into(),
+        availability: Availability::Asleep,
+        reason: "hibernating".into(),
+    });
+}
+
+#[tokio::test]
+async fn a_step_with_only_sleeping_robots_wakes_the_nearest_once_and_goes_to_it_when_it_is_online()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let r = start(dir.path());
+    for (id, node) in [("amr-1", "N8"), ("amr-2", "N2")] {
+        r.sink.report(DeviceReport::Position {
+            device_id: id.into(),
+            node: node.into(),
+        });
+        asleep(&r.sink, id);
+    }
+    r.engine.submit(spec("T1", 0)).await.unwrap();
+    let woken = until(|| {
+        let o = r.rec.operated.lock().unwrap().clone();
+        (!o.is_empty()).then_some(o)
+    })
+    .await;
+    assert_eq!(
+        woken,
+        [("amr-2".to_string(), DeviceOperation::Wake)],
+        "the nearest sleeper"
+    );
+    // More inputs while it wakes: not woken again, the other sleeper left alone, nothing sent.
+    for _ in 0..5 {
+        asleep(&r.sink, "amr-2");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(r.rec.operated.lock().unwrap().len(), 1);
+    assert!(sent(&r).is_empty(), "nothing goes to a sleeping robot");
+    // A second waiting task wakes the second sleeper.
+    r.engine.submit(spec("T2", 0)).await.unwrap();
+    until(|| (r.rec.operated.lock().unwrap().len() == 2).then_some(())).await;
+    assert_eq!(r.rec.operated.lock().unwrap()[1].0, "amr-1");
+    // Awake: the step goes to it.
+    online(&r.sink, "amr-2");
+    let first = until(|| sent(&r).first().cloned()).await;
+    assert_eq!(first.device_id, "amr-2");
+    // The journal says what happened: asleep, woken (device_commanded), online.
+    let kinds: Vec<String> = r
+        .store
+        .events_after(0, u64::MAX, 1000)
+        .unwrap()
+        .iter()
+        .map(|e| format!("{:?}", e.kind))
+        .filter(|k| k.contains("amr-2"))
+        .map(|k| k.split([' ', '{']).next().unwrap().to_string())
+        .collect();
+    let at = |k: &str| {
+        kinds
+            .iter()
+            .position(|x| x == k)
+            .unwrap_or_else(|| panic!("{k} in {kinds:?}"))
+    };
+    assert!(
+        at("DeviceAsleep") < at("DeviceCommanded") && at("DeviceCommanded") < at("DeviceOnline"),
+        "{kinds:?}"
+    );
     stop(r).await;
 }

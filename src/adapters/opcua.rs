@@ -298,9 +298,12 @@ impl DeviceAdapter for OpcUaAdapter {
             let name = match operation {
                 DeviceOperation::Reset => "reset",
                 DeviceOperation::Stop => "stop",
-                DeviceOperation::Pause | DeviceOperation::Resume => {
+                DeviceOperation::Pause
+                | DeviceOperation::Resume
+                | DeviceOperation::Wake
+                | DeviceOperation::Hibernate => {
                     return Err(OperateError::Unsupported(format!(
-                        "device {device_id}: its profile {} has no {} command (an AS/RS over OPC-UA does not pause)",
+                        "device {device_id}: its profile {} has no {} command (an AS/RS over OPC-UA does not pause or sleep)",
                         p.model,
                         operation.as_str()
                     )))

@@ -319,6 +319,9 @@ pub fn event_to_pb(e: &Event, journal_id: &str) -> pb::Event {
         EventKind::TrafficResolved { device_id, reason } => {
             Kind::TrafficResolved(device(device_id, reason))
         }
+        EventKind::DeviceAsleep { device_id, reason } => {
+            Kind::DeviceAsleep(device(device_id, reason))
+        }
         EventKind::DeviceFault { device_id, reason } => {
             Kind::DeviceFault(device(device_id, reason))
         }
@@ -351,6 +354,7 @@ pub fn device_to_pb(d: &DeviceStatus) -> pb::Device {
             Availability::Offline => pb::DeviceAvailability::Offline,
             Availability::Online => pb::DeviceAvailability::Online,
             Availability::Fault => pb::DeviceAvailability::Fault,
+            Availability::Asleep => pb::DeviceAvailability::Asleep,
         } as i32,
         reason: d.reason.clone(),
         current: d.current.as_ref().map(|c| pb::CurrentCommand {

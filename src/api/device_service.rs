@@ -144,6 +144,20 @@ impl pb::device_service_server::DeviceService for DeviceApi {
         self.command(req, DeviceOperation::Resume).await
     }
 
+    async fn wake_device(
+        &self,
+        req: Request<pb::DeviceCommandRequest>,
+    ) -> Result<Response<pb::DeviceCommandResponse>, Status> {
+        self.command(req, DeviceOperation::Wake).await
+    }
+
+    async fn hibernate_device(
+        &self,
+        req: Request<pb::DeviceCommandRequest>,
+    ) -> Result<Response<pb::DeviceCommandResponse>, Status> {
+        self.command(req, DeviceOperation::Hibernate).await
+    }
+
     async fn resolve_step(
         &self,
         req: Request<pb::ResolveStepRequest>,

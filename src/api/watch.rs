@@ -24,7 +24,7 @@ const REPLAY_BATCH: usize = 512;
 const MAX_FILTER: usize = 1000;
 
 /// The event kinds a filter may name: the `Event.kind` field names.
-pub const KINDS: [&str; 19] = [
+pub const KINDS: [&str; 20] = [
     "task_accepted",
     "task_planned",
     "task_started",
@@ -44,6 +44,7 @@ pub const KINDS: [&str; 19] = [
     "device_fault",
     "device_commanded",
     "traffic_resolved",
+    "device_asleep",
 ];
 
 /// The `Event.kind` field name of an event.
@@ -68,6 +69,7 @@ pub fn kind_name(k: &EventKind) -> &'static str {
         EventKind::DeviceFault { .. } => "device_fault",
         EventKind::DeviceCommanded { .. } => "device_commanded",
         EventKind::TrafficResolved { .. } => "traffic_resolved",
+        EventKind::DeviceAsleep { .. } => "device_asleep",
     }
 }
 

@@ -59,6 +59,8 @@ async fn device_command(
         DeviceCommand::Stop(a) => c.stop_device(request(a)).await?,
         DeviceCommand::Pause(a) => c.pause_device(request(a)).await?,
         DeviceCommand::Resume(a) => c.resume_device(request(a)).await?,
+        DeviceCommand::Wake(a) => c.wake_device(request(a)).await?,
+        DeviceCommand::Hibernate(a) => c.hibernate_device(request(a)).await?,
         DeviceCommand::Resolve { args, outcome } => {
             let task = c
                 .resolve_step(pb::ResolveStepRequest {
@@ -316,6 +318,7 @@ fn event_line(e: &pb::Event) -> String {
         Some(Kind::DeviceOnline(d)) => format!("device {} online", d.device_id),
         Some(Kind::DeviceOffline(d)) => format!("device {} offline: {}", d.device_id, d.reason),
         Some(Kind::DeviceFault(d)) => format!("device {} fault: {}", d.device_id, d.reason),
+        Some(Kind::DeviceAsleep(d)) => format!("device {} asleep: {}", d.device_id, d.reason),
         Some(Kind::TrafficResolved(d)) => {
             format!(
                 "device {} sent aside by traffic control: {}",

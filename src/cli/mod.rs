@@ -152,6 +152,10 @@ pub enum DeviceCommand {
     Pause(DeviceCommandArgs),
     /// Resume motion (VDA 5050 stopPause).
     Resume(DeviceCommandArgs),
+    /// Wake a sleeping robot (VDA 5050 3.0 stopHibernation).
+    Wake(DeviceCommandArgs),
+    /// Put an idle robot to sleep (VDA 5050 3.0 startHibernation).
+    Hibernate(DeviceCommandArgs),
     /// Say how a step whose outcome is unknown ended, after looking at the
     /// device.
     Resolve {

@@ -174,10 +174,12 @@ pub(super) async fn operate_device(
             "pause" => DeviceOperation::Pause,
             "resume" => DeviceOperation::Resume,
             "stop" => DeviceOperation::Stop,
+            "wake" => DeviceOperation::Wake,
+            "hibernate" => DeviceOperation::Hibernate,
             _ => {
                 return Err(error(
                     StatusCode::NOT_FOUND,
-                    "no such action: reset, pause, resume or stop",
+                    "no such action: reset, pause, resume, stop, wake or hibernate",
                 ))
             }
         };

@@ -118,6 +118,9 @@ pub enum Availability {
     Offline,
     Online,
     Fault,
+    /// Connected but asleep (a VDA 5050 3.0 robot hibernating): takes no command until
+    /// woken ([`DeviceOperation::Wake`]), which the engine does when a step waits for it.
+    Asleep,
 }
 
 /// A send (or stop) the device did not confirm. Retried with backoff;
@@ -180,6 +183,10 @@ pub enum DeviceOperation {
     Pause,
     /// Resume after a pause (VDA 5050 `stopPause`).
     Resume,
+    /// Wake a device that sleeps (VDA 5050 3.0 `stopHibernation`).
+    Wake,
+    /// Put an idle device to sleep (VDA 5050 3.0 `startHibernation`).
+    Hibernate,
 }
 
 impl DeviceOperation {
@@ -189,6 +196,8 @@ impl DeviceOperation {
             DeviceOperation::Stop => "stop",
             DeviceOperation::Pause => "pause",
             DeviceOperation::Resume => "resume",
+            DeviceOperation::Wake => "wake",
+            DeviceOperation::Hibernate => "hibernate",
         }
     }
 }

@@ -296,6 +296,11 @@ pub enum EventKind {
         device_id: String,
         reason: String,
     },
+    /// Connected but asleep until woken (see [`Availability::Asleep`](super::adapter::Availability::Asleep)).
+    DeviceAsleep {
+        device_id: String,
+        reason: String,
+    },
     /// An operator's command to a device (reset, stop, pause, resume,
     /// resolve), journaled once carried out, with the operator's reason.
     DeviceCommanded {

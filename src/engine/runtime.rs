@@ -41,6 +41,9 @@ mod send;
 
 use operator::OperatorDone;
 
+/// How long a sleeping device may take to wake before it is woken again.
+const WAKE_RETRY: Duration = Duration::from_secs(30);
+
 /// Limits the engine enforces.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -276,6 +279,7 @@ pub fn start(
         timers: BTreeSet::new(),
         deadlines: BTreeSet::new(),
         links: HashMap::new(),
+        waking: HashMap::new(),
         armed: HashMap::new(),
     };
     engine.recover()?;
@@ -313,6 +317,8 @@ struct Engine {
     deadlines: BTreeSet<(i64, String)>,
     /// Adapters' links (`mqtt:broker`) as last reported: up or not.
     links: HashMap<String, bool>,
+    /// Sleeping devices sent a wake-up, and when (see [`Engine::schedule`]).
+    waking: HashMap<String, std::time::Instant>,
     /// The one timer of each task with an active step, so a step's end
     /// removes it (a task has at most one step on a device).
     armed: HashMap<String, (i64, u32, u32)>,
@@ -791,6 +797,9 @@ impl Engine {
         // otherwise fill it).
         let changed = d.availability != availability;
         d.availability = availability;
+        if availability != Availability::Asleep {
+            self.waking.remove(&device_id);
+        }
         d.reason = reason.clone();
         if !changed {
             return;
@@ -804,6 +813,10 @@ impl Engine {
                 reason,
             },
             Availability::Fault => EventKind::DeviceFault {
+                device_id: device_id.clone(),
+                reason,
+            },
+            Availability::Asleep => EventKind::DeviceAsleep {
                 device_id: device_id.clone(),
                 reason,
             },
@@ -844,11 +857,17 @@ impl Engine {
     }
 
     /// Dispatches every waiting task whose next step has a free device, in
-    /// priority order.
+    /// priority order. A step with no free device among its candidates but
+    /// one asleep (a hibernating robot) wakes that one — the operator command
+    /// `wake`, journaled as `device_commanded` — once per [`WAKE_RETRY`]
+    /// while it sleeps; it is dispatched once it reports online.
     fn schedule(&mut self) {
         // Runs after every batch of inputs: with many tasks waiting and no
         // device free (the usual case under load) it must cost nothing.
-        if !self.any_device_free() {
+        let sleepers = self.devices.values().any(|d| {
+            d.availability == Availability::Asleep && self.adapters.contains_key(&d.spec.kind)
+        });
+        if !self.any_device_free() && !sleepers {
             return;
         }
         let now = now_unix_ms();
@@ -876,6 +895,7 @@ impl Engine {
                 .then(a.spec.task_id.cmp(&b.spec.task_id))
         });
         let ids: Vec<String> = waiting.iter().map(|t| t.spec.task_id.clone()).collect();
+        let mut wake: Vec<(String, String)> = Vec::new();
         for id in ids {
             let (step, device_id) = {
                 let task = &self.open[&id];
@@ -885,6 +905,14 @@ impl Engine {
                     continue;
                 }
                 let Some(device_id) = self.choose_device(s) else {
+                    if sleepers {
+                        // One sleeper per waiting step, the nearest not already
+                        // counted for another step in this pass.
+                        let taken: Vec<String> = wake.iter().map(|(d, _)| d.clone()).collect();
+                        if let Some(d) = self.nearest(s, Availability::Asleep, &taken) {
+                            wake.push((d, id.clone()));
+                        }
+                    }
                     continue;
                 };
                 (step, device_id)
@@ -893,9 +921,29 @@ impl Engine {
             if let Err(e) = self.dispatch(task, step, device_id) {
                 tracing::error!(task_id = %id, error = %e, "dispatch failed");
             }
-            if !self.any_device_free() {
+            if !sleepers && !self.any_device_free() {
                 break;
             }
+        }
+        let now = std::time::Instant::now();
+        for (device_id, task_id) in wake {
+            if self
+                .waking
+                .get(&device_id)
+                .is_some_and(|&at| now.duration_since(at) < WAKE_RETRY)
+            {
+                continue;
+            }
+            self.waking.insert(device_id.clone(), now);
+            tracing::info!(%device_id, %task_id, "waking a sleeping device for a waiting step");
+            // Nobody waits for the answer: the device reporting online is what counts.
+            let (reply, _) = oneshot::channel();
+            self.operate(
+                device_id,
+                DeviceOperation::Wake,
+                format!("woken by floorgate: task {task_id} waits for it"),
+                reply,
+            );
         }
     }
 
@@ -912,12 +960,18 @@ impl Engine {
     /// The free, online candidate for a step: for a mobile device the one
     /// nearest (by layout distance) to where the step starts, else the first.
     fn choose_device(&self, s: &Step) -> Option<String> {
+        self.nearest(s, Availability::Online, &[])
+    }
+
+    /// The candidate of step `s` with `availability`, no command and not in `skip` that is
+    /// nearest (by layout distance) to where the step starts, else the first.
+    fn nearest(&self, s: &Step, availability: Availability, skip: &[String]) -> Option<String> {
         let start = self.site.location(&s.from).and_then(|l| l.node.clone());
         s.candidates
             .iter()
-            .filter(|c| !s.failed_devices.contains(c))
+            .filter(|c| !s.failed_devices.contains(c) && !skip.contains(c))
             .filter_map(|c| self.devices.get(c))
-            .filter(|d| d.availability == Availability::Online && d.current.is_none())
+            .filter(|d| d.availability == availability && d.current.is_none())
             .map(|d| {
                 let dist = match (&d.position, &start) {
                     (Some(at), Some(to)) => self.site.distance(at, to).unwrap_or(f64::INFINITY),

@@ -156,6 +156,7 @@ pub fn kind_name(e: &pb::Event) -> &'static str {
         Kind::DeviceOffline(_) => "device_offline",
         Kind::DeviceFault(_) => "device_fault",
         Kind::TrafficResolved(_) => "traffic_resolved",
+        Kind::DeviceAsleep(_) => "device_asleep",
     }
 }
 

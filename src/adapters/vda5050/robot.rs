@@ -382,6 +382,11 @@ impl Robot {
             && self.state.is_some()
     }
 
+    /// Connected to the broker and hibernating (3.0): it hears only `stopHibernation`.
+    fn asleep(&self) -> bool {
+        self.broker_up && !self.unheard && self.connection == Some(ConnectionState::Hibernating)
+    }
+
     fn availability(&self) -> (Availability, String) {
         if !self.broker_up {
             return (
@@ -406,10 +411,11 @@ impl Robot {
                 )
             }
             // Neither gone nor available: still connected, but asleep, taking no orders until
-            // woken (instant action `stopHibernation`). Reported as offline, with the reason.
+            // woken (instant action `stopHibernation`, which the engine sends when a step
+            // waits for the robot).
             Some(ConnectionState::Hibernating) => {
                 return (
-                    Availability::Offline,
+                    Availability::Asleep,
                     "hibernating: connected but asleep until woken (stopHibernation)".into(),
                 )
             }

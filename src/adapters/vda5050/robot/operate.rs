@@ -16,6 +16,12 @@
 //! * FAILED, or an error whose `errorReferences` name its `actionId` → `Refused` with the
 //!   robot's reason — except `noOrderToCancel` for a stop: nothing to cancel is done;
 //! * nothing within `operate_timeout` → `Unconfirmed` (it went out; the robot never said).
+//!
+//! `Wake` → `stopHibernation` (3.0) is the one command a hibernating robot hears: it goes
+//! out while the robot's connection says HIBERNATING and is done when the connection says
+//! ONLINE again (a sleeping robot sends no state to list the action in). `Hibernate` →
+//! `startHibernation` is for an idle robot, done once FINISHED or the connection says
+//! HIBERNATING.
 
 use std::time::Instant;
 
@@ -23,8 +29,10 @@ use super::cancel::refusal;
 use super::{describe_error, Out, Robot, Seen};
 use crate::engine::adapter::DeviceOperation;
 use crate::vda5050::factsheet::ActionScope;
-use crate::vda5050::order::action_types::{CANCEL_ORDER, START_PAUSE, STOP_PAUSE};
-use crate::vda5050::ActionStatus;
+use crate::vda5050::order::action_types::{
+    CANCEL_ORDER, START_HIBERNATION, START_PAUSE, STOP_HIBERNATION, STOP_PAUSE,
+};
+use crate::vda5050::{ActionStatus, ConnectionState};
 
 /// The vendor instant action an operator's `Reset` sends, where the profile lists it.
 pub const RESET_ACTION: &str = "clearErrors";
@@ -95,6 +103,8 @@ impl Robot {
             DeviceOperation::Resume => STOP_PAUSE,
             DeviceOperation::Stop => CANCEL_ORDER,
             DeviceOperation::Reset => RESET_ACTION,
+            DeviceOperation::Wake => STOP_HIBERNATION,
+            DeviceOperation::Hibernate => START_HIBERNATION,
         };
         if !self.profile.supports(action_type) {
             return Err(Operated::Unsupported(if op == DeviceOperation::Reset {
@@ -116,15 +126,27 @@ impl Robot {
                 )));
             }
         }
-        if op == DeviceOperation::Stop {
+        if matches!(op, DeviceOperation::Stop | DeviceOperation::Hibernate) {
             if let Some(job) = &self.job {
                 return Err(Operated::Refused(format!(
-                    "device {device} is carrying out command {}: cancel its task to stop it",
-                    job.command.command_id
+                    "device {device} is carrying out command {}: cancel its task to {} it",
+                    job.command.command_id,
+                    op.as_str()
                 )));
             }
         }
-        if !self.connected() {
+        if op == DeviceOperation::Wake && !self.asleep() {
+            return if self.connected() {
+                // Awake already: nothing to do.
+                Err(Operated::Done)
+            } else {
+                Err(Operated::NotSent(format!(
+                    "device {device}: {}",
+                    self.availability().1
+                )))
+            };
+        }
+        if !self.connected() && !(op == DeviceOperation::Wake && self.asleep()) {
             return Err(Operated::NotSent(format!(
                 "device {device}: {}",
                 self.availability().1
@@ -160,11 +182,20 @@ impl Robot {
             return;
         }
         let connected = self.connected();
+        let asleep = self.asleep();
+        let connection = self.connection;
         let mut resend = Vec::new();
         let mut i = 0;
         while i < self.operations.len() {
             let o = &mut self.operations[i];
-            if let Some(result) = judge(self.state.as_ref(), o, now) {
+            let by_connection = match (o.op, connection) {
+                (DeviceOperation::Wake, Some(ConnectionState::Online)) => Some(Operated::Done),
+                (DeviceOperation::Hibernate, Some(ConnectionState::Hibernating)) => {
+                    Some(Operated::Done)
+                }
+                _ => None,
+            };
+            if let Some(result) = by_connection.or_else(|| judge(self.state.as_ref(), o, now)) {
                 let o = self.operations.remove(i);
                 tracing::info!(device_id = %self.device_id, operation = o.op.as_str(),
                     action_id = %o.action_id, ?result, "operator command answered");
@@ -174,7 +205,8 @@ impl Robot {
                 });
                 continue;
             }
-            if !o.listed && connected && now.duration_since(o.last_sent) >= self.timing.resend {
+            let hears = connected || (asleep && o.op == DeviceOperation::Wake);
+            if !o.listed && hears && now.duration_since(o.last_sent) >= self.timing.resend {
                 o.last_sent = now;
                 resend.push((o.action_type, o.action_id.clone()));
             }

@@ -11,8 +11,15 @@ use crate::adapters::vda5050::robot::{Out, Robot};
 use crate::vda5050::{decode, AmrProfile, Connection, State};
 
 fn robot_v3(extra: &str) -> Robot {
+    let actions = if extra.contains("supported_actions") {
+        String::new()
+    } else {
+        "supported_actions=['pick','drop','cancelOrder','stateRequest']\n".to_string()
+    };
     let profile = AmrProfile::from_toml(
-        &format!("model='m3'\nmanufacturer='acme'\nprotocol_version='3.0'\nsupported_actions=['pick','drop','cancelOrder','stateRequest']\nspeed=1.0\n{extra}"),
+        &format!(
+            "model='m3'\nmanufacturer='acme'\nprotocol_version='3.0'\n{actions}speed=1.0\n{extra}"
+        ),
         "test",
     )
     .unwrap();
@@ -59,7 +66,7 @@ fn published(out: &[Out]) -> Vec<(String, Value)> {
 }
 
 #[test]
-fn a_3_0_robot_is_spoken_to_under_v3_and_a_hibernating_one_is_offline_until_it_wakes() {
+fn a_3_0_robot_is_spoken_to_under_v3_and_a_hibernating_one_is_asleep_until_it_wakes() {
     let (mut r, t) = (robot_v3(""), Instant::now());
     assert!(r
         .subscriptions()
@@ -84,7 +91,7 @@ fn a_3_0_robot_is_spoken_to_under_v3_and_a_hibernating_one_is_offline_until_it_w
     r.tick(t + Duration::from_secs(40), &mut out);
     let said = availabilities(&out);
     assert_eq!(said.len(), 1, "{said:?}");
-    assert!(said[0].starts_with("Offline: hibernating"), "{said:?}");
+    assert!(said[0].starts_with("Asleep: hibernating"), "{said:?}");
     assert_eq!(
         instant_types(&out),
         Vec::<String>::new(),
@@ -219,4 +226,52 @@ fn a_3_0_robot_is_stopped_once_its_cancel_is_finished_among_its_instant_action_s
             command_id: "T1#0".into()
         }]
     );
+}
+
+#[test]
+fn a_wake_goes_out_as_stop_hibernation_to_a_sleeping_robot_and_is_done_when_it_is_online() {
+    use crate::adapters::vda5050::robot::Operated;
+    use crate::engine::adapter::DeviceOperation;
+    let (mut r, t) = (
+        robot_v3("supported_actions=['pick','drop','cancelOrder','stateRequest','startHibernation','stopHibernation']\n"),
+        Instant::now(),
+    );
+    let mut out = Vec::new();
+    r.on_broker(true, t, &mut out);
+    r.on_connection(connection("ONLINE"), t, &mut out);
+    r.on_state(&idle_state(), t, &mut out);
+    // Awake: a wake is done at once, nothing is sent.
+    let mut out = Vec::new();
+    r.operate(1, DeviceOperation::Wake, 3, t, &mut out);
+    assert!(instant_types(&out).is_empty());
+    assert!(out.contains(&Out::Operated {
+        request: 1,
+        result: Operated::Done
+    }));
+    // Asleep: the wake goes out although the robot takes nothing else, and is re-sent.
+    r.on_connection(connection("HIBERNATING"), t, &mut out);
+    let mut out = Vec::new();
+    r.operate(2, DeviceOperation::Wake, 4, t, &mut out);
+    assert_eq!(instant_types(&out), ["stopHibernation"]);
+    let mut out = Vec::new();
+    r.tick(t + TIMING.resend, &mut out);
+    assert_eq!(
+        instant_types(&out),
+        ["stopHibernation"],
+        "re-sent until it wakes"
+    );
+    let mut out = Vec::new();
+    r.on_connection(connection("ONLINE"), t + TIMING.resend, &mut out);
+    assert!(
+        out.contains(&Out::Operated {
+            request: 2,
+            result: Operated::Done
+        }),
+        "done once its connection says ONLINE: {out:?}"
+    );
+    // A pause to a sleeping robot is not sent: it would not hear it.
+    r.on_connection(connection("HIBERNATING"), t, &mut out);
+    let mut out = Vec::new();
+    r.operate(3, DeviceOperation::Pause, 5, t, &mut out);
+    assert!(instant_types(&out).is_empty());
 }
