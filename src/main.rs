@@ -82,6 +82,7 @@ fn main() -> ExitCode {
             seed,
             quiet,
             layout,
+            vda,
             pass_through,
             hold,
             console_listen,
@@ -106,6 +107,7 @@ fn main() -> ExitCode {
                 console_listen,
                 admin_token,
                 hold,
+                vda,
             };
             match rt.block_on(floorgate::simulate::run(opts, async {
                 let _ = tokio::signal::ctrl_c().await;

@@ -67,6 +67,10 @@ pub enum Command {
         /// stations, as `floorgate-sim site grid` writes).
         #[arg(long, value_enum, default_value_t = crate::simulate::Layout::Demo)]
         layout: crate::simulate::Layout,
+        /// The VDA 5050 versions the AMRs speak: 2.0, 2.1, 3.0, or mixed (robot 1 2.0,
+        /// robot 2 2.1, robot 3 3.0, and so on round).
+        #[arg(long, value_enum, default_value_t = crate::simulate::Vda::Mixed)]
+        vda: crate::simulate::Vda,
         /// On the grid: the AMRs pass through each other instead of stopping
         /// for each other (the contention-free upper bound).
         #[arg(long)]

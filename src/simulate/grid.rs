@@ -40,6 +40,7 @@ pub(super) fn spec(opts: &SimulateOptions) -> anyhow::Result<GridSpec> {
 pub(super) fn write(
     dir: &Path,
     spec: &GridSpec,
+    vda: super::Vda,
     broker: SocketAddr,
 ) -> anyhow::Result<LoadedConfig> {
     let mut text = spec.site_toml(&broker.to_string());
@@ -56,10 +57,11 @@ pub(super) fn write(
         // The warehouse has room to keep its robots apart: traffic control on.
         text.push_str("\n[traffic]\nenabled = true\nreplan_after_secs = 10\n");
     }
+    let text = super::site::assign_profiles(&text, spec.amrs, vda)?;
     super::site::load(
         dir,
         &text,
-        &[("amr-vda5050.toml", super::site::AMR_PROFILE)],
+        &super::site::AMR_PROFILES,
         "the generated grid site",
     )
 }

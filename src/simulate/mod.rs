@@ -40,6 +40,7 @@ use anyhow::Context;
 
 use crate::api::pb;
 use crate::daemon::{Gateway, RunOptions};
+use crate::vda5050::ProtocolVersion;
 pub use report::Summary;
 
 /// What `floorgate simulate` runs.
@@ -67,6 +68,42 @@ pub struct SimulateOptions {
     pub admin_token: Option<String>,
     /// Keep the site running after the tasks ended, until `interrupt` (Ctrl-C).
     pub hold: bool,
+    /// The VDA 5050 versions the AMRs speak.
+    pub vda: Vda,
+}
+
+/// Which VDA 5050 versions the simulated AMRs speak.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Vda {
+    /// All 2.0 (profile `amr-vda5050-v20`).
+    #[value(name = "2.0")]
+    V2_0,
+    /// All 2.1 (profile `amr-vda5050`).
+    #[value(name = "2.1")]
+    V2_1,
+    /// All 3.0 (profile `amr-vda5050-v30`).
+    #[value(name = "3.0")]
+    V3_0,
+    /// A mixed fleet, as a site runs for years: robot 1 speaks 2.0, robot 2
+    /// 2.1, robot 3 3.0, and so on round.
+    #[default]
+    Mixed,
+}
+
+impl Vda {
+    /// The versions robot `i` cycles through: robot `i` speaks `versions()[i % len]`.
+    pub fn versions(self) -> Vec<ProtocolVersion> {
+        match self {
+            Vda::V2_0 => vec![ProtocolVersion::V2_0],
+            Vda::V2_1 => vec![ProtocolVersion::V2_1],
+            Vda::V3_0 => vec![ProtocolVersion::V3_0],
+            Vda::Mixed => vec![
+                ProtocolVersion::V2_0,
+                ProtocolVersion::V2_1,
+                ProtocolVersion::V3_0,
+            ],
+        }
+    }
 }
 
 /// The site `floorgate simulate` runs.
@@ -92,6 +129,7 @@ impl Default for SimulateOptions {
             console_listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
             admin_token: None,
             hold: false,
+            vda: Vda::Mixed,
         }
     }
 }
@@ -135,6 +173,7 @@ pub async fn run(
             let cfg = site::write(
                 dir.path(),
                 opts.amrs,
+                opts.vda,
                 broker.addr(),
                 plc.addr(),
                 &asrs.url(),
@@ -145,7 +184,7 @@ pub async fn run(
         }
         Layout::Grid => {
             let spec = grid::spec(&opts)?;
-            let cfg = grid::write(dir.path(), &spec, broker.addr())?;
+            let cfg = grid::write(dir.path(), &spec, opts.vda, broker.addr())?;
             let plan = workload::grid_plan(&opts, &spec);
             (cfg, grid::fleet(&spec, &opts, broker.addr()), plan)
         }

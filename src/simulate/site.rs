@@ -12,9 +12,45 @@ use floorgate_sim::amr::FleetConfig;
 
 use super::SimulateOptions;
 use crate::config::LoadedConfig;
+use crate::vda5050::ProtocolVersion;
 
 const SITE: &str = include_str!("../../devices/site-demo.toml");
 pub(super) const AMR_PROFILE: &str = include_str!("../../devices/amr-vda5050.toml");
+const AMR_PROFILE_V20: &str = include_str!("../../devices/amr-vda5050-v20.toml");
+const AMR_PROFILE_V30: &str = include_str!("../../devices/amr-vda5050-v30.toml");
+
+/// The AMR profiles of the three versions, as files of a site's profile directory.
+pub(super) const AMR_PROFILES: [(&str, &str); 3] = [
+    ("amr-vda5050-v20.toml", AMR_PROFILE_V20),
+    ("amr-vda5050.toml", AMR_PROFILE),
+    ("amr-vda5050-v30.toml", AMR_PROFILE_V30),
+];
+
+/// The profile of the AMR type speaking `v`.
+fn profile_of(v: ProtocolVersion) -> &'static str {
+    match v {
+        ProtocolVersion::V2_0 => "amr-vda5050-v20",
+        ProtocolVersion::V3_0 => "amr-vda5050-v30",
+        _ => "amr-vda5050",
+    }
+}
+
+/// Gives AMR `amr-{k}` of a site file written with profile `amr-vda5050` throughout the
+/// profile of the version it speaks (`vda`, round the fleet).
+pub(super) fn assign_profiles(text: &str, amrs: usize, vda: super::Vda) -> anyhow::Result<String> {
+    let versions = vda.versions();
+    let mut text = text.to_string();
+    for k in 1..=amrs {
+        let block = format!("id = \"amr-{k}\"\nkind = \"amr\"\nprofile = \"amr-vda5050\"\n");
+        if !text.contains(&block) {
+            bail!("the site file no longer lists amr-{k} with profile amr-vda5050 as expected");
+        }
+        let profile = profile_of(versions[(k - 1) % versions.len()]);
+        let with = format!("id = \"amr-{k}\"\nkind = \"amr\"\nprofile = \"{profile}\"\n");
+        text = text.replacen(&block, &with, 1);
+    }
+    Ok(text)
+}
 pub(super) const CONVEYOR_PROFILE: &str = include_str!("../../devices/conveyor-modbus.toml");
 const ASRS_PROFILE: &str = include_str!("../../devices/asrs-opcua-method.toml");
 
@@ -30,6 +66,7 @@ const MANUFACTURER: &str = "acme";
 pub(super) fn write(
     dir: &Path,
     amrs: usize,
+    vda: super::Vda,
     broker: SocketAddr,
     plc: SocketAddr,
     asrs_url: &str,
@@ -68,16 +105,11 @@ pub(super) fn write(
     text.push_str(&format!(
         "\n[gateway.mqtt]\nbroker = \"{broker}\"\nmqtt_plaintext = true\nclient_id = \"floorgate-simulate\"\nkeep_alive_secs = 5\nresend_interval_ms = 500\n"
     ));
-    load(
-        dir,
-        &text,
-        &[
-            ("amr-vda5050.toml", AMR_PROFILE),
-            ("conveyor-modbus.toml", CONVEYOR_PROFILE),
-            ("asrs-opcua-method.toml", ASRS_PROFILE),
-        ],
-        "the embedded demo site",
-    )
+    let text = assign_profiles(&text, amrs, vda)?;
+    let mut profiles = AMR_PROFILES.to_vec();
+    profiles.push(("conveyor-modbus.toml", CONVEYOR_PROFILE));
+    profiles.push(("asrs-opcua-method.toml", ASRS_PROFILE));
+    load(dir, &text, &profiles, "the embedded demo site")
 }
 
 /// Writes the site file `text` and its `profiles` into `dir` and loads it with gRPC on a
@@ -111,6 +143,7 @@ pub(super) fn base_fleet(
     speed: f64,
 ) -> FleetConfig {
     let mut f = FleetConfig::new(&broker.ip().to_string(), broker.port(), opts.amrs);
+    f.versions = opts.vda.versions();
     f.manufacturer = manufacturer.into();
     f.serial_prefix = "AMR-".into();
     f.speed = speed;

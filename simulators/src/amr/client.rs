@@ -51,8 +51,10 @@ pub struct FleetConfig {
     pub manufacturer: String,
     /// Serial numbers are this prefix and a three-digit index.
     pub serial_prefix: String,
-    /// Protocol version spoken.
+    /// Protocol version spoken (unless `versions` is given).
     pub version: ProtocolVersion,
+    /// A mixed fleet: robot `i` speaks `versions[i % len]` (empty: all speak `version`).
+    pub versions: Vec<ProtocolVersion>,
     /// Driving speed (m/s).
     pub speed: f64,
     /// Pick and drop duration (s).
@@ -96,6 +98,7 @@ impl FleetConfig {
             manufacturer: "floorgate-sim".into(),
             serial_prefix: "amr-".into(),
             version: ProtocolVersion::V2_1,
+            versions: Vec::new(),
             speed: 2.0,
             handling_s: 1.0,
             start_nodes: Vec::new(),
@@ -137,14 +140,23 @@ impl FleetConfig {
         }
     }
 
+    /// The protocol version robot `i` speaks.
+    pub fn version_of(&self, i: usize) -> ProtocolVersion {
+        match self.versions.len() {
+            0 => self.version,
+            n => self.versions[i % n],
+        }
+    }
+
     /// The robot configuration of robot `i`.
     pub fn robot_config(&self, i: usize) -> RobotConfig {
         let serial = format!("{}{i:03}", self.serial_prefix);
-        let mut cfg = RobotConfig::new(&self.manufacturer, &serial, self.version);
+        let version = self.version_of(i);
+        let mut cfg = RobotConfig::new(&self.manufacturer, &serial, version);
         cfg.speed = self.speed;
         cfg.pick_duration_s = self.handling_s;
         cfg.drop_duration_s = self.handling_s;
-        cfg.instant_actions = default_instant_actions(self.version, &self.instant_actions);
+        cfg.instant_actions = default_instant_actions(version, &self.instant_actions);
         match self.start_nodes.get(i % self.start_nodes.len().max(1)) {
             Some((id, x, y)) => cfg.at_node(id, *x, *y),
             None => {
@@ -396,13 +408,14 @@ fn instant_actions(payload: &[u8], legacy: bool) -> Option<InstantActions> {
 
 fn connect(robot: &Mutex<Robot>, cfg: &FleetConfig) -> Link {
     let mut r = robot.lock().unwrap_or_else(|p| p.into_inner());
-    let (manufacturer, serial) = (
+    let (manufacturer, serial, version) = (
         r.config().manufacturer.clone(),
         r.config().serial_number.clone(),
+        r.config().version,
     );
     let topic = cfg
         .topics
-        .topic_for(cfg.version, &manufacturer, &serial, TopicKind::Connection);
+        .topic_for(version, &manufacturer, &serial, TopicKind::Connection);
     let will = Connection {
         header: r.next_header(TopicKind::Connection),
         connection_state: ConnectionState::ConnectionBroken,
@@ -440,14 +453,15 @@ async fn run(
     index: usize,
 ) {
     let lapse = cfg.lapse();
-    let (manufacturer, serial) = {
+    let (manufacturer, serial, version) = {
         let r = robot.lock().unwrap_or_else(|p| p.into_inner());
         (
             r.config().manufacturer.clone(),
             r.config().serial_number.clone(),
+            r.config().version,
         )
     };
-    let topic = |k| cfg.topics.topic_for(cfg.version, &manufacturer, &serial, k);
+    let topic = |k| cfg.topics.topic_for(version, &manufacturer, &serial, k);
     let mut link = Some(connect(&robot, &cfg));
     let mut ticker = tokio::time::interval(cfg.tick);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -471,7 +485,7 @@ async fn run(
                         qos(cfg.topics.qos(TopicKind::InstantActions)),
                     );
                     for kind in [TopicKind::ZoneSet, TopicKind::Responses] {
-                        if kind.exists_in(cfg.version) {
+                        if kind.exists_in(version) {
                             let _ = l.client.try_subscribe(topic(kind), qos(cfg.topics.qos(kind)));
                         }
                     }
