@@ -132,6 +132,7 @@ fn endpoint(location: &str, plc_address: u16) -> Endpoint {
         location: location.into(),
         node: None,
         station_type: None,
+        load_type: None,
         plc_address: Some(plc_address),
     }
 }

@@ -675,6 +675,7 @@ impl Cx<'_> {
                 zone: l.zone.clone(),
                 node: l.node.as_ref().map(|n| n.get_ref().clone()),
                 station_type: l.station_type.clone(),
+                load_type: l.load_type.clone(),
                 plc_address: l.plc_address,
             });
         }

@@ -285,6 +285,10 @@ pub struct LocationEntry {
     /// VDA 5050 stationType, or the PLC's port name.
     #[serde(default)]
     pub station_type: Option<String>,
+    /// VDA 5050 loadType of the loads picked or dropped here (an AMR's pick and drop
+    /// carry it): behind a task's `load_type` attribute, before the profile's default.
+    #[serde(default)]
+    pub load_type: Option<String>,
     /// The location's number in the PLC program that serves it (conveyor
     /// port or station, lift level).
     #[serde(default)]

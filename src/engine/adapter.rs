@@ -53,6 +53,10 @@ pub struct Endpoint {
     pub node: Option<String>,
     /// VDA 5050 stationType or the PLC's port name.
     pub station_type: Option<String>,
+    /// VDA 5050 loadType of what is picked or dropped here (the location's default; a
+    /// task's `load_type` attribute wins). Absent in commands written by an older build.
+    #[serde(default)]
+    pub load_type: Option<String>,
     /// The location's number in a PLC program (conveyor port, station, lift
     /// level).
     #[serde(default)]

@@ -36,6 +36,8 @@ pub struct Location {
     pub zone: String,
     pub node: Option<String>,
     pub station_type: Option<String>,
+    /// The VDA 5050 loadType of loads here, if the site file says.
+    pub load_type: Option<String>,
     pub plc_address: Option<u16>,
 }
 
@@ -194,6 +196,7 @@ impl Site {
             location: location.to_string(),
             node: l.and_then(|l| l.node.clone()),
             station_type: l.and_then(|l| l.station_type.clone()),
+            load_type: l.and_then(|l| l.load_type.clone()),
             plc_address: l.and_then(|l| l.plc_address),
         }
     }

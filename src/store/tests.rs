@@ -48,6 +48,7 @@ fn command(id: &str) -> OutboxEntry {
         location: l.into(),
         node: None,
         station_type: None,
+        load_type: None,
         plc_address: None,
     };
     OutboxEntry {

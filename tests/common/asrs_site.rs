@@ -264,6 +264,7 @@ pub fn retrieve_command(command_id: &str, from: &str) -> DeviceCommand {
         location: location.into(),
         node: None,
         station_type: station.map(Into::into),
+        load_type: None,
         plc_address: None,
     };
     DeviceCommand {

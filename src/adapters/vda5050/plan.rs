@@ -126,6 +126,7 @@ pub fn plan_transport(
             .params
             .get("load_type")
             .cloned()
+            .or_else(|| e.load_type.clone())
             .or_else(|| profile.load_type.clone()),
         station_name: Some(e.location.clone()),
         station_type: e
@@ -246,6 +247,7 @@ mod tests {
             location: loc.into(),
             node: Some(node.into()),
             station_type: None,
+            load_type: None,
             plc_address: None,
         };
         DeviceCommand {
@@ -294,12 +296,13 @@ mod tests {
     }
 
     #[test]
-    fn the_load_type_comes_from_the_task_or_else_from_the_profile() {
-        let load_type = |profile: &AmrProfile, task: Option<&str>| {
+    fn the_load_type_comes_from_the_task_else_the_location_else_the_profile() {
+        let load_type_at = |profile: &AmrProfile, task: Option<&str>, drop_at: Option<&str>| {
             let mut c = command("N2", "N5");
             if let Some(t) = task {
                 c.params.insert("load_type".into(), t.into());
             }
+            c.to.load_type = drop_at.map(String::from);
             let t = plan_transport(&c, "N0", &line(6), profile, None).unwrap();
             let acts = [t.plan.actions_at(2), t.plan.actions_at(5)];
             let types: Vec<Option<String>> = acts
@@ -308,13 +311,24 @@ mod tests {
                 .collect();
             types
         };
+        let load_type = |p: &AmrProfile, task: Option<&str>| load_type_at(p, task, None);
         let mut p = profile();
         assert_eq!(load_type(&p, None), [None, None]);
         p.load_type = Some("tote".into());
         let tote = Some("tote".to_string());
-        assert_eq!(load_type(&p, None), [tote.clone(), tote]);
+        assert_eq!(load_type(&p, None), [tote.clone(), tote.clone()]);
         let pallet = Some("pallet".to_string());
-        assert_eq!(load_type(&p, Some("pallet")), [pallet.clone(), pallet]);
+        assert_eq!(
+            load_type(&p, Some("pallet")),
+            [pallet.clone(), pallet.clone()]
+        );
+        // The drop location's own loadType beats the profile's, not the task's.
+        let bin = Some("bin".to_string());
+        assert_eq!(load_type_at(&p, None, Some("bin")), [tote.clone(), bin]);
+        assert_eq!(
+            load_type_at(&p, Some("pallet"), Some("bin")),
+            [pallet.clone(), pallet]
+        );
     }
 
     #[test]

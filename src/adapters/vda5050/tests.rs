@@ -78,6 +78,7 @@ fn command() -> DeviceCommand {
         location: loc.into(),
         node: Some(node.into()),
         station_type: None,
+        load_type: None,
         plc_address: None,
     };
     DeviceCommand {
