@@ -27,7 +27,9 @@
 //!
 //! Run with `cargo bench --bench amr_scale`; sizes: `FLOORGATE_BENCH_AMRS` (1000),
 //! `FLOORGATE_BENCH_HZ` (10), `FLOORGATE_BENCH_WINDOW_SECS` (20: CPU time is read in 10 ms
-//! ticks, and the counting subscriber uses about one tick in ten).
+//! ticks, and the counting subscriber uses about one tick in ten). `FLOORGATE_BENCH_VDA=3.0`
+//! runs the same with 3.0 robots (profile `amr-vda5050-v30`, topics `uagv/v3/…`, 3.0 states
+//! with `powerSupply`, `instantActionStates`, `zoneSets`).
 
 mod common;
 
@@ -50,8 +52,17 @@ fn serial(i: usize) -> String {
     format!("R{i:04}")
 }
 
+/// The version the robots speak: `FLOORGATE_BENCH_VDA` (`2.0`, the default, or `3.0`).
+fn version() -> ProtocolVersion {
+    match std::env::var("FLOORGATE_BENCH_VDA").as_deref() {
+        Ok("3.0") => ProtocolVersion::V3_0,
+        Ok("2.0") | Err(_) => ProtocolVersion::V2_0,
+        Ok(other) => panic!("FLOORGATE_BENCH_VDA={other}: 2.0 or 3.0"),
+    }
+}
+
 fn topic(serial: &str, kind: TopicKind) -> String {
-    format!("uagv/v2/{MANUFACTURER}/{serial}/{kind}")
+    format!("uagv/{}/{MANUFACTURER}/{serial}/{kind}", version().topic_major())
 }
 
 /// One robot's connection and its `state` payload around the `headerId`.
@@ -78,7 +89,7 @@ async fn connect_fleet(host: &str, port: u16, n: usize, connected: Arc<AtomicU64
     for i in 0..n {
         let serial = serial(i);
         let mut model = Robot::new(
-            RobotConfig::new(MANUFACTURER, &serial, ProtocolVersion::V2_0).at_node("N1", 0.0, 0.0),
+            RobotConfig::new(MANUFACTURER, &serial, version()).at_node("N1", 0.0, 0.0),
         );
         let will = Connection {
             header: model.next_header(TopicKind::Connection),
@@ -234,8 +245,15 @@ fn main() {
         .build()
         .expect("tokio runtime");
     let (host, port) = broker();
+    let v = version();
+    let profile = if v.is_v3() {
+        "amr-vda5050-v30"
+    } else {
+        "amr-vda5050-v20"
+    };
     println!(
-        "AMR scale: {n} robots x {hz} Hz VDA 5050 2.0 state through the {} broker on {host}:{port}",
+        "AMR scale: {n} robots x {hz} Hz VDA 5050 {} state through the {} broker on {host}:{port}",
+        v.header_version(),
         broker_name()
     );
 
@@ -243,7 +261,7 @@ fn main() {
     let site = dir.path().join("site.toml");
     std::fs::write(
         &site,
-        site_with_amrs(MANUFACTURER, n, "amr-vda5050-v20", serial),
+        site_with_amrs(MANUFACTURER, n, profile, serial),
     )
     .expect("write the site file");
     let admin = free_port();

@@ -531,7 +531,7 @@ pub fn count_subscriber(host: &str, port: u16, manufacturer: &str) {
         let (client, mut events) = AsyncClient::new(opts, 16);
         for kind in ["state", "connection"] {
             client
-                .subscribe(format!("uagv/v2/{manufacturer}/+/{kind}"), QoS::AtLeastOnce)
+                .subscribe(format!("uagv/+/{manufacturer}/+/{kind}"), QoS::AtLeastOnce)
                 .await
                 .expect("queue the subscription");
         }
