@@ -3,7 +3,8 @@
 //! back ENABLED), a RELEASE zone is entered only with a grant from traffic control and
 //! shared with a 2.1 robot, which takes it through its route — judged by an observer that
 //! reads the robots' own `state` positions — and a fleet of 2.0, 2.1 and 3.0 robots
-//! completes a hundred tasks with every message valid in its robot's own version.
+//! completes a hundred tasks with every message valid in its robot's own version; a
+//! hibernating 3.0 robot sleeps until a task needs it and is then woken.
 
 #[path = "common/amr.rs"]
 mod amr;
@@ -267,6 +268,84 @@ async fn a_fleet_of_2_0_2_1_and_3_0_robots_completes_a_hundred_tasks_each_in_its
                 .filter(|h| matches!(h, Happened::Dropped { .. }))
                 .count();
             assert_eq!(drops, by_robot[id], "{id}: its own record of drops");
+        }
+        gw.shutdown().await.unwrap();
+        stop_fleet(fleet).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hibernating_3_0_robot_is_asleep_until_a_task_needs_it_then_woken_and_sent() {
+    bounded(60, async {
+        let mfr = "t-hibernate";
+        let capture = Capture::start(mfr).await;
+        let mut cfg = fleet_config(mfr, 1, &["N3"]);
+        cfg.version = ProtocolVersion::V3_0;
+        let fleet = Fleet::spawn(&cfg);
+        fleet.robot(0).hibernate();
+        let dir = tempfile::tempdir().unwrap();
+        let (gw, mut tasks, mut devices) = start(site(dir.path(), mfr, &amrs(1, AMR_V30))).await;
+        wait_device(&mut devices, "amr-1", DeviceAvailability::Asleep).await;
+        // Asleep, nothing but a wake-up may go to it: no order, no state request.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(
+            capture.sent_by_floorgate().is_empty(),
+            "{:?}",
+            capture.sent_by_floorgate()
+        );
+        common::submit(&mut tasks, task("H1", TaskKind::Pick, "BUF-30", "PICK-1"))
+            .await
+            .unwrap();
+        wait_task(&mut tasks, "H1", Duration::from_secs(30), |t| {
+            t.state == TaskState::Completed as i32
+        })
+        .await;
+        // The first thing floorgate sent was the wake-up; the robot's own record says it
+        // slept, woke, then carried the load.
+        let first = &capture.sent_by_floorgate()[0];
+        assert_eq!(
+            first.json["actions"][0]["actionType"], "stopHibernation",
+            "{first:?}"
+        );
+        let record = fleet.robot(0).record();
+        let at = |p: &dyn Fn(&Happened) -> bool| record.iter().position(|h| p(h));
+        let woke = at(&|h| matches!(h, Happened::Woke)).expect("woke");
+        let picked = at(&|h| matches!(h, Happened::Picked { .. })).expect("picked");
+        assert!(woke < picked, "{record:?}");
+        // The journal: asleep, then online, and the wake-up floorgate sent, with why
+        // (journaled once the robot carried it out: when it said ONLINE).
+        let journal = common::journal(&mut tasks, 0).await;
+        let kinds: Vec<&str> = journal
+            .iter()
+            .map(common::kind_name)
+            .filter(|k| k.starts_with("device_"))
+            .collect();
+        let asleep = kinds
+            .iter()
+            .position(|x| *x == "device_asleep")
+            .expect("device_asleep");
+        let online = kinds
+            .iter()
+            .rposition(|x| *x == "device_online")
+            .expect("device_online");
+        assert!(asleep < online, "{kinds:?}");
+        let wake = journal
+            .iter()
+            .find_map(|e| match &e.kind {
+                Some(pb::event::Kind::DeviceCommanded(c)) => Some(c.clone()),
+                _ => None,
+            })
+            .expect("the wake-up journaled");
+        assert_eq!(
+            (wake.device_id.as_str(), wake.operation.as_str()),
+            ("amr-1", "wake")
+        );
+        assert!(wake.reason.contains("H1"), "{}", wake.reason);
+        // Every message valid 3.0.
+        let v3 = Schemas::load(ProtocolVersion::V3_0);
+        for s in capture.all() {
+            v3.check(&s);
         }
         gw.shutdown().await.unwrap();
         stop_fleet(fleet).await;

@@ -31,11 +31,53 @@ fn simulate_runs_a_small_virtual_site_to_completion_and_prints_the_summary() {
         "{stdout}"
     );
     assert!(stdout.contains("p50"), "{stdout}");
-    // Every AMR and the conveyor appear with their utilisation.
-    for d in ["amr-1", "amr-2", "amr-3"] {
+    // Every AMR appears with its utilisation and its profile: by default a mixed fleet,
+    // one robot of each VDA 5050 version.
+    for (d, profile) in [
+        ("amr-1", "amr-vda5050-v20"),
+        ("amr-2", "amr-vda5050"),
+        ("amr-3", "amr-vda5050-v30"),
+    ] {
         assert!(
-            stdout.lines().any(|l| l.trim_start().starts_with(d)),
-            "{d} in {stdout}"
+            stdout
+                .lines()
+                .any(|l| l.trim_start().starts_with(d) && l.trim_end().ends_with(profile)),
+            "{d} ({profile}) in {stdout}"
+        );
+    }
+}
+
+#[test]
+fn simulate_with_vda_3_0_runs_every_robot_on_3_0() {
+    let out = Command::new(env!("CARGO_BIN_EXE_floorgate"))
+        .args([
+            "simulate",
+            "--tasks",
+            "4",
+            "--amrs",
+            "2",
+            "--duration",
+            "8",
+            "--vda",
+            "3.0",
+            "--console-listen",
+            "off",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("4 submitted of 4: 4 completed"), "{stdout}");
+    for d in ["amr-1", "amr-2"] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.trim_start().starts_with(d) && l.trim_end().ends_with("amr-vda5050-v30")),
+            "{d} on 3.0 in {stdout}"
         );
     }
 }

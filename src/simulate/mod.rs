@@ -256,6 +256,15 @@ pub async fn run(
         }
         (&mut interrupt).await;
     }
+    let listed = devices
+        .list_devices(pb::ListDevicesRequest::default())
+        .await?
+        .into_inner()
+        .devices;
+    summary.profiles = listed
+        .into_iter()
+        .map(|d| (d.device_id, d.profile))
+        .collect();
     let world = fleet.world();
     summary.conflicts = world.conflicts;
     summary.blocked_secs = world.blocked_secs;

@@ -169,6 +169,8 @@ pub struct Summary {
     pub blocked_secs: f64,
     /// The AMRs stopped for each other (else they passed through each other).
     pub physical: bool,
+    /// Each device's profile (for an AMR: the VDA 5050 version it speaks).
+    pub profiles: BTreeMap<String, String>,
 }
 
 impl Summary {
@@ -223,6 +225,7 @@ pub(super) async fn summarise(
         conflicts: 0,
         blocked_secs: 0.0,
         physical: false,
+        profiles: BTreeMap::new(),
     })
 }
 
@@ -307,7 +310,8 @@ impl fmt::Display for Summary {
             "  devices    utilisation (share of the run busy with a command)"
         )?;
         for (d, u) in &self.utilisation {
-            writeln!(f, "    {d:<10} {:>5.1} %", u * 100.0)?;
+            let profile = self.profiles.get(d).map(String::as_str).unwrap_or_default();
+            writeln!(f, "    {d:<10} {:>5.1} %  {profile}", u * 100.0)?;
         }
         writeln!(
             f,
