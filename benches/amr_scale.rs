@@ -62,7 +62,10 @@ fn version() -> ProtocolVersion {
 }
 
 fn topic(serial: &str, kind: TopicKind) -> String {
-    format!("uagv/{}/{MANUFACTURER}/{serial}/{kind}", version().topic_major())
+    format!(
+        "uagv/{}/{MANUFACTURER}/{serial}/{kind}",
+        version().topic_major()
+    )
 }
 
 /// One robot's connection and its `state` payload around the `headerId`.
@@ -88,9 +91,8 @@ async fn connect_fleet(host: &str, port: u16, n: usize, connected: Arc<AtomicU64
     let mut bots = Vec::with_capacity(n);
     for i in 0..n {
         let serial = serial(i);
-        let mut model = Robot::new(
-            RobotConfig::new(MANUFACTURER, &serial, version()).at_node("N1", 0.0, 0.0),
-        );
+        let mut model =
+            Robot::new(RobotConfig::new(MANUFACTURER, &serial, version()).at_node("N1", 0.0, 0.0));
         let will = Connection {
             header: model.next_header(TopicKind::Connection),
             connection_state: ConnectionState::ConnectionBroken,
@@ -259,11 +261,8 @@ fn main() {
 
     let dir = temp_dir("amr-scale-");
     let site = dir.path().join("site.toml");
-    std::fs::write(
-        &site,
-        site_with_amrs(MANUFACTURER, n, profile, serial),
-    )
-    .expect("write the site file");
+    std::fs::write(&site, site_with_amrs(MANUFACTURER, n, profile, serial))
+        .expect("write the site file");
     let admin = free_port();
     let mut gateway = spawn_gateway(
         &site,
