@@ -44,12 +44,35 @@ use floorgate_sim::amr::{Robot, RobotConfig};
 use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, QoS};
 use serde_json::json;
 
-const MANUFACTURER: &str = "bench";
 const GROUPS: usize = 4;
 const MARK: u32 = 987_654_321;
 
+/// `FLOORGATE_BENCH_TRAFFIC=1`: the robots stand on the parking nodes of a generated
+/// warehouse (10 aisles × 20 racks, 6 stations, a parking node per robot) with traffic
+/// control on, instead of on the demo site with it off.
+fn traffic() -> bool {
+    std::env::var("FLOORGATE_BENCH_TRAFFIC").as_deref() == Ok("1")
+}
+
+/// The warehouse of traffic mode.
+fn grid(n: usize) -> floorgate_sim::site::grid::GridSpec {
+    floorgate_sim::site::grid::GridSpec::new(10, 20, 6, n).expect("a grid size")
+}
+
+fn manufacturer() -> &'static str {
+    if traffic() {
+        floorgate_sim::site::grid::MANUFACTURER
+    } else {
+        "bench"
+    }
+}
+
 fn serial(i: usize) -> String {
-    format!("R{i:04}")
+    if traffic() {
+        floorgate_sim::site::grid::GridSpec::serial(i)
+    } else {
+        format!("R{i:04}")
+    }
 }
 
 /// The version the robots speak: `FLOORGATE_BENCH_VDA` (`2.0`, the default, or `3.0`).
@@ -63,8 +86,9 @@ fn version() -> ProtocolVersion {
 
 fn topic(serial: &str, kind: TopicKind) -> String {
     format!(
-        "uagv/{}/{MANUFACTURER}/{serial}/{kind}",
-        version().topic_major()
+        "uagv/{}/{}/{serial}/{kind}",
+        version().topic_major(),
+        manufacturer()
     )
 }
 
@@ -89,15 +113,21 @@ struct Pace {
 
 async fn connect_fleet(host: &str, port: u16, n: usize, connected: Arc<AtomicU64>) -> Vec<Bot> {
     let mut bots = Vec::with_capacity(n);
+    let starts = if traffic() {
+        grid(n).start_nodes()
+    } else {
+        vec![("N1".to_string(), 0.0, 0.0)]
+    };
     for i in 0..n {
         let serial = serial(i);
+        let (node, x, y) = &starts[i % starts.len()];
         let mut model =
-            Robot::new(RobotConfig::new(MANUFACTURER, &serial, version()).at_node("N1", 0.0, 0.0));
+            Robot::new(RobotConfig::new(manufacturer(), &serial, version()).at_node(node, *x, *y));
         let will = Connection {
             header: model.next_header(TopicKind::Connection),
             connection_state: ConnectionState::ConnectionBroken,
         };
-        let mut opts = MqttOptions::new(format!("{MANUFACTURER}-{serial}"), host, port);
+        let mut opts = MqttOptions::new(format!("{}-{serial}", manufacturer()), host, port);
         opts.set_keep_alive(Duration::from_secs(30))
             .set_max_packet_size(1 << 20, 1 << 20)
             .set_last_will(LastWill::new(
@@ -236,7 +266,7 @@ struct Step {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("count-subscriber") {
-        count_subscriber(&args[2], args[3].parse().expect("a port"), MANUFACTURER);
+        count_subscriber(&args[2], args[3].parse().expect("a port"), manufacturer());
         return;
     }
     let n = size("AMRS", 1000);
@@ -254,15 +284,30 @@ fn main() {
         "amr-vda5050-v20"
     };
     println!(
-        "AMR scale: {n} robots x {hz} Hz VDA 5050 {} state through the {} broker on {host}:{port}",
+        "AMR scale: {n} robots x {hz} Hz VDA 5050 {} state through the {} broker on {host}:{port}{}",
         v.header_version(),
-        broker_name()
+        broker_name(),
+        if traffic() {
+            ", on a generated warehouse with traffic control on"
+        } else {
+            ""
+        }
     );
 
     let dir = temp_dir("amr-scale-");
     let site = dir.path().join("site.toml");
-    std::fs::write(&site, site_with_amrs(MANUFACTURER, n, profile, serial))
-        .expect("write the site file");
+    let text = if traffic() {
+        // The broker is the gateway's FLOORGATE_MQTT_BROKER; the placeholder is replaced.
+        let mut t = grid(n).site_toml("127.0.0.1:1").replace(
+            "profile = \"amr-vda5050\"",
+            &format!("profile = \"{profile}\""),
+        );
+        t.push_str("\n[traffic]\nenabled = true\n");
+        t
+    } else {
+        site_with_amrs(manufacturer(), n, profile, serial)
+    };
+    std::fs::write(&site, text).expect("write the site file");
     let admin = free_port();
     let mut gateway = spawn_gateway(
         &site,
@@ -493,10 +538,19 @@ fn main() {
         println!("  ({ceiling_malformed} messages counted malformed by the gateway)");
     }
 
+    // A variant run keeps its figures apart from the default one's.
+    let key = match (v.is_v3(), traffic()) {
+        (false, false) => "amr_scale",
+        (true, false) => "amr_scale_vda30",
+        (false, true) => "amr_scale_traffic",
+        (true, true) => "amr_scale_vda30_traffic",
+    };
     record(
-        "amr_scale",
+        key,
         json!({
             "command": "cargo bench --bench amr_scale",
+            "vda": v.header_version(),
+            "traffic_control": traffic(),
             "broker": broker_name(),
             "robots": n,
             "hz": hz,

@@ -67,6 +67,18 @@ impl DeviceAdapter for ScriptedAmrs {
         operation: DeviceOperation,
         _sequence: u32,
     ) -> BoxFuture<'_, Result<(), OperateError>> {
+        // Robots that sleep wake and sleep; nothing else is scripted (a reset is refused
+        // as the default refuses it).
+        if !matches!(
+            operation,
+            DeviceOperation::Wake | DeviceOperation::Hibernate
+        ) {
+            let message = format!(
+                "device {device_id}: its profile has no {} command",
+                operation.as_str()
+            );
+            return Box::pin(async move { Err(OperateError::Unsupported(message)) });
+        }
         self.0
             .operated
             .lock()
