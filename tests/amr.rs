@@ -659,19 +659,7 @@ async fn robots_speaking_2_0_2_1_and_3_0_side_by_side_each_complete_a_transport_
             ("AMR30-000", Schemas::load(ProtocolVersion::V3_0)),
         ];
         let seen = capture.all();
-        for s in &seen {
-            let (_, schema) = schemas
-                .iter()
-                .find(|(serial, _)| *serial == s.serial)
-                .unwrap_or_else(|| panic!("a message of {}", s.serial));
-            let major = schema.version.topic_major();
-            assert!(
-                s.topic.starts_with(&format!("uagv/{major}/")),
-                "{}",
-                s.topic
-            );
-            schema.check(s);
-        }
+        check_each_in_its_version(&seen, &schemas);
         let v3: Vec<&Seen> = seen.iter().filter(|s| s.serial == "AMR30-000").collect();
         for kind in [TopicKind::Order, TopicKind::State, TopicKind::Connection] {
             assert!(v3.iter().any(|s| s.kind == Some(kind)), "no 3.0 {kind}");

@@ -245,20 +245,7 @@ async fn a_fleet_of_2_0_2_1_and_3_0_robots_completes_a_hundred_tasks_each_in_its
             ("AMR-001", Schemas::load(ProtocolVersion::V2_1)),
             ("AMR-002", Schemas::load(ProtocolVersion::V3_0)),
         ];
-        let seen = capture.all();
-        for s in &seen {
-            let (_, schema) = schemas
-                .iter()
-                .find(|(serial, _)| *serial == s.serial)
-                .unwrap_or_else(|| panic!("a message of {}", s.serial));
-            assert!(
-                s.topic
-                    .starts_with(&format!("uagv/{}/", schema.version.topic_major())),
-                "{}",
-                s.topic
-            );
-            schema.check(s);
-        }
+        check_each_in_its_version(&capture.all(), &schemas);
         // Each robot's own record: as many drops as the tasks floorgate says it did.
         for (i, id) in ["amr-1", "amr-2", "amr-3"].into_iter().enumerate() {
             let drops = fleet

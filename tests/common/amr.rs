@@ -372,6 +372,24 @@ impl Schemas {
     }
 }
 
+/// Checks every message of `seen` against the schemas of its robot (by serial) and that it
+/// travelled under its version's topic level; panics naming the first that is not valid.
+pub fn check_each_in_its_version(seen: &[Seen], schemas: &[(&str, Schemas)]) {
+    for s in seen {
+        let (_, schema) = schemas
+            .iter()
+            .find(|(serial, _)| *serial == s.serial)
+            .unwrap_or_else(|| panic!("a message of {}", s.serial));
+        let major = schema.version.topic_major();
+        assert!(
+            s.topic.starts_with(&format!("uagv/{major}/")),
+            "{}",
+            s.topic
+        );
+        schema.check(s);
+    }
+}
+
 /// Shuts the fleet down (bounded).
 pub async fn stop_fleet(fleet: Fleet) {
     fleet.shutdown(Duration::from_secs(2)).await;

@@ -107,40 +107,14 @@ mod tests {
 
     use floorgate_protocols::vda5050::{
         encode, Action, ActionStatus, BlockingType, ConnectionState, HeaderFactory, InstantActions,
-        OrderPlan, PathEdge, PathNode, ProtocolVersion, Route, TopicKind,
+        OrderPlan, ProtocolVersion, TopicKind,
     };
     use serde_json::Value;
 
     use super::super::record::Happened;
     use super::super::robot::{OrderOutcome, Robot};
-    use super::super::RobotConfig;
 
-    fn route(n: usize) -> Route {
-        Route {
-            nodes: (0..n)
-                .map(|i| PathNode {
-                    node_id: format!("N{i}"),
-                    x: i as f64,
-                    y: 0.0,
-                    theta: None,
-                    map_id: "map".into(),
-                })
-                .collect(),
-            edges: (1..n)
-                .map(|i| PathEdge {
-                    edge_id: format!("E{i}"),
-                    length: Some(1.0),
-                    max_speed: None,
-                })
-                .collect(),
-        }
-    }
-
-    fn robot() -> Robot {
-        let mut cfg = RobotConfig::new("acme", "r1", ProtocolVersion::V3_0).at_node("N0", 0.0, 0.0);
-        cfg.speed = 1.0;
-        Robot::new(cfg)
-    }
+    use super::super::fixtures::{robot_v3 as robot, route};
 
     fn instant(h: &mut HeaderFactory, id: &str, kind: &str) -> InstantActions {
         InstantActions {

@@ -22,6 +22,8 @@
 mod actions;
 mod client;
 mod config;
+#[cfg(test)]
+mod fixtures;
 mod hibernation;
 mod motion;
 mod record;

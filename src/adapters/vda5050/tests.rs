@@ -24,18 +24,9 @@ const TIMING: Timing = Timing {
     reconnect_grace: Duration::from_secs(10),
 };
 
-fn robot() -> Robot {
-    robot_with("'pick','drop','cancelOrder','stateRequest'")
-}
-
-/// A robot whose profile lists `actions` (a TOML array's items).
-fn robot_with(actions: &str) -> Robot {
-    let profile = AmrProfile::from_toml(
-        &format!("model='m'\nmanufacturer='acme'\nprotocol_version='2.1'\nsupported_actions=[{actions}]\nspeed=1.0\nmax_base_nodes=3\n"),
-        "test",
-    )
-    .unwrap();
-    let layout = LayoutGraph::new(LayoutConfig {
+/// The line N0 … N4, 1 m apart, two-way, on map `map`, no blocks or zones.
+fn line_layout() -> LayoutConfig {
+    LayoutConfig {
         map_id: "map".into(),
         nodes: (0..5)
             .map(|i| LayoutNode {
@@ -61,8 +52,21 @@ fn robot_with(actions: &str) -> Robot {
             .collect(),
         blocks: Vec::new(),
         zones: Vec::new(),
-    })
+    }
+}
+
+fn robot() -> Robot {
+    robot_with("'pick','drop','cancelOrder','stateRequest'")
+}
+
+/// A robot whose profile lists `actions` (a TOML array's items).
+fn robot_with(actions: &str) -> Robot {
+    let profile = AmrProfile::from_toml(
+        &format!("model='m'\nmanufacturer='acme'\nprotocol_version='2.1'\nsupported_actions=[{actions}]\nspeed=1.0\nmax_base_nodes=3\n"),
+        "test",
+    )
     .unwrap();
+    let layout = LayoutGraph::new(line_layout()).unwrap();
     Robot::new(
         "amr-1",
         "acme",

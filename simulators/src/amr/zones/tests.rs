@@ -7,9 +7,8 @@ use std::time::Duration;
 use floorgate_protocols::vda5050::zones::{ReleaseLossBehavior, Vertex};
 use floorgate_protocols::vda5050::{
     encode, Action, ActionParameter, ActionStatus, BlockingType, ErrorLevel, GrantType,
-    HeaderFactory, InstantActions, OrderPlan, PathEdge, PathNode, ProtocolVersion, RequestStatus,
-    Response, Responses, Route, State, TopicKind, Zone, ZoneSet, ZoneSetMessage, ZoneSetStatus,
-    ZoneType,
+    HeaderFactory, InstantActions, OrderPlan, ProtocolVersion, RequestStatus, Response, Responses,
+    State, TopicKind, Zone, ZoneSet, ZoneSetMessage, ZoneSetStatus, ZoneType,
 };
 use serde_json::Value;
 
@@ -18,33 +17,7 @@ use super::super::robot::{OrderOutcome, Robot};
 use super::super::RobotConfig;
 use super::{contains, enters, parse_timestamp, ZoneSetOutcome};
 
-/// Nodes N0..N(n-1) at x = 0, 1, 2, … on `map`.
-fn route(n: usize) -> Route {
-    Route {
-        nodes: (0..n)
-            .map(|i| PathNode {
-                node_id: format!("N{i}"),
-                x: i as f64,
-                y: 0.0,
-                theta: None,
-                map_id: "map".into(),
-            })
-            .collect(),
-        edges: (1..n)
-            .map(|i| PathEdge {
-                edge_id: format!("E{i}"),
-                length: Some(1.0),
-                max_speed: None,
-            })
-            .collect(),
-    }
-}
-
-fn robot() -> Robot {
-    let mut cfg = RobotConfig::new("acme", "r1", ProtocolVersion::V3_0).at_node("N0", 0.0, 0.0);
-    cfg.speed = 1.0;
-    Robot::new(cfg)
-}
+use super::super::fixtures::{robot_v3 as robot, route};
 
 fn master() -> HeaderFactory {
     HeaderFactory::new(ProtocolVersion::V3_0, "acme", "r1")

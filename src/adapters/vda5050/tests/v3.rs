@@ -121,39 +121,13 @@ fn a_profile_that_wants_the_legacy_name_gets_its_instant_actions_under_instant_a
 
 /// A 3.0 robot on the line N0 … N4 (as `super::robot`'s).
 fn robot_v3_on_a_line() -> Robot {
-    use crate::vda5050::layout::{LayoutConfig, LayoutEdge, LayoutNode};
     use crate::vda5050::LayoutGraph;
     let profile = AmrProfile::from_toml(
         "model='m3'\nmanufacturer='acme'\nprotocol_version='3.0'\nsupported_actions=['pick','drop','cancelOrder','stateRequest']\nspeed=1.0\nmax_base_nodes=3\n",
         "test",
     )
     .unwrap();
-    let node = |i: usize| LayoutNode {
-        id: format!("N{i}"),
-        x: i as f64,
-        y: 0.0,
-        theta: None,
-        map_id: None,
-        parking: false,
-        waiting: false,
-    };
-    let edge = |i: usize| LayoutEdge {
-        id: None,
-        from: format!("N{}", i - 1),
-        to: format!("N{i}"),
-        length: None,
-        bidirectional: true,
-        max_speed: None,
-        two_way_wide: false,
-    };
-    let layout = LayoutGraph::new(LayoutConfig {
-        map_id: "map".into(),
-        nodes: (0..5).map(node).collect(),
-        edges: (1..5).map(edge).collect(),
-        blocks: Vec::new(),
-        zones: Vec::new(),
-    })
-    .unwrap();
+    let layout = LayoutGraph::new(super::line_layout()).unwrap();
     Robot::new(
         "amr-1",
         "acme",

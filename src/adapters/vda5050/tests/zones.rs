@@ -10,40 +10,19 @@ use serde_json::{json, Value};
 use super::TIMING;
 use crate::adapters::vda5050::robot::{Out, Robot};
 use crate::traffic::{Allocator, Config, LayoutSpec, ResourceMap};
-use crate::vda5050::layout::{LayoutConfig, LayoutEdge, LayoutNode};
+use crate::vda5050::layout::LayoutConfig;
 use crate::vda5050::site_zones::LayoutZone;
 use crate::vda5050::{decode, AmrProfile, Connection, LayoutGraph, State};
 
 /// The line N0 … N4 (1 m apart) with a release zone `gate` around N3.
 fn layout() -> LayoutConfig {
-    let node = |i: usize| LayoutNode {
-        id: format!("N{i}"),
-        x: i as f64,
-        y: 0.0,
-        theta: None,
-        map_id: None,
-        parking: false,
-        waiting: false,
-    };
-    let edge = |i: usize| LayoutEdge {
-        id: None,
-        from: format!("N{}", i - 1),
-        to: format!("N{i}"),
-        length: None,
-        bidirectional: true,
-        max_speed: None,
-        two_way_wide: false,
-    };
     let zone: LayoutZone = toml::from_str(
         "id = 'gate'\nkind = 'release'\nvertices = [[2.5, -1.0], [3.5, -1.0], [3.5, 1.0], [2.5, 1.0]]\n",
     )
     .unwrap();
     LayoutConfig {
-        map_id: "map".into(),
-        nodes: (0..5).map(node).collect(),
-        edges: (1..5).map(edge).collect(),
-        blocks: Vec::new(),
         zones: vec![zone],
+        ..super::line_layout()
     }
 }
 
