@@ -401,6 +401,25 @@ fn shift(
             );
         }
     }
+    if std::env::var_os("FLOORGATE_BENCH_DUMP").is_some() {
+        // Each robot as it sees itself at the end of the shift.
+        for r in fleet.robots() {
+            let s = serde_json::to_value(r.snapshot()).unwrap_or_default();
+            let actions: Vec<String> = s["actionStates"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|a| format!("{}:{}", a["actionType"], a["actionStatus"]))
+                .collect();
+            println!(
+                "  robot {} last {} at ({:.2}, {:.2}) driving {} field {} order {} nodes {} errors {} actions {:?}",
+                s["serialNumber"], s["lastNodeId"], s["agvPosition"]["x"].as_f64().unwrap_or(f64::NAN),
+                s["agvPosition"]["y"].as_f64().unwrap_or(f64::NAN), s["driving"],
+                s["safetyState"]["fieldViolation"], s["orderId"],
+                s["nodeStates"].as_array().map_or(0, Vec::len), s["errors"], actions
+            );
+        }
+    }
     let elapsed = started.elapsed();
     let cpu = cpu_groups(&cpu0, &thread_cpu(), elapsed);
     stop.store(true, Ordering::Relaxed);
@@ -545,7 +564,7 @@ fn replay(amrs: usize, steps: usize) -> Replay {
         max_segment_nodes: std::env::var("FLOORGATE_BENCH_MAX_SEGMENT")
             .ok()
             .and_then(|v| v.parse().ok())
-            .unwrap_or(0),
+            .unwrap_or(Config::default().max_segment_nodes),
         ..Config::default()
     };
     let mut alloc = Allocator::new(map, tuning);

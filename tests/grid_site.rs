@@ -58,9 +58,14 @@ fn generated_sites_of_several_sizes_load_and_are_strongly_connected_with_parking
             layout.edges.iter().any(|e| !e.bidirectional),
             "one-way aisles"
         );
+        // Cross aisles are two one-way rows: only the bay and parking spurs are two-way.
+        for e in layout.edges.iter().filter(|e| e.bidirectional) {
+            let spur = |id: &str| id.starts_with('R') || id.starts_with("P-");
+            assert!(spur(&e.from) || spur(&e.to), "{spec:?}: two-way {e:?}");
+        }
         assert!(
-            layout.edges.iter().any(|e| e.two_way_wide),
-            "wide cross aisles"
+            nodes.contains("XBL-00") && nodes.contains("XTL-00"),
+            "upper rows"
         );
         assert_eq!(layout.nodes.iter().filter(|n| n.waiting).count(), stations);
 

@@ -33,12 +33,23 @@ struct Floor {
 }
 
 async fn floor(mfr: &str, cfg: floorgate_sim::amr::FleetConfig, extra: &str) -> Floor {
+    floor_of(2, mfr, cfg, extra).await
+}
+
+/// [`floor`] with `n` robots.
+async fn floor_of(n: usize, mfr: &str, cfg: floorgate_sim::amr::FleetConfig, extra: &str) -> Floor {
     let capture = Capture::start(mfr).await;
     let fleet = Fleet::spawn(&cfg);
     let dir = tempfile::tempdir().unwrap();
-    let (gw, tasks, mut devices) = start(site_with(dir.path(), mfr, &amrs(2, AMR), extra)).await;
-    wait_device(&mut devices, "amr-1", DeviceAvailability::Online).await;
-    wait_device(&mut devices, "amr-2", DeviceAvailability::Online).await;
+    let (gw, tasks, mut devices) = start(site_with(dir.path(), mfr, &amrs(n, AMR), extra)).await;
+    for i in 1..=n {
+        wait_device(
+            &mut devices,
+            &format!("amr-{i}"),
+            DeviceAvailability::Online,
+        )
+        .await;
+    }
     Floor {
         capture,
         fleet,
@@ -188,6 +199,107 @@ async fn robots_sent_head_on_along_one_lane_never_meet_in_it() {
             "each robot took the task at its node"
         );
         observe(&capture);
+        assert_eq!(fleet.world().conflicts, 0, "{:?}", fleet.world());
+        gw.shutdown().await.unwrap();
+        stop_fleet(fleet).await;
+    })
+    .await
+    .expect("scenario timed out");
+}
+
+/// Four locations on the arms of the demo layout's crossing N5 (N2 south, N4 west, N6
+/// east, N8 north), and a route carrying a load from one arm to another.
+const CROSSING: &str = r#"
+[[locations]]
+id = "ARM-S"
+kind = "storage"
+zone = "arms"
+node = "N2"
+
+[[locations]]
+id = "ARM-W"
+kind = "storage"
+zone = "arms"
+node = "N4"
+
+[[locations]]
+id = "ARM-E"
+kind = "storage"
+zone = "arms"
+node = "N6"
+
+[[locations]]
+id = "ARM-N"
+kind = "storage"
+zone = "arms"
+node = "N8"
+
+[[routes]]
+id = "arm-to-arm"
+kind = "pick"
+from_zone = "arms"
+to_zone = "arms"
+steps = [
+  { device_kind = "amr", command = "transport", from = "$source", to = "$destination" },
+]
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_robots_around_a_crossing_each_to_the_next_arm_all_arrive_without_meeting() {
+    tokio::time::timeout(Duration::from_secs(150), async {
+        let mfr = "t-traffic-four";
+        // A robot on each arm of the crossing N5, each sent to the next arm round it:
+        // every way runs through N5 and ends where another robot stands, so no robot
+        // can go until another has left, and one has to step aside into a corner
+        // (N1, N3, N7) for the ring to turn.
+        let arms = [
+            ("N2", "ARM-S"),
+            ("N4", "ARM-W"),
+            ("N8", "ARM-N"),
+            ("N6", "ARM-E"),
+        ];
+        let starts: Vec<&str> = arms.iter().map(|a| a.0).collect();
+        let mut cfg = fleet_config(mfr, 4, &starts);
+        cfg.speed = 5.0;
+        let Floor {
+            capture,
+            fleet,
+            gw,
+            mut tasks,
+            ..
+        } = floor_of(4, mfr, cfg, CROSSING).await;
+        for i in 0..4 {
+            let (from, to) = (arms[i].1, arms[(i + 1) % 4].1);
+            let id = format!("RING-{i}");
+            common::submit(&mut tasks, task(&id, TaskKind::Pick, from, to))
+                .await
+                .unwrap();
+        }
+        let mut used = Vec::new();
+        for i in 0..4 {
+            let t = wait_task(
+                &mut tasks,
+                &format!("RING-{i}"),
+                Duration::from_secs(120),
+                |t| t.state == TaskState::Completed as i32,
+            )
+            .await;
+            used.push(t.steps[0].device_id.clone());
+        }
+        used.sort();
+        used.dedup();
+        assert_eq!(used.len(), 4, "each robot carried one load: {used:?}");
+        // Each robot's own record: it ends on the arm its load was for.
+        for i in 0..4 {
+            let dest = arms[(i + 1) % 4].0;
+            let here = fleet.robot(i).snapshot().last_node_id;
+            assert_eq!(here, dest, "robot {i} (from {}) ends at {here}", arms[i].0);
+        }
+        let states = observe(&capture);
+        assert!(
+            states > 20,
+            "the observer saw the robots drive ({states} states)"
+        );
         assert_eq!(fleet.world().conflicts, 0, "{:?}", fleet.world());
         gw.shutdown().await.unwrap();
         stop_fleet(fleet).await;

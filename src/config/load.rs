@@ -584,6 +584,9 @@ impl Cx<'_> {
             if !(1..=50).contains(&t.lookahead_nodes) {
                 self.at(None, "traffic.lookahead_nodes", "must be 1 to 50".into());
             }
+            if t.segment_nodes > 50 {
+                self.at(None, "traffic.segment_nodes", "must be 0 to 50".into());
+            }
             let releases = l.get_ref().release_zones();
             if !t.enabled {
                 if let Some((z, _, _)) = releases.first() {
@@ -615,6 +618,7 @@ impl Cx<'_> {
                         config: crate::traffic::Config {
                             replan_after: std::time::Duration::from_secs(t.replan_after_secs),
                             lookahead_nodes: t.lookahead_nodes,
+                            max_segment_nodes: t.segment_nodes,
                             ..crate::traffic::Config::default()
                         },
                         park_idle: t.park_idle,

@@ -45,6 +45,10 @@ pub struct TrafficSection {
     /// Segments are granted until a robot has this many nodes released ahead
     /// of it (1 to 50).
     pub lookahead_nodes: usize,
+    /// Nodes a grant takes at most (0 to 50): 1 (default) releases a robot's
+    /// route node by node, each one checked against the wait-for graph; 0
+    /// releases whole segments up to the next node on no other robot's route.
+    pub segment_nodes: usize,
     /// Idle robots are sent to a free parking node (and always moved off a
     /// node another robot's route needs).
     pub park_idle: bool,
@@ -56,6 +60,7 @@ impl Default for TrafficSection {
             enabled: true,
             replan_after_secs: 30,
             lookahead_nodes: 3,
+            segment_nodes: 1,
             park_idle: true,
         }
     }

@@ -17,24 +17,35 @@
 //! lanes from the last node it passed up to its base end, and a slot in
 //! every block those touch; nobody else holds them.
 //!
-//! # Deadlock avoidance: stop-node segments with a wait-for guard
+//! # Deadlock avoidance: short grants with a wait-for guard
 //!
-//! 1. **Segments.** A robot's route is cut at *stop nodes*: nodes marked
-//!    `waiting` or `parking`, nodes on no other robot's remaining route, and
-//!    the route's end. Grants are whole segments, all-or-nothing (every node,
-//!    lane and block slot of it), so a robot comes to rest only where it is
-//!    in nobody's planned way — except at its destination, which the idle
-//!    robot then leaves ([`Allocator::park_idle`]).
+//! 1. **Segments.** Grants are segments of a robot's route, all-or-nothing
+//!    (every node, lane and block slot of it). By default a segment is one
+//!    node ([`Config::max_segment_nodes`] 1): the base grows node by node,
+//!    up to [`Config::lookahead_nodes`] ahead, each node checked by the guard
+//!    below. With the cap off (0) a route is cut at *stop nodes* — nodes
+//!    marked `waiting` or `parking`, nodes on no other robot's remaining
+//!    route, and the route's end — so a robot comes to rest only where it is
+//!    in nobody's planned way; on a busy floor almost no node is one, a
+//!    robot then holds long stretches of aisle, and the fleet moves in single
+//!    file (measured in BENCHMARKS.md § 6: 7 % of the steps a free fleet
+//!    makes, against 85 % node by node). A robot at its destination with no
+//!    new route leaves it when idle ([`Allocator::park_idle`]).
 //! 2. **Wait-for guard.** Every robot with route left has a *next request*:
-//!    the segment after its base end. Robot R waits for H when H holds a node
-//!    or lane of R's next request, or fills a block it needs. A grant is made
-//!    only if this graph stays acyclic afterwards, and a new route
+//!    the segment after its base end. Robot R waits for H when H will still
+//!    hold a node or lane of R's next request once H has driven its base
+//!    (H's base end, or what it kept when halted), or will still fill a
+//!    block R needs. What H holds between where it stands and its base end
+//!    is freed behind it as it drives, and driving its base needs nothing
+//!    from anyone: R is delayed by it, never deadlocked on it (once every
+//!    robot has driven its base, the two relations are the same). A grant
+//!    is made only if this graph stays acyclic afterwards, and a new route
 //!    ([`Allocator::set_route`]) is refused if it would close a cycle. No
-//!    other event can close one: passing a node releases resources and
-//!    shortens the passer's remaining route (which can only turn more nodes
-//!    into stop nodes, so others' requests only shrink); `free` and status
-//!    changes add no edge; a freshly placed robot may be waited for but has
-//!    no request, so no cycle runs through it. So the graph is acyclic at
+//!    other event can close one: passing a node leaves the passer's base end
+//!    where it was and shortens its remaining route (which can only turn
+//!    more nodes into stop nodes, so others' requests only shrink); `free`
+//!    and status changes add no edge; a freshly placed or halted robot may
+//!    be waited for but has no request, so no cycle runs through it. So the graph is acyclic at
 //!    all times (the property test checks it after every event), and since
 //!    a hold-and-wait deadlock is a cycle in it, none can form. Robots that
 //!    are offline, faulted or manual keep their requests in the graph, so
@@ -265,10 +276,10 @@ pub struct Config {
     /// resource.
     pub planned_cost: f64,
     /// Segments end after at most this many nodes even between stop nodes
-    /// (0: no cap, segments run from stop node to stop node). The wait-for
-    /// guard still refuses any grant that would close a cycle; a robot may
-    /// then come to rest in another's way, which `deadlocks` and `resolve`
-    /// handle.
+    /// (0: no cap, segments run from stop node to stop node; default 1: node
+    /// by node). The wait-for guard still refuses any grant that would close
+    /// a cycle; a robot may then come to rest in another's way, which
+    /// `deadlocks` and `resolve` handle.
     pub max_segment_nodes: usize,
 }
 
@@ -279,7 +290,7 @@ impl Default for Config {
             lookahead_nodes: 3,
             held_cost: 50.0,
             planned_cost: 10.0,
-            max_segment_nodes: 0,
+            max_segment_nodes: 1,
         }
     }
 }

@@ -2,9 +2,12 @@
 //!
 //! A robot's *next request* is the segment after its base end: the route
 //! nodes up to and including the next stop node, with the lanes between
-//! them and the blocks they touch. Robot R waits for H when H holds a node
-//! or lane of R's next request, or when a block of it that R is not in is
-//! full and H is in it. Everything here reads the state, optionally with one
+//! them and the blocks they touch. Robot R waits for H when H will still
+//! hold a node or lane of R's next request once H has driven its base (its
+//! base end, or what it kept when halted), or when a block of it that R is
+//! not in is full and H will still be in it then. What H holds between
+//! where it is and its base end is freed behind it as it drives, which
+//! needs nothing from anyone, so R is delayed by it, not waiting on it. Everything here reads the state, optionally with one
 //! robot's grant applied on paper (a [`Tentative`]), and changes nothing.
 
 use super::allocator::Allocator;
@@ -19,6 +22,8 @@ pub(crate) struct Tentative {
     pub(crate) nodes: Vec<NodeIx>,
     pub(crate) lanes: Vec<LaneIx>,
     pub(crate) blocks: Vec<BlockIx>,
+    /// The blocks are claimed outright (a zone's release), not with a span of route.
+    pub(crate) claim: bool,
 }
 
 impl Allocator {
@@ -77,6 +82,42 @@ impl Allocator {
             Some(t) if t.robot == r => t.granted,
             _ => self.robots[r].granted,
         }
+    }
+
+    /// Whether robot `h` still holds node `n` once it has driven its base:
+    /// its base end, or what it kept when halted. Nodes between where it is
+    /// and its base end are its own to drive through and are freed behind it
+    /// without its waiting for anyone, so nobody *waits* for them.
+    fn rests_on(&self, h: usize, n: NodeIx, t: Option<&Tentative>) -> bool {
+        let hb = &self.robots[h];
+        hb.route.get(self.granted_v(h, t)) == Some(&n) || hb.residual.0.contains(&n)
+    }
+
+    /// Whether robot `h` still holds lane `l` once it has driven its base
+    /// (only a lane it was halted in: a robot at its base end holds none).
+    fn rests_in(&self, h: usize, l: LaneIx) -> bool {
+        self.robots[h].residual.1.contains(&l)
+    }
+
+    /// Whether robot `h` still has a slot of block `b` once it has driven
+    /// its base: the block holds its base end, a claim, or what it kept when
+    /// halted.
+    fn rests_in_block(&self, h: usize, b: BlockIx, t: Option<&Tentative>) -> bool {
+        let hb = &self.robots[h];
+        let end = hb.route.get(self.granted_v(h, t));
+        hb.claims.contains(&b)
+            || t.is_some_and(|t| t.robot == h && t.claim && t.blocks.contains(&b))
+            || end.is_some_and(|&n| self.map.nodes[n].blocks.contains(&b))
+            || hb
+                .residual
+                .0
+                .iter()
+                .any(|&n| self.map.nodes[n].blocks.contains(&b))
+            || hb
+                .residual
+                .1
+                .iter()
+                .any(|&l| self.map.lanes[l].2.contains(&b))
     }
 
     /// The resources of robot `r`'s route between indices `from` and `to`
@@ -154,16 +195,18 @@ impl Allocator {
             };
             nodes
                 .iter()
-                .filter_map(|&n| self.node_holder_v(n, t))
+                .filter_map(|&n| self.node_holder_v(n, t).filter(|&h| self.rests_on(h, n, t)))
                 .for_each(&mut push);
             lanes
                 .iter()
-                .filter_map(|&l| self.lane_holder_v(l, t))
+                .filter_map(|&l| self.lane_holder_v(l, t).filter(|&h| self.rests_in(h, l)))
                 .for_each(&mut push);
             for b in blocks {
                 let hs = self.block_holders_v(b, t);
                 if !hs.contains(&r) && hs.len() >= self.map.blocks[b].capacity {
-                    hs.into_iter().for_each(&mut push);
+                    hs.into_iter()
+                        .filter(|&h| self.rests_in_block(h, b, t))
+                        .for_each(&mut push);
                 }
             }
         }
@@ -184,6 +227,7 @@ impl Allocator {
             nodes: Vec::new(),
             lanes: Vec::new(),
             blocks: Vec::new(),
+            claim: false,
         };
         let want = self.cfg.lookahead_nodes.max(1);
         while t.granted < rb.last() && t.granted - rb.at < want {

@@ -34,6 +34,7 @@ impl Allocator {
                 nodes: Vec::new(),
                 lanes: Vec::new(),
                 blocks: vec![b],
+                claim: true,
             };
             if let Some(cycle) = self.find_cycle(Some(&t)) {
                 return Ok(Some(Blocker::WouldDeadlock(self.names(&cycle))));

@@ -7,17 +7,18 @@
 //! ```text
 //!   P-01 P-02 P-03 …                 parking spurs (parking = true), one per robot
 //!    |    |    |
-//!   XT-00━XT-01━XT-02━XT-03━XT-04 …  top cross aisle (two-way wide)
+//!   XTL-00 → XTL-01 → XTL-02 → … ┐   top cross aisle: two one-way rows 2.5 m apart,
+//!    ↑          ↓          ↑     ↓   joined by the aisles and a turn past the
+//!   XT-00  ← XT-01  ← XT-02  ← … ┘   far end
 //!    ↑          ↓          ↑
-//!   A01-03─R    A02-03─R   A03-03─R  rack aisles: one-way, alternating; each rack node
+//!   A01-02─R    A02-02─R   A03-02─R  rack aisles: one-way, alternating; each rack node
 //!    ↑          ↓          ↑         has its bay R.. beside the aisle (the storage
-//!   A01-02─R    A02-02─R   A03-02─R  location), so a robot loading there leaves the
+//!   A01-01─R    A02-01─R   A03-01─R  location), so a robot loading there leaves the
 //!    ↑          ↓          ↑         aisle free
-//!   A01-01─R    A02-01─R   A03-01─R
-//!    ↑          ↓          ↑
-//!   XB-00━XB-01━XB-02━XB-03━XB-04 …  bottom cross aisle (two-way wide)
-//!    ↓     ↑    ↓     ↑
-//!   W-1 → ST-1  W-2 → ST-2 …          pick stations, each behind a waiting node
+//!   XBL-00 → XBL-01 → XBL-02 → … ┐   bottom cross aisle, the same
+//!    ↑          ↓          ↑     ↓
+//!   XB-00  ← XB-01  ← XB-02  ← … ┘
+//!       ↖ ST-1 ← W-1 ↙             pick stations, each behind a waiting node
 //! ```
 //!
 //! * **Rack aisles** `A{aisle}-{rack}` at x = 4 m · (aisle − 1), racks 2.5 m apart; one-way
@@ -25,13 +26,18 @@
 //!   reaches every other (a single aisle is two-way). Each rack node has a bay
 //!   `R{aisle}-{rack}` 1.5 m aside (a two-way spur), the storage location
 //!   `RACK-{aisle}-{rack}` (zone `racks`).
-//! * **Cross aisles** at both ends (`XB-`, `XT-`, nodes every 2 m) and, with more than 12
-//!   racks, one in the middle (`XM-`); two-way and wide (`two_way_wide = true`).
+//! * **Cross aisles** at both ends (`XB`, `XT`) and, with more than 12 racks, one in the
+//!   middle (`XM`): each two one-way rows of nodes every 2 m, a lower row `{X}-k` driven
+//!   towards the first aisle and an upper row `{X}L-k` driven away from it, 2.5 m apart
+//!   (a lane per direction, as wide cross aisles are marked). Each aisle crosses both rows
+//!   in its own direction; one node past the far end of each row turns from the upper row
+//!   to the lower. So the whole grid is one-way but the bay, station and parking spurs,
+//!   and no two robots meet head-on in an aisle.
 //! * **Stations** below the bottom cross aisle: `W-{s}` (`waiting = true`) → `ST-{s}`, entered
-//!   from the bottom cross aisle and left back onto it, one way; the location `STATION-{s}`
-//!   (zone `stations`).
-//! * **Parking** above the top cross aisle, one spur `P-{i}` (`parking = true`) per robot, off
-//!   every route: the robots start there.
+//!   from the bottom cross aisle's lower row and left back onto it further along, one way;
+//!   the location `STATION-{s}` (zone `stations`).
+//! * **Parking** above the top cross aisle, one spur `P-{i}` (`parking = true`) per robot off
+//!   its upper row, off every route: the robots start there.
 //! * **Devices**: `amr-1` … `amr-N`, profile `amr-vda5050`, addresses `acme/AMR-000` …
 //!   (the serials `floorgate simulate`'s fleet uses); **routes** `rack-to-station` (pick)
 //!   and `station-to-rack` (put), one AMR transport each.
@@ -50,6 +56,10 @@ pub const RACK_PITCH_M: f64 = 2.5;
 pub const CROSS_STEP_M: f64 = 2.0;
 /// Metres from a rack node to its bay.
 pub const BAY_OFFSET_M: f64 = 1.5;
+/// Metres between the two one-way rows of a cross aisle: more than a robot's safety field
+/// reaches, so a robot turning from one row into an aisle is not stopped by a robot
+/// waiting on the other row.
+pub const LANE_GAP_M: f64 = RACK_PITCH_M;
 /// Metres from a cross aisle to the stations or the parking nodes.
 pub const SPUR_M: f64 = 3.0;
 /// With more racks than this per aisle, a cross aisle runs through the middle.
@@ -214,8 +224,26 @@ impl GridSpec {
         rows
     }
 
+    /// The y of each row of [`rows`](Self::rows): racks one pitch apart, a cross aisle's
+    /// lower row one pitch after the rack below it and its upper row [`LANE_GAP_M`] above.
+    fn row_ys(&self) -> Vec<f64> {
+        let mut y = 0.0;
+        self.rows()
+            .iter()
+            .map(|row| {
+                let here = y;
+                y += RACK_PITCH_M + if row.is_err() { LANE_GAP_M } else { 0.0 };
+                here
+            })
+            .collect()
+    }
+
+    /// The y of the top cross aisle's lower row.
     fn top_y(&self) -> f64 {
-        RACK_PITCH_M * (self.rows().len() - 1) as f64
+        *self
+            .row_ys()
+            .last()
+            .expect("rows end with the top cross aisle")
     }
 
     /// Cross-aisle nodes of the aisles' span.
@@ -227,40 +255,50 @@ impl GridSpec {
     pub fn layout(&self) -> GridLayout {
         let mut g = GridLayout::default();
         let rows = self.rows();
+        let ys = self.row_ys();
         let bottom = self.span().max(2 * self.stations);
         let top = self.span().max(self.amrs);
         let top_y = self.top_y();
+        // Two one-way rows, `count` nodes of the aisles' span and one more past the end
+        // where the upper row turns into the lower.
         let cross_aisle = |g: &mut GridLayout, prefix: &str, count: usize, y: f64| {
-            for k in 0..count {
-                g.node(cross(prefix, k), CROSS_STEP_M * k as f64, y);
+            let upper = format!("{prefix}L");
+            for k in 0..=count {
+                let x = CROSS_STEP_M * k as f64;
+                g.node(cross(prefix, k), x, y);
+                g.node(cross(&upper, k), x, y + LANE_GAP_M);
             }
-            for k in 1..count {
-                g.edge(&cross(prefix, k - 1), &cross(prefix, k), true, true);
+            for k in 1..=count {
+                g.edge(&cross(prefix, k), &cross(prefix, k - 1), false, false);
+                g.edge(&cross(&upper, k - 1), &cross(&upper, k), false, false);
             }
+            g.edge(&cross(&upper, count), &cross(prefix, count), false, false);
         };
         cross_aisle(&mut g, "XB", bottom, 0.0);
         for (i, row) in rows.iter().enumerate() {
             if *row == Err("XM") {
-                cross_aisle(&mut g, "XM", self.span(), RACK_PITCH_M * i as f64);
+                cross_aisle(&mut g, "XM", self.span(), ys[i]);
             }
         }
         cross_aisle(&mut g, "XT", top, top_y);
         for a in 0..self.aisles {
             let x = Self::aisle_x(a);
+            // Bottom to top: a rack node, or a cross aisle's lower then upper row.
             let column: Vec<String> = rows
                 .iter()
-                .map(|row| match row {
-                    Ok(r) => format!("A{:02}-{:02}", a + 1, r + 1),
-                    Err(prefix) => cross(prefix, 2 * a),
+                .flat_map(|row| match row {
+                    Ok(r) => vec![format!("A{:02}-{:02}", a + 1, r + 1)],
+                    Err(prefix) => vec![cross(prefix, 2 * a), cross(&format!("{prefix}L"), 2 * a)],
                 })
                 .collect();
             for (i, row) in rows.iter().enumerate() {
                 if let Ok(r) = row {
-                    let y = RACK_PITCH_M * i as f64;
-                    g.node(column[i].clone(), x, y);
+                    let y = ys[i];
+                    let id = format!("A{:02}-{:02}", a + 1, r + 1);
+                    g.node(id.clone(), x, y);
                     let bay = format!("R{:02}-{:02}", a + 1, r + 1);
                     g.node(bay.clone(), x + BAY_OFFSET_M, y);
-                    g.edge(&column[i], &bay, true, false);
+                    g.edge(&id, &bay, true, false);
                 }
             }
             let two_way = self.aisles == 1;
@@ -274,19 +312,20 @@ impl GridSpec {
             }
         }
         for s in 0..self.stations {
+            // Entered from the lower row (driven towards the first aisle) and left onto
+            // it one node further along.
             let (w, st) = (format!("W-{}", s + 1), format!("ST-{}", s + 1));
-            let x = CROSS_STEP_M * (2 * s) as f64;
-            g.node(w.clone(), x, -SPUR_M);
+            g.node(w.clone(), CROSS_STEP_M * (2 * s + 1) as f64, -SPUR_M);
             g.nodes.last_mut().expect("just added").waiting = true;
-            g.node(st.clone(), x + CROSS_STEP_M, -SPUR_M);
-            g.edge(&cross("XB", 2 * s), &w, false, false);
+            g.node(st.clone(), CROSS_STEP_M * (2 * s) as f64, -SPUR_M);
+            g.edge(&cross("XB", 2 * s + 1), &w, false, false);
             g.edge(&w, &st, false, false);
-            g.edge(&st, &cross("XB", 2 * s + 1), false, false);
+            g.edge(&st, &cross("XB", 2 * s), false, false);
         }
         for (i, (id, x, y)) in self.start_nodes().into_iter().enumerate() {
             g.node(id.clone(), x, y);
             g.nodes.last_mut().expect("just added").parking = true;
-            g.edge(&cross("XT", i), &id, true, false);
+            g.edge(&cross("XTL", i), &id, true, false);
         }
         g
     }
@@ -307,7 +346,7 @@ impl GridSpec {
 
     /// The robots' start nodes, one parking node each: (id, x, y).
     pub fn start_nodes(&self) -> Vec<(String, f64, f64)> {
-        let y = self.top_y() + SPUR_M;
+        let y = self.top_y() + LANE_GAP_M + SPUR_M;
         (0..self.amrs)
             .map(|i| (format!("P-{:02}", i + 1), CROSS_STEP_M * i as f64, y))
             .collect()
@@ -476,8 +515,31 @@ mod tests {
                 .iter()
                 .any(|e| e.from == from && e.to == to && !e.bidirectional)
         };
-        assert!(has("XB-00", "A01-01") && has("A01-01", "A01-02") && has("A01-02", "XT-00"));
-        assert!(has("XT-02", "A02-02") && has("A02-02", "A02-01") && has("A02-01", "XB-02"));
+        assert!(has("XB-00", "XBL-00") && has("XBL-00", "A01-01") && has("A01-01", "A01-02"));
+        assert!(has("A01-02", "XT-00") && has("XT-00", "XTL-00"));
+        assert!(has("XTL-02", "XT-02") && has("XT-02", "A02-02") && has("A02-02", "A02-01"));
+        assert!(has("A02-01", "XBL-02") && has("XBL-02", "XB-02"));
+    }
+
+    #[test]
+    fn cross_aisles_are_two_one_way_rows_and_only_spurs_are_two_way() {
+        let g = GridSpec::new(4, 14, 3, 6).unwrap().layout();
+        let has = |from: &str, to: &str| g.edges.iter().any(|e| e.from == from && e.to == to);
+        for x in ["XB", "XM", "XT"] {
+            let upper = format!("{x}L");
+            // The lower row runs towards the first aisle, the upper away from it, and
+            // the upper turns into the lower past the far end.
+            assert!(has(&cross(x, 1), &cross(x, 0)) && !has(&cross(x, 0), &cross(x, 1)));
+            assert!(has(&cross(&upper, 0), &cross(&upper, 1)));
+            assert!(!has(&cross(&upper, 1), &cross(&upper, 0)));
+        }
+        assert!(has("XBL-07", "XB-07") && has("XTL-07", "XT-07"));
+        for e in g.edges.iter().filter(|e| e.bidirectional || e.two_way_wide) {
+            let spur = |id: &str| id.starts_with('R') || id.starts_with("P-");
+            assert!(spur(&e.from) || spur(&e.to), "two-way edge {e:?}");
+        }
+        // Stations hang off the lower row of the bottom cross aisle, one way.
+        assert!(has("XB-01", "W-1") && has("W-1", "ST-1") && has("ST-1", "XB-00"));
     }
 
     #[test]

@@ -543,6 +543,7 @@ fn traffic_control_is_on_for_a_layout_unless_the_site_turns_it_off() {
         std::time::Duration::from_secs(30)
     );
     assert_eq!(traffic.config.lookahead_nodes, 3);
+    assert_eq!(traffic.config.max_segment_nodes, 1, "node by node");
     assert!(traffic.map.has_node("N1"));
     // Parking and waiting marks and blocks come from the layout.
     let (p, t) = demo_with(&[
@@ -567,6 +568,13 @@ fn traffic_settings_out_of_range_and_blocks_off_the_layout_are_errors() {
     let e = load_str(&p, &t, &no_env).unwrap_err();
     let (_, message) = error_at(&e, "traffic.lookahead_nodes");
     assert!(message.contains("1 to 50"), "{message}");
+    let (p, t) = demo_with(&[(
+        "[traffic]\nenabled = false\nreplan_after_secs = 5\n",
+        "[traffic]\nsegment_nodes = 51\n",
+    )]);
+    let e = load_str(&p, &t, &no_env).unwrap_err();
+    let (_, message) = error_at(&e, "traffic.segment_nodes");
+    assert!(message.contains("0 to 50"), "{message}");
     let (p, t) = demo_with(&[(
         "[traffic]\nenabled = false\nreplan_after_secs = 5\n",
         "[traffic]\n\n[[layout.blocks]]\nid = \"bay\"\nnodes = [\"N99\"]\n",

@@ -7,8 +7,9 @@ use super::*;
 
 #[test]
 fn a_route_that_swaps_two_robots_in_one_lane_is_refused() {
+    // With whole segments a's next request runs to Z, where b stands.
     let spec = layout(&[("X", "Y", 1.0), ("Y", "Z", 1.0)], &[], &[]);
-    let mut sim = Sim::new(spec);
+    let mut sim = Sim::whole_segments(spec);
     sim.place("a", "X");
     sim.place("b", "Z");
     sim.route("a", &["X", "Y", "Z"]);
@@ -39,7 +40,7 @@ fn lane_with_siding() -> LayoutSpec {
 
 #[test]
 fn robots_that_refuse_each_other_are_reported_as_a_deadlock_and_one_is_sent_to_a_waiting_node() {
-    let mut sim = Sim::new(lane_with_siding());
+    let mut sim = Sim::whole_segments(lane_with_siding());
     sim.place("a", "P");
     sim.place("b", "Q");
     sim.route("a", &["P", "X", "W", "Y", "Q"]);

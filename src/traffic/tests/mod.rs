@@ -49,6 +49,15 @@ impl Sim {
         Self::with_config(spec, Config::default())
     }
 
+    /// Grants of whole segments up to stop nodes (`max_segment_nodes` 0).
+    pub(super) fn whole_segments(spec: LayoutSpec) -> Self {
+        let cfg = Config {
+            max_segment_nodes: 0,
+            ..Config::default()
+        };
+        Self::with_config(spec, cfg)
+    }
+
     pub(super) fn with_config(spec: LayoutSpec, cfg: Config) -> Self {
         let caps = spec
             .blocks

@@ -89,6 +89,8 @@ fn scenario(seed: u64, tally: &mut Tally) -> (Allocator, Vec<String>, Instant) {
     let caps: BTreeMap<String, usize> = [("middle".to_string(), 2)].into();
     let cfg = Config {
         lookahead_nodes: 1 + rng.below(4),
+        // Node by node, short segments, and whole segments to stop nodes.
+        max_segment_nodes: rng.below(4),
         replan_after: Duration::from_secs(5),
         ..Config::default()
     };

@@ -32,11 +32,10 @@ fn two_robots_with_crossing_routes_over_one_lane_one_waits_never_both_in_one_res
     assert_eq!(c.robots_blocked, 0);
 }
 
-#[test]
-fn head_on_in_a_single_lane_one_waits_at_a_waiting_node_and_no_deadlock_forms() {
-    // S1 ─ E1 ─ L1 ─ L2 ─ L3 ─ E2 ─ S2, with exits T1 at E1 and T2 at E2.
-    // r1 goes S1 → T2, r2 goes S2 → T1: head-on through the lane.
-    let spec = layout(
+/// S1 ─ E1 ─ L1 ─ L2 ─ L3 ─ E2 ─ S2, with exits T1 at E1 and T2 at E2; S1 and S2 are
+/// waiting nodes.
+fn single_lane() -> LayoutSpec {
+    layout(
         &[
             ("S1", "E1", 1.0),
             ("E1", "L1", 1.0),
@@ -49,8 +48,14 @@ fn head_on_in_a_single_lane_one_waits_at_a_waiting_node_and_no_deadlock_forms() 
         ],
         &["S1", "S2"],
         &[],
-    );
-    let mut sim = Sim::new(spec);
+    )
+}
+
+#[test]
+fn head_on_in_a_single_lane_with_whole_segments_one_waits_at_a_waiting_node_and_no_deadlock_forms()
+{
+    // r1 goes S1 → T2, r2 goes S2 → T1: head-on through the lane, grants up to stop nodes.
+    let mut sim = Sim::whole_segments(single_lane());
     sim.place("r1", "S1");
     sim.place("r2", "S2");
     sim.route("r1", &["S1", "E1", "L1", "L2", "L3", "E2", "T2"]);
@@ -70,6 +75,49 @@ fn head_on_in_a_single_lane_one_waits_at_a_waiting_node_and_no_deadlock_forms() 
         sim.now += Duration::from_secs(1);
     }
     assert!(sim.arrived("r1") && sim.arrived("r2"));
+}
+
+#[test]
+fn head_on_in_a_single_lane_node_by_node_the_robots_refuse_to_meet_and_one_backs_out() {
+    // The same lane, granted node by node (the default): each robot gets as far as the
+    // guard lets it — neither comes to rest where the other would need it while it needs
+    // the other's node — and the stalemate that leaves is found and ended by sending one
+    // robot back to its waiting node; then both arrive.
+    let mut sim = Sim::new(single_lane());
+    sim.place("r1", "S1");
+    sim.place("r2", "S2");
+    sim.route("r1", &["S1", "E1", "L1", "L2", "L3", "E2", "T2"]);
+    sim.route("r2", &["S2", "E2", "L3", "L2", "L1", "E1", "T1"]);
+    let mut resolved = Vec::new();
+    for _ in 0..60 {
+        for d in sim.a.deadlocks() {
+            let res = sim.a.resolve(&d, sim.now).expect("a way aside");
+            resolved.push(res.clone());
+            sim.check();
+        }
+        for r in ["r1", "r2"] {
+            if sim.arrived(r) {
+                // Sent aside: on to where it was going once it stands there.
+                if let Some(res) = resolved.iter().find(|x| x.robot == r) {
+                    let here = sim.a.position(r).expect("placed").to_string();
+                    if here != res.destination {
+                        let way = sim.a.plan_route(Some(r), &here, &res.destination);
+                        if let Ok(way) = way {
+                            let _ = sim.a.set_route(r, &way, sim.now);
+                        }
+                    }
+                }
+            }
+            sim.step(r);
+        }
+        sim.now += Duration::from_secs(1);
+        if sim.a.position("r1") == Some("T2") && sim.a.position("r2") == Some("T1") {
+            break;
+        }
+    }
+    assert!(!resolved.is_empty(), "the stalemate was found and ended");
+    assert_eq!(sim.a.position("r1"), Some("T2"));
+    assert_eq!(sim.a.position("r2"), Some("T1"));
 }
 
 /// A crossing C with an inbound node I_k and an outbound node O_k on each of

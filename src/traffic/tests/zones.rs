@@ -110,8 +110,9 @@ fn a_robot_inside_the_zone_by_its_route_keeps_others_claims_out() {
 #[test]
 fn a_claim_that_would_close_a_wait_for_cycle_is_refused() {
     // b stands on q and its route runs into the zone; a's route needs q. If a held the
-    // zone, a would wait for b (q) and b for a (the full zone): refused.
-    let mut sim = Sim::new(line_with_zone(1));
+    // zone, a would wait for b (q) and b for a (the full zone): refused. (With whole
+    // segments, b's next request runs into the zone.)
+    let mut sim = Sim::whole_segments(line_with_zone(1));
     sim.place("b", "q");
     sim.place("a", "p");
     sim.route("b", &["q", "r", "s", "t"]);
