@@ -322,14 +322,7 @@ async fn cut_the_link_once(mfr: &str, n: usize) -> Vec<(&'static str, String)> {
     let fleet = Fleet::spawn(&fleet_config(mfr, n, &starts));
     let dir = tempfile::tempdir().unwrap();
     let (gw, mut tasks, mut devices) = start(site_through(dir.path(), mfr, n, &relay)).await;
-    for i in 1..=n {
-        wait_device(
-            &mut devices,
-            &format!("amr-{i}"),
-            DeviceAvailability::Online,
-        )
-        .await;
-    }
+    wait_all_online(&mut devices, n).await;
     let adapter = gw.amr_adapter().expect("the AMR adapter");
     assert_eq!(adapter.broker_connects(), 1);
     let before = common::journal(&mut tasks, 0).await.len() as u64;

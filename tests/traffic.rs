@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use amr::*;
 use floorgate_sim::amr::Fleet;
-use pb::{DeviceAvailability, TaskKind, TaskState};
+use pb::{TaskKind, TaskState};
 
 use floorgate::api::pb;
 
@@ -21,8 +21,8 @@ const AMR: &str = "amr-vda5050";
 /// Closest two robots may come, from their own positions (m).
 const MIN_GAP_M: f64 = 1.0;
 
-/// Two robots of `cfg` (started after a capture of their messages) and a gateway on the
-/// demo site (with `extra` appended), both robots online.
+/// `n` robots of `cfg` (started after a capture of their messages) and a gateway on the
+/// demo site (with `extra` appended), every robot online.
 struct Floor {
     capture: Capture,
     fleet: Fleet,
@@ -32,24 +32,12 @@ struct Floor {
     _dir: tempfile::TempDir,
 }
 
-async fn floor(mfr: &str, cfg: floorgate_sim::amr::FleetConfig, extra: &str) -> Floor {
-    floor_of(2, mfr, cfg, extra).await
-}
-
-/// [`floor`] with `n` robots.
-async fn floor_of(n: usize, mfr: &str, cfg: floorgate_sim::amr::FleetConfig, extra: &str) -> Floor {
+async fn floor(n: usize, mfr: &str, cfg: floorgate_sim::amr::FleetConfig, extra: &str) -> Floor {
     let capture = Capture::start(mfr).await;
     let fleet = Fleet::spawn(&cfg);
     let dir = tempfile::tempdir().unwrap();
     let (gw, tasks, mut devices) = start(site_with(dir.path(), mfr, &amrs(n, AMR), extra)).await;
-    for i in 1..=n {
-        wait_device(
-            &mut devices,
-            &format!("amr-{i}"),
-            DeviceAvailability::Online,
-        )
-        .await;
-    }
+    wait_all_online(&mut devices, n).await;
     Floor {
         capture,
         fleet,
@@ -112,7 +100,7 @@ async fn robots_whose_routes_cross_at_the_buffer_take_turns_and_never_share_a_no
             mut tasks,
             mut devices,
             ..
-        } = floor(mfr, cfg, "").await;
+        } = floor(2, mfr, cfg, "").await;
         for (id, bin, to) in [("X1", "BUF-11", "PICK-1"), ("X2", "BUF-12", "PICK-2")] {
             common::submit(&mut tasks, task(id, TaskKind::Pick, bin, to))
                 .await
@@ -178,7 +166,7 @@ async fn robots_sent_head_on_along_one_lane_never_meet_in_it() {
             gw,
             mut tasks,
             ..
-        } = floor(mfr, cfg, "").await;
+        } = floor(2, mfr, cfg, "").await;
         common::submit(&mut tasks, task("HO1", TaskKind::Pick, "BUF-41", "PICK-1"))
             .await
             .unwrap();
@@ -267,7 +255,7 @@ async fn four_robots_around_a_crossing_each_to_the_next_arm_all_arrive_without_m
             gw,
             mut tasks,
             ..
-        } = floor_of(4, mfr, cfg, CROSSING).await;
+        } = floor(4, mfr, cfg, CROSSING).await;
         for i in 0..4 {
             let (from, to) = (arms[i].1, arms[(i + 1) % 4].1);
             let id = format!("RING-{i}");
@@ -320,7 +308,7 @@ async fn a_robot_dying_in_a_lane_keeps_it_and_the_other_goes_around() {
             gw,
             mut tasks,
             ..
-        } = floor(mfr, cfg, "").await;
+        } = floor(2, mfr, cfg, "").await;
         // amr-1 (N3) drives to the buffer over N2; it dies between N3 and N1.
         common::submit(&mut tasks, task("D1", TaskKind::Pick, "BUF-51", "PICK-1"))
             .await
@@ -385,7 +373,7 @@ async fn the_observer_catches_robots_that_pass_through_each_other_without_traffi
             gw,
             mut tasks,
             ..
-        } = floor(mfr, cfg, off).await;
+        } = floor(2, mfr, cfg, off).await;
         for (id, bin, to) in [("Y1", "BUF-21", "PICK-1"), ("Y2", "BUF-22", "PICK-2")] {
             common::submit(&mut tasks, task(id, TaskKind::Pick, bin, to))
                 .await

@@ -165,6 +165,18 @@ pub fn fleet_config(manufacturer: &str, n: usize, start: &[&str]) -> FleetConfig
     cfg
 }
 
+/// Waits until `amr-1` … `amr-{n}` are online.
+pub async fn wait_all_online(devices: &mut Devices, n: usize) {
+    for i in 1..=n {
+        wait_device(
+            devices,
+            &format!("amr-{i}"),
+            floorgate::api::pb::DeviceAvailability::Online,
+        )
+        .await;
+    }
+}
+
 pub async fn start(cfg: floorgate::config::LoadedConfig) -> (Gateway, Tasks, Devices) {
     let gw = Gateway::start(cfg, RunOptions::default()).await.unwrap();
     let url = format!("http://{}", gw.addr());

@@ -49,14 +49,7 @@ pub async fn floor(
     let fleet = Fleet::spawn(&cfg);
     let dir = tempfile::tempdir().unwrap();
     let (gw, tasks, mut devices) = start(site_with(dir.path(), mfr, &amrs(n, AMR), extra)).await;
-    for i in 1..=n {
-        wait_device(
-            &mut devices,
-            &format!("amr-{i}"),
-            DeviceAvailability::Online,
-        )
-        .await;
-    }
+    wait_all_online(&mut devices, n).await;
     (gw, fleet, tasks, devices, dir)
 }
 
