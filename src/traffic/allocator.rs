@@ -89,6 +89,9 @@ pub struct Allocator {
     /// Per lane: how many robots' remaining routes use it.
     pub(crate) planned_lanes: Vec<u32>,
     pub(crate) stats: Stats,
+    /// Robots whose holdings or remaining route changed since the last
+    /// [`take_woken`](Allocator::take_woken), each once.
+    pub(crate) changed: Vec<usize>,
 }
 
 impl Allocator {
@@ -105,6 +108,37 @@ impl Allocator {
             robots: Vec::new(),
             by_id: HashMap::new(),
             stats: Stats::default(),
+            changed: Vec::new(),
+        }
+    }
+
+    /// The robots whose last request was refused because of a robot that has since
+    /// passed a node, been freed, halted or re-routed, or given back a zone: asking again
+    /// may grant them more now. The caller asks for them at once instead of at its next
+    /// tick, so a follower moves up as soon as its leader's state says it left a node.
+    pub fn take_woken(&mut self) -> Vec<String> {
+        if self.changed.is_empty() {
+            return Vec::new();
+        }
+        let changed = std::mem::take(&mut self.changed);
+        self.robots
+            .iter()
+            .enumerate()
+            .filter(|(w, rb)| {
+                rb.waiting.as_ref().is_some_and(|b| {
+                    changed
+                        .iter()
+                        .any(|&c| c != *w && b.waits_for(&self.robots[c].id))
+                })
+            })
+            .map(|(_, rb)| rb.id.clone())
+            .collect()
+    }
+
+    /// Notes that robot `r`'s holdings or route changed (see [`take_woken`](Self::take_woken)).
+    pub(crate) fn touched(&mut self, r: usize) {
+        if !self.changed.contains(&r) {
+            self.changed.push(r);
         }
     }
 

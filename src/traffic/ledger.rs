@@ -110,8 +110,10 @@ impl Allocator {
         rb.remaining_lanes = lanes;
     }
 
-    /// Takes the robot's remaining route out of the planned totals.
+    /// Takes the robot's remaining route out of the planned totals (it is about to
+    /// change: noted for [`Allocator::take_woken`]).
     pub(crate) fn unplan(&mut self, r: usize) {
+        self.touched(r);
         let rb = &mut self.robots[r];
         for n in std::mem::take(&mut rb.remaining_nodes) {
             self.planned_nodes[n] = self.planned_nodes[n].saturating_sub(1);

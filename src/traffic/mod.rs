@@ -247,6 +247,17 @@ impl Blocker {
             Blocker::NotOperational(_) => Vec::new(),
         }
     }
+
+    /// Whether robot `id` is one this one waits for.
+    pub fn waits_for(&self, id: &str) -> bool {
+        match self {
+            Blocker::Held { by, .. } => by == id,
+            Blocker::BlockFull { holders: rs, .. } | Blocker::WouldDeadlock(rs) => {
+                rs.iter().any(|r| r == id)
+            }
+            Blocker::NotOperational(_) => false,
+        }
+    }
 }
 
 /// What a robot reports it can do.

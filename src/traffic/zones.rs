@@ -54,6 +54,7 @@ impl Allocator {
         let b = self.map.block_ix(block)?;
         self.robots[r].claims.retain(|&c| c != b);
         self.sync_blocks(r);
+        self.touched(r);
         Ok(())
     }
 

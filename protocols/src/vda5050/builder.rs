@@ -332,6 +332,48 @@ impl OrderPlan {
         self.start = start.min(self.base_end);
     }
 
+    /// This order as the robot holds it when its route from index `at` on is `tail` (with
+    /// `actions` at `tail` indices) rather than this plan's: after a restart, an order whose
+    /// horizon was re-routed while it ran is rebuilt from the robot's own node states. The
+    /// same id and base limit; sequence ids stay `2 × index`, so `at` is the robot's
+    /// `lastNodeSequenceId / 2`. The part before `at` was driven and is never sent again:
+    /// it is this plan's where that is as long, else `tail`'s first node repeated.
+    pub fn resumed(
+        &self,
+        at: usize,
+        tail: Route,
+        actions: Vec<(usize, Action)>,
+    ) -> Result<OrderPlan, BuildError> {
+        let first = tail.nodes.first().ok_or(BuildError::EmptyRoute)?.clone();
+        let passed = |i: usize| self.route.nodes.get(i).cloned().unwrap_or(first.clone());
+        let mut nodes: Vec<PathNode> = (0..at).map(passed).collect();
+        let mut edges: Vec<PathEdge> = (0..at)
+            .map(|i| {
+                self.route
+                    .edges
+                    .get(i)
+                    .filter(|_| i + 1 < at && i + 1 < self.route.nodes.len())
+                    .cloned()
+                    .unwrap_or(PathEdge {
+                        edge_id: format!("{}-passed-{i}", self.order_id),
+                        length: None,
+                        max_speed: None,
+                    })
+            })
+            .collect();
+        nodes.extend(tail.nodes);
+        edges.extend(tail.edges);
+        let actions = actions.into_iter().map(|(i, a)| (at + i, a)).collect();
+        let mut plan = OrderPlan::new(
+            &self.order_id,
+            Route { nodes, edges },
+            actions,
+            self.max_base_nodes,
+        )?;
+        plan.start_deviation = self.start_deviation;
+        Ok(plan)
+    }
+
     /// Releases nothing beyond the route's first node (a traffic controller releases the
     /// rest with [`release_to`](Self::release_to)).
     pub fn hold_at_start(&mut self) {
@@ -453,6 +495,49 @@ mod tests {
         assert_eq!(er, [true, true, false, false]);
         assert_eq!(o.nodes[4].actions[0].param_str("loadId"), Some("T1"));
         assert_eq!(plan.decision_point(), ("N2", 4));
+    }
+
+    #[test]
+    fn a_resumed_plan_follows_the_robots_tail_with_its_sequence_ids_and_actions() {
+        // Planned N0..N4; the robot was re-routed at N2 and holds N2 → M1 → M2 → N4.
+        let drop = LoadHandling {
+            action_id: "d1".into(),
+            ..Default::default()
+        };
+        let mut plan =
+            OrderPlan::new("o1", route(5), vec![(4, drop.clone().drop_load())], 3).unwrap();
+        plan.set_start_deviation(Some(0.5), None);
+        let mut tail = route(4);
+        for (n, id) in tail.nodes.iter_mut().zip(["N2", "M1", "M2", "N4"]) {
+            n.node_id = id.into();
+        }
+        let mut resumed = plan.resumed(2, tail, vec![(3, drop.drop_load())]).unwrap();
+        resumed.adopt(1, 2, 3);
+        let ids: Vec<&str> = resumed.route().nodes[2..]
+            .iter()
+            .map(|n| n.node_id.as_str())
+            .collect();
+        assert_eq!(ids, ["N2", "M1", "M2", "N4"]);
+        assert_eq!(resumed.order_id(), "o1");
+        assert_eq!(resumed.actions_at(5)[0].action_id, "d1");
+        assert!(resumed.actions_at(4).is_empty());
+        let update = resumed.extend(headers().next(TopicKind::Order)).unwrap();
+        validate_order(&update).unwrap();
+        let seqs: Vec<(&str, u32)> = update
+            .nodes
+            .iter()
+            .map(|n| (n.node_id.as_str(), n.sequence_id))
+            .collect();
+        assert_eq!(seqs, [("M1", 6), ("M2", 8), ("N4", 10)]);
+        // Longer than the plan it came from: the driven part is padded, never sent.
+        let mut far = route(3);
+        for (n, id) in far.nodes.iter_mut().zip(["M2", "N4", "N3"]) {
+            n.node_id = id.into();
+        }
+        let resumed = plan.resumed(7, far, vec![]).unwrap();
+        assert_eq!(resumed.route().nodes.len(), 10);
+        assert_eq!(resumed.route().edges.len(), 9);
+        assert_eq!(resumed.route().nodes[7].node_id, "M2");
     }
 
     #[test]

@@ -130,7 +130,32 @@ struct Fleet {
 
 impl Fleet {
     /// Robot `i` took an input: traffic control follows it, and its zones (3.0) with it.
+    /// Robots that wait for one whose holdings this changed are asked for at once (a
+    /// follower moves up as soon as its leader's state says it left a node, not at the
+    /// next tick), and so on down the queue: each robot at most once per input.
     fn follow_traffic(&mut self, i: usize, now: Instant, out: &mut Vec<Out>) {
+        self.follow_one(i, now, out);
+        let Some(t) = &mut self.traffic else {
+            return;
+        };
+        let mut done = vec![i];
+        let mut woken = t.alloc.take_woken();
+        while let Some(id) = woken.pop() {
+            let Some(&j) = self.by_device.get(&id) else {
+                continue;
+            };
+            if done.contains(&j) {
+                continue;
+            }
+            done.push(j);
+            self.follow_one(j, now, out);
+            if let Some(t) = &mut self.traffic {
+                woken.extend(t.alloc.take_woken());
+            }
+        }
+    }
+
+    fn follow_one(&mut self, i: usize, now: Instant, out: &mut Vec<Out>) {
         if let Some(t) = &mut self.traffic {
             t.follow(&mut self.robots[i], now, out);
         }

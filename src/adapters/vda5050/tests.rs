@@ -61,12 +61,20 @@ fn robot() -> Robot {
 
 /// A robot whose profile lists `actions` (a TOML array's items).
 fn robot_with(actions: &str) -> Robot {
+    robot_with_layout(actions, LayoutGraph::new(line_layout()).unwrap())
+}
+
+/// The robot of [`robot`] on `layout`.
+fn robot_on(layout: LayoutGraph) -> Robot {
+    robot_with_layout("'pick','drop','cancelOrder','stateRequest'", layout)
+}
+
+fn robot_with_layout(actions: &str, layout: LayoutGraph) -> Robot {
     let profile = AmrProfile::from_toml(
         &format!("model='m'\nmanufacturer='acme'\nprotocol_version='2.1'\nsupported_actions=[{actions}]\nspeed=1.0\nmax_base_nodes=3\n"),
         "test",
     )
     .unwrap();
-    let layout = LayoutGraph::new(line_layout()).unwrap();
     Robot::new(
         "amr-1",
         "acme",
@@ -113,10 +121,25 @@ fn state(
     nodes: usize,
     actions: &[(&str, &str)],
 ) -> State {
+    let nodes: Vec<(String, usize, bool)> = (0..nodes)
+        .map(|i| (format!("X{i}"), 100 + 2 * i, true))
+        .collect();
+    state_along(order, update, last, seq, &nodes, actions)
+}
+
+/// A state as [`state`], with the node states `nodes` (node id, sequence id, released).
+fn state_along(
+    order: &str,
+    update: u32,
+    last: &str,
+    seq: u32,
+    nodes: &[(String, usize, bool)],
+    actions: &[(&str, &str)],
+) -> State {
     let mut v = header();
     let extra = json!({
         "orderId": order, "orderUpdateId": update, "lastNodeId": last, "lastNodeSequenceId": seq,
-        "nodeStates": (0..nodes).map(|i| json!({"nodeId": format!("X{i}"), "sequenceId": 100 + 2 * i, "released": true})).collect::<Vec<_>>(),
+        "nodeStates": nodes.iter().map(|(id, s, r)| json!({"nodeId": id, "sequenceId": s, "released": r})).collect::<Vec<_>>(),
         "edgeStates": [], "driving": false, "errors": [],
         "actionStates": actions.iter().map(|(id, s)| json!({"actionId": id, "actionStatus": s})).collect::<Vec<_>>(),
         "batteryState": {"batteryCharge": 90.0, "charging": false},
@@ -259,6 +282,87 @@ fn after_a_restart_the_robots_order_is_adopted_and_not_sent_again() {
         [DeviceReport::Completed {
             command_id: "T1#0".into()
         }]
+    );
+}
+
+#[test]
+fn after_a_restart_an_order_re_routed_by_traffic_is_followed_along_the_robots_node_states() {
+    // The line N0 … N4 and a bypass N1 ─ B1 ─ B2 ─ N3 around N2. The order was planned
+    // N0 → N1 (pick) → N2 → N3 → N4 (drop) and re-routed through the bypass before the
+    // gateway restarted; the robot stands on B1, released up to N3.
+    let mut cfg = line_layout();
+    for (id, x) in [("B1", 1.0), ("B2", 3.0)] {
+        cfg.nodes.push(LayoutNode {
+            id: id.into(),
+            x,
+            y: 1.0,
+            theta: None,
+            map_id: None,
+            parking: false,
+            waiting: false,
+        });
+    }
+    for (from, to) in [("N1", "B1"), ("B1", "B2"), ("B2", "N3")] {
+        cfg.edges.push(LayoutEdge {
+            id: None,
+            from: from.into(),
+            to: to.into(),
+            length: None,
+            bidirectional: true,
+            max_speed: None,
+            two_way_wide: false,
+        });
+    }
+    let mut r = robot_on(LayoutGraph::new(cfg.clone()).unwrap());
+    r.control_traffic();
+    let map = crate::traffic::resources::ResourceMap::new(crate::traffic::LayoutSpec::from(&cfg))
+        .unwrap();
+    let mut a = crate::traffic::Allocator::new(map, crate::traffic::Config::default());
+    let t = Instant::now();
+    let mut out = Vec::new();
+    r.on_broker(true, t, &mut out);
+    r.on_connection(online(), t, &mut out);
+    r.send(command(), t, &mut out);
+    let tail = [("B2", 6, true), ("N3", 8, true), ("N4", 10, false)];
+    let nodes: Vec<(String, usize, bool)> = tail
+        .iter()
+        .map(|&(n, s, r)| (n.to_string(), s, r))
+        .collect();
+    let s = state_along(
+        "T1#0@N0",
+        2,
+        "B1",
+        4,
+        &nodes,
+        &[("T1#0/pick", "FINISHED"), ("T1#0/drop", "WAITING")],
+    );
+    let mut out = Vec::new();
+    r.on_state(&s, t, &mut out);
+    r.follow_traffic(&mut a, t, &mut out);
+    // Adopted, not sent again: the only order is the update releasing the rest of the
+    // robot's own route, from its decision point N3 with its sequence ids.
+    let sent = orders(&out);
+    assert_eq!(sent.len(), 1, "{out:?}");
+    let ids: Vec<(&str, u32)> = sent[0]
+        .nodes
+        .iter()
+        .map(|n| (n.node_id.as_str(), n.sequence_id))
+        .collect();
+    assert_eq!(ids, [("N3", 8), ("N4", 10)]);
+    assert_eq!(sent[0].order_update_id, 3);
+    assert_eq!(sent[0].nodes[1].actions[0].action_id, "T1#0/drop");
+    let held: Vec<String> = ["B1", "B2", "N3", "N4"].map(String::from).to_vec();
+    assert_eq!(a.remaining_route("amr-1"), Some(held));
+    assert!(
+        a.holder(&crate::traffic::Resource::Node("N2".into()))
+            .unwrap()
+            .is_empty(),
+        "the shortest path's node is not held"
+    );
+    assert_eq!(
+        a.holder(&crate::traffic::Resource::Node("B2".into()))
+            .unwrap(),
+        ["amr-1"]
     );
 }
 

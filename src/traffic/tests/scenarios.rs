@@ -271,3 +271,63 @@ fn an_operator_free_releases_everything_and_the_robot_must_report_again() {
     sim.place("r1", "B");
     assert_eq!(sim.a.holdings("r1").expect("holdings").nodes, ["B"]);
 }
+
+#[test]
+fn a_follower_is_woken_when_its_leader_leaves_a_node_and_no_one_else_is() {
+    // A ─ B ─ C ─ D ─ E in one file: r1 on B drives to E, r2 on A follows it to D.
+    // X ─ Y ─ Z apart: r3 on X waits for r4 on Y.
+    let spec = layout(
+        &[
+            ("A", "B", 1.0),
+            ("B", "C", 1.0),
+            ("C", "D", 1.0),
+            ("D", "E", 1.0),
+            ("X", "Y", 1.0),
+            ("Y", "Z", 1.0),
+        ],
+        &[],
+        &[],
+    );
+    let mut sim = Sim::new(spec);
+    for (r, n) in [("r1", "B"), ("r2", "A"), ("r3", "X"), ("r4", "Y")] {
+        sim.place(r, n);
+    }
+    sim.route("r2", &["A", "B", "C", "D"]);
+    sim.route("r3", &["X", "Y", "Z"]);
+    sim.route("r1", &["B", "C", "D", "E"]);
+    let _ = sim.a.take_woken();
+    // r2 and r3 ask and wait; r1 is granted its way.
+    for r in ["r2", "r3", "r1"] {
+        sim.step(r);
+    }
+    assert!(sim
+        .a
+        .waiting_for("r2")
+        .unwrap()
+        .is_some_and(|b| b.waits_for("r1")));
+    assert!(sim
+        .a
+        .waiting_for("r3")
+        .unwrap()
+        .is_some_and(|b| b.waits_for("r4")));
+    assert_eq!(
+        sim.a.take_woken(),
+        Vec::<String>::new(),
+        "a grant frees nothing"
+    );
+    // r1 passes C: B is free, r2 may ask again at once; r3's holder did nothing.
+    sim.step("r1");
+    assert_eq!(sim.a.take_woken(), vec!["r2".to_string()]);
+    assert_eq!(
+        sim.a.take_woken(),
+        Vec::<String>::new(),
+        "each change wakes once"
+    );
+    assert!(
+        sim.step("r2"),
+        "the woken follower is granted the node its leader left"
+    );
+    // r4 is freed by an operator: r3 is woken.
+    sim.a.free("r4", sim.now).unwrap();
+    assert_eq!(sim.a.take_woken(), vec!["r3".to_string()]);
+}

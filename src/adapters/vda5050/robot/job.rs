@@ -8,7 +8,7 @@ use std::time::Instant;
 use super::{describe_error, Out, Robot, Seen, REJECTIONS};
 use crate::adapters::vda5050::plan::{self, Transport};
 use crate::engine::adapter::{DeviceCommand, DeviceReport};
-use crate::vda5050::{encode, ActionStatus, AgvError, TopicKind};
+use crate::vda5050::{encode, Action, ActionStatus, AgvError, TopicKind};
 
 /// The command in hand.
 #[derive(Debug)]
@@ -180,6 +180,26 @@ impl Robot {
                     .max()
                     .unwrap_or(k)
                     .max(k);
+                if let Some(tail) = held_tail(s, k) {
+                    let planned = t.plan.route().nodes.iter().skip(k).map(|n| &n.node_id);
+                    if !planned.eq(tail.iter()) {
+                        // Re-routed by traffic control before the restart: the robot's own
+                        // node states say where it goes, not the layout's shortest path.
+                        let route = layout.route_through(&tail).ok_or_else(|| {
+                            format!(
+                                "the robot's order {} runs along {tail:?}, which is not on the layout",
+                                s.order_id
+                            )
+                        })?;
+                        let actions = tail_actions(&t.stops, &tail, &s.action_states);
+                        t.plan = t
+                            .plan
+                            .resumed(k, route, actions)
+                            .map_err(|e| e.to_string())?;
+                        tracing::info!(device_id = %self.device_id, order_id = %s.order_id,
+                            route = ?tail, "the robot's order was re-routed before the restart; followed along its node states");
+                    }
+                }
                 t.plan.adopt(s.order_update_id, k, released);
                 msg_start_seq = s.last_node_sequence_id;
             }
@@ -371,4 +391,52 @@ pub(super) fn rejection(errors: &[AgvError], order_id: &str, update_id: u32) -> 
             .is_some_and(|u| u < update_id);
         (!stale).then(|| describe_error(e))
     })
+}
+
+/// The route the robot holds from route index `k` (its last node) on, by its own state:
+/// the last node, then its node states in sequence; `None` if they do not follow on from it
+/// node by node (nothing to compare a plan with).
+fn held_tail(s: &Seen, k: usize) -> Option<Vec<String>> {
+    if s.node_states.is_empty() || s.last_node_id.is_empty() {
+        return None;
+    }
+    let mut ns: Vec<_> = s.node_states.iter().collect();
+    ns.sort_by_key(|n| n.sequence_id);
+    let dense = ns
+        .iter()
+        .enumerate()
+        .all(|(i, n)| n.sequence_id as usize == 2 * (k + 1 + i));
+    dense.then(|| {
+        std::iter::once(s.last_node_id.clone())
+            .chain(ns.iter().map(|n| n.node_id.clone()))
+            .collect()
+    })
+}
+
+/// The stops' actions still to run, at their nodes on `tail`: each at the first visit
+/// after the one before (as a re-route places them); a finished or failed one is left out.
+fn tail_actions(
+    stops: &[(String, Action)],
+    tail: &[String],
+    states: &[crate::vda5050::ActionState],
+) -> Vec<(usize, Action)> {
+    let mut out = Vec::new();
+    let mut from = 0;
+    for (node, action) in stops {
+        let done = states.iter().any(|a| {
+            a.action_id == action.action_id
+                && matches!(
+                    a.action_status,
+                    ActionStatus::Finished | ActionStatus::Failed
+                )
+        });
+        if done {
+            continue;
+        }
+        if let Some(i) = tail.iter().skip(from).position(|n| n == node) {
+            out.push((from + i, action.clone()));
+            from += i;
+        }
+    }
+    out
 }
