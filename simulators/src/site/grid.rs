@@ -18,7 +18,12 @@
 //!   XBL-00 → XBL-01 → XBL-02 → … ┐   bottom cross aisle, the same
 //!    ↑          ↓          ↑     ↓
 //!   XB-00  ← XB-01  ← XB-02  ← … ┘
-//!       ↖ ST-1 ← W-1 ↙             pick stations, each behind a waiting node
+//!       ↖                ↙
+//!       E-1              Q-1-1       pick stations, each behind a queue of
+//!       ↑                ↓           waiting nodes off the row, left by a
+//!       ↑                Q-1-2       lane of their own back onto it
+//!       ↑                ↓
+//!       ST-1     ←       W-1
 //! ```
 //!
 //! * **Rack aisles** `A{aisle}-{rack}` at x = 4 m · (aisle − 1), racks 2.5 m apart; one-way
@@ -33,9 +38,11 @@
 //!   in its own direction; one node past the far end of each row turns from the upper row
 //!   to the lower. So the whole grid is one-way but the bay, station and parking spurs,
 //!   and no two robots meet head-on in an aisle.
-//! * **Stations** below the bottom cross aisle: `W-{s}` (`waiting = true`) → `ST-{s}`, entered
-//!   from the bottom cross aisle's lower row and left back onto it further along, one way;
-//!   the location `STATION-{s}` (zone `stations`).
+//! * **Stations** below the bottom cross aisle, one way round: from the lower row down a
+//!   lane of [`STATION_QUEUE`] waiting nodes (`Q-{s}-1`, …, `W-{s}`, `waiting = true`), across
+//!   to `ST-{s}` (the location `STATION-{s}`, zone `stations`), and up `E-{s}` back onto the
+//!   row one node further along. Robots queue for a station off the row, so the row keeps
+//!   moving past a busy station, and a robot leaving waits for the row on the exit lane.
 //! * **Parking** above the top cross aisle, one spur `P-{i}` (`parking = true`) per robot off
 //!   its upper row, off every route: the robots start there.
 //! * **Devices**: `amr-1` … `amr-N`, profile `amr-vda5050`, addresses `acme/AMR-000` …
@@ -62,6 +69,10 @@ pub const BAY_OFFSET_M: f64 = 1.5;
 pub const LANE_GAP_M: f64 = RACK_PITCH_M;
 /// Metres from a cross aisle to the stations or the parking nodes.
 pub const SPUR_M: f64 = 3.0;
+/// Waiting nodes in each station's queue, the last (`W-{s}`) beside the station.
+pub const STATION_QUEUE: usize = 3;
+/// Metres between two nodes of a station's queue.
+pub const QUEUE_PITCH_M: f64 = 2.0;
 /// With more racks than this per aisle, a cross aisle runs through the middle.
 pub const MIDDLE_CROSS_AISLE_ABOVE: usize = 12;
 /// The AMRs' manufacturer in their addresses.
@@ -312,15 +323,30 @@ impl GridSpec {
             }
         }
         for s in 0..self.stations {
-            // Entered from the lower row (driven towards the first aisle) and left onto
-            // it one node further along.
-            let (w, st) = (format!("W-{}", s + 1), format!("ST-{}", s + 1));
-            g.node(w.clone(), CROSS_STEP_M * (2 * s + 1) as f64, -SPUR_M);
-            g.nodes.last_mut().expect("just added").waiting = true;
-            g.node(st.clone(), CROSS_STEP_M * (2 * s) as f64, -SPUR_M);
-            g.edge(&cross("XB", 2 * s + 1), &w, false, false);
-            g.edge(&w, &st, false, false);
-            g.edge(&st, &cross("XB", 2 * s), false, false);
+            // A lane down from the lower row (driven towards the first aisle) with the
+            // station's queue on it, across to the station, and a lane back up that joins
+            // the row one node further along: a robot queueing for a station stands off
+            // the row, and one leaving waits for the row off the station.
+            let entry_x = CROSS_STEP_M * (2 * s + 1) as f64;
+            let exit_x = CROSS_STEP_M * (2 * s) as f64;
+            let queue: Vec<String> = (1..STATION_QUEUE)
+                .map(|k| format!("Q-{}-{k}", s + 1))
+                .chain([format!("W-{}", s + 1)])
+                .collect();
+            let queue_y = |k: usize| -SPUR_M - QUEUE_PITCH_M * k as f64;
+            let (st, exit) = (format!("ST-{}", s + 1), format!("E-{}", s + 1));
+            let mut from = cross("XB", 2 * s + 1);
+            for (k, q) in queue.iter().enumerate() {
+                g.node(q.clone(), entry_x, queue_y(k));
+                g.nodes.last_mut().expect("just added").waiting = true;
+                g.edge(&from, q, false, false);
+                from = q.clone();
+            }
+            g.node(st.clone(), exit_x, queue_y(STATION_QUEUE - 1));
+            g.node(exit.clone(), exit_x, -SPUR_M);
+            g.edge(&from, &st, false, false);
+            g.edge(&st, &exit, false, false);
+            g.edge(&exit, &cross("XB", 2 * s), false, false);
         }
         for (i, (id, x, y)) in self.start_nodes().into_iter().enumerate() {
             g.node(id.clone(), x, y);
@@ -493,7 +519,7 @@ mod tests {
             let ids: BTreeSet<&str> = g.nodes.iter().map(|n| n.id.as_str()).collect();
             assert_eq!(ids.len(), g.nodes.len(), "unique ids");
             assert!(g.nodes.iter().filter(|n| n.parking).count() >= n);
-            assert_eq!(g.nodes.iter().filter(|n| n.waiting).count(), s);
+            assert_eq!(g.nodes.iter().filter(|n| n.waiting).count(), s * STATION_QUEUE);
             assert_eq!(r > MIDDLE_CROSS_AISLE_ABOVE, ids.contains("XM-00"));
             if a > 1 {
                 assert!(g
@@ -538,8 +564,12 @@ mod tests {
             let spur = |id: &str| id.starts_with('R') || id.starts_with("P-");
             assert!(spur(&e.from) || spur(&e.to), "two-way edge {e:?}");
         }
-        // Stations hang off the lower row of the bottom cross aisle, one way.
-        assert!(has("XB-01", "W-1") && has("W-1", "ST-1") && has("ST-1", "XB-00"));
+        // Stations hang off the lower row of the bottom cross aisle, one way round, their
+        // queues of waiting nodes off the row.
+        let path = ["XB-01", "Q-1-1", "Q-1-2", "W-1", "ST-1", "E-1", "XB-00"];
+        assert!(path.windows(2).all(|p| has(p[0], p[1]) && !has(p[1], p[0])));
+        let waiting = |id: &str| g.nodes.iter().any(|n| n.id == id && n.waiting);
+        assert!(path[1..4].iter().all(|id| waiting(id)) && !waiting("ST-1") && !waiting("E-1"));
     }
 
     #[test]
