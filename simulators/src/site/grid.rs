@@ -43,6 +43,7 @@
 //!   to `ST-{s}` (the location `STATION-{s}`, zone `stations`), and up `E-{s}` back onto the
 //!   row one node further along. Robots queue for a station off the row, so the row keeps
 //!   moving past a busy station, and a robot leaving waits for the row on the exit lane.
+//!   The stations are spread evenly along the front, so each down-aisle has one near it.
 //! * **Parking** above the top cross aisle, one spur `P-{i}` (`parking = true`) per robot off
 //!   its upper row, off every route: the robots start there.
 //! * **Devices**: `amr-1` … `amr-N`, profile `amr-vda5050`, addresses `acme/AMR-000` …
@@ -322,20 +323,20 @@ impl GridSpec {
                 g.edge(from, to, two_way, false);
             }
         }
-        for s in 0..self.stations {
+        for (s, entry) in self.station_entries().into_iter().enumerate() {
             // A lane down from the lower row (driven towards the first aisle) with the
             // station's queue on it, across to the station, and a lane back up that joins
             // the row one node further along: a robot queueing for a station stands off
             // the row, and one leaving waits for the row off the station.
-            let entry_x = CROSS_STEP_M * (2 * s + 1) as f64;
-            let exit_x = CROSS_STEP_M * (2 * s) as f64;
+            let entry_x = CROSS_STEP_M * entry as f64;
+            let exit_x = CROSS_STEP_M * (entry - 1) as f64;
             let queue: Vec<String> = (1..STATION_QUEUE)
                 .map(|k| format!("Q-{}-{k}", s + 1))
                 .chain([format!("W-{}", s + 1)])
                 .collect();
             let queue_y = |k: usize| -SPUR_M - QUEUE_PITCH_M * k as f64;
             let (st, exit) = (format!("ST-{}", s + 1), format!("E-{}", s + 1));
-            let mut from = cross("XB", 2 * s + 1);
+            let mut from = cross("XB", entry);
             for (k, q) in queue.iter().enumerate() {
                 g.node(q.clone(), entry_x, queue_y(k));
                 g.nodes.last_mut().expect("just added").waiting = true;
@@ -346,7 +347,7 @@ impl GridSpec {
             g.node(exit.clone(), exit_x, -SPUR_M);
             g.edge(&from, &st, false, false);
             g.edge(&st, &exit, false, false);
-            g.edge(&exit, &cross("XB", 2 * s), false, false);
+            g.edge(&exit, &cross("XB", entry - 1), false, false);
         }
         for (i, (id, x, y)) in self.start_nodes().into_iter().enumerate() {
             g.node(id.clone(), x, y);
@@ -354,6 +355,17 @@ impl GridSpec {
             g.edge(&cross("XTL", i), &id, true, false);
         }
         g
+    }
+
+    /// The bottom cross aisle's lower-row node each station is entered from (its exit
+    /// joins the row at the node before): every other node, spread evenly along the row
+    /// so each down-aisle has a station near it, as a warehouse lines its pick stations
+    /// up along the front.
+    fn station_entries(&self) -> Vec<usize> {
+        let slots = self.span().max(2 * self.stations) / 2;
+        (0..self.stations)
+            .map(|s| 2 * (1 + (2 * s + 1) * slots / (2 * self.stations)))
+            .collect()
     }
 
     /// The storage locations, one per rack: `RACK-{aisle}-{rack}`.
@@ -548,6 +560,22 @@ mod tests {
     }
 
     #[test]
+    fn stations_are_spread_along_the_whole_front_without_sharing_a_row_node() {
+        for (a, s) in [(1, 1), (10, 6), (10, 1), (3, 8), (4, 3)] {
+            let spec = GridSpec::new(a, 3, s, 1).unwrap();
+            let entries = spec.station_entries();
+            let row = spec.span().max(2 * s);
+            assert!(entries.iter().all(|&e| e >= 1 && e <= row), "{entries:?}");
+            // Each station takes its entry and the node before: no two share one.
+            assert!(entries.windows(2).all(|w| w[1] >= w[0] + 2), "{entries:?}");
+            if s > 1 {
+                let spread = entries[s - 1] - entries[0];
+                assert!(2 * spread >= row, "{a} aisles, {s} stations: {entries:?}");
+            }
+        }
+    }
+
+    #[test]
     fn cross_aisles_are_two_one_way_rows_and_only_spurs_are_two_way() {
         let g = GridSpec::new(4, 14, 3, 6).unwrap().layout();
         let has = |from: &str, to: &str| g.edges.iter().any(|e| e.from == from && e.to == to);
@@ -566,7 +594,7 @@ mod tests {
         }
         // Stations hang off the lower row of the bottom cross aisle, one way round, their
         // queues of waiting nodes off the row.
-        let path = ["XB-01", "Q-1-1", "Q-1-2", "W-1", "ST-1", "E-1", "XB-00"];
+        let path = ["XB-02", "Q-1-1", "Q-1-2", "W-1", "ST-1", "E-1", "XB-01"];
         assert!(path.windows(2).all(|p| has(p[0], p[1]) && !has(p[1], p[0])));
         let waiting = |id: &str| g.nodes.iter().any(|n| n.id == id && n.waiting);
         assert!(path[1..4].iter().all(|id| waiting(id)) && !waiting("ST-1") && !waiting("E-1"));
