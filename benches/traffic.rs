@@ -32,7 +32,8 @@
 //!
 //! Run with `cargo bench --bench traffic`; `FLOORGATE_BENCH_TRAFFIC_FLEETS` (`50,200`),
 //! `FLOORGATE_BENCH_REPLAY_STEPS` (2880: one simulated hour), `FLOORGATE_BENCH_REPLAN_SECS`
-//! (1: the gateway's `replan_after_secs`, wall seconds), `FLOORGATE_BENCH_TRAFFIC_ONLY`
+//! (1: the gateway's `replan_after_secs`, wall seconds), `FLOORGATE_BENCH_LOOKAHEAD` (3: its
+//! `lookahead_nodes`), `FLOORGATE_BENCH_TRAFFIC_ONLY`
 //! (set: skip the bound runs, for a look at the traffic log), `FLOORGATE_BENCH_REPLAY_ONLY`
 //! (set: only the allocator replay; `FLOORGATE_BENCH_MAX_SEGMENT` caps its segments). `RUST_LOG` (e.g.
 //! `floorgate::adapters::vda5050::traffic=trace`, a traffic picture per robot every 200 ms)
@@ -138,8 +139,9 @@ fn site(spec: &GridSpec, dir: &std::path::Path, traffic: bool) -> floorgate::con
     if traffic {
         // One wall second is `lapse` simulated seconds: re-plans after about 20 s simulated.
         text.push_str(&format!(
-            "\n[traffic]\nenabled = true\nreplan_after_secs = {}\n",
-            size("REPLAN_SECS", 1)
+            "\n[traffic]\nenabled = true\nreplan_after_secs = {}\nlookahead_nodes = {}\n",
+            size("REPLAN_SECS", 1),
+            size("LOOKAHEAD", 3)
         ));
     } else {
         text.push_str("\n[traffic]\nenabled = false\n");

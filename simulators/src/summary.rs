@@ -134,10 +134,12 @@ mod tests {
             Happened::Picked {
                 order_id: "o".into(),
                 load_id: "T".into(),
+                node_id: "N1".into(),
             },
             Happened::Dropped {
                 order_id: "o".into(),
                 load_id: "T".into(),
+                node_id: "N1".into(),
             },
         ]);
         let json = s.json();

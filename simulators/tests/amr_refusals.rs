@@ -105,7 +105,8 @@ fn a_robot_that_refuses_cancels_once_loaded_says_so_naming_the_cancel_and_drives
             },
             Happened::Picked {
                 order_id: "o1".into(),
-                load_id: "T1".into()
+                load_id: "T1".into(),
+                node_id: "N0".into(),
             },
             Happened::CancelRefused {
                 action_id: "c1".into(),
@@ -113,7 +114,8 @@ fn a_robot_that_refuses_cancels_once_loaded_says_so_naming_the_cancel_and_drives
             },
             Happened::Dropped {
                 order_id: "o1".into(),
-                load_id: "T1".into()
+                load_id: "T1".into(),
+                node_id: "N4".into(),
             },
         ]
     );
@@ -170,7 +172,8 @@ fn a_fault_after_the_drop_shows_in_the_same_state_as_the_finished_drop() {
     assert!(r.record().ends_with(&[
         Happened::Dropped {
             order_id: "o1".into(),
-            load_id: "T1".into()
+            load_id: "T1".into(),
+            node_id: "N4".into(),
         },
         Happened::Faulted {
             error_type: "laserScannerFault".into()

@@ -23,7 +23,12 @@
 //!    (every node, lane and block slot of it). By default a segment is one
 //!    node ([`Config::max_segment_nodes`] 1): the base grows node by node,
 //!    up to [`Config::lookahead_nodes`] ahead, each node checked by the guard
-//!    below. With the cap off (0) a route is cut at *stop nodes* — nodes
+//!    below — except that a segment does not end on a *crossing* (two one-way
+//!    ways through the node share no end) another robot's route runs through: it
+//!    takes the node beyond with it, so a robot that cannot leave a crossing
+//!    waits before it, not on it, and the way across stays open. (Segment ends
+//!    move only towards the robot as others' routes shrink, so the guard's
+//!    argument below holds for them as for any segment.) With the cap off (0) a route is cut at *stop nodes* — nodes
 //!    marked `waiting` or `parking`, nodes on no other robot's remaining
 //!    route, and the route's end — so a robot comes to rest only where it is
 //!    in nobody's planned way; on a busy floor almost no node is one, a

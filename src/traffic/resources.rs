@@ -36,6 +36,9 @@ pub(crate) struct Node {
     pub(crate) blocks: Vec<BlockIx>,
     /// Directed edges leaving the node.
     pub(crate) out: Vec<EdgeIx>,
+    /// Two ways through the node share nothing else (a crossing of aisles, a row
+    /// crossed by an aisle): a robot stopped on it blocks a way it does not use.
+    pub(crate) crossing: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -101,6 +104,7 @@ impl ResourceMap {
                 waiting: n.waiting,
                 blocks: Vec::new(),
                 out: Vec::new(),
+                crossing: false,
             });
         }
         for e in spec.edges {
@@ -127,6 +131,7 @@ impl ResourceMap {
                 map.push_edge(b, a, e.length, back);
             }
         }
+        map.mark_crossings();
         for b in spec.blocks {
             if b.capacity == 0 {
                 return Err(TrafficError::Layout(format!(
@@ -177,6 +182,51 @@ impl ResourceMap {
             }
         }
         Ok(map)
+    }
+
+    /// Marks the nodes two one-way ways pass through without sharing an end:
+    /// (p1 → n → s1) and (p2 → n → s2) over one-way edges, with p1, s1, p2, s2 four
+    /// different nodes. A merge, a split, a node with a bay beside it and anything on
+    /// two-way lanes are none: where traffic may come towards it, a robot waiting before
+    /// a crossing stands in that traffic's way (the random scenarios of
+    /// `tests/property.rs` found a stalemate of that kind on a two-way grid).
+    fn mark_crossings(&mut self) {
+        let two_way = |e: &Edge| {
+            self.nodes[e.to]
+                .out
+                .iter()
+                .any(|&b| self.edges[b].to == e.from)
+        };
+        let mut pred: Vec<Vec<NodeIx>> = vec![Vec::new(); self.nodes.len()];
+        for e in self.edges.iter().filter(|e| !two_way(e)) {
+            if !pred[e.to].contains(&e.from) {
+                pred[e.to].push(e.from);
+            }
+        }
+        let mut crossings = Vec::new();
+        for (n, preds) in pred.iter().enumerate() {
+            let succ: Vec<NodeIx> = self.nodes[n]
+                .out
+                .iter()
+                .map(|&e| &self.edges[e])
+                .filter(|e| !two_way(e))
+                .map(|e| e.to)
+                .collect();
+            let ways: Vec<(NodeIx, NodeIx)> = preds
+                .iter()
+                .flat_map(|&p| succ.iter().filter(move |&&s| s != p).map(move |&s| (p, s)))
+                .collect();
+            if ways.iter().enumerate().any(|(i, &(p1, s1))| {
+                ways[i + 1..]
+                    .iter()
+                    .any(|&(p2, s2)| p2 != p1 && p2 != s1 && s2 != p1 && s2 != s1)
+            }) {
+                crossings.push(n);
+            }
+        }
+        for n in crossings {
+            self.nodes[n].crossing = true;
+        }
     }
 
     fn push_edge(&mut self, from: NodeIx, to: NodeIx, length: f64, lane: LaneIx) {

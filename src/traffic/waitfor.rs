@@ -46,17 +46,24 @@ impl Allocator {
         node.waiting || node.parking || self.others_planned_node(n, r) == 0
     }
 
-    /// Route index of the end of the segment after route index `from`.
+    /// Route index of the end of the segment after route index `from`: the next
+    /// stop node, or after at most [`max_segment_nodes`](super::Config::max_segment_nodes)
+    /// — but never on a crossing another robot's route runs through, so a robot
+    /// waits before a crossing, not on it, and the way across stays open.
     pub(crate) fn segment_end(&self, r: usize, from: usize) -> usize {
         let rb = &self.robots[r];
         let last = rb.last();
-        let end = (from + 1..last)
+        let stop = (from + 1..last)
             .find(|&i| self.is_stop(r, rb.route[i]))
             .unwrap_or(last);
-        match self.cfg.max_segment_nodes {
-            0 => end,
-            cap => end.min(from + cap),
+        let mut end = match self.cfg.max_segment_nodes {
+            0 => stop,
+            cap => stop.min(from + cap),
+        };
+        while end < stop && self.map.nodes[rb.route[end]].crossing {
+            end += 1;
         }
+        end
     }
 
     fn node_holder_v(&self, n: NodeIx, t: Option<&Tentative>) -> Option<usize> {

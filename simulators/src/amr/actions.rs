@@ -329,6 +329,7 @@ impl Robot {
                 self.happened(Happened::Picked {
                     order_id: self.order_id.clone(),
                     load_id: load_id.clone(),
+                    node_id: self.last_node_id.clone(),
                 });
                 self.loads.push(floorgate_protocols::vda5050::state::Load {
                     load_id: (!load_id.is_empty()).then(|| load_id.clone()),
@@ -342,6 +343,7 @@ impl Robot {
                 self.happened(Happened::Dropped {
                     order_id: self.order_id.clone(),
                     load_id: load_id.clone(),
+                    node_id: self.last_node_id.clone(),
                 });
                 if let Some(error_type) = self.fault_after_drop.take() {
                     self.inject_fatal(&error_type, "fault right after the drop");

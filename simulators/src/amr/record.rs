@@ -43,6 +43,8 @@ pub enum Happened {
         order_id: String,
         /// Its `loadId` (`""` if none).
         load_id: String,
+        /// The node the robot stood on.
+        node_id: String,
     },
     /// A drop FINISHED.
     Dropped {
@@ -50,6 +52,8 @@ pub enum Happened {
         order_id: String,
         /// Its `loadId` (`""` if none).
         load_id: String,
+        /// The node the robot stood on.
+        node_id: String,
     },
     /// A `cancelOrder` was carried out.
     CancelAccepted {

@@ -531,7 +531,10 @@ mod tests {
             let ids: BTreeSet<&str> = g.nodes.iter().map(|n| n.id.as_str()).collect();
             assert_eq!(ids.len(), g.nodes.len(), "unique ids");
             assert!(g.nodes.iter().filter(|n| n.parking).count() >= n);
-            assert_eq!(g.nodes.iter().filter(|n| n.waiting).count(), s * STATION_QUEUE);
+            assert_eq!(
+                g.nodes.iter().filter(|n| n.waiting).count(),
+                s * STATION_QUEUE
+            );
             assert_eq!(r > MIDDLE_CROSS_AISLE_ABOVE, ids.contains("XM-00"));
             if a > 1 {
                 assert!(g

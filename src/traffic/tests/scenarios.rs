@@ -331,3 +331,72 @@ fn a_follower_is_woken_when_its_leader_leaves_a_node_and_no_one_else_is() {
     sim.a.free("r4", sim.now).unwrap();
     assert_eq!(sim.a.take_woken(), vec!["r3".to_string()]);
 }
+
+/// A one-way row W1 → W2 → C → E1 crossed at C by a one-way aisle N1 → C → S1 → S2.
+fn row_crossed_by_an_aisle() -> LayoutSpec {
+    let mut spec = layout(
+        &[
+            ("W1", "W2", 2.0),
+            ("W2", "C", 2.0),
+            ("C", "E1", 2.0),
+            ("N1", "C", 2.0),
+            ("C", "S1", 2.0),
+            ("S1", "S2", 2.0),
+        ],
+        &[],
+        &[],
+    );
+    for e in &mut spec.edges {
+        e.bidirectional = false;
+    }
+    spec
+}
+
+#[test]
+fn a_robot_that_cannot_leave_a_crossing_waits_before_it_and_the_row_keeps_moving() {
+    let map = ResourceMap::new(row_crossed_by_an_aisle()).expect("layout");
+    let crossing = |id: &str| map.nodes[map.node_ix(id).unwrap()].crossing;
+    assert!(crossing("C"));
+    assert!(
+        !crossing("W2") && !crossing("S1"),
+        "a node along one way is no crossing"
+    );
+    // Along a two-way corridor, or where a bay hangs off an aisle, no node is one.
+    let corridor = ResourceMap::new(single_lane()).expect("layout");
+    assert!(corridor.nodes.iter().all(|n| !n.crossing));
+
+    let mut sim = Sim::new(row_crossed_by_an_aisle());
+    sim.place("stopped", "S1"); // stands below the crossing and does not move
+    sim.place("aisle", "N1");
+    sim.place("row", "W1");
+    sim.route("aisle", &["N1", "C", "S1", "S2"]);
+    sim.route("row", &["W1", "W2", "C", "E1"]);
+    // The aisle robot is granted C only with S1 beyond it, so it waits on N1 ...
+    for _ in 0..3 {
+        sim.step("aisle");
+        assert_eq!(sim.a.holdings("aisle").unwrap().base_end, 0, "waits on N1");
+    }
+    // ... and the row drives across.
+    assert!(sim.run(&["row"], 10), "the row robot crosses");
+    assert_eq!(sim.a.position("aisle"), Some("N1"));
+    // Once the way beyond is free, the aisle robot takes the crossing and what follows.
+    sim.a.free("stopped", sim.now).unwrap();
+    assert!(
+        sim.run(&["aisle"], 10),
+        "the aisle robot goes once S1 is free"
+    );
+}
+
+#[test]
+fn with_nobody_else_planning_through_a_crossing_a_robot_may_stop_on_it() {
+    let mut sim = Sim::new(row_crossed_by_an_aisle());
+    sim.place("stopped", "S1");
+    sim.place("aisle", "N1");
+    sim.route("aisle", &["N1", "C", "S1", "S2"]);
+    sim.step("aisle");
+    assert_eq!(
+        sim.a.holdings("aisle").unwrap().base_end,
+        1,
+        "C granted alone"
+    );
+}

@@ -209,10 +209,25 @@ impl Robot {
                     return;
                 }
             }
-            // A fresh order keeps the layout's shortest path; traffic steers it by
-            // re-plans and detours. (Routing it around traffic before it goes out was
-            // measured faster, BENCHMARKS.md § 6, but changes which robot ends where in
-            // the crossing test; not on until that is understood.)
+            // A fresh order, before it goes out, takes the route that weighs what others
+            // hold and plan (the layout's shortest path if no other is cheaper), so the
+            // fleet spreads over the aisles instead of queueing on the same shortest
+            // ones; re-plans and detours steer it after that.
+            if !adopted && !o.sent() {
+                if let Some(layout) = &layout {
+                    let pending = pending_stops(&o.t.plan, &o.t.stops);
+                    let via = plan::route_via(layout, &start, &pending, |x, y| {
+                        a.plan_route(Some(&id), x, y).ok()
+                    });
+                    if let Some((route, actions)) = via {
+                        let planned = node_ids(o.t.plan.route());
+                        if node_ids(&route)[..] != planned[from..] && o.reroute(route, actions) {
+                            // Still to be given to the allocator, just below.
+                            o.route_from = None;
+                        }
+                    }
+                }
+            }
             let nodes: Vec<String> = o.t.plan.route().nodes[from..]
                 .iter()
                 .map(|n| n.node_id.clone())
