@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use floorgate_sim::site::grid::GridSpec;
+use floorgate_sim::site::grid::{GridSpec, STATION_QUEUE};
 
 /// Loads `text` as if it were a file in `devices/`, next to the AMR profile.
 fn load(text: &str) -> floorgate::config::LoadedConfig {
@@ -67,7 +67,11 @@ fn generated_sites_of_several_sizes_load_and_are_strongly_connected_with_parking
             nodes.contains("XBL-00") && nodes.contains("XTL-00"),
             "upper rows"
         );
-        assert_eq!(layout.nodes.iter().filter(|n| n.waiting).count(), stations);
+        // Each station's queue is waiting nodes, and nothing else is.
+        assert_eq!(
+            layout.nodes.iter().filter(|n| n.waiting).count(),
+            stations * STATION_QUEUE
+        );
 
         // Every location's node is on the layout; the helpers name the locations.
         for l in &cfg.site.locations {
