@@ -179,7 +179,17 @@ impl Robot {
         self.fault_after_drop = Some(error_type.to_string());
     }
 
+    /// Calls `f` with everything that happens from now on, the moment it happens (before
+    /// the state that shows it goes out): how the physical world next to the robot — a
+    /// conveyor the load is put on — learns of it.
+    pub fn on_happened(&mut self, f: impl FnMut(&Happened) + Send + 'static) {
+        self.on_happened = Some(super::robot::HappenedHook(Box::new(f)));
+    }
+
     pub(crate) fn happened(&mut self, h: Happened) {
+        if let Some(hook) = self.on_happened.as_mut() {
+            (hook.0)(&h);
+        }
         self.record.push(h);
     }
 }

@@ -77,6 +77,15 @@ pub(crate) struct PlannedEdge {
     pub(crate) max_speed: Option<f64>,
 }
 
+/// Called with each [`Happened`] at the moment it happens, under the robot's lock.
+pub(crate) struct HappenedHook(pub(crate) Box<dyn FnMut(&Happened) + Send>);
+
+impl std::fmt::Debug for HappenedHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HappenedHook")
+    }
+}
+
 /// The simulated robot.
 #[derive(Debug)]
 pub struct Robot {
@@ -109,6 +118,8 @@ pub struct Robot {
     pub(crate) fault_after_drop: Option<String>,
     /// What really happened ([`Robot::record`]).
     pub(crate) record: Vec<Happened>,
+    /// Told of each thing as it happens ([`Robot::on_happened`]).
+    pub(crate) on_happened: Option<HappenedHook>,
     /// The robot whose body the safety field sees ahead (set by the world each step).
     pub(crate) safety_stop: Option<String>,
     /// Seconds (simulated) the safety field held the robot while it wanted to drive.
@@ -163,6 +174,7 @@ impl Robot {
             factsheet_requested: false,
             fault_after_drop: None,
             record: Vec::new(),
+            on_happened: None,
             safety_stop: None,
             blocked_secs: 0.0,
             zones: Default::default(),

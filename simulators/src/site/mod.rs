@@ -15,11 +15,12 @@
 //! [`grid`] generates whole warehouse site files (`floorgate-sim site grid`).
 //!
 //! Hand-offs: the AS/RS and the conveyor are joined by [`crate::handoff`]. Between AMRs and
-//! the conveyor, a watcher follows every robot's record (every 5 ms): a load dropped on a
-//! node that is a conveyor location (`node` and `plc_address` on one location) is placed on
-//! the conveyor there, a load picked there is taken off it. The gateway needs a few
-//! journal flushes between a robot's drop and the conveyor's next command, so the tote is
-//! there first.
+//! the conveyor, each robot tells the site the moment a pick or drop finishes
+//! ([`Robot::on_happened`](crate::amr::Robot::on_happened)), with the node it stood on: a
+//! load dropped on a node that is a conveyor location (`node` and `plc_address` on one
+//! location) is placed on the conveyor there, a load picked there is taken off it — before
+//! the robot's state reports the drop, as on a real floor, so the conveyor's next command
+//! never finds the tote missing however fast the gateway reacts.
 
 pub mod file;
 pub mod grid;
@@ -120,7 +121,6 @@ pub struct SiteSim {
     world: SharedWorld,
     plcs: Vec<(String, Arc<SimPlc>)>,
     asrs: Vec<(String, SimAsrs)>,
-    watcher: Option<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for SiteSim {
@@ -174,7 +174,6 @@ impl SiteSim {
             }),
             plcs: Vec::new(),
             asrs: Vec::new(),
-            watcher: None,
         };
         if parts.plcs {
             for d in site
@@ -313,45 +312,34 @@ impl SiteSim {
         if places.is_empty() {
             return;
         }
-        let robots: Vec<RobotHandle> = self.robots.iter().map(|(_, h)| h.clone()).collect();
-        self.watcher = Some(tokio::spawn(async move {
-            let mut seen = vec![0usize; robots.len()];
-            let mut every = tokio::time::interval(Duration::from_millis(5));
-            loop {
-                every.tick().await;
-                let Some(plc) = plc.upgrade() else { return };
-                for (i, r) in robots.iter().enumerate() {
-                    let new: Vec<Happened> = r.with_robot(|robot| {
-                        let rec = robot.record();
-                        let from = seen[i].min(rec.len());
-                        seen[i] = rec.len();
-                        rec[from..].to_vec()
-                    });
-                    if new.is_empty() {
-                        continue;
-                    }
-                    let node = r.snapshot().last_node_id;
-                    let Some(&(_, at)) = places.iter().find(|(n, _)| *n == node) else {
-                        continue;
-                    };
-                    for h in new {
-                        match h {
-                            Happened::Dropped { load_id, .. } => {
-                                if let Some(n) = tote_number(&load_id) {
-                                    plc.place_tote(n, at);
-                                }
+        // Told by each robot the moment a pick or drop finishes, where it stood: the tote
+        // is on the conveyor before the state that reports the drop goes out.
+        for (_, r) in &self.robots {
+            let (places, plc) = (places.clone(), plc.clone());
+            r.with_robot(move |robot| {
+                robot.on_happened(move |h| {
+                    let Some(plc) = plc.upgrade() else { return };
+                    let at = |node: &str| places.iter().find(|(n, _)| n == node).map(|p| p.1);
+                    match h {
+                        Happened::Dropped {
+                            load_id, node_id, ..
+                        } => {
+                            if let (Some(n), Some(at)) = (tote_number(load_id), at(node_id)) {
+                                plc.place_tote(n, at);
                             }
-                            Happened::Picked { load_id, .. } => {
-                                if let Some(n) = tote_number(&load_id) {
-                                    plc.remove_tote(n);
-                                }
-                            }
-                            _ => {}
                         }
+                        Happened::Picked {
+                            load_id, node_id, ..
+                        } => {
+                            if let (Some(n), Some(_)) = (tote_number(load_id), at(node_id)) {
+                                plc.remove_tote(n);
+                            }
+                        }
+                        _ => {}
                     }
-                }
-            }
-        }));
+                })
+            });
+        }
     }
 
     /// What every device did so far, from its own record.
@@ -393,11 +381,8 @@ impl SiteSim {
         lines
     }
 
-    /// Takes the robots offline gracefully (at most `grace`) and stops the watcher.
+    /// Takes the robots offline gracefully (at most `grace`).
     pub async fn stop(mut self, grace: Duration) {
-        if let Some(w) = self.watcher.take() {
-            w.abort();
-        }
         for (_, r) in &self.robots {
             r.shutdown();
         }
