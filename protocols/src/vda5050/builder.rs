@@ -549,7 +549,7 @@ mod tests {
         validate_order(&update).unwrap();
         assert_eq!(update.order_id, "o1");
         assert_eq!(update.order_update_id, 1);
-        let stitch = first.nodes.iter().filter(|n| n.released).last().unwrap();
+        let stitch = first.nodes.iter().rfind(|n| n.released).unwrap();
         assert_eq!(update.nodes[0].node_id, stitch.node_id);
         assert_eq!(update.nodes[0].sequence_id, stitch.sequence_id);
         assert_eq!(released(&update), [true, true, true, false]);

@@ -53,6 +53,10 @@ pub struct LayoutConfig {
     pub zones: Vec<LayoutZone>,
 }
 
+/// A zone that needs a release, its nodes, and the edges with an end among them
+/// ([`LayoutConfig::release_zones`]).
+pub type ReleaseZone<'a> = (&'a LayoutZone, Vec<&'a str>, Vec<[&'a str; 2]>);
+
 impl LayoutConfig {
     /// The nodes inside a `blocked` zone of their map: no route runs through them.
     pub fn blocked_nodes(&self) -> std::collections::HashSet<&str> {
@@ -75,7 +79,7 @@ impl LayoutConfig {
 
     /// The nodes of each zone that needs a release (`release`, `coordinated_replanning`):
     /// those of the zone's map inside its polygon, and the edges with an end among them.
-    pub fn release_zones(&self) -> Vec<(&LayoutZone, Vec<&str>, Vec<[&str; 2]>)> {
+    pub fn release_zones(&self) -> Vec<ReleaseZone<'_>> {
         self.zones
             .iter()
             .filter(|z| z.zone_type().is_ok_and(super::site_zones::needs_release))
