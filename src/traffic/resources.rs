@@ -191,41 +191,33 @@ impl ResourceMap {
     /// a crossing stands in that traffic's way (the random scenarios of
     /// `tests/property.rs` found a stalemate of that kind on a two-way grid).
     fn mark_crossings(&mut self) {
-        let two_way = |e: &Edge| {
-            self.nodes[e.to]
+        let mut pred: Vec<Vec<NodeIx>> = vec![Vec::new(); self.nodes.len()];
+        let mut succ: Vec<Vec<NodeIx>> = vec![Vec::new(); self.nodes.len()];
+        for e in &self.edges {
+            let back = self.nodes[e.to]
                 .out
                 .iter()
-                .any(|&b| self.edges[b].to == e.from)
-        };
-        let mut pred: Vec<Vec<NodeIx>> = vec![Vec::new(); self.nodes.len()];
-        for e in self.edges.iter().filter(|e| !two_way(e)) {
-            if !pred[e.to].contains(&e.from) {
+                .any(|&b| self.edges[b].to == e.from);
+            if !back && !succ[e.from].contains(&e.to) {
                 pred[e.to].push(e.from);
+                succ[e.from].push(e.to);
             }
         }
-        let mut crossings = Vec::new();
-        for (n, preds) in pred.iter().enumerate() {
-            let succ: Vec<NodeIx> = self.nodes[n]
-                .out
+        for (n, node) in self.nodes.iter_mut().enumerate() {
+            let ways: Vec<(NodeIx, NodeIx)> = pred[n]
                 .iter()
-                .map(|&e| &self.edges[e])
-                .filter(|e| !two_way(e))
-                .map(|e| e.to)
+                .flat_map(|&p| {
+                    succ[n]
+                        .iter()
+                        .filter(move |&&s| s != p)
+                        .map(move |&s| (p, s))
+                })
                 .collect();
-            let ways: Vec<(NodeIx, NodeIx)> = preds
-                .iter()
-                .flat_map(|&p| succ.iter().filter(move |&&s| s != p).map(move |&s| (p, s)))
-                .collect();
-            if ways.iter().enumerate().any(|(i, &(p1, s1))| {
+            node.crossing = ways.iter().enumerate().any(|(i, &(p1, s1))| {
                 ways[i + 1..]
                     .iter()
                     .any(|&(p2, s2)| p2 != p1 && p2 != s1 && s2 != p1 && s2 != s1)
-            }) {
-                crossings.push(n);
-            }
-        }
-        for n in crossings {
-            self.nodes[n].crossing = true;
+            });
         }
     }
 

@@ -268,7 +268,7 @@ impl GridSpec {
         let mut g = GridLayout::default();
         let rows = self.rows();
         let ys = self.row_ys();
-        let bottom = self.span().max(2 * self.stations);
+        let bottom = self.bottom_span();
         let top = self.span().max(self.amrs);
         let top_y = self.top_y();
         // Two one-way rows, `count` nodes of the aisles' span and one more past the end
@@ -357,12 +357,18 @@ impl GridSpec {
         g
     }
 
+    /// Cross-aisle nodes of the bottom cross aisle: the aisles' span, or two per station
+    /// if there are more stations than that holds.
+    fn bottom_span(&self) -> usize {
+        self.span().max(2 * self.stations)
+    }
+
     /// The bottom cross aisle's lower-row node each station is entered from (its exit
     /// joins the row at the node before): every other node, spread evenly along the row
     /// so each down-aisle has a station near it, as a warehouse lines its pick stations
     /// up along the front.
     fn station_entries(&self) -> Vec<usize> {
-        let slots = self.span().max(2 * self.stations) / 2;
+        let slots = self.bottom_span() / 2;
         (0..self.stations)
             .map(|s| 2 * (1 + (2 * s + 1) * slots / (2 * self.stations)))
             .collect()
@@ -567,7 +573,7 @@ mod tests {
         for (a, s) in [(1, 1), (10, 6), (10, 1), (3, 8), (4, 3)] {
             let spec = GridSpec::new(a, 3, s, 1).unwrap();
             let entries = spec.station_entries();
-            let row = spec.span().max(2 * s);
+            let row = spec.bottom_span();
             assert!(entries.iter().all(|&e| e >= 1 && e <= row), "{entries:?}");
             // Each station takes its entry and the node before: no two share one.
             assert!(entries.windows(2).all(|w| w[1] >= w[0] + 2), "{entries:?}");
