@@ -417,3 +417,195 @@ async fn ended_tasks_are_retired_only_once_acknowledged_and_past_retention_or_th
     assert_eq!(count(&s, TaskState::Completed), 0);
     assert_eq!(count(&s, TaskState::Planned), 1);
 }
+
+/// `n` events in commits of 1 to 7, some with a large payload (so blocks
+/// are sealed by size as well as by count); returns them as committed.
+fn journal(s: &Store, n: usize) -> Vec<Event> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while out.len() < n {
+        let k = (i % 7 + 1).min(n - out.len());
+        let events = (0..k)
+            .map(|j| {
+                let mut t = task(&format!("T{i}-{j}"), TaskState::Planned);
+                if (i + j) % 5 == 0 {
+                    t.spec.attributes.insert("note".into(), "x".repeat(900));
+                }
+                (
+                    t.spec.task_id.clone(),
+                    EventKind::TaskAccepted { spec: t.spec },
+                )
+            })
+            .collect();
+        let c = s
+            .commit(Change {
+                events,
+                ..Change::default()
+            })
+            .unwrap();
+        out.extend(c.events);
+        i += 1;
+    }
+    out
+}
+
+/// The same events: seqs compared first, so a failure prints seqs, not
+/// thousands of events.
+#[track_caller]
+fn same(got: &[Event], want: &[Event], what: &str) {
+    let seqs = |e: &[Event]| e.iter().map(|e| e.seq).collect::<Vec<_>>();
+    assert_eq!(seqs(got), seqs(want), "{what}");
+    assert!(got == want, "{what}: same seqs, other contents");
+}
+
+fn loose_and_blocks(s: &Store) -> (usize, usize) {
+    (s.inner.events.len(), s.inner.blocks.len())
+}
+
+#[tokio::test]
+async fn older_events_move_into_blocks_and_read_back_exactly_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let written = {
+        let s = Store::open(dir.path()).unwrap();
+        let written = journal(&s, 1000);
+        s.compact_now().unwrap();
+        let (loose, in_blocks) = loose_and_blocks(&s);
+        assert!(
+            loose as u64 <= blocks::KEEP_LOOSE + blocks::BLOCK_EVENTS,
+            "only the newest stay one per key: {loose}"
+        );
+        assert!(in_blocks >= (1000 - loose) / blocks::BLOCK_EVENTS as usize);
+        // Every window, including ones that start and end inside a block.
+        for (after, up_to, limit) in [
+            (0, 1000, 2000),
+            (0, 1000, 1),
+            (5, 37, 10),
+            (31, 1000, 33),
+            (300, 900, 512),
+            (700, 800, 1000),
+            (999, 1000, 10),
+            (1000, 1000, 10),
+        ] {
+            let got = s.events_after(after, up_to, limit).unwrap();
+            let want: Vec<_> = written
+                .iter()
+                .filter(|e| e.seq > after && e.seq <= up_to)
+                .take(limit)
+                .cloned()
+                .collect();
+            same(
+                &got,
+                &want,
+                &format!("after {after}, up to {up_to}, limit {limit}"),
+            );
+        }
+        s.flush().await.unwrap();
+        written
+    };
+    let s = Store::open(dir.path()).unwrap();
+    same(
+        &s.events_after(0, 1000, 2000).unwrap(),
+        &written,
+        "after reopening",
+    );
+    assert_eq!(s.position().unwrap().last_seq, 1000);
+    let more = journal(&s, 1);
+    assert_eq!(more[0].seq, 1001, "seqs go on after blocks");
+}
+
+#[tokio::test]
+async fn an_acknowledgement_deletes_whole_blocks_and_reads_skip_the_acknowledged_part_of_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path()).unwrap();
+    let written = journal(&s, 1000);
+    s.compact_now().unwrap();
+    s.flush().await.unwrap();
+    s.ack(500).await.unwrap();
+    let rest = s.events_after(0, 1000, 2000).unwrap();
+    same(&rest, &written[500..], "nothing acknowledged is replayed");
+    for kv in s.inner.blocks.iter() {
+        let (k, v) = kv.unwrap();
+        assert!(
+            be(&k) > 500,
+            "a block whose events are all acknowledged is gone"
+        );
+        assert!(blocks::decode(&v).unwrap().iter().any(|e| e.seq > 500));
+    }
+    // New blocks start after what is acknowledged.
+    s.ack(1000).await.unwrap();
+    let later = journal(&s, 600);
+    s.compact_now().unwrap();
+    assert!(loose_and_blocks(&s).1 > 0);
+    same(
+        &s.events_after(1000, 1600, 2000).unwrap(),
+        &later,
+        "after the ack",
+    );
+    same(&s.events_after(0, 1600, 2000).unwrap(), &later, "from 0");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_sees_every_seq_once_while_blocks_are_made_behind_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path()).unwrap();
+    let writer = {
+        let s = s.clone();
+        tokio::task::spawn_blocking(move || journal(&s, 4000))
+    };
+    // Reads chase the writer while the background compaction moves what
+    // the reader has not reached yet.
+    let mut cursor = 0;
+    let mut read = Vec::new();
+    while cursor < 4000 {
+        let last = s.position().unwrap().last_seq;
+        for e in s.events_after(cursor, last, 97).unwrap() {
+            assert_eq!(e.seq, cursor + 1, "dense, in order, never twice");
+            cursor = e.seq;
+            read.push(e);
+        }
+        tokio::task::yield_now().await;
+    }
+    let written = writer.await.unwrap();
+    same(&read, &written, "read while written");
+    s.compact_now().unwrap();
+    assert!(loose_and_blocks(&s).1 > 0, "blocks were made meanwhile");
+}
+
+#[tokio::test]
+async fn a_layout_1_directory_is_upgraded_and_its_backlog_blocked_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let written: Vec<Event> = (1..=600)
+        .map(|seq| Event {
+            seq,
+            time_unix_ms: seq as i64,
+            task_id: format!("T{seq}"),
+            kind: EventKind::TaskCompleted,
+        })
+        .collect();
+    {
+        // As a build of layout 1 left it: one key per event.
+        let db = sled::open(dir.path()).unwrap();
+        let events = db.open_tree("events").unwrap();
+        for e in &written {
+            events
+                .insert(e.seq.to_be_bytes(), serde_json::to_vec(e).unwrap())
+                .unwrap();
+        }
+        let meta = db.open_tree("meta").unwrap();
+        meta.insert(FORMAT_KEY, &1u64.to_be_bytes()).unwrap();
+        meta.insert(LAST_SEQ, &600u64.to_be_bytes()).unwrap();
+        db.flush().unwrap();
+    }
+    let s = Store::open(dir.path()).unwrap();
+    assert_eq!(be(&s.inner.meta.get(FORMAT_KEY).unwrap().unwrap()), FORMAT);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while s.inner.compacting.load(Ordering::Acquire) || loose_and_blocks(&s).1 == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the backlog was never blocked"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(loose_and_blocks(&s).0 as u64 <= blocks::KEEP_LOOSE + blocks::BLOCK_EVENTS);
+    same(&s.events_after(0, 600, 1000).unwrap(), &written, "upgraded");
+}
