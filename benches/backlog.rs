@@ -8,8 +8,8 @@
 //! through the engine would take longer than the whole benchmark budget. The replay reads
 //! what the engine would have written, through the same `events_after` path.
 //!
-//! Baseline in the same run: a bare scan of the same trees (`event_blocks`, then the
-//! newest events in `events`) with sled 0.34, no decoding, no gRPC.
+//! Baseline in the same run: a bare scan of the same `events` tree with sled 0.34, no
+//! decoding, no gRPC.
 //!
 //! Run with `cargo bench --bench backlog`; size `FLOORGATE_BENCH_EVENTS` (1000000).
 
@@ -74,9 +74,6 @@ fn main() {
             }
             store.commit(change).expect("commit");
         }
-        // What the background compaction has not moved into blocks yet, timed with the
-        // commits: a site's store would have done it meanwhile.
-        store.compact_now().expect("compact");
         store.flush().await.expect("flush");
         let took = started.elapsed();
         let rate = events as f64 / took.as_secs_f64();
@@ -99,24 +96,14 @@ fn main() {
                 Err(e) => panic!("open sled: {e}"),
             }
         };
+        let tree = db.open_tree("events").expect("the events tree");
         let started = Instant::now();
         let mut count = 0u64;
         let mut bytes = 0u64;
-        // The sealed blocks (their headers count the events), then the newest events,
-        // one per key.
-        for (name, per_value) in [
-            (
-                "event_blocks",
-                floorgate::store::block_len as fn(&[u8]) -> u32,
-            ),
-            ("events", |_: &[u8]| 1),
-        ] {
-            let tree = db.open_tree(name).expect("the events trees");
-            for kv in tree.iter() {
-                let (_, v) = kv.expect("read");
-                bytes += v.len() as u64;
-                count += u64::from(per_value(&v));
-            }
+        for kv in tree.iter() {
+            let (_, v) = kv.expect("read");
+            bytes += v.len() as u64;
+            count += 1;
         }
         let rate = count as f64 / started.elapsed().as_secs_f64();
         println!(

@@ -153,11 +153,6 @@ impl GroupCommit {
         }
     }
 
-    /// The newest event seq committed (durable or not).
-    pub(super) fn last_seq(&self) -> u64 {
-        self.pending.lock().expect("commit lock poisoned").last_seq
-    }
-
     /// Records a write that appended no event.
     pub(super) fn touch(&self) -> Ticket {
         self.written(0)

@@ -5,13 +5,11 @@
 //! | tree     | key                                  | value                                  |
 //! |----------|--------------------------------------|----------------------------------------|
 //! | `tasks`  | task id, UTF-8                       | [`Task`] as JSON                       |
-//! | `events` | seq, `u64` big-endian (8 bytes)      | [`Event`] as JSON (the newest events)  |
-//! | `event_blocks` | last seq of the block, `u64` BE | older events in blocks, see [`blocks`] |
+//! | `events` | seq, `u64` big-endian (8 bytes)      | [`Event`] as JSON                      |
 //! | `outbox` | command id, UTF-8                    | [`OutboxEntry`] as JSON                |
 //! | `by_state`, `ended` | see [`index`]             | task indexes, counts in `meta`         |
 //! | `meta`   | `last_seq`, `acked_seq`: `u64` BE    | see the key                            |
 //! |          | `format`: `u64` BE                   | the layout version ([`FORMAT`])        |
-//! |          | `blocked_seq`: `u64` BE              | the last event moved into a block      |
 //! |          | `device_seq/{device id}`: `u32` BE   | the device's last command sequence     |
 //! |          | `journal_id`: UTF-8                  | this journal's id, made at creation    |
 //!
@@ -21,7 +19,7 @@
 //! to a journal it was not taken from.
 //!
 //! Big-endian seq keys make sled's key order the journal order, so a replay
-//! is one range scan (of the blocks, then of the loose events after them). `last_seq` is the seq of the newest event ever written
+//! is one range scan. `last_seq` is the seq of the newest event ever written
 //! (it survives compaction, so seqs are never reused); `acked_seq` is the
 //! highest seq the cloud acknowledged. Events `<= acked_seq` are deleted.
 //!
@@ -48,12 +46,10 @@
 //!   that uses it, so a sequence handed to a device is never handed out
 //!   again after a crash.
 
-mod blocks;
 mod commit;
 mod index;
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -66,13 +62,8 @@ use crate::engine::model::{Event, EventKind, Task, TaskState};
 
 pub use commit::{Batch, Ticket};
 
-/// The layout version written in `meta/format`. 2: events older than the
-/// newest few are kept in blocks ([`blocks`]). A directory of layout 1 (one
-/// key per event) is read as it is and upgraded at open: its backlog is
-/// blocked in the background, a block at a time.
-pub const FORMAT: u64 = 2;
-
-pub use blocks::block_len;
+/// The layout version written in `meta/format`.
+pub const FORMAT: u64 = 1;
 
 const LAST_SEQ: &[u8] = b"last_seq";
 const ACKED_SEQ: &[u8] = b"acked_seq";
@@ -155,16 +146,9 @@ struct Inner {
     by_state: sled::Tree,
     ended: sled::Tree,
     events: sled::Tree,
-    blocks: sled::Tree,
     outbox: sled::Tree,
     meta: sled::Tree,
     commit: commit::GroupCommit,
-    /// Readers share it; a compaction takes it alone (see [`blocks`]).
-    reads: std::sync::RwLock<()>,
-    /// A compaction is running.
-    compacting: AtomicBool,
-    /// The `last_seq` from which a block is due (a hint: compaction checks).
-    compact_due: AtomicU64,
 }
 
 impl Store {
@@ -180,20 +164,16 @@ impl Store {
         let db = open_db(dir, cache_bytes)?;
         let tasks = db.open_tree("tasks")?;
         let events = db.open_tree("events")?;
-        let blocks = db.open_tree("event_blocks")?;
         let outbox = db.open_tree("outbox")?;
         let meta = db.open_tree("meta")?;
         let by_state = db.open_tree("by_state")?;
         let ended = db.open_tree("ended")?;
-        match meta.get(FORMAT_KEY).map(|v| v.map(|v| be(&v)))? {
-            Some(FORMAT) => {}
-            // Layout 1 is layout 2 with no blocks yet. Once upgraded, a
-            // build that reads only layout 1 (and would miss the blocked
-            // events) refuses the directory.
-            Some(1) | None => {
+        match meta.get(FORMAT_KEY)? {
+            Some(v) if be(&v) != FORMAT => return Err(StoreError::Format { found: be(&v) }),
+            Some(_) => {}
+            None => {
                 meta.insert(FORMAT_KEY, &FORMAT.to_be_bytes())?;
             }
-            Some(found) => return Err(StoreError::Format { found }),
         }
         let journal_id = match meta.get(JOURNAL_ID)? {
             Some(v) => String::from_utf8_lossy(&v).into_owned(),
@@ -205,10 +185,6 @@ impl Store {
             }
         };
         let last_seq = meta.get(LAST_SEQ)?.map(|v| be(&v)).unwrap_or(0);
-        let due = blocks::next_due(
-            meta.get(blocks::BLOCKED_SEQ)?.map(|v| be(&v)).unwrap_or(0),
-            meta.get(ACKED_SEQ)?.map(|v| be(&v)).unwrap_or(0),
-        );
         index::build(&tasks, &by_state, &ended, &meta, last_seq)?;
         let inner = Arc::new_cyclic(|weak: &std::sync::Weak<Inner>| {
             let weak = weak.clone();
@@ -219,76 +195,15 @@ impl Store {
                 db,
                 tasks,
                 events,
-                blocks,
                 outbox,
                 meta,
                 commit: commit::GroupCommit::start(
                     move || weak.upgrade().map(|i| i.db.clone()),
                     last_seq,
                 ),
-                reads: std::sync::RwLock::new(()),
-                compacting: AtomicBool::new(false),
-                compact_due: AtomicU64::new(due),
             }
         });
-        let store = Store { inner };
-        // A backlog left by an earlier run (or an earlier layout).
-        store.compact_if_due(last_seq);
-        Ok(store)
-    }
-
-    /// Starts a compaction in the background if a block is due at
-    /// `last_seq` and none is running. It holds the store only while it
-    /// moves one block, so dropping the store stops it.
-    fn compact_if_due(&self, last_seq: u64) {
-        let i = &self.inner;
-        if last_seq < i.compact_due.load(Ordering::Relaxed)
-            || i.compacting.swap(true, Ordering::AcqRel)
-        {
-            return;
-        }
-        let weak = Arc::downgrade(&self.inner);
-        let run = move || loop {
-            let Some(i) = weak.upgrade() else { return };
-            let step = {
-                let _alone = i.reads.write().unwrap_or_else(|e| e.into_inner());
-                blocks::compact_one(&i.events, &i.blocks, &i.meta)
-            };
-            match step {
-                Ok(None) => continue,
-                Ok(Some(due)) => {
-                    i.compact_due.store(due, Ordering::Relaxed);
-                    i.compacting.store(false, Ordering::Release);
-                    // A commit that crossed `due` while this ran saw a
-                    // compaction running and left it to this one.
-                    let last = i.commit.last_seq();
-                    if last < due || i.compacting.swap(true, Ordering::AcqRel) {
-                        return;
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "moving events into a block failed; retried after the next commit");
-                    i.compacting.store(false, Ordering::Release);
-                    return;
-                }
-            }
-        };
-        match tokio::runtime::Handle::try_current() {
-            Ok(h) => drop(h.spawn_blocking(run)),
-            Err(_) => drop(std::thread::spawn(run)),
-        }
-    }
-
-    /// Moves every due block now, on this thread (tests and benchmarks).
-    pub fn compact_now(&self) -> Result<(), StoreError> {
-        let i = &*self.inner;
-        loop {
-            let _alone = i.reads.write().unwrap_or_else(|e| e.into_inner());
-            if let Some(due) = blocks::compact_one(&i.events, &i.blocks, &i.meta)? {
-                i.compact_due.store(due, Ordering::Relaxed);
-                return Ok(());
-            }
-        }
+        Ok(Store { inner })
     }
 
     /// Writes `change` in one transaction and returns the events it appended
@@ -378,7 +293,6 @@ impl Store {
             Err(TransactionError::Storage(e)) => return Err(e.into()),
         };
         let ticket = i.commit.written(last_seq);
-        self.compact_if_due(last_seq);
         Ok(Committed { events, ticket })
     }
 
@@ -595,31 +509,10 @@ impl Store {
         if up_to <= after {
             return Ok(Vec::new());
         }
-        let i = &*self.inner;
-        let _shared = i.reads.read().unwrap_or_else(|e| e.into_inner());
-        // A block outlives the acknowledgement of its first events.
-        let after = after.max(i.meta.get(ACKED_SEQ)?.map(|v| be(&v)).unwrap_or(0));
-        let mut out = Vec::new();
-        // The blocks first: every loose event is after the last block.
-        let mut covered = after;
-        for kv in i.blocks.range((after + 1).to_be_bytes()..) {
-            let (k, v) = kv?;
-            for e in blocks::decode(&v)? {
-                if out.len() == limit || e.seq > up_to {
-                    return Ok(out);
-                }
-                if e.seq > after {
-                    out.push(e);
-                }
-            }
-            covered = be(&k);
-        }
-        if covered >= up_to {
-            return Ok(out);
-        }
-        let lo = (covered + 1).to_be_bytes();
+        let lo = (after + 1).to_be_bytes();
         let hi = up_to.to_be_bytes();
-        for kv in i.events.range(lo..=hi).take(limit - out.len()) {
+        let mut out = Vec::new();
+        for kv in self.inner.events.range(lo..=hi).take(limit) {
             let (_, v) = kv?;
             out.push(decode("events", &v)?);
         }
@@ -678,30 +571,26 @@ impl Store {
             .map(|v| be(&v))
             .unwrap_or(0)
             .max(up_to);
-        let (events, blocks) = (self.inner.events.clone(), self.inner.blocks.clone());
+        let events = self.inner.events.clone();
         // Deleting a long backlog takes a while: keep it off the runtime's
         // worker threads.
         tokio::task::spawn_blocking(move || -> Result<(), sled::Error> {
             // In bounded batches: a long backlog is never held in memory.
-            // A block goes once its last event is acknowledged.
             const BATCH: usize = 4096;
             let hi = new.to_be_bytes();
-            for tree in [&blocks, &events] {
-                loop {
-                    let keys: Vec<_> = tree
-                        .range(..=hi)
-                        .keys()
-                        .take(BATCH)
-                        .collect::<Result<_, _>>()?;
-                    for k in &keys {
-                        tree.remove(k)?;
-                    }
-                    if keys.len() < BATCH {
-                        break;
-                    }
+            loop {
+                let keys: Vec<_> = events
+                    .range(..=hi)
+                    .keys()
+                    .take(BATCH)
+                    .collect::<Result<_, _>>()?;
+                for k in &keys {
+                    events.remove(k)?;
+                }
+                if keys.len() < BATCH {
+                    return Ok(());
                 }
             }
-            Ok(())
         })
         .await
         .map_err(|_| StoreError::Closed)??;
