@@ -512,10 +512,10 @@ fn mqtt_tls_files_resolve_against_the_site_file_and_must_hold_certificates() {
 }
 
 #[test]
-fn the_store_cache_defaults_to_eight_mib_and_is_checked() {
+fn the_store_cache_defaults_to_four_mib_and_is_checked() {
     let (p, t) = demo();
     let c = load_str(&p, &t, &no_env).unwrap();
-    assert_eq!(c.gateway.store_cache_mb, 8);
+    assert_eq!(c.gateway.store_cache_mb, 4);
     let env =
         |v: &'static str| move |k: &str| (k == "FLOORGATE_STORE_CACHE_MB").then(|| v.to_string());
     let c = load_str(&p, &t, &env("64")).unwrap();
