@@ -30,9 +30,8 @@ rm -f "$results"
 started=$(date +%s)
 # The gateway the benchmarks run is the edge binary, as a site runs it (no simulators
 # linked in); cargo builds it next to the default one and keeps both.
-cargo build --release --no-default-features -p floorgate --bin floorgate
-cp target/release/floorgate target/release/floorgate-edge
-export FLOORGATE_BENCH_GATEWAY_BIN="$PWD/target/release/floorgate-edge"
+cargo build --profile edge --no-default-features -p floorgate --bin floorgate
+export FLOORGATE_BENCH_GATEWAY_BIN="$PWD/target/edge/floorgate"
 # One cargo invocation: one build, then each benchmark in turn.
 cargo bench --bench tasks --bench amr_scale --bench backlog --bench footprint --bench vda5050_decode
 echo "all benchmarks in $(( $(date +%s) - started )) s; results in $results"
