@@ -48,6 +48,12 @@ pub(crate) struct Robot {
     /// Blocks claimed outright (a zone's release, `zones.rs`), sorted: slots held whatever
     /// the robot's route.
     pub(crate) claims: Vec<BlockIx>,
+    /// The robot's state shows it clear of `route[at]`, on its way to `route[at + 1]`
+    /// ([`Allocator::cleared`]): it no longer holds that node.
+    pub(crate) left: bool,
+    /// The node the robot had passed last when it was halted clear of it, in the lane to
+    /// where it now stands in the allocator's picture ([`Allocator::halted_past`]).
+    pub(crate) past: Option<NodeIx>,
 }
 
 impl Robot {
@@ -205,6 +211,8 @@ impl Allocator {
                     blocked_since: None,
                     residual: (Vec::new(), Vec::new()),
                     claims: Vec::new(),
+                    left: false,
+                    past: None,
                 });
                 self.by_id.insert(robot.to_string(), self.robots.len() - 1);
                 self.robots.len() - 1
@@ -215,6 +223,8 @@ impl Allocator {
         rb.edges.clear();
         rb.at = 0;
         rb.granted = 0;
+        rb.left = false;
+        rb.past = None;
         self.node_holder[n] = Some(r);
         self.sync_blocks(r);
         self.plan(r);
@@ -345,11 +355,16 @@ impl Allocator {
                 free_lanes.push(lane);
             }
         }
+        // (A node the robot drove clear of may be another's by now: only its own are freed.)
         for n in free_nodes {
-            self.node_holder[n] = None;
+            if self.node_holder[n] == Some(r) {
+                self.node_holder[n] = None;
+            }
         }
         for l in free_lanes {
-            self.lane_holder[l] = None;
+            if self.lane_holder[l] == Some(r) {
+                self.lane_holder[l] = None;
+            }
         }
         let (residual_nodes, residual_lanes) = std::mem::take(&mut self.robots[r].residual);
         let rb = &self.robots[r];
@@ -369,6 +384,8 @@ impl Allocator {
         }
         let rb = &mut self.robots[r];
         rb.at = index;
+        rb.left = false;
+        rb.past = None;
         let (resting, arrived) = (rb.at == rb.granted, rb.at == rb.last());
         self.sync_blocks(r);
         self.plan(r);
@@ -379,6 +396,31 @@ impl Allocator {
             self.robots[r].blocked_since.get_or_insert(now);
         }
         Ok(())
+    }
+
+    /// The robot's state shows it has driven clear of route node `index`, the node it
+    /// passed last, on its way to the next (its position is past the node by the profile's
+    /// clearance): that node is freed — the lane it drives in and everything ahead stay
+    /// held — so a follower may move up before the robot reaches its next node. Returns
+    /// whether anything was freed; an index other than the node passed last, a robot at
+    /// its base end and a node already cleared change nothing.
+    pub fn cleared(&mut self, robot: &str, index: usize) -> Result<bool, TrafficError> {
+        let r = self.robot_ix(robot)?;
+        let rb = &self.robots[r];
+        if index != rb.at || rb.at >= rb.granted || rb.left {
+            return Ok(false);
+        }
+        let n = rb.route[rb.at];
+        let still_held =
+            rb.route[rb.at + 1..=rb.granted].contains(&n) || rb.residual.0.contains(&n);
+        self.unplan(r);
+        self.robots[r].left = true;
+        if !still_held && self.node_holder[n] == Some(r) {
+            self.node_holder[n] = None;
+        }
+        self.sync_blocks(r);
+        self.plan(r);
+        Ok(true)
     }
 
     /// The robot's operational status. A robot that is not online keeps
@@ -419,6 +461,8 @@ impl Allocator {
         rb.waiting = None;
         rb.residual = (Vec::new(), Vec::new());
         rb.claims.clear();
+        rb.left = false;
+        rb.past = None;
         self.sync_blocks(r);
         Ok(())
     }
@@ -434,8 +478,18 @@ impl Allocator {
         if rb.route.len() == 1 {
             return Ok(());
         }
-        let (at, granted) = (rb.at, rb.granted);
-        let here = rb.route[at];
+        let (at, granted, left) = (rb.at, rb.granted, rb.left);
+        let mut here = rb.route[at];
+        let mut past = None;
+        if left {
+            // Halted clear of the node it passed last (which may be a follower's by now):
+            // for the allocator the robot stands at the end of the lane it is in, which it
+            // holds, and keeps the lane until it passes a node of its next route. (Taking
+            // the node back instead could add a hold and a planned node another robot's
+            // next request runs through, and so a wait-for edge no guard has checked.)
+            past = Some(here);
+            here = self.robots[r].route[at + 1];
+        }
         let (mut keep_nodes, mut keep_lanes) = std::mem::take(&mut self.robots[r].residual);
         let rb = &self.robots[r];
         if granted > at {
@@ -461,6 +515,8 @@ impl Allocator {
         rb.edges.clear();
         (rb.at, rb.granted) = (0, 0);
         rb.waiting = None;
+        rb.left = false;
+        rb.past = past;
         keep_nodes.retain(|&n| n != here);
         rb.residual = (keep_nodes, keep_lanes);
         self.sync_blocks(r);
@@ -516,6 +572,16 @@ impl Allocator {
         let r = self.robot_ix(robot).ok()?;
         let rb = &self.robots[r];
         Some(self.map.nodes[rb.route[rb.at]].id.as_str())
+    }
+
+    /// The node the robot had passed last when it was [`halt`](Self::halt)ed clear of it
+    /// with a follower on it: the allocator has it standing at the end of the lane it is
+    /// in ([`position`](Self::position)), so its next route starts there. `None` once it
+    /// passes a node, or if it was not halted so.
+    pub fn halted_past(&self, robot: &str) -> Option<&str> {
+        let r = self.robot_ix(robot).ok()?;
+        let n = self.robots[r].past?;
+        Some(self.map.nodes[n].id.as_str())
     }
 
     /// The robot's route from the node it passed last to its end, if placed.

@@ -53,7 +53,7 @@ impl Allocator {
             if rb.at == rb.last() {
                 // An idle robot in someone's way waits for whoever holds
                 // its way out.
-                if self.in_the_way(r, rb.route[rb.at]) {
+                if self.idle_in_the_way(r) {
                     adj[r] = self
                         .escape(r)
                         .map_or_else(Vec::new, |p| self.path_holders(r, &p));

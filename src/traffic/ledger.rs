@@ -72,7 +72,8 @@ impl Allocator {
         if !rb.placed() {
             return Vec::new();
         }
-        let mut out: Vec<BlockIx> = rb.route[rb.at..=rb.granted]
+        // A node the robot drove clear of is not held (`left`).
+        let mut out: Vec<BlockIx> = rb.route[rb.at + rb.left as usize..=rb.granted]
             .iter()
             .flat_map(|&n| self.map.nodes[n].blocks.iter().copied())
             .chain(
@@ -90,7 +91,7 @@ impl Allocator {
     /// Counts the robot's remaining route in the planned totals.
     pub(crate) fn plan(&mut self, r: usize) {
         let rb = &self.robots[r];
-        let mut nodes = rb.route[rb.at..].to_vec();
+        let mut nodes = rb.route[rb.at + rb.left as usize..].to_vec();
         let mut lanes: Vec<LaneIx> = rb.edges[rb.at..]
             .iter()
             .map(|&e| self.map.edges[e].lane)

@@ -51,7 +51,7 @@ impl Allocator {
             }
             idle_ix.push(r);
             let here = rb.route[rb.at];
-            let reason = if self.in_the_way(r, here) {
+            let reason = if self.idle_in_the_way(r) {
                 ParkReason::Blocking
             } else if !self.map.nodes[here].parking {
                 ParkReason::Unparked
@@ -153,6 +153,19 @@ impl Allocator {
             .filter(|&n| self.out_of_the_way(r, n) && tree.dist[n].is_finite())
             .min_by(|&a, &b| tree.dist[a].total_cmp(&tree.dist[b]))?;
         tree.path(self, n)
+    }
+
+    /// Whether idle robot `r` is in another robot's way where it stands, or with what it
+    /// kept when halted between two nodes (the lane it may stand in, the node at its end).
+    pub(crate) fn idle_in_the_way(&self, r: usize) -> bool {
+        let rb = &self.robots[r];
+        self.in_the_way(r, rb.route[rb.at])
+            || rb.residual.0.iter().any(|&n| self.in_the_way(r, n))
+            || rb
+                .residual
+                .1
+                .iter()
+                .any(|&l| self.others_planned_lane(l, r) > 0)
     }
 
     /// Whether robot `r`, standing on `here`, is in another robot's way: on

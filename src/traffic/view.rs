@@ -61,7 +61,7 @@ impl Allocator {
         let r = self.robot_ix(robot)?;
         let rb = &self.robots[r];
         let mut nodes: Vec<String> = Vec::new();
-        for &n in &rb.route[rb.at..=rb.granted] {
+        for &n in &rb.route[rb.at + rb.left as usize..=rb.granted] {
             let id = &self.map.nodes[n].id;
             if !nodes.contains(id) {
                 nodes.push(id.clone());

@@ -152,6 +152,11 @@ pub(super) fn check_invariants(a: &Allocator, caps: &BTreeMap<String, usize>) {
             if let Some(other) = owner.insert(res.clone(), robot.clone()) {
                 panic!("{res:?} held by {other} and {robot}");
             }
+            assert_eq!(
+                a.holder(&res).expect("holder"),
+                vec![robot.clone()],
+                "{robot} is shown holding {res:?}, the holder table disagrees"
+            );
         }
     }
     for (b, n) in in_block {

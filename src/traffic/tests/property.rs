@@ -1,7 +1,9 @@
 //! Many seeded random scenarios on a small grid: robots get random
-//! destinations, ask for grants, drive, fail and come back, are re-planned
-//! and have their stalemates resolved, in random order. After every event
-//! no resource has two holders, no block is over capacity, and the wait-for
+//! destinations, ask for grants, drive (clearing the node behind them before
+//! they reach the next, or not), are halted, fail and come back, are
+//! re-planned and have their stalemates resolved, in random order. After
+//! every event no resource has two holders, what each robot is shown to hold
+//! is what the holder tables say, no block is over capacity, and the wait-for
 //! graph has no cycle.
 
 use std::collections::BTreeMap;
@@ -121,7 +123,8 @@ fn scenario(seed: u64, tally: &mut Tally) -> (Allocator, Vec<String>, Instant) {
         let r = robots[rng.below(robots.len())].as_str();
         let h = a.holdings(r).expect("holdings");
         let idle = a.request_would_complete(r) && h.at == h.base_end;
-        match rng.below(20) {
+        let ev = rng.below(20);
+        match ev {
             0 => {
                 let s = [
                     RobotStatus::Offline,
@@ -150,6 +153,12 @@ fn scenario(seed: u64, tally: &mut Tally) -> (Allocator, Vec<String>, Instant) {
                     // Refused when it would close a cycle: stays idle.
                     let _ = a.set_route(r, &route, now);
                 }
+            }
+            // Halted where it is (its order ended early), perhaps clear of its last node.
+            6 => a.halt(r, now).expect("halt"),
+            // Its state shows it clear of the node it passed last, not yet at the next.
+            _ if h.at < h.base_end && rng.below(3) == 0 => {
+                a.cleared(r, h.at).expect("cleared");
             }
             _ if h.at < h.base_end => {
                 let to = h.at + 1 + rng.below(h.base_end - h.at);

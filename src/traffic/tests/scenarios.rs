@@ -400,3 +400,102 @@ fn with_nobody_else_planning_through_a_crossing_a_robot_may_stop_on_it() {
         "C granted alone"
     );
 }
+
+/// A ─ B ─ C ─ D ─ E, one way.
+fn line() -> LayoutSpec {
+    layout(
+        &[
+            ("A", "B", 2.0),
+            ("B", "C", 2.0),
+            ("C", "D", 2.0),
+            ("D", "E", 2.0),
+        ],
+        &[],
+        &[],
+    )
+}
+
+fn held(a: &Allocator, robot: &str) -> Vec<Resource> {
+    a.holdings(robot).expect("holdings").resources()
+}
+
+#[test]
+fn a_follower_moves_onto_the_node_its_leader_drove_clear_of_but_not_into_its_lane() {
+    let mut sim = Sim::new(line());
+    sim.place("lead", "B");
+    sim.place("follow", "A");
+    sim.route("lead", &["B", "C", "D", "E"]);
+    sim.route("follow", &["A", "B", "C", "D"]);
+    assert_eq!(sim.a.request("lead", sim.now).expect("grant").base_end, 3);
+    let g = sim.a.request("follow", sim.now).expect("request");
+    assert_eq!(g.base_end, 0, "B is the leader's while it stands on it");
+    let _ = sim.a.take_woken();
+
+    // The leader's state shows it past B on its way to C: B is freed, nothing else.
+    assert!(sim.a.cleared("lead", 0).expect("cleared"));
+    sim.check();
+    assert_eq!(sim.a.take_woken(), vec!["follow".to_string()]);
+    let lead = held(&sim.a, "lead");
+    assert!(!lead.contains(&Resource::Node("B".into())));
+    assert!(lead.contains(&Resource::Lane("B".into(), "C".into())));
+    assert!(lead.contains(&Resource::Node("C".into())));
+    // Again, or for a node it has not passed, changes nothing.
+    assert!(!sim.a.cleared("lead", 0).expect("cleared"));
+    assert!(!sim.a.cleared("lead", 1).expect("cleared"));
+
+    // The follower gets B, not the lane the leader is in.
+    let g = sim.a.request("follow", sim.now).expect("request");
+    assert_eq!(g.base_end, 1);
+    assert!(matches!(g.waiting, Some(Blocker::Held { ref by, .. }) if by == "lead"));
+    assert!(!held(&sim.a, "follow").contains(&Resource::Lane("B".into(), "C".into())));
+    sim.check();
+    // Once the leader reaches C, the lane and C are the follower's to ask for; B stays
+    // the follower's when the leader's passing frees what is behind it.
+    sim.a.passed("lead", 1, sim.now).expect("passed");
+    sim.check();
+    assert!(held(&sim.a, "follow").contains(&Resource::Node("B".into())));
+    let g = sim.a.request("follow", sim.now).expect("request");
+    assert!(g.base_end >= 1);
+    assert!(sim.run(&["lead", "follow"], 20), "both arrive");
+}
+
+#[test]
+fn a_robot_halted_clear_of_its_node_stands_at_its_lane_end_and_keeps_the_lane() {
+    let mut sim = Sim::new(line());
+    sim.place("lead", "B");
+    sim.place("follow", "A");
+    sim.route("lead", &["B", "C", "D", "E"]);
+    sim.route("follow", &["A", "B", "C", "D"]);
+    sim.a.request("lead", sim.now).expect("grant");
+    sim.a.cleared("lead", 0).expect("cleared");
+    assert_eq!(sim.a.request("follow", sim.now).expect("grant").base_end, 1);
+
+    // Its order is cancelled between B and C: B is the follower's, so the leader stands,
+    // for the allocator, at C, and keeps the lane B–C it may stand in.
+    sim.a.halt("lead", sim.now).expect("halt");
+    sim.check();
+    assert_eq!(sim.a.position("lead"), Some("C"));
+    assert_eq!(sim.a.halted_past("lead"), Some("B"));
+    assert_eq!(
+        sim.a
+            .holder(&Resource::Lane("B".into(), "C".into()))
+            .expect("lane"),
+        vec!["lead".to_string()]
+    );
+    let g = sim.a.request("follow", sim.now).expect("request");
+    assert_eq!(g.base_end, 1, "the follower waits on B");
+    assert!(matches!(g.waiting, Some(Blocker::Held { ref by, .. }) if by == "lead"));
+
+    // Its next route starts at C; once it passes a node of it, the lane is free again.
+    sim.route("lead", &["C", "D", "E"]);
+    sim.a.request("lead", sim.now).expect("grant");
+    sim.a.passed("lead", 1, sim.now).expect("passed");
+    sim.check();
+    assert_eq!(sim.a.halted_past("lead"), None);
+    assert!(sim
+        .a
+        .holder(&Resource::Lane("B".into(), "C".into()))
+        .expect("lane")
+        .is_empty());
+    assert!(sim.run(&["lead", "follow"], 20), "both arrive");
+}
