@@ -168,9 +168,10 @@ fn fleet_config(spec: &GridSpec, physical: bool, lapse: f64) -> FleetConfig {
     f.serial_prefix = "AMR-".into();
     f.speed = 2.0;
     f.handling_s = 0.5;
-    // 20 ms of wall time; 0.4 s simulated at 20x.
+    // 20 ms of wall time; 0.4 s simulated at 20x. The robots report every tick (2.5 Hz
+    // simulated), so their positions between nodes reach traffic control.
     f.tick = Duration::from_millis(20);
-    f.state_interval = Duration::from_secs(10);
+    f.state_interval = f.tick;
     f.start_nodes = spec.start_nodes();
     f.physical = physical;
     f.time_lapse = lapse;

@@ -1,7 +1,9 @@
 //! Traffic control through the broker and the simulated fleet, judged by an observer that
 //! reads the robots' own `state` messages (not floorgate's view): no two robots ever stand
-//! on the same node (their `lastNodeId`), none come closer than a robot's length (their
-//! `agvPosition`), and the fleet's own physical world counts no conflict.
+//! on the same node (their `lastNodeId`, with their `agvPosition` within a robot's length
+//! of it: a robot that reports a node last but is that far past it has left it), none
+//! come closer than a robot's length (their `agvPosition`), and the fleet's own physical
+//! world counts no conflict.
 
 #[path = "common/amr.rs"]
 mod amr;
@@ -69,9 +71,15 @@ fn observe(capture: &Capture) -> usize {
             if other == &seen.serial {
                 continue;
             }
+            let on = |node: &str, x: f64, y: f64| {
+                NODES
+                    .iter()
+                    .find(|p| p.0 == node)
+                    .is_none_or(|p| (p.1 - x).hypot(p.2 - y) < MIN_GAP_M)
+            };
             assert!(
-                me.0.is_empty() || &me.0 != n,
-                "{} and {other} both report node {n} (state #{states})",
+                me.0.is_empty() || &me.0 != n || !(on(n, me.1, me.2) && on(n, *ox, *oy)),
+                "{} and {other} both stand on node {n} (state #{states})",
                 seen.serial
             );
             let gap = (me.1 - ox).hypot(me.2 - oy);

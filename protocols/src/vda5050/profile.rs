@@ -67,6 +67,15 @@ pub struct AmrProfile {
     /// `allowedDeviationTheta` (rad) of an order's first node, if the robot needs one.
     #[serde(default)]
     pub allowed_deviation_theta: Option<f64>,
+    /// Under traffic control, how far past a node (m, its position to the robot's
+    /// reported position, along the edge it drives) the robot's `state` must show it
+    /// before that node is given to another robot, ahead of the robot reaching its next
+    /// node: at least half the robot's length, half the longest robot's that may follow
+    /// it, and the gap their safety fields keep. It takes effect as often as the robots
+    /// report their position (`state`). Absent: a node is freed only once the robot
+    /// reports the node after it.
+    #[serde(default)]
+    pub release_clearance_m: Option<f64>,
     /// Topic naming and QoS.
     #[serde(default)]
     pub topics: TopicConfig,
@@ -190,6 +199,12 @@ impl AmrProfile {
                 return Err(bad(format!("{name} must not be negative")));
             }
         }
+        if self
+            .release_clearance_m
+            .is_some_and(|c| !(c.is_finite() && c > 0.0))
+        {
+            return Err(bad("release_clearance_m must be a positive number".into()));
+        }
         if !(0.0..=100.0).contains(&self.min_battery_percent) {
             return Err(bad("min_battery_percent must be within 0..=100".into()));
         }
@@ -244,5 +259,17 @@ mod tests {
         assert!(!v3.legacy_instant_actions && v3.load_type.is_none());
         assert!(AmrProfile::from_toml(&base.replace("speed=1.0", "speed=0.0"), "x").is_err());
         assert!(AmrProfile::from_toml(&base.replace("acme", "a/b"), "x").is_err());
+        assert_eq!(
+            AmrProfile::from_toml(&format!("{base}release_clearance_m=1.2\n"), "x")
+                .unwrap()
+                .release_clearance_m,
+            Some(1.2)
+        );
+        for bad in ["0.0", "-1.0", "nan"] {
+            let e = AmrProfile::from_toml(&format!("{base}release_clearance_m={bad}\n"), "x")
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("release_clearance_m"), "{bad}: {e}");
+        }
     }
 }

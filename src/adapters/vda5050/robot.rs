@@ -160,6 +160,10 @@ pub struct Robot {
     traffic_order: Option<String>,
     /// The node traffic control last could not place the robot on (warned once).
     traffic_warned: Option<String>,
+    /// Halted clear of the node it reports last (the first), with a follower on it: for
+    /// traffic control it stands at the end of its lane (the second), where its next
+    /// order starts.
+    traffic_start: Option<(String, String)>,
     /// Zone sets offered and zone requests answered (3.0, `robot/zones.rs`).
     zones: zones::ZoneBook,
     /// Messages from this robot that could not be decoded.
@@ -203,6 +207,7 @@ impl Robot {
             errand_seq: 0,
             traffic_order: None,
             traffic_warned: None,
+            traffic_start: None,
             zones: zones::ZoneBook::default(),
             malformed: 0,
         }

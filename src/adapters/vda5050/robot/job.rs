@@ -222,12 +222,14 @@ impl Robot {
                 route_refused: None,
             });
         }
-        let start = if !s.last_node_id.is_empty() {
-            s.last_node_id.clone()
-        } else {
-            self.position
+        let start = match &self.traffic_start {
+            // Halted clear of its last node, which a follower has: from its lane's end.
+            Some((past, end)) if *past == s.last_node_id => end.clone(),
+            _ if !s.last_node_id.is_empty() => s.last_node_id.clone(),
+            _ => self
+                .position
                 .clone()
-                .ok_or("the robot reports no last node and no position")?
+                .ok_or("the robot reports no last node and no position")?,
         };
         if layout.node(&start).is_none() {
             return Err(format!(
@@ -238,7 +240,8 @@ impl Robot {
         if self.controlled {
             t.plan.hold_at_start();
         }
-        // A robot stopped between two nodes starts from the node it passed last: the first
+        // A robot stopped between two nodes starts from the node it passed last (or, under
+        // traffic control, the end of its lane when a follower has that node): the first
         // node's deviation covers where it stands (VDA 5050 2.1 6.6.3.1).
         let off = match (layout.node(&start), s.agv_position.as_ref()) {
             (Some(n), Some(p)) => (n.x - p.x).hypot(n.y - p.y),

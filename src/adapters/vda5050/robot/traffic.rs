@@ -44,10 +44,16 @@ impl Robot {
         self.controlled = true;
     }
 
-    /// The node the robot stands on (or passed last), by its state.
+    /// The node the robot stands on (or passed last), by its state — or, halted clear of
+    /// that node with a follower on it, the end of the lane it is in.
     fn standing_node(&self) -> Option<String> {
         let s = self.state.as_ref()?;
         let layout = self.layout.as_ref()?;
+        if let Some((past, end)) = &self.traffic_start {
+            if *past == s.last_node_id {
+                return Some(end.clone());
+            }
+        }
         if !s.last_node_id.is_empty() && layout.node(&s.last_node_id).is_some() {
             return Some(s.last_node_id.clone());
         }
@@ -155,6 +161,10 @@ impl Robot {
             self.traffic_warned = None;
         }
         let _ = a.set_status(&id, self.traffic_status(), now);
+        self.traffic_start = a
+            .halted_past(&id)
+            .zip(a.position(&id))
+            .map(|(past, end)| (past.to_string(), end.to_string()));
         // An order traffic control followed has ended: halt the robot where it is.
         let current = self
             .followed()
@@ -184,6 +194,11 @@ impl Robot {
             )
         });
         let layout = self.layout.clone();
+        // Where the robot reports to be, for releasing the node behind it early.
+        let clear_at = self.profile.release_clearance_m.and_then(|c| {
+            let p = self.state.as_ref()?.agv_position.as_ref()?;
+            p.position_initialized.then(|| (c, p.x, p.y, p.map_id.clone()))
+        });
         let Some((_, o)) = self.followed() else {
             return;
         };
@@ -267,6 +282,20 @@ impl Robot {
             if order_id == o.t.plan.order_id() && *index >= from {
                 if let Err(e) = a.passed(&id, index - from, now) {
                     tracing::debug!(device_id = %id, error = %e, "traffic: passed");
+                }
+                // Clear of the node it passed, on the way to the next: that node is free.
+                let nodes = &o.t.plan.route().nodes;
+                if let (Some((c, x, y, map)), Some(layout), Some(next)) =
+                    (&clear_at, &layout, nodes.get(index + 1))
+                {
+                    let past = layout
+                        .node(&nodes[*index].node_id)
+                        .zip(layout.node(&next.node_id))
+                        .filter(|(n, m)| n.map_id == *map && m.map_id == *map)
+                        .and_then(|(n, m)| distance_past(n.x, n.y, m.x, m.y, *x, *y));
+                    if past.is_some_and(|d| d >= *c) {
+                        let _ = a.cleared(&id, index - from);
+                    }
                 }
             }
         }
@@ -479,4 +508,17 @@ fn pending_stops(plan: &OrderPlan, stops: &[(String, Action)]) -> Vec<(String, A
         })
         .cloned()
         .collect()
+}
+
+/// How far `(x, y)` is past node `(ax, ay)` along the edge to `(bx, by)`, if it lies
+/// beside that edge (within the edge's length of it; `None` for an edge of no length).
+fn distance_past(ax: f64, ay: f64, bx: f64, by: f64, x: f64, y: f64) -> Option<f64> {
+    let (ex, ey) = (bx - ax, by - ay);
+    let len = ex.hypot(ey);
+    if len <= f64::EPSILON {
+        return None;
+    }
+    let along = ((x - ax) * ex + (y - ay) * ey) / len;
+    let aside = ((x - ax) * ey - (y - ay) * ex).abs() / len;
+    (aside <= len).then_some(along)
 }
