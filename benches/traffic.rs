@@ -12,7 +12,9 @@
 //!   on the embedded broker.
 //! * The fleet: `floorgate_sim::amr::Fleet`, 2 m/s, 0.5 s picks and drops, robots starting
 //!   on their parking nodes, `time_lapse` times the wall clock (`FLOORGATE_BENCH_TIME_LAPSE`,
-//!   default 20), physical (robots stop for each other) with traffic on,
+//!   default 10), a simulation step of 10 ms wall (`FLOORGATE_BENCH_TICK_MS`: 0.1 s
+//!   simulated) with a `state` from every robot every step (10 Hz simulated, so their
+//!   positions between nodes reach traffic control), physical (robots stop for each other) with traffic on,
 //!   `FleetConfig::pass_through()` for the bound. The fleet runs on a tokio runtime of its
 //!   own, the gateway on another, so each one's CPU is read from its threads.
 //! * The workload: a seeded stream of `pick` tasks, each from a rack bay to a station, the
@@ -109,7 +111,7 @@ fn lapse() -> f64 {
         .ok()
         .and_then(|v| v.parse::<f64>().ok())
         .filter(|v| *v >= 1.0)
-        .unwrap_or(20.0)
+        .unwrap_or(10.0)
 }
 
 fn fleets() -> Vec<usize> {
@@ -137,7 +139,7 @@ fn site(spec: &GridSpec, dir: &std::path::Path, traffic: bool) -> floorgate::con
     );
     assert!(!text.contains("[traffic]"), "the grid site sets [traffic]");
     if traffic {
-        // One wall second is `lapse` simulated seconds: re-plans after about 20 s simulated.
+        // One wall second is `lapse` simulated seconds: re-plans after 10 s simulated at 10x.
         text.push_str(&format!(
             "\n[traffic]\nenabled = true\nreplan_after_secs = {}\nlookahead_nodes = {}\n",
             size("REPLAN_SECS", 1),
@@ -168,9 +170,10 @@ fn fleet_config(spec: &GridSpec, physical: bool, lapse: f64) -> FleetConfig {
     f.serial_prefix = "AMR-".into();
     f.speed = 2.0;
     f.handling_s = 0.5;
-    // 20 ms of wall time; 0.4 s simulated at 20x. The robots report every tick (2.5 Hz
-    // simulated), so their positions between nodes reach traffic control.
-    f.tick = Duration::from_millis(20);
+    // 10 ms of wall time (`FLOORGATE_BENCH_TICK_MS`); 0.1 s simulated at 10x. The robots
+    // report every tick (10 Hz simulated, the rate of BENCHMARKS.md's 1,000-AMR figure),
+    // so their positions between nodes reach traffic control.
+    f.tick = Duration::from_millis(size("TICK_MS", 10).max(1) as u64);
     f.state_interval = f.tick;
     f.start_nodes = spec.start_nodes();
     f.physical = physical;
@@ -852,6 +855,7 @@ fn main() {
             "grid": { "aisles": AISLES, "racks": RACKS, "stations": STATIONS },
             "shift_simulated_min": shift_min,
             "time_lapse": lapse,
+            "tick_ms": size("TICK_MS", 10),
             "open_tasks_per_amr": size("OPEN_PER_AMR", 2),
             "seed": SEED,
             "shifts": results.iter().map(|(amrs, nodes, on, bound, r)| json!({

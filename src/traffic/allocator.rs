@@ -122,12 +122,16 @@ impl Allocator {
     /// passed a node, been freed, halted or re-routed, or given back a zone: asking again
     /// may grant them more now. The caller asks for them at once instead of at its next
     /// tick, so a follower moves up as soon as its leader's state says it left a node.
+    /// They come in the order to ask for them: the robots standing waiting first, the
+    /// longest-waiting first, then those still driving — so where two ways merge, the
+    /// robot that has waited longer gets the freed node, not whichever is asked first.
     pub fn take_woken(&mut self) -> Vec<String> {
         if self.changed.is_empty() {
             return Vec::new();
         }
         let changed = std::mem::take(&mut self.changed);
-        self.robots
+        let mut woken: Vec<(Option<Instant>, usize)> = self
+            .robots
             .iter()
             .enumerate()
             .filter(|(w, rb)| {
@@ -137,7 +141,12 @@ impl Allocator {
                         .any(|&c| c != *w && b.waits_for(&self.robots[c].id))
                 })
             })
-            .map(|(_, rb)| rb.id.clone())
+            .map(|(w, rb)| (rb.blocked_since, w))
+            .collect();
+        woken.sort_by_key(|&(since, w)| (since.is_none(), since, w));
+        woken
+            .into_iter()
+            .map(|(_, w)| self.robots[w].id.clone())
             .collect()
     }
 

@@ -132,15 +132,16 @@ impl Fleet {
     /// Robot `i` took an input: traffic control follows it, and its zones (3.0) with it.
     /// Robots that wait for one whose holdings this changed are asked for at once (a
     /// follower moves up as soon as its leader's state says it left a node, not at the
-    /// next tick), and so on down the queue: each robot at most once per input.
+    /// next tick), in the allocator's order (the longest-waiting first), and so on down the
+    /// queue: each robot at most once per input.
     fn follow_traffic(&mut self, i: usize, now: Instant, out: &mut Vec<Out>) {
         self.follow_one(i, now, out);
         let Some(t) = &mut self.traffic else {
             return;
         };
         let mut done = vec![i];
-        let mut woken = t.alloc.take_woken();
-        while let Some(id) = woken.pop() {
+        let mut woken = std::collections::VecDeque::from(t.alloc.take_woken());
+        while let Some(id) = woken.pop_front() {
             let Some(&j) = self.by_device.get(&id) else {
                 continue;
             };

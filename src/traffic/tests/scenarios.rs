@@ -499,3 +499,39 @@ fn a_robot_halted_clear_of_its_node_stands_at_its_lane_end_and_keeps_the_lane() 
         .is_empty());
     assert!(sim.run(&["lead", "follow"], 20), "both arrive");
 }
+
+#[test]
+fn where_two_ways_merge_the_robot_that_waited_longer_is_woken_first() {
+    // W → M ← N, M → E → F: lead on M leaves for F; late on N and early on W both want M.
+    let spec = layout(
+        &[
+            ("W", "M", 1.0),
+            ("N", "M", 1.0),
+            ("M", "E", 1.0),
+            ("E", "F", 1.0),
+        ],
+        &[],
+        &[],
+    );
+    let mut sim = Sim::new(spec);
+    for (r, n) in [("lead", "M"), ("late", "N"), ("early", "W")] {
+        sim.place(r, n);
+    }
+    sim.route("lead", &["M", "E", "F"]);
+    sim.route("early", &["W", "M", "E"]);
+    sim.route("late", &["N", "M", "E"]);
+    sim.step("early");
+    sim.now += Duration::from_secs(3);
+    sim.step("late");
+    sim.a.request("lead", sim.now).expect("grant");
+    let _ = sim.a.take_woken();
+    // The lead passes E: M is free; the robot waiting longer comes first (it was placed
+    // after the other, so this is not the allocator's own order of robots).
+    sim.a.passed("lead", 1, sim.now).expect("passed");
+    assert_eq!(
+        sim.a.take_woken(),
+        vec!["early".to_string(), "late".to_string()]
+    );
+    assert!(sim.step("early"));
+    assert!(!sim.step("late"), "M is the early robot's");
+}

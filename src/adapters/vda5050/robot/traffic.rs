@@ -197,7 +197,8 @@ impl Robot {
         // Where the robot reports to be, for releasing the node behind it early.
         let clear_at = self.profile.release_clearance_m.and_then(|c| {
             let p = self.state.as_ref()?.agv_position.as_ref()?;
-            p.position_initialized.then(|| (c, p.x, p.y, p.map_id.clone()))
+            p.position_initialized
+                .then(|| (c, p.x, p.y, p.map_id.clone()))
         });
         let Some((_, o)) = self.followed() else {
             return;
