@@ -413,3 +413,108 @@ async fn the_observer_catches_robots_that_pass_through_each_other_without_traffi
     .await
     .expect("scenario timed out");
 }
+
+/// Three locations along the demo layout's bottom row N1 → N2 → N3, and a route carrying a
+/// load from one to another.
+const LINE: &str = r#"
+[[locations]]
+id = "LINE-1"
+kind = "storage"
+zone = "line"
+node = "N1"
+
+[[locations]]
+id = "LINE-2"
+kind = "storage"
+zone = "line"
+node = "N2"
+
+[[locations]]
+id = "LINE-3"
+kind = "storage"
+zone = "line"
+node = "N3"
+
+[[routes]]
+id = "along-the-line"
+kind = "pick"
+from_zone = "line"
+to_zone = "line"
+steps = [
+  { device_kind = "amr", command = "transport", from = "$source", to = "$destination" },
+]
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_is_released_the_node_its_leader_drove_clear_of_before_the_leader_reaches_the_next(
+) {
+    tokio::time::timeout(Duration::from_secs(90), async {
+        let mfr = "t-traffic-follow";
+        // amr-1 on N2 carries a load to N3; amr-2 on N1 one to N2, right behind it. The
+        // robots report every step, so their positions between nodes reach the gateway,
+        // and the profile frees a node once its robot is 1 m past it.
+        let mut cfg = fleet_config(mfr, 2, &["N2", "N1"]);
+        cfg.speed = 5.0;
+        cfg.state_interval = cfg.tick;
+        let Floor {
+            capture,
+            fleet,
+            gw,
+            mut tasks,
+            ..
+        } = floor(2, mfr, cfg, LINE).await;
+        common::submit(&mut tasks, task("F1", TaskKind::Pick, "LINE-2", "LINE-3"))
+            .await
+            .unwrap();
+        common::submit(&mut tasks, task("F2", TaskKind::Pick, "LINE-1", "LINE-2"))
+            .await
+            .unwrap();
+        let mut used = Vec::new();
+        for id in ["F1", "F2"] {
+            let t = wait_task(&mut tasks, id, Duration::from_secs(60), |t| {
+                t.state == TaskState::Completed as i32
+            })
+            .await;
+            used.push(t.steps[0].device_id.clone());
+        }
+        assert_eq!(used, ["amr-1", "amr-2"], "each robot took the load at its node");
+        // In the order the broker delivered them: the order (update) that first released
+        // N2 to the follower went out while the leader's own last state still named N2 as
+        // the node it passed last, with its position at least 1 m past it (x = 5 m).
+        let (lead, follow) = ("AMR-000", "AMR-001");
+        let mut leader: Option<(String, f64)> = None;
+        let mut released_at = None;
+        for seen in capture.all() {
+            match seen.kind {
+                Some(floorgate::vda5050::TopicKind::State) if seen.serial == lead => {
+                    let s = &seen.json;
+                    leader = Some((
+                        s["lastNodeId"].as_str().unwrap_or_default().to_string(),
+                        s["agvPosition"]["x"].as_f64().unwrap_or(f64::NAN),
+                    ));
+                }
+                Some(floorgate::vda5050::TopicKind::Order) if seen.serial == follow => {
+                    let releases_n2 = seen.json["nodes"].as_array().is_some_and(|ns| {
+                        ns.iter()
+                            .any(|n| n["nodeId"] == "N2" && n["released"] == true)
+                    });
+                    if releases_n2 && released_at.is_none() {
+                        released_at = Some(leader.clone());
+                    }
+                }
+                _ => {}
+            }
+        }
+        let Some(Some((node, x))) = released_at else {
+            panic!("N2 was never released to the follower: {released_at:?}");
+        };
+        assert_eq!(node, "N2", "released before the leader reported N3");
+        assert!(x >= 6.0 - 1e-6, "the leader was {:.2} m past N2", x - 5.0);
+        observe(&capture);
+        assert_eq!(fleet.world().conflicts, 0, "{:?}", fleet.world());
+        gw.shutdown().await.unwrap();
+        stop_fleet(fleet).await;
+    })
+    .await
+    .expect("scenario timed out");
+}

@@ -4,7 +4,7 @@
 //! goes into its *base* (what it may drive now). This module decides it. It
 //! does no IO, knows no topics and no tasks, and reads no clock: like
 //! rumqttc's `MqttState` it is fed events ([`Allocator::place`],
-//! [`Allocator::set_route`], [`Allocator::passed`],
+//! [`Allocator::set_route`], [`Allocator::passed`], [`Allocator::cleared`],
 //! [`Allocator::set_status`], [`Allocator::free`]) and asked questions
 //! ([`Allocator::request`], [`Allocator::deadlocks`],
 //! [`Allocator::plan_route`], [`Allocator::park_idle`]), with the time
@@ -15,7 +15,10 @@
 //! Nodes, lanes (an edge and its reverse, unless two-way wide) and named
 //! blocks of bounded capacity ([`resources`]). A robot holds the nodes and
 //! lanes from the last node it passed up to its base end, and a slot in
-//! every block those touch; nobody else holds them.
+//! every block those touch; nobody else holds them. Once its state shows it
+//! clear of the node it passed last ([`Allocator::cleared`]: its position
+//! far enough past it along the lane to the next), that node is freed; the
+//! lane it drives in stays held until it reaches the next node.
 //!
 //! # Deadlock avoidance: short grants with a wait-for guard
 //!
@@ -48,7 +51,9 @@
 //!    ([`Allocator::set_route`]) is refused if it would close a cycle. No
 //!    other event can close one: passing a node leaves the passer's base end
 //!    where it was and shortens its remaining route (which can only turn
-//!    more nodes into stop nodes, so others' requests only shrink); `free`
+//!    more nodes into stop nodes, so others' requests only shrink), and so
+//!    does clearing the node behind it, which nobody waits for (it lies
+//!    between where the robot is and its base end); `free`
 //!    and status changes add no edge; a freshly placed or halted robot may
 //!    be waited for but has no request, so no cycle runs through it. So the graph is acyclic at
 //!    all times (the property test checks it after every event), and since

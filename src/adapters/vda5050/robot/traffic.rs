@@ -6,9 +6,13 @@
 //! allocator, asks it for more on every state and tick, and releases what it grants as
 //! order updates (`orderUpdateId` + 1 from the decision point, once the robot echoed the
 //! message before). The robot's `lastNodeSequenceId` tells the allocator which nodes it
-//! passed, which frees them behind it. An order that ends before its last node (cancelled,
-//! failed, rejected) halts the robot in the allocator: it keeps the node it stands on and,
-//! when it may be in the lane ahead, that lane, until it passes a node of its next order.
+//! passed, which frees them behind it; with the profile's `release_clearance_m`, its
+//! `agvPosition` that far past the node it passed last, along the edge to the next, frees
+//! that node before it reaches the next ([`Allocator::cleared`]). An order that ends
+//! before its last node (cancelled, failed, rejected) halts the robot in the allocator: it
+//! keeps the node it stands on and, when it may be in the lane ahead, that lane, until it
+//! passes a node of its next order. Halted clear of a node a follower has taken, it stands
+//! for the allocator at the end of its lane, and its next order starts there.
 //!
 //! The allocator may re-route the robot ([`Robot::detour`]: a deadlock resolved by sending
 //! it to a waiting node; a re-plan around a blocked lane): the horizon after the decision
