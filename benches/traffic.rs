@@ -14,7 +14,8 @@
 //!   on their parking nodes, `time_lapse` times the wall clock (`FLOORGATE_BENCH_TIME_LAPSE`,
 //!   default 10), a simulation step of 10 ms wall (`FLOORGATE_BENCH_TICK_MS`: 0.1 s
 //!   simulated) with a `state` from every robot every step (10 Hz simulated, so their
-//!   positions between nodes reach traffic control), physical (robots stop for each other) with traffic on,
+//!   positions between nodes reach traffic control; `FLOORGATE_BENCH_STATE_MS` sets a
+//!   longer interval, in wall ms), physical (robots stop for each other) with traffic on,
 //!   `FleetConfig::pass_through()` for the bound. The fleet runs on a tokio runtime of its
 //!   own, the gateway on another, so each one's CPU is read from its threads.
 //! * The workload: a seeded stream of `pick` tasks, each from a rack bay to a station, the
@@ -174,7 +175,8 @@ fn fleet_config(spec: &GridSpec, physical: bool, lapse: f64) -> FleetConfig {
     // report every tick (10 Hz simulated, the rate of BENCHMARKS.md's 1,000-AMR figure),
     // so their positions between nodes reach traffic control.
     f.tick = Duration::from_millis(size("TICK_MS", 10).max(1) as u64);
-    f.state_interval = f.tick;
+    // `FLOORGATE_BENCH_STATE_MS`: a state at least this often (wall ms; default every step).
+    f.state_interval = Duration::from_millis(size("STATE_MS", 0) as u64).max(f.tick);
     f.start_nodes = spec.start_nodes();
     f.physical = physical;
     f.time_lapse = lapse;
@@ -856,6 +858,7 @@ fn main() {
             "shift_simulated_min": shift_min,
             "time_lapse": lapse,
             "tick_ms": size("TICK_MS", 10),
+            "state_interval_ms": size("STATE_MS", 0).max(size("TICK_MS", 10)),
             "open_tasks_per_amr": size("OPEN_PER_AMR", 2),
             "seed": SEED,
             "shifts": results.iter().map(|(amrs, nodes, on, bound, r)| json!({

@@ -477,7 +477,11 @@ async fn a_follower_is_released_the_node_its_leader_drove_clear_of_before_the_le
             .await;
             used.push(t.steps[0].device_id.clone());
         }
-        assert_eq!(used, ["amr-1", "amr-2"], "each robot took the load at its node");
+        assert_eq!(
+            used,
+            ["amr-1", "amr-2"],
+            "each robot took the load at its node"
+        );
         // In the order the broker delivered them: the order (update) that first released
         // N2 to the follower went out while the leader's own last state still named N2 as
         // the node it passed last, with its position at least 1 m past it (x = 5 m).
