@@ -600,6 +600,14 @@ impl Allocator {
         Some(self.node_names(&rb.route[rb.at..]))
     }
 
+    /// Whether the robot is placed and has no route left beyond the node it passed last.
+    pub fn is_idle(&self, robot: &str) -> bool {
+        self.robot_ix(robot).is_ok_and(|r| {
+            let rb = &self.robots[r];
+            rb.at == rb.last()
+        })
+    }
+
     /// Route index of the robot's base end and of the node it passed last.
     pub fn progress(&self, robot: &str) -> Option<(usize, usize)> {
         let r = self.robot_ix(robot).ok()?;

@@ -551,7 +551,9 @@ async fn tick_loop(shared: Arc<Shared>, period: Duration) {
         shared.with_fleet(|fleet, now, out| {
             for i in 0..fleet.robots.len() {
                 fleet.robots[i].tick(now, out);
-                fleet.follow_traffic(i, now, out);
+                if fleet.robots[i].traffic_due_on_tick() {
+                    fleet.follow_traffic(i, now, out);
+                }
             }
             if let Some(t) = &mut fleet.traffic {
                 t.duties(&mut fleet.robots, now, out);

@@ -147,6 +147,17 @@ impl Robot {
                 .is_some_and(|s| s.node_states.is_empty())
     }
 
+    /// Whether a tick has anything for traffic control to do for this robot: an order or
+    /// an errand of ours to follow, one that has just ended, or a robot no longer heard
+    /// from (the allocator learns it is offline). An idle robot that reports is followed
+    /// on its states and commands.
+    pub(crate) fn traffic_due_on_tick(&self) -> bool {
+        self.job.is_some()
+            || self.errand.is_some()
+            || self.traffic_order.is_some()
+            || !self.connected()
+    }
+
     /// Brings the allocator up to date with this robot and releases what it grants.
     pub(crate) fn follow_traffic(&mut self, a: &mut Allocator, now: Instant, out: &mut Vec<Out>) {
         let id = self.device_id.clone();
@@ -167,8 +178,7 @@ impl Robot {
         let _ = a.set_status(&id, self.traffic_status(), now);
         self.traffic_start = a
             .halted_past(&id)
-            .zip(a.position(&id))
-            .map(|(past, end)| (past.to_string(), end.to_string()));
+            .and_then(|past| Some((past.to_string(), a.position(&id)?.to_string())));
         // An order traffic control followed has ended: halt the robot where it is.
         let current = self
             .followed()
@@ -181,9 +191,7 @@ impl Robot {
         if self.followed().is_none() {
             // Idle: the allocator follows where the robot goes by hand or by itself.
             if let Some(node) = self.standing_node() {
-                if a.position(&id) != Some(node.as_str())
-                    && a.remaining_route(&id).is_some_and(|r| r.len() == 1)
-                {
+                if a.position(&id) != Some(node.as_str()) && a.is_idle(&id) {
                     let _ = a.free(&id, now);
                     let _ = a.place(&id, &node);
                 }
@@ -219,7 +227,7 @@ impl Robot {
             };
             let start = o.t.plan.route().nodes[from].node_id.clone();
             if a.position(&id) != Some(start.as_str()) {
-                if a.remaining_route(&id).is_some_and(|r| r.len() == 1) {
+                if a.is_idle(&id) {
                     let _ = a.free(&id, now);
                     if a.place(&id, &start).is_err() {
                         return;
@@ -318,7 +326,7 @@ impl Robot {
         // At the end of a detour with stops still ahead: route on to them.
         let at_end = a
             .progress(&id)
-            .is_some_and(|(at, g)| at == g && a.remaining_route(&id).is_some_and(|r| r.len() == 1));
+            .is_some_and(|(at, g)| at == g && a.is_idle(&id));
         if at_end && o.echoed && o.t.plan.is_fully_released() {
             let pending = pending_stops(&o.t.plan, &o.t.stops);
             if !pending.is_empty() {
