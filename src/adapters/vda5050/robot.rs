@@ -164,6 +164,8 @@ pub struct Robot {
     /// traffic control it stands at the end of its lane (the second), where its next
     /// order starts.
     traffic_start: Option<(String, String)>,
+    /// The status last given to the traffic allocator (it is told only of changes).
+    traffic_status_sent: Option<crate::traffic::RobotStatus>,
     /// Zone sets offered and zone requests answered (3.0, `robot/zones.rs`).
     zones: zones::ZoneBook,
     /// Messages from this robot that could not be decoded.
@@ -208,6 +210,7 @@ impl Robot {
             traffic_order: None,
             traffic_warned: None,
             traffic_start: None,
+            traffic_status_sent: None,
             zones: zones::ZoneBook::default(),
             malformed: 0,
         }

@@ -175,7 +175,11 @@ impl Robot {
             }
             self.traffic_warned = None;
         }
-        let _ = a.set_status(&id, self.traffic_status(), now);
+        let status = self.traffic_status();
+        if self.traffic_status_sent != Some(status) {
+            let _ = a.set_status(&id, status, now);
+            self.traffic_status_sent = Some(status);
+        }
         self.traffic_start = a
             .halted_past(&id)
             .and_then(|past| Some((past.to_string(), a.position(&id)?.to_string())));
@@ -189,7 +193,16 @@ impl Robot {
             self.traffic_order = None;
         }
         if self.followed().is_none() {
-            // Idle: the allocator follows where the robot goes by hand or by itself.
+            // Idle: the allocator follows where the robot goes by hand or by itself (on
+            // nearly every state it stands where the allocator has it: nothing to do).
+            let unmoved = self.traffic_start.is_none()
+                && self
+                    .state
+                    .as_ref()
+                    .is_some_and(|s| a.position(&id) == Some(s.last_node_id.as_str()));
+            if unmoved {
+                return;
+            }
             if let Some(node) = self.standing_node() {
                 if a.position(&id) != Some(node.as_str()) && a.is_idle(&id) {
                     let _ = a.free(&id, now);
