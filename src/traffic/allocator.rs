@@ -593,6 +593,15 @@ impl Allocator {
         Some(self.map.nodes[n].id.as_str())
     }
 
+    /// [`position`](Self::position) and [`halted_past`](Self::halted_past) in one look-up,
+    /// if placed.
+    pub fn standing(&self, robot: &str) -> Option<(&str, Option<&str>)> {
+        let r = self.robot_ix(robot).ok()?;
+        let rb = &self.robots[r];
+        let past = rb.past.map(|n| self.map.nodes[n].id.as_str());
+        Some((self.map.nodes[rb.route[rb.at]].id.as_str(), past))
+    }
+
     /// The robot's route from the node it passed last to its end, if placed.
     pub fn remaining_route(&self, robot: &str) -> Option<Vec<String>> {
         let r = self.robot_ix(robot).ok()?;

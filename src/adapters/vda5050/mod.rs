@@ -139,8 +139,11 @@ impl Fleet {
         let Some(t) = &mut self.traffic else {
             return;
         };
-        let mut done = vec![i];
         let mut woken = std::collections::VecDeque::from(t.alloc.take_woken());
+        if woken.is_empty() {
+            return;
+        }
+        let mut done = vec![i];
         while let Some(id) = woken.pop_front() {
             let Some(&j) = self.by_device.get(&id) else {
                 continue;

@@ -161,7 +161,13 @@ impl Robot {
     /// Brings the allocator up to date with this robot and releases what it grants.
     pub(crate) fn follow_traffic(&mut self, a: &mut Allocator, now: Instant, out: &mut Vec<Out>) {
         let id = self.device_id.clone();
-        if !a.is_placed(&id) {
+        // One look-up for where the allocator has the robot: whether that is the node the
+        // robot reports last, and the node it was halted past, if it was.
+        let standing = a.standing(&id).map(|(at, past)| {
+            let reported = self.state.as_ref().is_some_and(|s| s.last_node_id == at);
+            (reported, past.map(|p| (p.to_string(), at.to_string())))
+        });
+        if standing.is_none() {
             let Some(node) = self.standing_node() else {
                 return;
             };
@@ -180,9 +186,8 @@ impl Robot {
             let _ = a.set_status(&id, status, now);
             self.traffic_status_sent = Some(status);
         }
-        self.traffic_start = a
-            .halted_past(&id)
-            .and_then(|past| Some((past.to_string(), a.position(&id)?.to_string())));
+        let (mut unmoved, past) = standing.unwrap_or((false, None));
+        self.traffic_start = past;
         // An order traffic control followed has ended: halt the robot where it is.
         let current = self
             .followed()
@@ -191,16 +196,12 @@ impl Robot {
         if self.traffic_order.is_some() && self.traffic_order != current {
             let _ = a.halt(&id, now);
             self.traffic_order = None;
+            unmoved = false;
         }
         if self.followed().is_none() {
             // Idle: the allocator follows where the robot goes by hand or by itself (on
             // nearly every state it stands where the allocator has it: nothing to do).
-            let unmoved = self.traffic_start.is_none()
-                && self
-                    .state
-                    .as_ref()
-                    .is_some_and(|s| a.position(&id) == Some(s.last_node_id.as_str()));
-            if unmoved {
+            if unmoved && self.traffic_start.is_none() {
                 return;
             }
             if let Some(node) = self.standing_node() {
@@ -240,6 +241,15 @@ impl Robot {
             };
             let start = o.t.plan.route().nodes[from].node_id.clone();
             if a.position(&id) != Some(start.as_str()) {
+                if a.halted_past(&id) == Some(start.as_str()) && !o.sent() {
+                    // Planned from the node it was halted past, which a follower has: it
+                    // stands in the lane beyond, so the order is planned again from the
+                    // lane's end (`traffic_start`) rather than the robot moved back.
+                    if let Some(job) = self.job.as_mut().filter(|j| !j.stopping) {
+                        job.order = None;
+                    }
+                    return;
+                }
                 if a.is_idle(&id) {
                     let _ = a.free(&id, now);
                     if a.place(&id, &start).is_err() {
